@@ -1,0 +1,25 @@
+"""The storage engine: append-only segmented logs of Kafka RecordBatch v2 on disk.
+
+It knows nothing of exchanges, queues, topics or protocols.  ``Log`` is one log;
+``LogManager`` holds the logs of a data directory and drives group commit and retention.
+"""
+
+from jackalope.storage.config import Durability, LogConfig
+from jackalope.storage.errors import CorruptRecordError, LogClosedError, OffsetOutOfRangeError, StorageError
+from jackalope.storage.log import AppendInfo, Log, ReadResult
+from jackalope.storage.manager import LogManager
+from jackalope.storage.records import Record
+
+__all__ = [
+    "AppendInfo",
+    "CorruptRecordError",
+    "Durability",
+    "Log",
+    "LogClosedError",
+    "LogConfig",
+    "LogManager",
+    "OffsetOutOfRangeError",
+    "ReadResult",
+    "Record",
+    "StorageError",
+]

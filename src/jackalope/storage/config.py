@@ -1,0 +1,63 @@
+"""Per-log settings: segment rolling, retention and the durability policy."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+DAY_MS = 24 * 3600 * 1000
+
+
+class Durability(str, Enum):
+    """When an append counts as durable (what confirms and ``acks`` wait for)."""
+
+    ALWAYS = "always"  # fdatasync after each group of appends (group commit), off the event loop
+    INTERVAL = "interval"  # fdatasync every ``fsync_interval_ms``
+    NEVER = "never"  # durable once written to the OS; it survives a process crash, not a power cut
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    segment_bytes: int = 1 << 30
+    segment_ms: int = 7 * DAY_MS
+    retention_ms: int = 7 * DAY_MS  # -1: keep forever
+    retention_bytes: int = -1  # -1: no size limit
+    durability: Durability = Durability.ALWAYS
+    fsync_interval_ms: int = 1000
+    index_interval_bytes: int = 4096
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "durability", Durability(self.durability))
+        if self.segment_bytes < 1024:
+            raise ValueError("segment_bytes must be at least 1024")
+        if self.segment_ms < 1 or self.fsync_interval_ms < 1 or self.index_interval_bytes < 1:
+            raise ValueError("segment_ms, fsync_interval_ms and index_interval_bytes must be positive")
+
+    def replace(self, **changes: Any) -> LogConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["durability"] = self.durability.value
+        return d
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LogConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path, default: LogConfig) -> LogConfig:
+        try:
+            return cls.from_json(json.loads(path.read_text()))
+        except (FileNotFoundError, ValueError, TypeError):
+            return default

@@ -1,0 +1,23 @@
+"""Errors the storage engine raises."""
+
+
+class StorageError(Exception):
+    """An I/O failure (a full disk, a failed fsync): the log refuses writes until reopened."""
+
+
+class CorruptRecordError(StorageError):
+    """Bytes that are not a valid record batch: bad magic, bad CRC, truncated or malformed."""
+
+
+class OffsetOutOfRangeError(StorageError):
+    """A read asked for an offset below the log start or past the log end."""
+
+    def __init__(self, offset: int, start: int, end: int) -> None:
+        super().__init__(f"offset {offset} is outside the log [{start}, {end})")
+        self.offset = offset
+        self.start = start
+        self.end = end
+
+
+class LogClosedError(StorageError):
+    """The log was closed or failed."""

@@ -1,0 +1,354 @@
+"""Kafka RecordBatch v2: the unit Jackalope writes to disk.
+
+A log segment is a plain concatenation of record batches, byte for byte the format Kafka
+puts on its disks and on the wire (KIP-98).  The Kafka front-end can therefore serve a fetch
+straight from a segment file, and an AMQP message maps onto a record (key, value, headers,
+timestamp), so one log reads the same from both protocols.
+
+Batch layout (big-endian; 61-byte header, then ``records count`` records)::
+
+    offset  size  field
+         0     8  baseOffset             first offset of the batch (assigned by the log)
+         8     4  batchLength            bytes after this field (= total size - 12)
+        12     4  partitionLeaderEpoch
+        16     1  magic                  always 2
+        17     4  crc                    CRC-32C of bytes 21..end (attributes onwards)
+        21     2  attributes             bits 0-2 compression, 3 timestamp type (1 = LogAppendTime),
+                                         4 transactional, 5 control
+        23     4  lastOffsetDelta
+        27     8  baseTimestamp
+        35     8  maxTimestamp
+        43     8  producerId
+        51     2  producerEpoch
+        53     4  baseSequence
+        57     4  records count
+
+The CRC deliberately leaves out baseOffset, batchLength and partitionLeaderEpoch: the log
+assigns offsets (and a leader its epoch) without recomputing it.
+
+Each record is varint-framed (zig-zag varints, as protobuf)::
+
+    length varint | attributes int8 | timestampDelta varlong | offsetDelta varint
+    | keyLength varint (-1 = null) | key | valueLength varint (-1 = null) | value
+    | headerCount varint | (keyLength varint | key utf-8 | valueLength varint | value)*
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from crc32c import crc32c
+
+from jackalope.storage.compression import compress, decompress
+from jackalope.storage.errors import CorruptRecordError
+
+Header = tuple[str, bytes | None]
+
+HEADER: Final = struct.Struct(">qiibIhiqqqhii")
+HEADER_SIZE: Final = HEADER.size  # 61
+LOG_OVERHEAD: Final = 12  # baseOffset + batchLength precede what batchLength counts
+MAGIC: Final = 2
+CRC_START: Final = 21
+CRC_OFFSET: Final = 17
+ATTRIBUTES_OFFSET: Final = 21
+MAX_TIMESTAMP_OFFSET: Final = 35
+
+COMPRESSION_MASK: Final = 0x07
+TIMESTAMP_TYPE_LOG_APPEND: Final = 0x08
+TRANSACTIONAL: Final = 0x10
+CONTROL: Final = 0x20
+
+_PREFIX = struct.Struct(">qi")  # baseOffset, batchLength
+_INT64 = struct.Struct(">q")
+_UINT32 = struct.Struct(">I")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One message: what producers give the log and what readers get back.
+
+    ``offset`` and ``timestamp`` are filled in by the log; a timestamp given on append is kept
+    (CreateTime), a missing one becomes the append time.
+    """
+
+    value: bytes | None
+    key: bytes | None = None
+    headers: tuple[Header, ...] = ()
+    timestamp: int | None = None
+    offset: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class BatchHeader:
+    """The fixed 61-byte header of a record batch, decoded."""
+
+    base_offset: int
+    batch_length: int
+    partition_leader_epoch: int
+    magic: int
+    crc: int
+    attributes: int
+    last_offset_delta: int
+    base_timestamp: int
+    max_timestamp: int
+    producer_id: int
+    producer_epoch: int
+    base_sequence: int
+    record_count: int
+
+    @property
+    def size(self) -> int:
+        """Bytes the whole batch occupies."""
+        return self.batch_length + LOG_OVERHEAD
+
+    @property
+    def last_offset(self) -> int:
+        return self.base_offset + self.last_offset_delta
+
+    @property
+    def next_offset(self) -> int:
+        return self.base_offset + self.last_offset_delta + 1
+
+    @property
+    def compression(self) -> int:
+        return self.attributes & COMPRESSION_MASK
+
+
+def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeader:
+    """Decode the batch header at ``pos`` (no CRC check; see :func:`validate_batch`)."""
+    return BatchHeader(*HEADER.unpack_from(buf, pos))
+
+
+def batch_size_at(buf: bytes | bytearray | memoryview, pos: int) -> int:
+    """Total size of the batch starting at ``pos``, read from its length field."""
+    return int(_PREFIX.unpack_from(buf, pos)[1]) + LOG_OVERHEAD
+
+
+def validate_batch(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeader:
+    """Check the batch at ``pos`` is whole, magic 2, and matches its CRC; return its header.
+
+    Individual records are not decoded, so this costs one CRC pass over the bytes.
+    """
+    available = len(buf) - pos
+    if available < HEADER_SIZE:
+        raise CorruptRecordError(f"batch header truncated: {available} of {HEADER_SIZE} bytes")
+    header = parse_header(buf, pos)
+    if header.magic != MAGIC:
+        raise CorruptRecordError(f"unsupported record batch magic {header.magic}")
+    if header.batch_length < HEADER_SIZE - LOG_OVERHEAD:
+        raise CorruptRecordError(f"batch length {header.batch_length} shorter than its header")
+    if header.size > available:
+        raise CorruptRecordError(f"batch truncated: {available} of {header.size} bytes")
+    if header.last_offset_delta < 0 or header.record_count < 0:
+        raise CorruptRecordError("negative offset delta or record count")
+    view = memoryview(buf)[pos + CRC_START : pos + header.size]
+    if crc32c(view) != header.crc:
+        raise CorruptRecordError(f"CRC mismatch in batch at offset {header.base_offset}")
+    return header
+
+
+def max_timestamp_of(buf: bytes | bytearray | memoryview, pos: int = 0) -> int:
+    return int(_INT64.unpack_from(buf, pos + MAX_TIMESTAMP_OFFSET)[0])
+
+
+def set_base_offset(buf: bytearray | memoryview, base_offset: int, pos: int = 0) -> None:
+    """Assign the batch's offsets in place; the CRC does not cover this field."""
+    _INT64.pack_into(buf, pos, base_offset)
+
+
+def set_log_append_time(buf: bytearray | memoryview, timestamp: int, pos: int = 0) -> None:
+    """Mark a batch as LogAppendTime with ``timestamp`` and re-seal its CRC (Kafka does the same)."""
+    header = parse_header(buf, pos)
+    struct.pack_into(">h", buf, pos + ATTRIBUTES_OFFSET, header.attributes | TIMESTAMP_TYPE_LOG_APPEND)
+    _INT64.pack_into(buf, pos + MAX_TIMESTAMP_OFFSET, timestamp)
+    end = pos + header.size
+    _UINT32.pack_into(buf, pos + CRC_OFFSET, crc32c(memoryview(buf)[pos + CRC_START : end]))
+
+
+# -- varints -----------------------------------------------------------------------------------
+
+_SMALL_VARINTS: Final = tuple(bytes([((n << 1) ^ (n >> 63)) & 0xFF]) for n in range(-64, 64))
+
+
+def varint(n: int) -> bytes:
+    """Zig-zag varint encoding of a signed 64-bit integer."""
+    if -64 <= n < 64:
+        return _SMALL_VARINTS[n + 64]
+    v = ((n << 1) ^ (n >> 63)) & 0xFFFFFFFFFFFFFFFF
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def read_varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
+    """Decode a zig-zag varint at ``pos``; return ``(value, next position)``."""
+    shift = 0
+    v = 0
+    while True:
+        try:
+            b = buf[pos]
+        except IndexError:
+            raise CorruptRecordError("varint runs past the end of the batch") from None
+        pos += 1
+        v |= (b & 0x7F) << shift
+        if b < 0x80:
+            return (v >> 1) ^ -(v & 1), pos
+        shift += 7
+        if shift > 63:
+            raise CorruptRecordError("varint longer than 10 bytes")
+
+
+# -- encoding ----------------------------------------------------------------------------------
+
+
+def _encode_record(out: bytearray, record: Record, offset_delta: int, timestamp_delta: int) -> None:
+    body = bytearray(b"\x00")
+    body += varint(timestamp_delta)
+    body += varint(offset_delta)
+    key = record.key
+    if key is None:
+        body += b"\x01"  # varint(-1)
+    else:
+        body += varint(len(key))
+        body += key
+    value = record.value
+    if value is None:
+        body += b"\x01"
+    else:
+        body += varint(len(value))
+        body += value
+    headers = record.headers
+    body += varint(len(headers))
+    for name, hvalue in headers:
+        raw = name.encode()
+        body += varint(len(raw))
+        body += raw
+        if hvalue is None:
+            body += b"\x01"
+        else:
+            body += varint(len(hvalue))
+            body += hvalue
+    out += varint(len(body))
+    out += body
+
+
+def encode_batch(
+    records: Sequence[Record],
+    *,
+    base_offset: int = 0,
+    now_ms: int = 0,
+    compression: int = 0,
+    producer_id: int = -1,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+    attributes: int = 0,
+) -> bytearray:
+    """Encode ``records`` as one RecordBatch v2 (records without a timestamp get ``now_ms``)."""
+    if not records:
+        raise ValueError("a record batch holds at least one record")
+    base_ts = records[0].timestamp
+    if base_ts is None:
+        base_ts = now_ms
+    max_ts = base_ts
+    body = bytearray()
+    for delta, record in enumerate(records):
+        ts = record.timestamp
+        if ts is None:
+            ts = now_ms
+        if ts > max_ts:
+            max_ts = ts
+        _encode_record(body, record, delta, ts - base_ts)
+    payload: bytes | bytearray = compress(compression, bytes(body)) if compression else body
+    attributes = (attributes & ~COMPRESSION_MASK) | compression
+    out = bytearray(
+        HEADER.pack(
+            base_offset,
+            HEADER_SIZE - LOG_OVERHEAD + len(payload),
+            -1,
+            MAGIC,
+            0,
+            attributes,
+            len(records) - 1,
+            base_ts,
+            max_ts,
+            producer_id,
+            producer_epoch,
+            base_sequence,
+            len(records),
+        )
+    )
+    out += payload
+    _UINT32.pack_into(out, CRC_OFFSET, crc32c(memoryview(out)[CRC_START:]))
+    return out
+
+
+# -- decoding ----------------------------------------------------------------------------------
+
+
+def _read_bytes(buf: bytes | memoryview, pos: int) -> tuple[bytes | None, int]:
+    length, pos = read_varint(buf, pos)
+    if length < 0:
+        return None, pos
+    end = pos + length
+    if end > len(buf):
+        raise CorruptRecordError("field runs past the end of the record")
+    return bytes(buf[pos:end]), end
+
+
+def decode_records(buf: bytes | bytearray | memoryview, pos: int = 0, *, verify: bool = True) -> Iterator[Record]:
+    """Yield the records of the batch at ``pos`` with absolute offsets and timestamps."""
+    header = validate_batch(buf, pos) if verify else parse_header(buf, pos)
+    view = memoryview(buf)[pos + HEADER_SIZE : pos + header.size]
+    data: bytes | memoryview = view
+    if header.compression:
+        data = decompress(header.compression, view)
+    log_append_time = bool(header.attributes & TIMESTAMP_TYPE_LOG_APPEND)
+    p = 0
+    for _ in range(header.record_count):
+        length, p = read_varint(data, p)
+        end = p + length
+        if length < 0 or end > len(data):
+            raise CorruptRecordError("record length runs past the end of the batch")
+        p += 1  # record attributes, unused
+        ts_delta, p = read_varint(data, p)
+        offset_delta, p = read_varint(data, p)
+        key, p = _read_bytes(data, p)
+        value, p = _read_bytes(data, p)
+        count, p = read_varint(data, p)
+        headers: list[Header] = []
+        for _ in range(count):
+            hkey, p = _read_bytes(data, p)
+            hvalue, p = _read_bytes(data, p)
+            if hkey is None:
+                raise CorruptRecordError("null header key")
+            try:
+                headers.append((hkey.decode(), hvalue))
+            except UnicodeDecodeError:
+                raise CorruptRecordError("header key is not UTF-8") from None
+        if p != end:
+            raise CorruptRecordError("record length does not match its fields")
+        yield Record(
+            value=value,
+            key=key,
+            headers=tuple(headers),
+            timestamp=header.max_timestamp if log_append_time else header.base_timestamp + ts_delta,
+            offset=header.base_offset + offset_delta,
+        )
+
+
+def iter_batches(buf: bytes | bytearray | memoryview) -> Iterator[tuple[int, BatchHeader]]:
+    """Walk consecutive whole batches in ``buf``; yield ``(position, header)``; stop at a partial one."""
+    pos = 0
+    end = len(buf)
+    while end - pos >= HEADER_SIZE:
+        header = parse_header(buf, pos)
+        if header.size > end - pos or header.batch_length < HEADER_SIZE - LOG_OVERHEAD:
+            return
+        yield pos, header
+        pos += header.size

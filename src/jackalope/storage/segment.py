@@ -1,0 +1,306 @@
+"""One segment of a log: ``<base offset>.log`` plus its ``.index`` and ``.timeindex``.
+
+The log file is an append-only run of record batches (see :mod:`records`).  Appends are
+collected in a small user-space buffer and written with one ``write`` per flush, so a burst
+of single-record appends costs one system call, not one each.  Reads flush first, so a
+reader never sees bytes the OS does not have.  A segment is not thread-safe; the only thing
+done to it off the owning thread is ``fdatasync`` of its file descriptor.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+from jackalope.storage.errors import CorruptRecordError, StorageError
+from jackalope.storage.index import OffsetIndex, TimeIndex
+from jackalope.storage.records import (
+    HEADER_SIZE,
+    LOG_OVERHEAD,
+    MAGIC,
+    BatchHeader,
+    parse_header,
+    validate_batch,
+)
+
+log = logging.getLogger(__name__)
+
+WRITE_BUFFER_BYTES: Final = 64 * 1024
+_SCAN_BLOCK: Final = 64 * 1024
+_VERIFY_BLOCK: Final = 1024 * 1024
+
+
+def segment_name(base_offset: int) -> str:
+    return f"{base_offset:020d}"
+
+
+class Segment:
+    def __init__(self, directory: Path, base_offset: int, index_interval_bytes: int) -> None:
+        stem = directory / segment_name(base_offset)
+        self.base_offset = base_offset
+        self.path = stem.with_suffix(".log")
+        self.index = OffsetIndex(stem.with_suffix(".index"), base_offset)
+        self.time_index = TimeIndex(stem.with_suffix(".timeindex"), base_offset)
+        self.index_interval_bytes = index_interval_bytes
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.size = 0  # bytes including the unflushed buffer
+        self.flushed_size = 0
+        self.next_offset = base_offset
+        self.max_timestamp = -1
+        self.created_ms = int(time.time() * 1000)
+        self.needs_sync = False
+        self._pending = bytearray()
+        self._bytes_since_index = 0
+        self._last_read: tuple[int, int] = (-1, -1)  # (offset, position) of a batch start
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def append(self, batch: bytes | bytearray | memoryview, base_offset: int, next_offset: int, max_ts: int) -> int:
+        """Buffer one batch (already validated, offsets assigned); return its position."""
+        position = self.size
+        if self._bytes_since_index >= self.index_interval_bytes:
+            self.index.append(base_offset, position)
+            self.time_index.append(max(max_ts, self.max_timestamp), next_offset - 1)
+            self._bytes_since_index = 0
+        n = len(batch)
+        self._pending += batch
+        self.size += n
+        self._bytes_since_index += n
+        self.next_offset = next_offset
+        if max_ts > self.max_timestamp:
+            self.max_timestamp = max_ts
+        if len(self._pending) >= WRITE_BUFFER_BYTES:
+            self.flush()
+        return position
+
+    def flush(self) -> None:
+        """Hand the buffered bytes to the OS.  On failure the unflushed tail is dropped."""
+        if not self._pending:
+            return
+        view = memoryview(self._pending)
+        written = 0
+        try:
+            while written < len(view):
+                written += os.pwrite(self.fd, view[written:], self.flushed_size + written)
+        except OSError as exc:
+            view.release()
+            self._drop_unflushed()
+            raise StorageError(f"write to {self.path} failed: {exc.strerror or exc}") from exc
+        view.release()
+        self.flushed_size += written
+        self._pending.clear()
+        self.needs_sync = True
+        self.index.flush()
+        self.time_index.flush()
+
+    def _drop_unflushed(self) -> None:
+        self._pending.clear()
+        try:
+            os.ftruncate(self.fd, self.flushed_size)
+        except OSError:
+            pass
+        self._reindex()
+
+    def fsync(self) -> None:
+        """Make the flushed bytes durable (called from a worker thread)."""
+        os.fdatasync(self.fd)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def pread(self, position: int, size: int) -> bytes:
+        if self._pending and position + size > self.flushed_size:
+            self.flush()
+        return os.pread(self.fd, size, position)
+
+    def headers_from(self, position: int) -> Iterator[tuple[int, BatchHeader]]:
+        """Yield ``(position, header)`` of each batch from ``position`` to the end."""
+        end = self.size
+        while position < end:
+            block = self.pread(position, min(_SCAN_BLOCK, end - position))
+            p = 0
+            while len(block) - p >= HEADER_SIZE:
+                header = parse_header(block, p)
+                yield position + p, header
+                p += header.size
+            if p == 0:
+                raise CorruptRecordError(f"short read at {self.path}:{position}")
+            position += p
+
+    def find(self, offset: int) -> tuple[int, BatchHeader] | None:
+        """The first batch that holds ``offset`` or starts after it."""
+        last_offset, last_pos = self._last_read
+        start = last_pos if 0 <= last_offset <= offset else self.index.lookup(offset)
+        for pos, header in self.headers_from(start):
+            if header.next_offset > offset:
+                return pos, header
+        return None
+
+    def read(self, offset: int, max_bytes: int) -> tuple[bytes, int]:
+        """Whole batches from the one holding ``offset``: at least one, then up to ``max_bytes``.
+
+        Returns the bytes and the offset that follows them.
+        """
+        found = self.find(offset)
+        if found is None:
+            return b"", self.next_offset
+        start, first = found
+        length = first.size
+        next_offset = first.next_offset
+        if length < max_bytes:
+            for pos, header in self.headers_from(start + length):
+                if length + header.size > max_bytes:
+                    break
+                length = pos + header.size - start
+                next_offset = header.next_offset
+        data = self.pread(start, length)
+        self._last_read = (next_offset, start + length) if start + length < self.size else (-1, -1)
+        return data, next_offset
+
+    def offset_for_time(self, timestamp: int) -> int | None:
+        """Base offset of the first batch whose max timestamp is >= ``timestamp``."""
+        start = self.index.lookup(self.time_index.lookup(timestamp))
+        for _, header in self.headers_from(start):
+            if header.max_timestamp >= timestamp:
+                return header.base_offset
+        return None
+
+    # -- recovery ------------------------------------------------------------------------------
+
+    def recover(self, verify: bool) -> int:
+        """Rebuild state from the file; with ``verify`` check every CRC.
+
+        Truncates a torn or garbage tail and returns how many bytes were cut.  Without
+        ``verify`` it trusts the indexes if they load and the last batch ends at end of file,
+        and falls back to a verifying scan otherwise.
+        """
+        file_size = os.fstat(self.fd).st_size
+        self.size = self.flushed_size = file_size
+        if not verify and self._recover_from_indexes(file_size):
+            return 0
+        valid_end = self._verify_scan(file_size)
+        if valid_end < file_size:
+            log.warning(
+                "truncating %d bytes of invalid data at the end of %s", file_size - valid_end, self.path
+            )
+            os.ftruncate(self.fd, valid_end)
+            self.size = self.flushed_size = valid_end
+        self.index.rewrite()
+        self.time_index.rewrite()
+        return file_size - valid_end
+
+    def _recover_from_indexes(self, file_size: int) -> bool:
+        if not self.index.load(file_size):
+            return False
+        position = self.index.lookup(1 << 62)
+        self.max_timestamp = -1
+        try:
+            for pos, header in self.headers_from(position):
+                if header.magic != MAGIC or pos + header.size > file_size:
+                    return False
+                self._note_batch(header)
+                position = pos + header.size
+        except CorruptRecordError:
+            return False
+        if position != file_size:
+            return False
+        if not self.time_index.load(self.next_offset):
+            return False
+        if len(self.time_index):
+            self.max_timestamp = max(self.max_timestamp, self.time_index.keys[-1])
+        self._bytes_since_index = file_size - (self.index.values[-1] if len(self.index) else 0)
+        self._set_created()
+        return True
+
+    def _verify_scan(self, file_size: int) -> int:
+        """Validate batches from the start; return the end of the last valid one."""
+        self.index.clear()
+        self.time_index.clear()
+        self.max_timestamp = -1
+        self.next_offset = self.base_offset
+        self._bytes_since_index = 0
+        position = 0
+        while file_size - position >= HEADER_SIZE:
+            block = os.pread(self.fd, min(_VERIFY_BLOCK, file_size - position), position)
+            p = 0
+            while len(block) - p >= HEADER_SIZE:
+                header = parse_header(block, p)
+                if header.magic != MAGIC or header.batch_length < HEADER_SIZE - LOG_OVERHEAD:
+                    return position + p
+                if p + header.size > len(block):
+                    break  # continues past this block
+                if not self._accept(block, p, header, position + p):
+                    return position + p
+                p += header.size
+            if p == 0:  # one batch larger than the block
+                header = parse_header(block, 0)
+                if position + header.size > file_size:
+                    return position
+                block = os.pread(self.fd, header.size, position)
+                if not self._accept(block, 0, header, position):
+                    return position
+                p = header.size
+            position += p
+        self._set_created()
+        return position
+
+    def _accept(self, block: bytes, p: int, header: BatchHeader, position: int) -> bool:
+        try:
+            validate_batch(block, p)
+        except CorruptRecordError:
+            return False
+        if header.base_offset < self.next_offset:
+            return False  # offsets only grow
+        self._index_batch(header, position)
+        return True
+
+    def _index_batch(self, header: BatchHeader, position: int) -> None:
+        if self._bytes_since_index >= self.index_interval_bytes:
+            self.index.append(header.base_offset, position)
+            self.time_index.append(max(header.max_timestamp, self.max_timestamp), header.last_offset)
+            self._bytes_since_index = 0
+        self._bytes_since_index += header.size
+        self._note_batch(header)
+
+    def _note_batch(self, header: BatchHeader) -> None:
+        self.next_offset = header.next_offset
+        if header.max_timestamp > self.max_timestamp:
+            self.max_timestamp = header.max_timestamp
+
+    def _set_created(self) -> None:
+        now = int(time.time() * 1000)
+        if self.size:
+            first = parse_header(os.pread(self.fd, HEADER_SIZE, 0))
+            self.created_ms = min(now, max(first.base_timestamp, 0))
+        else:
+            self.created_ms = now
+
+    def _reindex(self) -> None:
+        """Recompute offsets and indexes after the file was cut back to ``flushed_size``."""
+        self.size = self.flushed_size
+        self._verify_scan(self.size)
+        self.index.rewrite()
+        self.time_index.rewrite()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            try:
+                self.flush()
+            finally:
+                os.close(self.fd)
+                self.fd = -1
+
+    def delete(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        self._pending.clear()
+        self.path.unlink(missing_ok=True)
+        self.index.delete()
+        self.time_index.delete()
+
