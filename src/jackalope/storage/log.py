@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from jackalope.storage.config import Durability, LogConfig
 from jackalope.storage.errors import LogClosedError, OffsetOutOfRangeError, StorageError
@@ -66,8 +66,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@dataclass(frozen=True, slots=True)
-class AppendInfo:
+class AppendInfo(NamedTuple):
     """Where an append landed: offsets ``base_offset..last_offset`` inclusive."""
 
     base_offset: int

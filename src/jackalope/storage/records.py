@@ -38,7 +38,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from crc32c import crc32c
 
@@ -66,12 +66,12 @@ _INT64 = struct.Struct(">q")
 _UINT32 = struct.Struct(">I")
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """One message: what producers give the log and what readers get back.
 
     ``offset`` and ``timestamp`` are filled in by the log; a timestamp given on append is kept
-    (CreateTime), a missing one becomes the append time.
+    (CreateTime), a missing one becomes the append time.  (A named tuple: it is made once per
+    record on the hot paths, and tuples are the cheapest objects Python makes.)
     """
 
     value: bytes | None
@@ -207,34 +207,28 @@ def read_varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
 # -- encoding ----------------------------------------------------------------------------------
 
 
+def _bytes_field(out: bytearray, data: bytes | None) -> None:
+    if data is None:
+        out += b"\x01"  # varint(-1)
+    else:
+        n = len(data)
+        out += _SMALL_VARINTS[n + 64] if n < 64 else varint(n)
+        out += data
+
+
 def _encode_record(out: bytearray, record: Record, offset_delta: int, timestamp_delta: int) -> None:
-    body = bytearray(b"\x00")
-    body += varint(timestamp_delta)
-    body += varint(offset_delta)
-    key = record.key
-    if key is None:
-        body += b"\x01"  # varint(-1)
-    else:
-        body += varint(len(key))
-        body += key
-    value = record.value
-    if value is None:
-        body += b"\x01"
-    else:
-        body += varint(len(value))
-        body += value
+    body = bytearray(b"\x00")  # record attributes
+    body += _SMALL_VARINTS[timestamp_delta + 64] if -64 <= timestamp_delta < 64 else varint(timestamp_delta)
+    body += _SMALL_VARINTS[offset_delta + 64] if offset_delta < 64 else varint(offset_delta)
+    _bytes_field(body, record.key)
+    _bytes_field(body, record.value)
     headers = record.headers
     body += varint(len(headers))
     for name, hvalue in headers:
-        raw = name.encode()
-        body += varint(len(raw))
-        body += raw
-        if hvalue is None:
-            body += b"\x01"
-        else:
-            body += varint(len(hvalue))
-            body += hvalue
-    out += varint(len(body))
+        _bytes_field(body, name.encode())
+        _bytes_field(body, hvalue)
+    n = len(body)
+    out += _SMALL_VARINTS[n + 64] if n < 64 else varint(n)
     out += body
 
 
