@@ -269,7 +269,9 @@ class Log:
             max_ts = max(max_ts, ts)
         return AppendInfo(base, offset - 1, max_ts)
 
-    def _write(self, batch: bytes | bytearray | memoryview, base: int, nxt: int, max_ts: int, now: int) -> None:
+    def _write(
+        self, batch: bytes | bytearray | memoryview, base: int, nxt: int, max_ts: int, now: int
+    ) -> None:
         active = self._segments[-1]
         if active.size and (
             active.size + len(batch) > self.config.segment_bytes
@@ -402,7 +404,8 @@ class Log:
             self._recovery_point = point
 
     def needs_sync(self) -> bool:
-        return self._flushed > self._durable or any(s.needs_sync for s in self._segments[:-1])
+        """Whether a sync job would have work: appends not yet durable, or rolled segments to sync."""
+        return self._end > self._durable or any(s.needs_sync for s in self._segments[:-1])
 
     # -- reading -------------------------------------------------------------------------------
 

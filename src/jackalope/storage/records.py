@@ -295,7 +295,9 @@ def _read_bytes(buf: bytes | memoryview, pos: int) -> tuple[bytes | None, int]:
     return bytes(buf[pos:end]), end
 
 
-def decode_records(buf: bytes | bytearray | memoryview, pos: int = 0, *, verify: bool = True) -> Iterator[Record]:
+def decode_records(
+    buf: bytes | bytearray | memoryview, pos: int = 0, *, verify: bool = True
+) -> Iterator[Record]:
     """Yield the records of the batch at ``pos`` with absolute offsets and timestamps."""
     header = validate_batch(buf, pos) if verify else parse_header(buf, pos)
     view = memoryview(buf)[pos + HEADER_SIZE : pos + header.size]

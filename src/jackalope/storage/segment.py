@@ -59,7 +59,9 @@ class Segment:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def append(self, batch: bytes | bytearray | memoryview, base_offset: int, next_offset: int, max_ts: int) -> int:
+    def append(
+        self, batch: bytes | bytearray | memoryview, base_offset: int, next_offset: int, max_ts: int
+    ) -> int:
         """Buffer one batch (already validated, offsets assigned); return its position."""
         position = self.size
         if self._bytes_since_index >= self.index_interval_bytes:
@@ -303,4 +305,3 @@ class Segment:
         self.path.unlink(missing_ok=True)
         self.index.delete()
         self.time_index.delete()
-

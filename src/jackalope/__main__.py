@@ -1,0 +1,3 @@
+from jackalope.cli import main
+
+main()

@@ -1,0 +1,234 @@
+"""The HTTP API (aiohttp): health, overview and the storage engine's logs.
+
+Errors are JSON ``{"error": <kind>, "reason": <text>}`` with a matching status, as RabbitMQ's
+management API does.  Record values travel as UTF-8 text, or base64 with ``encoding=base64``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from jackalope import __version__
+from jackalope.core import BrokerCore, LogNotFound
+from jackalope.storage import OffsetOutOfRangeError, Record, StorageError
+
+CORE: web.AppKey[BrokerCore] = web.AppKey("core", BrokerCore)
+INFO: web.AppKey[dict[str, Any]] = web.AppKey("info")
+MAX_REQUEST_BYTES = 128 * 1024 * 1024
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.kind = kind
+        self.reason = reason
+
+
+def _error(status: int, kind: str, reason: str) -> web.Response:
+    return web.json_response({"error": kind, "reason": reason}, status=status)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return _error(exc.status, exc.kind, exc.reason)
+    except LogNotFound as exc:
+        return _error(404, "not_found", str(exc))
+    except OffsetOutOfRangeError as exc:
+        return web.json_response(
+            {
+                "error": "offset_out_of_range",
+                "reason": str(exc),
+                "start_offset": exc.start,
+                "end_offset": exc.end,
+            },
+            status=416,
+        )
+    except StorageError as exc:
+        return _error(503, "storage_error", str(exc))
+
+
+def _decode(text: Any, encoding: str, what: str) -> bytes | None:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise ApiError(400, "bad_request", f"{what} must be a string or null")
+    if encoding == "base64":
+        try:
+            return base64.b64decode(text, validate=True)
+        except binascii.Error:
+            raise ApiError(400, "bad_request", f"{what} is not valid base64") from None
+    return text.encode()
+
+
+def _encode(data: bytes | None, encoding: str) -> str | None:
+    if data is None:
+        return None
+    if encoding == "base64":
+        return base64.b64encode(data).decode()
+    return data.decode(errors="replace")
+
+
+def _encoding(request: web.Request) -> str:
+    encoding = request.query.get("encoding", "utf-8")
+    if encoding not in ("utf-8", "base64"):
+        raise ApiError(400, "bad_request", "encoding must be utf-8 or base64")
+    return encoding
+
+
+def _int_param(request: web.Request, name: str, default: int | None = None) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        if default is None:
+            raise ApiError(400, "bad_request", f"query parameter {name} is required")
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ApiError(400, "bad_request", f"{name} must be an integer") from None
+
+
+async def _json_body(request: web.Request) -> Any:
+    if not request.can_read_body:
+        return {}
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "bad_request", "request body is not valid JSON") from None
+
+
+def _parse_records(body: Any, encoding: str) -> list[Record]:
+    items = body.get("records") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ApiError(
+            400, "bad_request", 'body must be {"records": [{"value": ...}, ...]} with at least one'
+        )
+    records = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ApiError(400, "bad_request", "each record must be an object")
+        headers = item.get("headers")
+        headers = {} if headers is None else headers
+        timestamp = item.get("timestamp")
+        if not isinstance(headers, dict):
+            raise ApiError(400, "bad_request", "headers must be an object")
+        if timestamp is not None and (not isinstance(timestamp, int) or isinstance(timestamp, bool)):
+            raise ApiError(400, "bad_request", "timestamp must be an integer (ms since the epoch)")
+        records.append(
+            Record(
+                value=_decode(item.get("value"), encoding, "value"),
+                key=_decode(item.get("key"), encoding, "key"),
+                headers=tuple((str(k), _decode(v, encoding, f"header {k}")) for k, v in headers.items()),
+                timestamp=timestamp,
+            )
+        )
+    return records
+
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/health")
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/api/overview")
+async def overview(request: web.Request) -> web.Response:
+    info: dict[str, Any] = request.app[INFO]
+    return web.json_response({"product": "jackalope", "version": __version__, **info})
+
+
+@routes.get("/api/logs")
+async def list_logs(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    return web.json_response([core.describe(name) for name, _ in core.logs])
+
+
+@routes.get("/api/logs/{name}")
+async def get_log(request: web.Request) -> web.Response:
+    return web.json_response(request.app[CORE].describe(request.match_info["name"]))
+
+
+@routes.put("/api/logs/{name}")
+async def put_log(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    overrides = body.get("config", {}) if isinstance(body, dict) else None
+    if not isinstance(overrides, dict):
+        raise ApiError(400, "bad_request", "config must be an object")
+    name = request.match_info["name"]
+    try:
+        _, created = request.app[CORE].create_log(name, overrides)
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, "bad_request", f"invalid log config: {exc}") from None
+    return web.json_response(request.app[CORE].describe(name), status=201 if created else 200)
+
+
+@routes.delete("/api/logs/{name}")
+async def delete_log(request: web.Request) -> web.Response:
+    request.app[CORE].delete_log(request.match_info["name"])
+    return web.Response(status=204)
+
+
+@routes.post("/api/logs/{name}/records")
+async def append_records(request: web.Request) -> web.Response:
+    """Append records and answer once they are durable."""
+    records = _parse_records(await _json_body(request), _encoding(request))
+    info = await request.app[CORE].append(request.match_info["name"], records)
+    return web.json_response({"base_offset": info.base_offset, "last_offset": info.last_offset})
+
+
+@routes.get("/api/logs/{name}/records")
+async def read_records(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    name = request.match_info["name"]
+    target = core.log(name)
+    encoding = _encoding(request)
+    offset = _int_param(request, "offset", target.start_offset)
+    max_bytes = _int_param(request, "max_bytes", 1 << 20)
+    records = target.read_records(offset, max_bytes)
+    return web.json_response(
+        {
+            "records": [
+                {
+                    "offset": r.offset,
+                    "timestamp": r.timestamp,
+                    "key": _encode(r.key, encoding),
+                    "value": _encode(r.value, encoding),
+                    "headers": {k: _encode(v, encoding) for k, v in r.headers},
+                }
+                for r in records
+            ],
+            "next_offset": records[-1].offset + 1 if records else max(offset, target.start_offset),
+        }
+    )
+
+
+@routes.post("/api/logs/{name}/truncate")
+async def truncate(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    before = body.get("before") if isinstance(body, dict) else None
+    if not isinstance(before, int) or isinstance(before, bool):
+        raise ApiError(400, "bad_request", 'body must be {"before": <offset>}')
+    core = request.app[CORE]
+    core.log(request.match_info["name"]).truncate_prefix(before)
+    return web.json_response(core.describe(request.match_info["name"]))
+
+
+def make_app(core: BrokerCore, info: dict[str, Any]) -> web.Application:
+    app = web.Application(middlewares=[errors], client_max_size=MAX_REQUEST_BYTES)
+    app[CORE] = core
+    app[INFO] = info
+    app.add_routes(routes)
+    return app

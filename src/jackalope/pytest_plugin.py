@@ -1,0 +1,23 @@
+"""pytest fixtures for applications that test against Jackalope (installed as a pytest plugin).
+
+``jackalope_broker`` gives each test a running broker in its own thread, on ephemeral ports,
+with a data directory under the test's ``tmp_path``::
+
+    def test_health(jackalope_broker):
+        url = jackalope_broker.http_url + "/api/health"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jackalope.embedded import Broker
+
+
+@pytest.fixture
+def jackalope_broker(tmp_path: Path) -> Iterator[Broker]:
+    with Broker(tmp_path / "jackalope-data") as broker:
+        yield broker

@@ -1,0 +1,98 @@
+"""One broker process: the data directory, the storage engine, the core and the listeners.
+
+Both ``jackalope serve`` and the embedded :class:`jackalope.Broker` run exactly this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from jackalope import __version__
+from jackalope.core import BrokerCore
+from jackalope.datadir import DataDir, StartupError
+from jackalope.http.api import make_app
+from jackalope.settings import Settings
+from jackalope.storage import LogManager
+
+log = logging.getLogger(__name__)
+
+
+def _url(scheme: str, host: str, port: int) -> str:
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+class Server:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.addresses: dict[str, str] = {}
+        self._datadir = DataDir(settings.data_dir)
+        self._logs: LogManager | None = None
+        self._http: web.AppRunner | None = None
+        self.core: BrokerCore | None = None
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        """Lock the data directory, recover the logs, open the listeners; undo all on failure."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        s = self.settings
+        self._datadir.acquire()
+        logs = LogManager(
+            s.data_dir / "logs", s.log_config(), retention_check_interval_ms=s.retention_check_interval_ms
+        )
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, logs.open)
+        except OSError as exc:
+            raise StartupError(f"cannot open the logs in {s.data_dir}: {exc}") from None
+        self._logs = logs
+        await logs.start()
+        self.core = BrokerCore(logs)
+        info: dict[str, Any] = {"listeners": self.addresses, "data_dir": str(s.data_dir)}
+        self._http = web.AppRunner(make_app(self.core, info), access_log=None, handle_signals=False)
+        await self._http.setup()
+        site = web.TCPSite(self._http, s.host, s.http_port, reuse_address=True)
+        await self._listen(site, "HTTP API", s.http_port)
+        port = int(self._http.addresses[-1][1])
+        self.addresses["http"] = _url("http", s.host, port)
+        log.info(
+            "jackalope started",
+            extra={"version": __version__, "data_dir": str(s.data_dir), **self.addresses},
+        )
+
+    async def _listen(self, site: web.TCPSite, what: str, port: int) -> None:
+        try:
+            await site.start()
+        except OSError as exc:
+            where = f"{self.settings.host}:{port}"
+            if exc.errno == errno.EADDRINUSE:
+                raise StartupError(
+                    f"cannot listen on {where} for the {what}: address already in use"
+                ) from None
+            raise StartupError(f"cannot listen on {where} for the {what}: {exc.strerror or exc}") from None
+
+    async def stop(self) -> None:
+        """Stop accepting, close connections, flush and fsync every log, release the lock."""
+        if self._http is not None:
+            await self._http.cleanup()
+            self._http = None
+        if self._logs is not None:
+            await self._logs.close()
+            self._logs = None
+        self._datadir.release()
+        if self.addresses:
+            log.info("jackalope stopped")
+        self.addresses.clear()
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()

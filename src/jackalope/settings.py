@@ -1,0 +1,145 @@
+"""Broker settings: defaults, overridden by a TOML file, then ``JACKALOPE_*`` variables, then flags.
+
+Every setting is declared once, in :class:`Settings`, with its help text; the CLI builds its
+flags and the environment/TOML readers their keys from that one declaration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jackalope.storage import Durability, LogConfig
+
+ENV_PREFIX = "JACKALOPE_"
+DAY_MS = 24 * 3600 * 1000
+
+
+class SettingsError(ValueError):
+    """A setting has a value of the wrong kind, or the config file cannot be read."""
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = _setting(
+        Path("jackalope-data"), "Directory for logs and metadata (locked while in use)."
+    )
+    host: str = _setting("127.0.0.1", "Address the listeners bind to (0.0.0.0 for every interface).")
+    http_port: int = _setting(15672, "HTTP API port (0 picks a free port).")
+    log_level: str = _setting("info", "Logging level: debug, info, warning, error.")
+    log_format: str = _setting("text", "Log line format: text or json.")
+    durability: str = _setting(
+        "always",
+        "When an append is durable: always (fsync per group commit), interval, never (OS only).",
+    )
+    fsync_interval_ms: int = _setting(1000, "fsync period for durability=interval.")
+    segment_bytes: int = _setting(1 << 30, "Roll a log segment at this size.")
+    segment_ms: int = _setting(7 * DAY_MS, "Roll a log segment at this age.")
+    retention_ms: int = _setting(7 * DAY_MS, "Delete log segments older than this (-1: never).")
+    retention_bytes: int = _setting(
+        -1, "Delete the oldest log segments beyond this size per log (-1: no limit)."
+    )
+    retention_check_interval_ms: int = _setting(300_000, "How often retention runs.")
+
+    def __post_init__(self) -> None:
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"log_format must be text or json, not {self.log_format!r}")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise SettingsError(f"unknown log_level {self.log_level!r}")
+        if self.durability not in {d.value for d in Durability}:
+            raise SettingsError(f"durability must be always, interval or never, not {self.durability!r}")
+        if not 0 <= self.http_port <= 65535:
+            raise SettingsError(f"http_port {self.http_port} is not a port number")
+        try:
+            self.log_config()
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+
+    def log_config(self) -> LogConfig:
+        """The default configuration of new logs."""
+        return LogConfig(
+            segment_bytes=self.segment_bytes,
+            segment_ms=self.segment_ms,
+            retention_ms=self.retention_ms,
+            retention_bytes=self.retention_bytes,
+            durability=Durability(self.durability),
+            fsync_interval_ms=self.fsync_interval_ms,
+        )
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def field_type(name: str) -> type:
+    default = FIELDS[name].default
+    return type(default) if not isinstance(default, Path) else Path
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    kind = field_type(name)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    try:
+        if kind is int and isinstance(value, str):
+            return int(value.replace("_", ""))
+        if kind is Path and isinstance(value, str):
+            return Path(value)
+        if kind is str and isinstance(value, str):
+            return value
+    except ValueError:
+        pass
+    raise SettingsError(f"{source}: {name} must be {kind.__name__}, not {value!r}")
+
+
+def from_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path}: {exc}") from None
+    out = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in FIELDS:
+            raise SettingsError(f"config file {path}: unknown setting {key!r}")
+        out[name] = _coerce(name, value, f"config file {path}")
+    return out
+
+
+def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    out = {}
+    for name in FIELDS:
+        key = ENV_PREFIX + name.upper()
+        if key in environ:
+            out[name] = _coerce(name, environ[key], key)
+    return out
+
+
+def load(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Merge defaults < TOML file < environment < flags (``None`` flags are ignored)."""
+    environ = os.environ if environ is None else environ
+    if config_file is None and environ.get(ENV_PREFIX + "CONFIG"):
+        config_file = Path(environ[ENV_PREFIX + "CONFIG"])
+    merged: dict[str, Any] = {}
+    if config_file is not None:
+        merged.update(from_toml(config_file))
+    merged.update(from_env(environ))
+    merged.update({k: v for k, v in (flags or {}).items() if v is not None})
+    return Settings(**merged)

@@ -1,0 +1,73 @@
+"""Shared helpers for tests that run `jackalope serve` as a real process."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+URL = re.compile(r"listening (\w+)\s+(\S+)")
+
+
+@dataclass
+class ServeProcess:
+    proc: subprocess.Popen[str]
+    urls: dict[str, str] = field(default_factory=dict)
+    output: list[str] = field(default_factory=list)
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.wait(timeout)
+
+
+def start_serve(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 20
+) -> ServeProcess:
+    """Start `jackalope serve` on ephemeral ports and wait until it prints its listeners."""
+    cmd = [sys.executable, "-m", "jackalope", "serve", "--data-dir", str(data_dir), "--http-port", "0", *args]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    served = ServeProcess(proc)
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        served.output.append(line)
+        m = URL.search(line)
+        if m:
+            served.urls[m.group(1)] = m.group(2)
+            if "http" in served.urls:
+                return served
+    proc.kill()
+    raise AssertionError("jackalope serve did not start:\n" + "".join(served.output))
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[type[ServeProcess]]:
+    started: list[ServeProcess] = []
+
+    def factory(*args: str, data_dir: Path | None = None, env: dict[str, str] | None = None) -> ServeProcess:
+        p = start_serve(data_dir or tmp_path / "data", *args, env=env)
+        started.append(p)
+        return p
+
+    yield factory  # type: ignore[misc]
+    for p in started:
+        if p.proc.poll() is None:
+            p.proc.kill()
+            p.proc.wait()

@@ -1,0 +1,66 @@
+"""The embedded broker: in its own thread, on the caller's loop, and as a pytest fixture."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from jackalope import Broker
+from jackalope.datadir import StartupError
+
+
+def get_json(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_thread_mode_with_temporary_dir() -> None:
+    with Broker() as broker:
+        data_dir = broker.data_dir
+        assert data_dir.exists()
+        assert get_json(broker.http_url + "/api/health") == {"status": "ok"}
+    assert not data_dir.exists()
+
+
+def test_thread_mode_keeps_a_given_dir(tmp_path: Path) -> None:
+    with Broker(tmp_path / "d") as broker:
+        core = broker.server.core
+        assert core is not None
+        broker.call(_create_and_append(broker))
+    assert (tmp_path / "d" / "logs" / "x" / "clean-shutdown").exists()
+    with Broker(tmp_path / "d") as broker:
+        records = get_json(broker.http_url + "/api/logs/x/records?offset=0")
+        assert [r["value"] for r in records["records"]] == ["a", "b"]  # type: ignore[index]
+
+
+async def _create_and_append(broker: Broker) -> None:
+    from jackalope.storage import Record
+
+    core = broker.server.core
+    assert core is not None
+    core.create_log("x")
+    await core.append("x", [Record(b"a"), Record(b"b")])
+
+
+def test_two_brokers_cannot_share_a_dir(tmp_path: Path) -> None:
+    with Broker(tmp_path) as _, pytest.raises(StartupError, match="locked by another"):
+        Broker(tmp_path).start()
+
+
+async def test_on_the_callers_loop(tmp_path: Path) -> None:
+    async with Broker(tmp_path) as broker, aiohttp.ClientSession() as http:
+        async with http.put(broker.http_url + "/api/logs/q") as resp:
+            assert resp.status == 201
+        async with http.post(
+            broker.http_url + "/api/logs/q/records", json={"records": [{"value": "v"}]}
+        ) as resp:
+            assert await resp.json() == {"base_offset": 0, "last_offset": 0}
+
+
+def test_pytest_fixture(jackalope_broker: Broker) -> None:
+    overview = get_json(jackalope_broker.http_url + "/api/overview")
+    assert overview["listeners"]["http"] == jackalope_broker.http_url  # type: ignore[index]
