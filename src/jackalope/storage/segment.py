@@ -283,6 +283,7 @@ class Segment:
     def _reindex(self) -> None:
         """Recompute offsets and indexes after the file was cut back to ``flushed_size``."""
         self.size = self.flushed_size
+        self._last_read = (-1, -1)
         self._verify_scan(self.size)
         self.index.rewrite()
         self.time_index.rewrite()
