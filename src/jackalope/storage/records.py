@@ -151,6 +151,7 @@ def validate_batch(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHe
 
 
 def max_timestamp_of(buf: bytes | bytearray | memoryview, pos: int = 0) -> int:
+    """The maxTimestamp field of the batch at ``pos``."""
     return int(_INT64.unpack_from(buf, pos + MAX_TIMESTAMP_OFFSET)[0])
 
 
@@ -170,13 +171,13 @@ def set_log_append_time(buf: bytearray | memoryview, timestamp: int, pos: int = 
 
 # -- varints -----------------------------------------------------------------------------------
 
-_SMALL_VARINTS: Final = tuple(bytes([((n << 1) ^ (n >> 63)) & 0xFF]) for n in range(-64, 64))
+# Zig-zag varints of -8192..8191 (every 1- and 2-byte varint), precomputed: record lengths,
+# deltas and sizes almost always fall in this range.
+_TABLE_MIN: Final = -8192
+_TABLE_MAX: Final = 8191
 
 
-def varint(n: int) -> bytes:
-    """Zig-zag varint encoding of a signed 64-bit integer."""
-    if -64 <= n < 64:
-        return _SMALL_VARINTS[n + 64]
+def _varint_slow(n: int) -> bytes:
     v = ((n << 1) ^ (n >> 63)) & 0xFFFFFFFFFFFFFFFF
     out = bytearray()
     while v >= 0x80:
@@ -184,6 +185,16 @@ def varint(n: int) -> bytes:
         v >>= 7
     out.append(v)
     return bytes(out)
+
+
+_VARINTS: Final = tuple(_varint_slow(n) for n in range(_TABLE_MIN, _TABLE_MAX + 1))
+
+
+def varint(n: int) -> bytes:
+    """Zig-zag varint encoding of a signed 64-bit integer."""
+    if _TABLE_MIN <= n <= _TABLE_MAX:
+        return _VARINTS[n - _TABLE_MIN]
+    return _varint_slow(n)
 
 
 def read_varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
@@ -206,30 +217,57 @@ def read_varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
 
 # -- encoding ----------------------------------------------------------------------------------
 
+_NULL: Final = b"\x01"  # varint(-1)
+_ZERO: Final = b"\x00"  # varint(0), and the unused record attributes byte
 
-def _bytes_field(out: bytearray, data: bytes | None) -> None:
-    if data is None:
-        out += b"\x01"  # varint(-1)
+
+def _record_parts(parts: list[bytes], record: Record, offset_delta: int, timestamp_delta: int) -> int:
+    """Append the pieces of one record to ``parts``; return how many bytes they hold.
+
+    Pieces are joined once per batch: building each record in its own buffer would copy every
+    value twice more.
+    """
+    vt = _VARINTS
+    lo = _TABLE_MIN
+    key, value, headers = record.key, record.value, record.headers
+    ts_v = vt[timestamp_delta - lo] if lo <= timestamp_delta <= _TABLE_MAX else _varint_slow(timestamp_delta)
+    off_v = vt[offset_delta - lo] if offset_delta <= _TABLE_MAX else _varint_slow(offset_delta)
+    size = 2 + len(ts_v) + len(off_v)  # attributes byte, header count (0 unless headers)
+    mark = len(parts)
+    parts.append(b"")  # the record length, filled in below
+    parts.append(_ZERO)
+    parts.append(ts_v)
+    parts.append(off_v)
+    for field in (key, value):
+        if field is None:
+            parts.append(_NULL)
+            size += 1
+        else:
+            n = len(field)
+            n_v = vt[n - lo] if n <= _TABLE_MAX else _varint_slow(n)
+            parts.append(n_v)
+            parts.append(field)
+            size += len(n_v) + n
+    if headers:
+        count_v = varint(len(headers))
+        parts.append(count_v)
+        size += len(count_v) - 1
+        for name, hvalue in headers:
+            raw = name.encode()
+            for field in (raw, hvalue):
+                if field is None:
+                    parts.append(_NULL)
+                    size += 1
+                else:
+                    n_v = varint(len(field))
+                    parts.append(n_v)
+                    parts.append(field)
+                    size += len(n_v) + len(field)
     else:
-        n = len(data)
-        out += _SMALL_VARINTS[n + 64] if n < 64 else varint(n)
-        out += data
-
-
-def _encode_record(out: bytearray, record: Record, offset_delta: int, timestamp_delta: int) -> None:
-    body = bytearray(b"\x00")  # record attributes
-    body += _SMALL_VARINTS[timestamp_delta + 64] if -64 <= timestamp_delta < 64 else varint(timestamp_delta)
-    body += _SMALL_VARINTS[offset_delta + 64] if offset_delta < 64 else varint(offset_delta)
-    _bytes_field(body, record.key)
-    _bytes_field(body, record.value)
-    headers = record.headers
-    body += varint(len(headers))
-    for name, hvalue in headers:
-        _bytes_field(body, name.encode())
-        _bytes_field(body, hvalue)
-    n = len(body)
-    out += _SMALL_VARINTS[n + 64] if n < 64 else varint(n)
-    out += body
+        parts.append(_ZERO)
+    size_v = varint(size)
+    parts[mark] = size_v
+    return size + len(size_v)
 
 
 def encode_batch(
@@ -243,41 +281,72 @@ def encode_batch(
     base_sequence: int = -1,
     attributes: int = 0,
 ) -> bytearray:
-    """Encode ``records`` as one RecordBatch v2 (records without a timestamp get ``now_ms``)."""
+    """Encode ``records`` as one RecordBatch v2 (records without a timestamp get ``now_ms``).
+
+    The result is a ``bytearray`` so that a log can assign its offsets in place.
+    """
     if not records:
         raise ValueError("a record batch holds at least one record")
     base_ts = records[0].timestamp
     if base_ts is None:
         base_ts = now_ms
     max_ts = base_ts
-    body = bytearray()
+    parts: list[bytes] = [b""]  # the batch header, filled in below
+    append = parts.append
+    vt = _VARINTS
+    lo = _TABLE_MIN
+    hi = _TABLE_MAX
+    size = 0
     for delta, record in enumerate(records):
         ts = record.timestamp
         if ts is None:
             ts = now_ms
-        if ts > max_ts:
+        elif ts > max_ts:
             max_ts = ts
-        _encode_record(body, record, delta, ts - base_ts)
-    payload: bytes | bytearray = compress(compression, bytes(body)) if compression else body
+        key = record.key
+        value = record.value
+        if record.headers or key is None or value is None or delta > hi or not lo <= ts - base_ts <= hi:
+            size += _record_parts(parts, record, delta, ts - base_ts)
+            continue
+        # The common case, inlined: key and value present, no headers, small deltas.
+        klen = len(key)
+        vlen = len(value)
+        ts_v = vt[ts - base_ts - lo]
+        off_v = vt[delta - lo]
+        k_v = vt[klen - lo] if klen <= hi else _varint_slow(klen)
+        v_v = vt[vlen - lo] if vlen <= hi else _varint_slow(vlen)
+        n = 2 + len(ts_v) + len(off_v) + len(k_v) + klen + len(v_v) + vlen
+        n_v = vt[n - lo] if n <= hi else _varint_slow(n)
+        append(n_v)
+        append(_ZERO)
+        append(ts_v)
+        append(off_v)
+        append(k_v)
+        append(key)
+        append(v_v)
+        append(value)
+        append(_ZERO)
+        size += n + len(n_v)
+    if compression:
+        parts = [b"", compress(compression, b"".join(parts))]
+        size = len(parts[1])
     attributes = (attributes & ~COMPRESSION_MASK) | compression
-    out = bytearray(
-        HEADER.pack(
-            base_offset,
-            HEADER_SIZE - LOG_OVERHEAD + len(payload),
-            -1,
-            MAGIC,
-            0,
-            attributes,
-            len(records) - 1,
-            base_ts,
-            max_ts,
-            producer_id,
-            producer_epoch,
-            base_sequence,
-            len(records),
-        )
+    parts[0] = HEADER.pack(
+        base_offset,
+        HEADER_SIZE - LOG_OVERHEAD + size,
+        -1,
+        MAGIC,
+        0,
+        attributes,
+        len(records) - 1,
+        base_ts,
+        max_ts,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        len(records),
     )
-    out += payload
+    out = bytearray().join(parts)
     _UINT32.pack_into(out, CRC_OFFSET, crc32c(memoryview(out)[CRC_START:]))
     return out
 
