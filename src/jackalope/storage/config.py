@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 DAY_MS = 24 * 3600 * 1000
 
 
-class Durability(str, Enum):
+class Durability(StrEnum):
     """When an append counts as durable (what confirms and ``acks`` wait for)."""
 
     ALWAYS = "always"  # fdatasync after each group of appends (group commit), off the event loop

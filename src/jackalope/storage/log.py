@@ -1,8 +1,10 @@
 """A log: one append-only sequence of records, stored as a directory of segments.
 
 This is the single storage object behind a Kafka topic partition and a RabbitMQ-style queue
-or stream.  Offsets are dense integers handed out by :meth:`Log.append`; the log keeps three
-marks, always ``start <= durable <= flushed <= end``:
+or stream.  Offsets are dense integers handed out by :meth:`Log.append`; the log keeps four
+marks, ``start <= durable <= flushed <= end``.  (``start`` runs ahead of ``durable`` and
+``flushed`` when ``truncate_prefix`` or retention deletes records not yet durable; the next
+sync, or flush under ``never``, brings them level again.)
 
 * ``start_offset``  the first offset still readable (moved by retention and ``truncate_prefix``),
 * ``flushed_offset``  everything below it has been written to the OS,
@@ -165,11 +167,13 @@ class Log:
         start = _read_int(directory / START_OFFSET_FILE, 0)
         if not self._segments:
             self._add_segment(start)
-        self._end = self._segments[-1].next_offset
-        if start > self._end:
-            # Everything up to ``start`` was acknowledged; continue numbering after it.
+        if start > self._segments[-1].next_offset:
+            # Everything up to ``start`` was truncated away; continue numbering after it.
             self._roll(start)
+        self._end = self._segments[-1].next_offset
         self._start = max(start, self._segments[0].base_offset)
+        while len(self._segments) > 1 and self._segments[1].base_offset <= self._start:
+            self._delete_oldest()
         self._flushed = self._durable = self._end
         return self
 
@@ -279,6 +283,9 @@ class Log:
             or nxt - active.base_offset > _MAX_RELATIVE_OFFSET
         ):
             active = self._roll(base)
+        if not active.size:
+            # A segment's age counts from its first batch, on the clock the appends use.
+            active.created_ms = now
         try:
             active.append(batch, base, nxt, max_ts)
         except StorageError as exc:
@@ -371,6 +378,13 @@ class Log:
             callback(None)
         elif self._failed is not None:
             callback(self._failed)
+        elif self._closed:
+            callback(LogClosedError(f"log {self.directory.name} is closed"))
+        elif self._waiters and offset < self._waiters[-1][0]:
+            # Registered out of order: keep the queue sorted, as the durable and failure
+            # sweeps stop at the first waiter they must not call.
+            i = bisect_right(self._waiters, offset, key=lambda waiter: waiter[0])
+            self._waiters.insert(i, (offset, callback))
         else:
             self._waiters.append((offset, callback))
 
@@ -381,6 +395,15 @@ class Log:
         while waiters and waiters[0][0] < self._durable:
             _, callback = waiters.popleft()
             _call(callback, None)
+
+    def _flush_active(self) -> None:
+        """Write the active segment's buffer before reading it (a segment flushes itself for a
+        read, but only the log can account for a failed write: see :meth:`_tail_lost`)."""
+        try:
+            self._segments[-1].flush()
+        except StorageError as exc:
+            self._tail_lost(exc)
+            raise
 
     def _tail_lost(self, error: StorageError) -> None:
         """A write failed: the unflushed tail is gone; tell whoever waits on it."""
@@ -420,6 +443,8 @@ class Log:
             return ReadResult(b"", offset)
         i = max(bisect_right(self._bases, offset) - 1, 0)
         while i < len(self._segments):
+            if i == len(self._segments) - 1:
+                self._flush_active()
             data, nxt = self._segments[i].read(offset, max_bytes)
             if data:
                 return ReadResult(data, nxt)
@@ -440,6 +465,8 @@ class Log:
         for segment in self._segments:
             if segment.max_timestamp < timestamp:
                 continue
+            if segment is self._segments[-1]:
+                self._flush_active()
             base = segment.offset_for_time(timestamp)
             if base is None:
                 continue
@@ -465,10 +492,10 @@ class Log:
         offset = min(offset, self._end)
         if offset <= self._start:
             return
+        if offset == self._end and self._segments[-1].size:
+            self._roll(self._end)  # first: if its write fails, the end moves back and nothing else
         self._start = offset
         _write_int(self.directory / START_OFFSET_FILE, offset)
-        if offset == self._end and self._segments[-1].size:
-            self._roll(self._end)
         while len(self._segments) > 1 and self._segments[1].base_offset <= offset:
             self._delete_oldest()
 

@@ -9,6 +9,7 @@ next group accumulates.  It also runs the periodic ``interval`` syncs and retent
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import urllib.parse
 from collections.abc import Iterator
@@ -69,16 +70,18 @@ class LogManager:
             asyncio.create_task(self._interval_syncs(), name="jackalope-interval-sync"),
             asyncio.create_task(self._retention(), name="jackalope-retention"),
         ]
+        if self._dirty and not self._flush_scheduled:
+            # Logs appended to before the start: they will not report being dirty again.
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush_dirty)
 
     async def close(self) -> None:
         """Stop background work, wait for in-flight syncs, then flush, fsync and close every log."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         self._tasks = []
         while self._syncing:
             await asyncio.wrap_future(next(iter(self._syncing.values())))
@@ -184,10 +187,8 @@ class LogManager:
                     elapsed[log_] = 0.0
                 elif not log_.needs_sync() or log_.config.durability is Durability.ALWAYS:
                     continue
-                try:
+                with contextlib.suppress(StorageError):
                     self._start_sync(log_)
-                except StorageError:
-                    pass
 
     async def _retention(self) -> None:
         while True:
@@ -209,14 +210,28 @@ class LogManager:
         future: asyncio.Future[None] = loop.create_future()
 
         def done(error: BaseException | None) -> None:
-            if not future.done():
-                if error is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(error)
+            if _running_loop() is loop:
+                _settle(future, error)
+            else:  # called on a worker thread: close() closes (and so syncs) the logs there
+                loop.call_soon_threadsafe(_settle, future, error)
 
         log_.when_durable(offset, done)
         await future
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if not future.done():
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
 
 
 def _close_all(logs: list[Log]) -> None:

@@ -9,6 +9,7 @@ done to it off the owning thread is ``fdatasync`` of its file descriptor.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -101,10 +102,8 @@ class Segment:
 
     def _drop_unflushed(self) -> None:
         self._pending.clear()
-        try:
+        with contextlib.suppress(OSError):
             os.ftruncate(self.fd, self.flushed_size)
-        except OSError:
-            pass
         self._reindex()
 
     def fsync(self) -> None:
@@ -126,6 +125,8 @@ class Segment:
             p = 0
             while len(block) - p >= HEADER_SIZE:
                 header = parse_header(block, p)
+                if header.batch_length < HEADER_SIZE - LOG_OVERHEAD:  # would never advance
+                    raise CorruptRecordError(f"bad batch length at {self.path}:{position + p}")
                 yield position + p, header
                 p += header.size
             if p == 0:
@@ -199,10 +200,12 @@ class Segment:
             return False
         position = self.index.lookup(1 << 62)
         self.max_timestamp = -1
+        expected = self.index.keys[-1] if len(self.index) else self.base_offset
         try:
             for pos, header in self.headers_from(position):
-                if header.magic != MAGIC or pos + header.size > file_size:
-                    return False
+                if header.magic != MAGIC or pos + header.size > file_size or header.base_offset != expected:
+                    return False  # not the batch the index promised: the index is wrong
+                expected = header.next_offset
                 self._note_batch(header)
                 position = pos + header.size
         except CorruptRecordError:
@@ -254,8 +257,10 @@ class Segment:
             validate_batch(block, p)
         except CorruptRecordError:
             return False
-        if header.base_offset < self.next_offset:
-            return False  # offsets only grow
+        if header.base_offset != self.next_offset:
+            # The log hands out dense offsets, so each batch continues the previous one.  The
+            # CRC does not cover the base offset: this is what catches a damaged one.
+            return False
         self._index_batch(header, position)
         return True
 
@@ -274,8 +279,10 @@ class Segment:
 
     def _set_created(self) -> None:
         now = int(time.time() * 1000)
-        if self.size:
-            first = parse_header(os.pread(self.fd, HEADER_SIZE, 0))
+        # During recovery ``size`` still counts a torn tail, which may be all the file holds.
+        head = os.pread(self.fd, HEADER_SIZE, 0) if self.size >= HEADER_SIZE else b""
+        if len(head) == HEADER_SIZE:
+            first = parse_header(head)
             self.created_ms = min(now, max(first.base_timestamp, 0))
         else:
             self.created_ms = now
