@@ -32,7 +32,12 @@ def start_serve(
     data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 20
 ) -> ServeProcess:
     """Start `jackalope serve` on ephemeral ports and wait until it prints its listeners."""
-    cmd = [sys.executable, "-m", "jackalope", "serve", "--data-dir", str(data_dir), "--http-port", "0", *args]
+    cmd = [sys.executable, "-m", "jackalope", "serve", "--data-dir", str(data_dir), "--http-port", "0"]
+    if "--amqp-port" not in args:
+        cmd += ["--amqp-port", "0"]
+    cmd += args
+    amqp_disabled = "--amqp-port" in args and args[args.index("--amqp-port") + 1] == "-1"
+    wanted = {"http"} if amqp_disabled else {"http", "amqp"}
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -51,7 +56,7 @@ def start_serve(
         m = URL.search(line)
         if m:
             served.urls[m.group(1)] = m.group(2)
-            if "http" in served.urls:
+            if wanted <= served.urls.keys():
                 return served
     proc.kill()
     raise AssertionError("jackalope serve did not start:\n" + "".join(served.output))

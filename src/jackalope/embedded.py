@@ -34,6 +34,7 @@ class Broker:
             self._tempdir = Path(tempfile.mkdtemp(prefix="jackalope-"))
             data_dir = self._tempdir
         overrides.setdefault("http_port", 0)
+        overrides.setdefault("amqp_port", 0)
         self.settings = Settings(data_dir=Path(data_dir), **overrides)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -54,6 +55,13 @@ class Broker:
     @property
     def http_url(self) -> str:
         return self.server.addresses["http"]
+
+    @property
+    def amqp_url(self) -> str:
+        """``amqp://user:pass@host:port/`` for AMQP clients."""
+        s = self.settings
+        hostport = self.server.addresses["amqp"].split("://", 1)[1]
+        return f"amqp://{s.default_user}:{s.default_pass}@{hostport}/"
 
     @property
     def data_dir(self) -> Path:

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from jackalope.embedded import Broker
+if TYPE_CHECKING:
+    from jackalope.embedded import Broker
 
 
 @pytest.fixture
 def jackalope_broker(tmp_path: Path) -> Iterator[Broker]:
+    # Imported here so that merely installing Jackalope costs other projects' test runs nothing.
+    from jackalope.embedded import Broker
+
     with Broker(tmp_path / "jackalope-data") as broker:
         yield broker

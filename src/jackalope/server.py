@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from jackalope import __version__
+from jackalope.amqp.server import AmqpServer
 from jackalope.core import BrokerCore
 from jackalope.datadir import DataDir, StartupError
 from jackalope.http.api import make_app
@@ -33,6 +34,7 @@ class Server:
         self._datadir = DataDir(settings.data_dir)
         self._logs: LogManager | None = None
         self._http: web.AppRunner | None = None
+        self._amqp: AmqpServer | None = None
         self.core: BrokerCore | None = None
         self._stopped = asyncio.Event()
 
@@ -56,7 +58,8 @@ class Server:
             raise StartupError(f"cannot open the logs in {s.data_dir}: {exc}") from None
         self._logs = logs
         await logs.start()
-        self.core = BrokerCore(logs)
+        core = self.core = BrokerCore(logs, s.data_dir, users={s.default_user: s.default_pass})
+        core.load_definitions()
         info: dict[str, Any] = {"listeners": self.addresses, "data_dir": str(s.data_dir)}
         self._http = web.AppRunner(make_app(self.core, info), access_log=None, handle_signals=False)
         await self._http.setup()
@@ -64,6 +67,14 @@ class Server:
         await self._listen(site, "HTTP API", s.http_port)
         port = int(self._http.addresses[-1][1])
         self.addresses["http"] = _url("http", s.host, port)
+        if s.amqp_port >= 0:
+            self._amqp = AmqpServer(core, max_message_bytes=s.amqp_max_message_bytes)
+            try:
+                port = await self._amqp.start(s.host, s.amqp_port)
+            except OSError as exc:
+                self._amqp = None
+                raise self._listen_error("AMQP", s.amqp_port, exc) from None
+            self.addresses["amqp"] = _url("amqp", s.host, port)
         log.info(
             "jackalope started",
             extra={"version": __version__, "data_dir": str(s.data_dir), **self.addresses},
@@ -73,18 +84,24 @@ class Server:
         try:
             await site.start()
         except OSError as exc:
-            where = f"{self.settings.host}:{port}"
-            if exc.errno == errno.EADDRINUSE:
-                raise StartupError(
-                    f"cannot listen on {where} for the {what}: address already in use"
-                ) from None
-            raise StartupError(f"cannot listen on {where} for the {what}: {exc.strerror or exc}") from None
+            raise self._listen_error(what, port, exc) from None
+
+    def _listen_error(self, what: str, port: int, exc: OSError) -> StartupError:
+        where = f"{self.settings.host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            return StartupError(f"cannot listen on {where} for the {what}: address already in use")
+        return StartupError(f"cannot listen on {where} for the {what}: {exc.strerror or exc}")
 
     async def stop(self) -> None:
         """Stop accepting, close connections, flush and fsync every log, release the lock."""
+        if self._amqp is not None:
+            await self._amqp.stop()
+            self._amqp = None
         if self._http is not None:
             await self._http.cleanup()
             self._http = None
+        if self.core is not None:
+            self.core.close()
         if self._logs is not None:
             await self._logs.close()
             self._logs = None

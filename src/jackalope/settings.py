@@ -35,6 +35,10 @@ class Settings:
     )
     host: str = _setting("127.0.0.1", "Address the listeners bind to (0.0.0.0 for every interface).")
     http_port: int = _setting(15672, "HTTP API port (0 picks a free port).")
+    amqp_port: int = _setting(5672, "AMQP 0-9-1 port (0 picks a free port, -1 disables).")
+    amqp_max_message_bytes: int = _setting(128 * 1024 * 1024, "Largest AMQP message body accepted.")
+    default_user: str = _setting("guest", "The user created at start.")
+    default_pass: str = _setting("guest", "Its password.")
     log_level: str = _setting("info", "Logging level: debug, info, warning, error.")
     log_format: str = _setting("text", "Log line format: text or json.")
     durability: str = _setting(
@@ -59,6 +63,8 @@ class Settings:
             raise SettingsError(f"durability must be always, interval or never, not {self.durability!r}")
         if not 0 <= self.http_port <= 65535:
             raise SettingsError(f"http_port {self.http_port} is not a port number")
+        if not -1 <= self.amqp_port <= 65535:
+            raise SettingsError(f"amqp_port {self.amqp_port} is not a port number")
         try:
             self.log_config()
         except ValueError as exc:

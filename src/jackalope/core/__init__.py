@@ -1,7 +1,8 @@
 """The broker core: what the broker holds, with no protocol inside.
 
-Front-ends (HTTP today; AMQP and Kafka next) translate requests into calls on
-:class:`BrokerCore` and hold no broker state of their own.
+Virtual hosts with their exchanges, queues and bindings (RabbitMQ semantics), and the named
+logs of the storage engine.  Front-ends (HTTP, AMQP, and Kafka next) translate requests into
+calls on :class:`BrokerCore` and hold no broker state of their own.
 """
 
 from jackalope.core.broker import BrokerCore, LogNotFound

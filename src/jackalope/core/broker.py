@@ -1,14 +1,19 @@
-"""The protocol-independent broker: today the named logs of the storage engine.
-
-Queues, exchanges and topics will be built here on the same logs.
-"""
+"""The protocol-independent broker: virtual hosts, users, and the named logs beneath them."""
 
 from __future__ import annotations
 
+import hmac
+import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from jackalope.core.errors import NotFound
+from jackalope.core.vhost import VirtualHost
 from jackalope.storage import AppendInfo, Log, LogConfig, LogManager, Record
+
+DEFINITIONS_FILE = "definitions.json"
 
 
 class LogNotFound(KeyError):
@@ -21,8 +26,70 @@ class LogNotFound(KeyError):
 
 
 class BrokerCore:
-    def __init__(self, logs: LogManager) -> None:
+    def __init__(
+        self, logs: LogManager, data_dir: Path | None = None, users: dict[str, str] | None = None
+    ) -> None:
         self.logs = logs
+        self.data_dir = data_dir
+        self.users = users if users is not None else {"guest": "guest"}
+        self.vhosts: dict[str, VirtualHost] = {}
+        self._loading = True  # nothing to save until the stored definitions are loaded
+        self.add_vhost("/")
+        self._loading = False
+
+    # -- virtual hosts and users -----------------------------------------------------------------
+
+    def add_vhost(self, name: str) -> VirtualHost:
+        vhost = self.vhosts.get(name)
+        if vhost is None:
+            vhost = self.vhosts[name] = VirtualHost(name, self.logs, self.save_definitions)
+            self.save_definitions()
+        return vhost
+
+    def vhost(self, name: str) -> VirtualHost:
+        found = self.vhosts.get(name)
+        if found is None:
+            raise NotFound(f"no vhost '{name}'")
+        return found
+
+    def authenticate(self, user: str, password: str) -> bool:
+        expected = self.users.get(user)
+        return expected is not None and hmac.compare_digest(expected.encode(), password.encode())
+
+    # -- definitions ---------------------------------------------------------------------------
+
+    def save_definitions(self) -> None:
+        """Write every durable exchange, queue and binding (atomically, fsynced)."""
+        if self.data_dir is None or self._loading:
+            return
+        data = {"vhosts": {name: vhost.definitions() for name, vhost in self.vhosts.items()}}
+        path = self.data_dir / DEFINITIONS_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+
+    def load_definitions(self) -> None:
+        if self.data_dir is None:
+            return
+        try:
+            data = json.loads((self.data_dir / DEFINITIONS_FILE).read_text())
+        except FileNotFoundError:
+            return
+        self._loading = True
+        try:
+            for name, definitions in data.get("vhosts", {}).items():
+                self.add_vhost(name).load_definitions(definitions)
+        finally:
+            self._loading = False
+
+    def close(self) -> None:
+        for vhost in self.vhosts.values():
+            vhost.close()
+
+    # -- raw logs (the HTTP API's view of the storage engine) ------------------------------------
 
     def log(self, name: str) -> Log:
         found = self.logs.get(name)

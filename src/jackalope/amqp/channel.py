@@ -1,0 +1,643 @@
+"""One AMQP channel: publishing (with confirms, mandatory returns and transactions),
+consumers with prefetch, deliveries and their acknowledgements.
+
+The channel translates AMQP methods into calls on the broker core and holds only what is
+the channel's by the spec: delivery tags, unacknowledged deliveries, confirm sequence
+numbers, the transaction buffer.  Errors from the core become channel or connection closes
+with the matching reply code (raised as :class:`ChannelError` / :class:`ConnectionError_`).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from pamqp import commands as spec
+
+from jackalope.amqp import codec
+from jackalope.amqp import constants as c
+from jackalope.core import errors as core_errors
+from jackalope.core.message import Message, QueueEntry
+from jackalope.core.queue import Queue
+from jackalope.core.vhost import VirtualHost
+
+if TYPE_CHECKING:
+    from jackalope.amqp.connection import AmqpConnection
+
+ERROR_CODES: Final[dict[type[core_errors.CoreError], int]] = {
+    core_errors.NotFound: c.NOT_FOUND,
+    core_errors.AccessRefused: c.ACCESS_REFUSED,
+    core_errors.ResourceLocked: c.RESOURCE_LOCKED,
+    core_errors.PreconditionFailed: c.PRECONDITION_FAILED,
+    core_errors.InvalidArgument: c.PRECONDITION_FAILED,
+    core_errors.NotAllowed: c.NOT_ALLOWED,
+}
+
+
+def reply_text(code: int, reason: str) -> str:
+    """RabbitMQ's style: ``NOT_FOUND - no queue 'x' in vhost '/'``."""
+    try:
+        name = c.ReplyCode(code).name
+    except ValueError:
+        name = str(code)
+    return f"{name} - {reason}"[:255]
+
+
+class AmqpError(Exception):
+    def __init__(self, code: int, reason: str, method_index: int = 0) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.text = reply_text(code, reason)
+        self.class_id = method_index >> 16
+        self.method_id = method_index & 0xFFFF
+
+
+class ChannelError(AmqpError):
+    """Closes the channel (a soft error)."""
+
+
+class ConnectionError_(AmqpError):
+    """Closes the whole connection (a hard error)."""
+
+
+def _tag(prefix: str) -> str:
+    return prefix + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+
+
+class ChannelConsumer:
+    """A basic.consume subscription: the core's :class:`~jackalope.core.consumer.Consumer`."""
+
+    __slots__ = ("channel", "exclusive", "no_ack", "prefetch", "queue", "tag", "tag_bytes", "unacked")
+
+    def __init__(
+        self, channel: Channel, queue: Queue, tag: str, no_ack: bool, exclusive: bool, prefetch: int
+    ):
+        self.channel = channel
+        self.queue = queue
+        self.tag = tag
+        self.tag_bytes = codec.shortstr(tag)
+        self.no_ack = no_ack
+        self.exclusive = exclusive
+        self.prefetch = prefetch
+        self.unacked = 0
+
+    def can_deliver(self) -> bool:
+        ch = self.channel
+        if self.no_ack:
+            return ch.active and ch.connection.writable
+        return (
+            (self.prefetch == 0 or self.unacked < self.prefetch)
+            and (ch.global_prefetch == 0 or ch.unacked_count < ch.global_prefetch)
+            and ch.active
+            and ch.connection.writable
+        )
+
+    def deliver(self, queue: Queue, entry: QueueEntry) -> None:
+        self.channel.deliver(self, queue, entry)
+
+    def cancelled(self, queue: Queue) -> None:
+        self.channel.consumer_cancelled_by_broker(self)
+
+
+_USER_ID_FLAG: Final = 0x10  # bit 4 of the property flags (low byte)
+
+
+class _HeadersOf:
+    """The message's headers table, decoded on first use only (headers exchanges)."""
+
+    __slots__ = ("headers", "properties")
+
+    def __init__(self, properties: bytes) -> None:
+        self.properties = properties
+        self.headers: dict[str, Any] | None = None
+
+    def __call__(self) -> dict[str, Any]:
+        if self.headers is None:
+            headers = codec.decode_properties(self.properties).get("headers")
+            self.headers = headers if isinstance(headers, dict) else {}
+        return self.headers
+
+
+class _Unacked:
+    __slots__ = ("consumer", "entry", "queue")
+
+    def __init__(self, queue: Queue, entry: QueueEntry, consumer: ChannelConsumer | None) -> None:
+        self.queue = queue
+        self.entry = entry
+        self.consumer = consumer
+
+
+class _PendingConfirm:
+    """A confirmed publish waiting for its persistent copies to become durable."""
+
+    __slots__ = ("channel", "failed", "remaining", "seq")
+
+    def __init__(self, channel: Channel, seq: int) -> None:
+        self.channel = channel
+        self.seq = seq
+        self.remaining = 1  # released once routing has finished
+        self.failed = False
+
+    def done(self, error: BaseException | None) -> None:
+        if error is not None:
+            self.failed = True
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.channel.pending_done()
+            self.channel.confirm_settled(self.seq, not self.failed)
+
+
+class Channel:
+    def __init__(self, connection: AmqpConnection, number: int) -> None:
+        self.connection = connection
+        self.number = number
+        self.vhost: VirtualHost = connection.vhost_obj
+        self.active = True  # channel.flow
+        self.closing = False
+        self.consumers: dict[str, ChannelConsumer] = {}
+        self.unacked: dict[int, _Unacked] = {}
+        self.unacked_count = 0
+        self.global_prefetch = 0
+        self.consumer_prefetch = 0
+        self.delivery_tag = 0
+        # publishing
+        self.publishing: codec.Publish | None = None
+        self.properties = b""
+        self.body_size = 0
+        self.body_parts: list[bytes] = []
+        self.received = 0
+        # confirms: every seq <= confirm_floor has been answered
+        self.confirming = False
+        self.publish_seq = 0
+        self.confirm_floor = 0
+        self.settled_above: set[int] = set()
+        self.nacked: set[int] = set()
+        self.ack_floor_sent = 0
+        self.in_flight = 0
+        # transactions
+        self.tx = False
+        self.tx_publishes: list[tuple[codec.Publish, bytes, bytes]] = []
+        self.tx_settlements: list[Callable[[], None]] = []
+
+    # -- dispatch of methods -------------------------------------------------------------------
+
+    def handle_method(self, method: Any) -> None:
+        handler = self._HANDLERS.get(type(method))
+        if handler is None:
+            raise ConnectionError_(c.NOT_IMPLEMENTED, f"{method.name} is not implemented", method.index)
+        try:
+            handler(self, method)
+        except core_errors.CoreError as exc:
+            code = ERROR_CODES.get(type(exc), c.PRECONDITION_FAILED)
+            raise ChannelError(code, str(exc), method.index) from None
+
+    def send(self, method: Any) -> None:
+        self.connection.send_method(self.number, method)
+
+    # -- exchanges ---------------------------------------------------------------------------
+
+    def _exchange_declare(self, m: spec.Exchange.Declare) -> None:
+        try:
+            self.vhost.declare_exchange(
+                m.exchange,
+                m.exchange_type,
+                durable=m.durable,
+                auto_delete=m.auto_delete,
+                internal=m.internal,
+                arguments=m.arguments or {},
+                passive=m.passive,
+            )
+        except ValueError as exc:
+            if isinstance(exc, core_errors.CoreError):
+                raise
+            raise ConnectionError_(
+                c.COMMAND_INVALID, f"invalid exchange type '{m.exchange_type}'", m.index
+            ) from None
+        if not m.nowait:
+            self.send(spec.Exchange.DeclareOk())
+
+    def _exchange_delete(self, m: spec.Exchange.Delete) -> None:
+        self.vhost.delete_exchange(m.exchange, if_unused=m.if_unused)
+        if not m.nowait:
+            self.send(spec.Exchange.DeleteOk())
+
+    def _exchange_bind(self, m: spec.Exchange.Bind) -> None:
+        self.vhost.bind_exchange(m.destination, m.source, m.routing_key, m.arguments or {})
+        if not m.nowait:
+            self.send(spec.Exchange.BindOk())
+
+    def _exchange_unbind(self, m: spec.Exchange.Unbind) -> None:
+        self.vhost.unbind_exchange(m.destination, m.source, m.routing_key, m.arguments or {})
+        if not m.nowait:
+            self.send(spec.Exchange.UnbindOk())
+
+    # -- queues ------------------------------------------------------------------------------
+
+    def _queue_declare(self, m: spec.Queue.Declare) -> None:
+        queue = self.vhost.declare_queue(
+            m.queue,
+            owner=self.connection,
+            durable=m.durable,
+            exclusive=m.exclusive,
+            auto_delete=m.auto_delete,
+            arguments=m.arguments or {},
+            passive=m.passive,
+        )
+        if not m.nowait:
+            self.send(
+                codec.build_method(
+                    spec.Queue.DeclareOk,
+                    queue=queue.name,
+                    message_count=queue.message_count,
+                    consumer_count=queue.consumer_count,
+                )
+            )
+
+    def _queue_bind(self, m: spec.Queue.Bind) -> None:
+        self.vhost.bind_queue(m.queue, m.exchange, m.routing_key, m.arguments or {}, self.connection)
+        if not m.nowait:
+            self.send(spec.Queue.BindOk())
+
+    def _queue_unbind(self, m: spec.Queue.Unbind) -> None:
+        self.vhost.unbind_queue(m.queue, m.exchange, m.routing_key, m.arguments or {}, self.connection)
+        self.send(spec.Queue.UnbindOk())
+
+    def _queue_purge(self, m: spec.Queue.Purge) -> None:
+        count = self.vhost.queue(m.queue, self.connection).purge()
+        if not m.nowait:
+            self.send(spec.Queue.PurgeOk(count))
+
+    def _queue_delete(self, m: spec.Queue.Delete) -> None:
+        count = self.vhost.delete_queue(
+            m.queue, owner=self.connection, if_unused=m.if_unused, if_empty=m.if_empty
+        )
+        if not m.nowait:
+            self.send(spec.Queue.DeleteOk(count))
+
+    # -- basic: consuming --------------------------------------------------------------------
+
+    def _basic_qos(self, m: spec.Basic.Qos) -> None:
+        if m.prefetch_size:
+            raise ConnectionError_(c.NOT_IMPLEMENTED, f"prefetch_size!=0 ({m.prefetch_size})", m.index)
+        if m.global_:
+            self.global_prefetch = m.prefetch_count
+        else:
+            self.consumer_prefetch = m.prefetch_count
+        self.send(spec.Basic.QosOk())
+        for consumer in list(self.consumers.values()):
+            consumer.queue.dispatch()
+
+    def _basic_consume(self, m: spec.Basic.Consume) -> None:
+        queue = self.vhost.queue(m.queue, self.connection)
+        tag = m.consumer_tag or _tag("amq.ctag-")
+        if tag in self.consumers:
+            raise ConnectionError_(c.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'", m.index)
+        consumer = ChannelConsumer(self, queue, tag, m.no_ack, m.exclusive, self.consumer_prefetch)
+        if m.exclusive and queue.consumer_count:
+            raise ChannelError(c.ACCESS_REFUSED, f"queue '{queue.name}' in exclusive use", m.index)
+        if not m.nowait:
+            self.send(spec.Basic.ConsumeOk(tag))
+        try:
+            queue.add_consumer(consumer)
+        except core_errors.ResourceLocked as exc:
+            raise ChannelError(c.ACCESS_REFUSED, str(exc), m.index) from None
+        self.consumers[tag] = consumer
+
+    def _basic_cancel(self, m: spec.Basic.Cancel) -> None:
+        consumer = self.consumers.pop(m.consumer_tag or "", None)
+        if consumer is not None:
+            consumer.queue.remove_consumer(consumer)
+        if not m.nowait:
+            self.send(spec.Basic.CancelOk(m.consumer_tag))
+
+    def consumer_cancelled_by_broker(self, consumer: ChannelConsumer) -> None:
+        if self.consumers.pop(consumer.tag, None) is not None and not self.closing:
+            self.send(spec.Basic.Cancel(consumer.tag, nowait=True))
+
+    def deliver(self, consumer: ChannelConsumer, queue: Queue, entry: QueueEntry) -> None:
+        self.delivery_tag += 1
+        tag = self.delivery_tag
+        if consumer.no_ack:
+            queue.ack(entry)
+        else:
+            self.unacked[tag] = _Unacked(queue, entry, consumer)
+            self.unacked_count += 1
+            consumer.unacked += 1
+        message = entry.message
+        conn = self.connection
+        codec.deliver(
+            conn.out,
+            self.number,
+            consumer.tag_bytes,
+            tag,
+            entry.redelivered,
+            message.exchange,
+            message.routing_key,
+            message.properties,
+            message.body,
+            conn.frame_max,
+        )
+        conn.schedule_flush()
+
+    def _basic_get(self, m: spec.Basic.Get) -> None:
+        queue = self.vhost.queue(m.queue, self.connection)
+        entry = queue.get()
+        if entry is None:
+            self.send(spec.Basic.GetEmpty())
+            return
+        self.delivery_tag += 1
+        tag = self.delivery_tag
+        if m.no_ack:
+            queue.ack(entry)
+        else:
+            self.unacked[tag] = _Unacked(queue, entry, None)
+            self.unacked_count += 1
+        message = entry.message
+        conn = self.connection
+        codec.get_ok(
+            conn.out,
+            self.number,
+            tag,
+            entry.redelivered,
+            message.exchange,
+            message.routing_key,
+            queue.message_count,
+            message.properties,
+            message.body,
+            conn.frame_max,
+        )
+        conn.schedule_flush()
+
+    # -- basic: settling deliveries ------------------------------------------------------------
+
+    def _take(self, delivery_tag: int, multiple: bool, index: int) -> list[_Unacked]:
+        if multiple:
+            if delivery_tag == 0:
+                taken = list(self.unacked.values())
+                self.unacked.clear()
+            else:
+                tags = [t for t in self.unacked if t <= delivery_tag]
+                if not tags and delivery_tag not in self.unacked:
+                    raise ChannelError(c.PRECONDITION_FAILED, f"unknown delivery tag {delivery_tag}", index)
+                taken = [self.unacked.pop(t) for t in tags]
+        else:
+            item = self.unacked.pop(delivery_tag, None)
+            if item is None:
+                raise ChannelError(c.PRECONDITION_FAILED, f"unknown delivery tag {delivery_tag}", index)
+            taken = [item]
+        self.unacked_count -= len(taken)
+        for item in taken:
+            if item.consumer is not None:
+                item.consumer.unacked -= 1
+        return taken
+
+    def ack(self, delivery_tag: int, multiple: bool) -> None:
+        if self.tx:  # settled at commit, forgotten at rollback
+            self.tx_settlements.append(lambda: self.ack_now(delivery_tag, multiple))
+        else:
+            self.ack_now(delivery_tag, multiple)
+
+    def ack_now(self, delivery_tag: int, multiple: bool) -> None:
+        self._settle(self._take(delivery_tag, multiple, 0x3C0050), ack=True, requeue=False)
+
+    def nack(self, delivery_tag: int, multiple: bool, requeue: bool, index: int = 0x3C0078) -> None:
+        if self.tx:
+            self.tx_settlements.append(lambda: self.nack_now(delivery_tag, multiple, requeue, index))
+        else:
+            self.nack_now(delivery_tag, multiple, requeue, index)
+
+    def nack_now(self, delivery_tag: int, multiple: bool, requeue: bool, index: int) -> None:
+        self._settle(self._take(delivery_tag, multiple, index), ack=False, requeue=requeue)
+
+    def _settle(self, taken: list[_Unacked], *, ack: bool, requeue: bool) -> None:
+        queues: dict[int, Queue] = {}
+        if ack:
+            for item in taken:
+                item.queue.ack(item.entry)
+                queues[id(item.queue)] = item.queue
+        else:
+            by_queue: dict[int, list[QueueEntry]] = {}
+            for item in taken:
+                queues[id(item.queue)] = item.queue
+                by_queue.setdefault(id(item.queue), []).append(item.entry)
+            for key, entries in by_queue.items():
+                if requeue:
+                    queues[key].requeue(entries)
+                else:
+                    queues[key].discard(entries)
+        for queue in queues.values():  # freed prefetch credit
+            queue.dispatch()
+        if self.global_prefetch:
+            for consumer in list(self.consumers.values()):
+                consumer.queue.dispatch()
+
+    def _basic_recover(self, m: spec.Basic.Recover) -> None:
+        if not m.requeue:
+            raise ConnectionError_(c.NOT_IMPLEMENTED, "requeue=false", m.index)
+        self.requeue_all()
+        self.send(spec.Basic.RecoverOk())
+
+    def requeue_all(self) -> None:
+        """Every unacknowledged delivery goes back to its queue, in order."""
+        taken = list(self.unacked.values())
+        self.unacked.clear()
+        self.unacked_count = 0
+        for item in taken:
+            if item.consumer is not None:
+                item.consumer.unacked -= 1
+        self._settle(taken, ack=False, requeue=True)
+
+    # -- basic: publishing ---------------------------------------------------------------------
+
+    def publish(self, event: codec.Publish, properties: bytes, body: bytes) -> None:
+        """A whole message has arrived (method, header, body)."""
+        if self.tx:
+            self.tx_publishes.append((event, properties, body))
+            return
+        self._route(event, properties, body)
+
+    def _route(self, event: codec.Publish, properties: bytes, body: bytes) -> None:
+        vhost = self.vhost
+        confirming = self.confirming
+        if confirming:
+            self.publish_seq += 1
+        if len(properties) >= 2 and properties[1] & _USER_ID_FLAG:
+            user_id = codec.decode_properties(properties).get("user_id")
+            user = self.connection.user
+            if user_id != user:
+                reason = f"user_id property set to '{user_id!s}' but authenticated user was '{user}'"
+                raise ChannelError(c.PRECONDITION_FAILED, reason, 0x3C0028)
+        try:
+            vhost.check_publish(event.exchange)
+            queues = vhost.route(event.exchange, event.routing_key, _HeadersOf(properties))
+        except core_errors.CoreError as exc:
+            raise ChannelError(
+                ERROR_CODES.get(type(exc), c.PRECONDITION_FAILED), str(exc), 0x3C0028
+            ) from None
+        if not queues:
+            if event.mandatory:
+                codec.basic_return(
+                    self.connection.out,
+                    self.number,
+                    c.NO_ROUTE,
+                    "NO_ROUTE",
+                    event.exchange,
+                    event.routing_key,
+                    properties,
+                    body,
+                    self.connection.frame_max,
+                )
+            if confirming:
+                self.confirm_settled(self.publish_seq, True)
+            self.connection.schedule_flush()
+            return
+        message = Message(
+            event.exchange, event.routing_key, properties, body, codec.delivery_mode(properties) == 2
+        )
+        if not confirming:
+            for queue in queues:
+                queue.enqueue(message)
+            return
+        pending: _PendingConfirm | None = None
+        refused = False
+        for queue in queues:
+            entry = queue.enqueue(message)
+            if entry is None:
+                refused = True
+            elif entry.offset >= 0 and queue.log is not None:
+                if pending is None:
+                    pending = _PendingConfirm(self, self.publish_seq)
+                pending.remaining += 1
+                queue.log.when_durable(entry.offset, pending.done)
+        if pending is None:
+            self.confirm_settled(self.publish_seq, not refused)
+        else:
+            if refused:
+                pending.failed = True
+            self.in_flight += 1
+            self.connection.publish_backlog(+1)
+            pending.done(None)  # routing finished
+
+    def confirm_settled(self, seq: int, ok: bool) -> None:
+        """Publish ``seq`` is answered: nack at once; acks go out in order, coalesced into one
+        ``multiple`` ack per flush (see :meth:`flush_confirms`)."""
+        if self.closing:
+            return
+        conn = self.connection
+        if not ok:
+            codec.confirm_nack(conn.out, self.number, seq, False)
+            self.nacked.add(seq)
+        if seq == self.confirm_floor + 1:
+            floor = seq
+            settled = self.settled_above
+            while floor + 1 in settled:
+                floor += 1
+                settled.remove(floor)
+            self.confirm_floor = floor
+            if floor > self.ack_floor_sent:
+                conn.pending_confirm_channels.add(self)
+        else:
+            self.settled_above.add(seq)
+        conn.schedule_flush()
+
+    def flush_confirms(self) -> None:
+        """One basic.ack (multiple) for everything settled in order since the last flush;
+        a nacked publish in the range splits it, since it must not be acked too."""
+        floor = self.confirm_floor
+        if floor <= self.ack_floor_sent or self.closing:
+            return
+        out = self.connection.out
+        if self.nacked:
+            for seq in sorted(s for s in self.nacked if s <= floor):
+                self.nacked.discard(seq)
+                if seq - 1 > self.ack_floor_sent:
+                    codec.confirm_ack(out, self.number, seq - 1, True)
+                self.ack_floor_sent = seq
+        if floor > self.ack_floor_sent:
+            codec.confirm_ack(out, self.number, floor, True)
+        self.ack_floor_sent = floor
+
+    def pending_done(self) -> None:
+        if self.closing:
+            return  # close() already released this channel's share of the backlog
+        self.in_flight -= 1
+        self.connection.publish_backlog(-1)
+
+    def _confirm_select(self, m: spec.Confirm.Select) -> None:
+        if self.tx:
+            raise ChannelError(c.PRECONDITION_FAILED, "cannot switch from tx to confirm mode", m.index)
+        self.confirming = True
+        if not m.nowait:
+            self.send(spec.Confirm.SelectOk())
+
+    # -- transactions --------------------------------------------------------------------------
+
+    def _tx_select(self, m: spec.Tx.Select) -> None:
+        if self.confirming:
+            raise ChannelError(c.PRECONDITION_FAILED, "cannot switch from confirm to tx mode", m.index)
+        self.tx = True
+        self.send(spec.Tx.SelectOk())
+
+    def _tx_commit(self, m: spec.Tx.Commit) -> None:
+        if not self.tx:
+            raise ChannelError(c.PRECONDITION_FAILED, "channel is not transactional", m.index)
+        publishes, self.tx_publishes = self.tx_publishes, []
+        settlements, self.tx_settlements = self.tx_settlements, []
+        for event, properties, body in publishes:
+            self._route(event, properties, body)
+        for settle in settlements:
+            settle()
+        self.send(spec.Tx.CommitOk())
+
+    def _tx_rollback(self, m: spec.Tx.Rollback) -> None:
+        if not self.tx:
+            raise ChannelError(c.PRECONDITION_FAILED, "channel is not transactional", m.index)
+        self.tx_publishes.clear()
+        self.tx_settlements.clear()
+        self.send(spec.Tx.RollbackOk())
+
+    # -- flow and lifecycle --------------------------------------------------------------------
+
+    def _channel_flow(self, m: spec.Channel.Flow) -> None:
+        self.active = bool(m.active)
+        self.send(spec.Channel.FlowOk(self.active))
+        if self.active:
+            for consumer in list(self.consumers.values()):
+                consumer.queue.dispatch()
+
+    def close(self) -> None:
+        """The channel ends: consumers go, unacknowledged deliveries return to their queues."""
+        self.closing = True
+        for consumer in list(self.consumers.values()):
+            consumer.queue.remove_consumer(consumer)
+        self.consumers.clear()
+        self.requeue_all()
+        self.tx_publishes.clear()
+        self.tx_settlements.clear()
+        if self.in_flight:
+            self.connection.publish_backlog(-self.in_flight)
+            self.in_flight = 0
+
+    _HANDLERS: Final[dict[type, Callable[[Channel, Any], None]]] = {
+        spec.Exchange.Declare: _exchange_declare,
+        spec.Exchange.Delete: _exchange_delete,
+        spec.Exchange.Bind: _exchange_bind,
+        spec.Exchange.Unbind: _exchange_unbind,
+        spec.Queue.Declare: _queue_declare,
+        spec.Queue.Bind: _queue_bind,
+        spec.Queue.Unbind: _queue_unbind,
+        spec.Queue.Purge: _queue_purge,
+        spec.Queue.Delete: _queue_delete,
+        spec.Basic.Qos: _basic_qos,
+        spec.Basic.Consume: _basic_consume,
+        spec.Basic.Cancel: _basic_cancel,
+        spec.Basic.Get: _basic_get,
+        spec.Basic.Recover: _basic_recover,
+        spec.Confirm.Select: _confirm_select,
+        spec.Tx.Select: _tx_select,
+        spec.Tx.Commit: _tx_commit,
+        spec.Tx.Rollback: _tx_rollback,
+        spec.Channel.Flow: _channel_flow,
+    }

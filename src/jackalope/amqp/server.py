@@ -1,0 +1,44 @@
+"""The AMQP 0-9-1 listener: accepts connections and closes them on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from jackalope.amqp.connection import AmqpConnection
+from jackalope.core import BrokerCore
+
+log = logging.getLogger(__name__)
+
+
+class AmqpServer:
+    def __init__(self, core: BrokerCore, *, max_message_bytes: int = 128 * 1024 * 1024) -> None:
+        self.core = core
+        self.max_message_bytes = max_message_bytes
+        self.connections: set[AmqpConnection] = set()
+        self._server: asyncio.base_events.Server | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen; return the bound port."""
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: AmqpConnection(self), host, port, reuse_address=True, backlog=1024
+        )
+        self._server = server
+        return int(server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Stop accepting, then close every connection with 320 CONNECTION_FORCED."""
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            connection.force_close("broker shutdown")
+        for _ in range(50):
+            if not self.connections:
+                break
+            await asyncio.sleep(0.02)
+        for connection in list(self.connections):
+            connection.abort()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None

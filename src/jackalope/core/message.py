@@ -1,0 +1,36 @@
+"""A message as the broker core holds it."""
+
+from __future__ import annotations
+
+
+class Message:
+    """One published message.
+
+    ``properties`` is opaque to the core: the encoded property block of the protocol that
+    published it (for AMQP the basic-class property flags and list, kept verbatim so every
+    property round-trips exactly).  ``persistent`` says whether it must reach the disk when
+    routed to a durable queue.
+    """
+
+    __slots__ = ("body", "exchange", "persistent", "properties", "routing_key")
+
+    def __init__(
+        self, exchange: str, routing_key: str, properties: bytes, body: bytes, persistent: bool
+    ) -> None:
+        self.exchange = exchange
+        self.routing_key = routing_key
+        self.properties = properties
+        self.body = body
+        self.persistent = persistent
+
+
+class QueueEntry:
+    """A message's place in one queue: its order, redelivery flag and log offset (-1: memory only)."""
+
+    __slots__ = ("message", "offset", "redelivered", "seq")
+
+    def __init__(self, message: Message, seq: int, offset: int = -1, redelivered: bool = False) -> None:
+        self.message = message
+        self.seq = seq
+        self.offset = offset
+        self.redelivered = redelivered

@@ -1,0 +1,65 @@
+"""Celery with the broker as its transport (py-amqp via kombu) and the ``rpc://`` result backend
+(replies over AMQP too): a real worker thread runs the tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import celery.contrib.testing.tasks  # noqa: F401  (registers celery.ping for the worker's start check)
+import pytest
+from celery import Celery
+from celery.contrib.testing.worker import start_worker
+
+from tests.amqp.support import WAIT, Names
+
+
+class TaskFailedOnPurpose(ValueError):
+    pass
+
+
+@pytest.fixture
+def app(amqp_url: str, names: Names) -> Iterator[Celery]:
+    app = Celery("jackalope-test-" + names.suffix, broker=amqp_url, backend="rpc://", set_as_current=False)
+    app.conf.update(
+        task_default_queue=names.queue("celery"),
+        task_default_exchange=names.exchange("celery"),
+        task_default_routing_key="celery-tasks",
+        worker_enable_remote_control=False,  # no shared celery.pidbox exchange
+        broker_connection_retry_on_startup=False,
+        broker_connection_max_retries=0,
+        broker_connection_timeout=WAIT,
+        result_expires=60,  # the rpc reply queue gets x-expires
+        worker_hijack_root_logger=False,
+        # The worker's event loop only notices the end of the test when a timer fires; with AMQP
+        # heartbeats every second (checked twice per interval) that is soon enough to join it.
+        broker_heartbeat=2,
+    )
+
+    @app.task(name="add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    @app.task(name="fail")
+    def fail(message: str) -> None:
+        raise ValueError(message)
+
+    yield app
+    names.track_queue(app.thread_oid)  # the rpc backend's reply queue (auto-delete anyway)
+    app.close()
+
+
+def test_task_round_trip_and_error(app: Celery) -> None:
+    with start_worker(
+        app, pool="solo", perform_ping_check=True, ping_task_timeout=WAIT, shutdown_timeout=WAIT
+    ):
+        result = app.tasks["add"].delay(2, 3)
+        assert result.get(timeout=WAIT) == 5
+        assert result.successful()
+
+        results = [app.tasks["add"].delay(i, i) for i in range(10)]
+        assert [r.get(timeout=WAIT) for r in results] == [2 * i for i in range(10)]
+
+        failing = app.tasks["fail"].delay("boom from the worker")
+        with pytest.raises(ValueError, match="boom from the worker"):
+            failing.get(timeout=WAIT)
+        assert failing.failed()
