@@ -2,7 +2,8 @@
 
 
 class StorageError(Exception):
-    """An I/O failure (a full disk, a failed fsync): the log refuses writes until reopened."""
+    """An I/O failure.  A failed write (a full disk) loses only the unflushed tail and the log
+    goes on; a failed fsync makes the log refuse writes until it is reopened."""
 
 
 class CorruptRecordError(StorageError):
