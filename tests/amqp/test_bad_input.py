@@ -146,6 +146,25 @@ def test_method_in_the_middle_of_content_is_an_unexpected_frame(
         assert raw.expect_connection_close().reply_code == UNEXPECTED_FRAME
 
 
+def test_body_before_the_content_header_is_an_unexpected_frame(
+    bystander: BlockingConnection, address: tuple[str, int]
+) -> None:
+    with open_raw(address) as raw:
+        raw.send_frame(commands.Basic.Publish(exchange="", routing_key="nowhere"), channel=1)
+        raw.send(raw_frame(BODY, 1, b"0123456789"))
+        assert raw.expect_connection_close().reply_code == UNEXPECTED_FRAME
+
+
+def test_a_second_content_header_is_an_unexpected_frame(
+    bystander: BlockingConnection, address: tuple[str, int]
+) -> None:
+    with open_raw(address) as raw:
+        raw.send_frame(commands.Basic.Publish(exchange="", routing_key="nowhere"), channel=1)
+        raw.send_frame(header.ContentHeader(0, 10, commands.Basic.Properties()), channel=1)
+        raw.send_frame(header.ContentHeader(0, 10, commands.Basic.Properties()), channel=1)
+        assert raw.expect_connection_close().reply_code == UNEXPECTED_FRAME
+
+
 @pytest.mark.parametrize("frame_type", [BODY, HEADER, METHOD], ids=["body", "header", "method"])
 def test_frame_larger_than_frame_max_is_a_frame_error(
     bystander: BlockingConnection, address: tuple[str, int], frame_type: int

@@ -164,7 +164,7 @@ class Channel:
         self.delivery_tag = 0
         # publishing
         self.publishing: codec.Publish | None = None
-        self.properties = b""
+        self.properties: bytes | None = None  # set by the content header of the message being received
         self.body_size = 0
         self.body_parts: list[bytes] = []
         self.received = 0

@@ -332,7 +332,7 @@ class AmqpConnection(asyncio.Protocol):
             channel.publishing = event
             return
         channel = self.channels.get(event.channel)
-        if channel is None or channel.publishing is None:
+        if channel is None or channel.publishing is None or channel.properties is not None:
             if event.channel in self.closing_channels:
                 return
             raise ConnectionError_(
@@ -383,8 +383,9 @@ class AmqpConnection(asyncio.Protocol):
         event = channel.publishing
         assert event is not None
         properties = channel.properties
+        assert properties is not None
         channel.publishing = None
-        channel.properties = None  # type: ignore[assignment]
+        channel.properties = None
         channel.body_parts = []
         channel.received = 0
         try:
