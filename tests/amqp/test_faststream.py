@@ -9,19 +9,10 @@ reply-to cannot run FastStream at all.
 from __future__ import annotations
 
 import asyncio
-import os
 
-import pytest
 from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 
-from tests.amqp.support import EXTERNAL_URL_ENV, WAIT, Names
-
-# FastStream's start() passively declares the direct reply-to pseudo-queue
-# (amq.rabbitmq.reply-to), which Jackalope does not offer yet; against a real RabbitMQ these run.
-pytestmark = pytest.mark.skipif(
-    not os.environ.get(EXTERNAL_URL_ENV),
-    reason="needs direct reply-to (amq.rabbitmq.reply-to), not built yet",
-)
+from tests.amqp.support import WAIT, Names
 
 
 async def test_subscriber_publisher_round_trip(amqp_url: str, names: Names) -> None:

@@ -445,3 +445,35 @@ def test_server_properties(connection: BlockingConnection) -> None:
     caps = connection._impl.server_properties["capabilities"]
     for cap in ("publisher_confirms", "basic.nack", "consumer_cancel_notify", "exchange_exchange_bindings"):
         assert caps.get(cap) is True, cap
+
+
+def test_direct_reply_to_round_trip(connection: BlockingConnection, queue: str) -> None:
+    """RabbitMQ's direct reply-to: the requester consumes the pseudo-queue without acks, the
+    server replies to the rewritten reply_to and the answer arrives without any real queue."""
+    requester = connection.channel()
+    replies: list[tuple[bytes, str | None]] = []
+    requester.basic_consume(
+        "amq.rabbitmq.reply-to",
+        lambda _ch, _m, props, body: replies.append((body, props.correlation_id)),
+        auto_ack=True,
+    )
+    requester.basic_publish(
+        "", queue, b"ping", pika.BasicProperties(reply_to="amq.rabbitmq.reply-to", correlation_id="c-1")
+    )
+    server = connection.channel()
+    ((_, props, body),) = consume(server, queue, 1)
+    assert body == b"ping"
+    assert props.reply_to.startswith("amq.rabbitmq.reply-to.")
+    server.basic_publish(
+        "", props.reply_to, b"pong", pika.BasicProperties(correlation_id=props.correlation_id)
+    )
+    wait_until(lambda: replies, "the reply", connection)
+    assert replies == [(b"pong", "c-1")]
+
+
+def test_direct_reply_to_needs_the_reply_consumer(connection: BlockingConnection, queue: str) -> None:
+    ch = connection.channel()
+    ch.confirm_delivery()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as err:
+        ch.basic_publish("", queue, b"x", pika.BasicProperties(reply_to="amq.rabbitmq.reply-to"))
+    assert err.value.reply_code == PRECONDITION_FAILED

@@ -21,7 +21,7 @@ from jackalope.amqp import constants as c
 from jackalope.core import errors as core_errors
 from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue import Queue
-from jackalope.core.vhost import VirtualHost
+from jackalope.core.vhost import REPLY_TO, VirtualHost
 
 if TYPE_CHECKING:
     from jackalope.amqp.connection import AmqpConnection
@@ -102,6 +102,7 @@ class ChannelConsumer:
 
 
 _USER_ID_FLAG: Final = 0x10  # bit 4 of the property flags (low byte)
+_REPLY_TO_FLAG_HIGH: Final = 0x02  # bit 9 of the property flags (high byte)
 
 
 class _HeadersOf:
@@ -180,6 +181,8 @@ class Channel:
         self.tx = False
         self.tx_publishes: list[tuple[codec.Publish, bytes, bytes]] = []
         self.tx_settlements: list[Callable[[], None]] = []
+        # direct reply-to: this channel's private reply queue, once it consumes from it
+        self.reply_queue: Queue | None = None
 
     # -- dispatch of methods -------------------------------------------------------------------
 
@@ -236,6 +239,14 @@ class Channel:
     # -- queues ------------------------------------------------------------------------------
 
     def _queue_declare(self, m: spec.Queue.Declare) -> None:
+        if m.queue == REPLY_TO and m.passive:
+            if not m.nowait:
+                self.send(
+                    codec.build_method(
+                        spec.Queue.DeclareOk, queue=REPLY_TO, message_count=0, consumer_count=0
+                    )
+                )
+            return
         queue = self.vhost.declare_queue(
             m.queue,
             owner=self.connection,
@@ -290,7 +301,15 @@ class Channel:
             consumer.queue.dispatch()
 
     def _basic_consume(self, m: spec.Basic.Consume) -> None:
-        queue = self.vhost.queue(m.queue, self.connection)
+        if m.queue == REPLY_TO:
+            if not m.no_ack:
+                raise ChannelError(c.PRECONDITION_FAILED, "reply consumer cannot acknowledge", m.index)
+            if self.reply_queue is not None:
+                raise ChannelError(c.PRECONDITION_FAILED, "reply consumer already set", m.index)
+            self.reply_queue = self.vhost.open_reply_queue()
+            queue = self.reply_queue
+        else:
+            queue = self.vhost.queue(m.queue, self.connection)
         tag = m.consumer_tag or _tag("amq.ctag-")
         if tag in self.consumers:
             raise ConnectionError_(c.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'", m.index)
@@ -309,6 +328,9 @@ class Channel:
         consumer = self.consumers.pop(m.consumer_tag or "", None)
         if consumer is not None:
             consumer.queue.remove_consumer(consumer)
+            if consumer.queue is self.reply_queue:
+                self.vhost.close_reply_queue(self.reply_queue)
+                self.reply_queue = None
         if not m.nowait:
             self.send(spec.Basic.CancelOk(m.consumer_tag))
 
@@ -463,6 +485,8 @@ class Channel:
         confirming = self.confirming
         if confirming:
             self.publish_seq += 1
+        if len(properties) >= 2 and properties[0] & _REPLY_TO_FLAG_HIGH:
+            properties = self._direct_reply_to(properties)
         if len(properties) >= 2 and properties[1] & _USER_ID_FLAG:
             user_id = codec.decode_properties(properties).get("user_id")
             user = self.connection.user
@@ -519,6 +543,15 @@ class Channel:
             self.in_flight += 1
             self.connection.publish_backlog(+1)
             pending.done(None)  # routing finished
+
+    def _direct_reply_to(self, properties: bytes) -> bytes:
+        """Point a request's ``reply_to: amq.rabbitmq.reply-to`` at this channel's reply queue."""
+        value, start, end = codec.reply_to(properties)
+        if value != REPLY_TO:
+            return properties
+        if self.reply_queue is None:
+            raise ChannelError(c.PRECONDITION_FAILED, "fast reply consumer does not exist", 0x3C0028)
+        return codec.replace_reply_to(properties, start, end, self.reply_queue.name)
 
     def confirm_settled(self, seq: int, ok: bool) -> None:
         """Publish ``seq`` is answered: nack at once; acks go out in order, coalesced into one
@@ -613,6 +646,9 @@ class Channel:
         for consumer in list(self.consumers.values()):
             consumer.queue.remove_consumer(consumer)
         self.consumers.clear()
+        if self.reply_queue is not None:
+            self.vhost.close_reply_queue(self.reply_queue)
+            self.reply_queue = None
         self.requeue_all()
         self.tx_publishes.clear()
         self.tx_settlements.clear()

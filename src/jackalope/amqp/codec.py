@@ -662,6 +662,42 @@ def decode_properties(properties: bytes) -> dict[str, pamqp_common.FieldValue]:
     return {name: getattr(decoded, name) for name in cls.__slots__ if flags & cls.flags[name]}
 
 
+_REPLY_TO_FLAG: Final = 0x0200
+
+
+def reply_to(properties: bytes) -> tuple[str | None, int, int]:
+    """The reply-to property and the byte span of its shortstr (length octet included);
+    ``(None, 0, 0)`` when absent.  Fields before it are skipped by their lengths, so the other
+    properties stay byte-for-byte as published."""
+    if len(properties) < 2:
+        return None, 0, 0
+    flags = (properties[0] << 8) | properties[1]
+    if not flags & _REPLY_TO_FLAG:
+        return None, 0, 0
+    i = 2
+    try:
+        for bit in (0x8000, 0x4000):  # content-type, content-encoding
+            if flags & bit:
+                i += 1 + properties[i]
+        if flags & 0x2000:  # headers
+            i += 4 + int.from_bytes(properties[i : i + 4], "big")
+        i += bool(flags & 0x1000) + bool(flags & 0x0800)  # delivery-mode, priority
+        if flags & 0x0400:  # correlation-id
+            i += 1 + properties[i]
+        n = properties[i]
+        value = properties[i + 1 : i + 1 + n]
+    except IndexError:
+        return None, 0, 0
+    if len(value) != n:
+        return None, 0, 0
+    return value.decode(errors="replace"), i, i + 1 + n
+
+
+def replace_reply_to(properties: bytes, start: int, end: int, value: str) -> bytes:
+    """``properties`` with the reply-to shortstr at ``start:end`` replaced by ``value``."""
+    return properties[:start] + shortstr(value) + properties[end:]
+
+
 def encode_properties(**fields: Any) -> bytes:
     """Raw properties (flags + list) from pamqp's Basic.Properties keyword arguments.
 

@@ -26,6 +26,7 @@ PREDECLARED: Final = {
     "amq.match": "headers",
 }
 QUEUE_SEGMENT_BYTES: Final = 64 * 1024 * 1024
+REPLY_TO: Final = "amq.rabbitmq.reply-to"  # RabbitMQ's direct reply-to pseudo-queue
 
 
 def queue_log_name(vhost: str, queue: str) -> str:
@@ -43,6 +44,9 @@ class VirtualHost:
         self.on_change = on_change
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, Queue] = {}
+        # Direct reply-to: private, unlisted queues reached through the default exchange by
+        # their generated names.
+        self.reply_queues: dict[str, Queue] = {}
         for ex_name, ex_type in PREDECLARED.items():
             self.exchanges[ex_name] = make_exchange(ex_type, ex_name, durable=True)
 
@@ -176,6 +180,16 @@ class VirtualHost:
         self.queues[name] = queue
         return queue
 
+    def open_reply_queue(self) -> Queue:
+        """A private queue for one direct reply-to consumer, named ``amq.rabbitmq.reply-to.<token>``."""
+        name = f"{REPLY_TO}.{base64.urlsafe_b64encode(os.urandom(18)).decode()}"
+        queue = self.reply_queues[name] = Queue(name)
+        return queue
+
+    def close_reply_queue(self, queue: Queue) -> None:
+        if self.reply_queues.pop(queue.name, None) is queue:
+            queue.delete()
+
     def _dead_letter(self, queue: Queue, message: Message) -> None:
         """Republish a rejected or overflowed message to the queue's dead-letter exchange
         (the x-death header RabbitMQ adds is not written yet)."""
@@ -294,7 +308,7 @@ class VirtualHost:
         """The queues a message published to ``exchange_name`` reaches (exchange-to-exchange
         bindings followed, each queue once)."""
         if not exchange_name:
-            queue = self.queues.get(routing_key)
+            queue = self.queues.get(routing_key) or self.reply_queues.get(routing_key)
             return (queue,) if queue is not None else ()
         exchange = self.exchange(exchange_name)
         found = exchange.route(routing_key, headers)
