@@ -59,11 +59,12 @@ class RawConnection:
         password: str = "guest",
         frame_max: int = 131072,
         open_channel: bool = True,
+        heartbeat: int = 0,
     ) -> RawConnection:
         """Connect and do the whole handshake by hand; channel 1 is open unless told otherwise."""
         raw = cls.connect(host, port)
         try:
-            raw.handshake(user=user, password=password, frame_max=frame_max)
+            raw.handshake(user=user, password=password, frame_max=frame_max, heartbeat=heartbeat)
             if open_channel:
                 raw.send_frame(commands.Channel.Open(), channel=1)
                 raw.expect(commands.Channel.OpenOk)
@@ -72,7 +73,7 @@ class RawConnection:
             raise
         return raw
 
-    def handshake(self, *, user: str, password: str, frame_max: int) -> None:
+    def handshake(self, *, user: str, password: str, frame_max: int, heartbeat: int = 0) -> None:
         self.send(PROTOCOL_HEADER)
         start = self.expect(commands.Connection.Start)
         assert "PLAIN" in str(start.mechanisms), start.mechanisms
@@ -86,7 +87,9 @@ class RawConnection:
         tune = self.expect(commands.Connection.Tune)
         self.frame_max = min(frame_max, tune.frame_max) if tune.frame_max else frame_max
         self.send_frame(
-            commands.Connection.TuneOk(channel_max=tune.channel_max, frame_max=self.frame_max, heartbeat=0)
+            commands.Connection.TuneOk(
+                channel_max=tune.channel_max, frame_max=self.frame_max, heartbeat=heartbeat
+            )
         )
         self.send_frame(commands.Connection.Open(virtual_host="/"))
         self.expect(commands.Connection.OpenOk)

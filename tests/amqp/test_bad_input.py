@@ -4,6 +4,7 @@ one, keeps working."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pika
@@ -230,3 +231,23 @@ def test_unsupported_auth_mechanism(bystander: BlockingConnection, address: tupl
         except (EOFError, ConnectionResetError):
             return
         assert close.reply_code == ACCESS_REFUSED
+
+
+def test_heartbeats_both_ways(bystander: BlockingConnection, address: tuple[str, int]) -> None:
+    """With heartbeat=1 negotiated the server sends heartbeat frames, and a client that then
+    stays silent is disconnected after missing them (RabbitMQ: two intervals)."""
+    with open_raw(address, heartbeat=1, open_channel=False) as raw:
+        raw.sock.settimeout(10)
+        received = b""
+        started = time.monotonic()
+        while True:
+            try:
+                data = raw.recv_some()
+            except ConnectionResetError:
+                break  # RabbitMQ resets rather than closes
+            if not data:
+                break
+            received += data
+            assert time.monotonic() - started < 10, "still connected after 10 s of silence"
+        assert b"\x08\x00\x00\x00\x00\x00\x00\xce" in received  # a heartbeat frame
+    bystander.channel().close()
