@@ -358,7 +358,8 @@ class Log:
             self._fail_waiters(self._failed, 0)
             return
         self._advance_durable(job.target)
-        self._save_recovery_point()
+        if self.directory.exists():  # not deleted while the job ran
+            self._save_recovery_point()
 
     def sync(self) -> None:
         """Flush and fsync inline, blocking the caller."""
