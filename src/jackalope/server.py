@@ -58,7 +58,12 @@ class Server:
             raise StartupError(f"cannot open the logs in {s.data_dir}: {exc}") from None
         self._logs = logs
         await logs.start()
-        core = self.core = BrokerCore(logs, s.data_dir, users={s.default_user: s.default_pass})
+        core = self.core = BrokerCore(
+            logs,
+            s.data_dir,
+            users={s.default_user: s.default_pass},
+            defer=asyncio.get_running_loop().call_soon,
+        )
         core.load_definitions()
         info: dict[str, Any] = {"listeners": self.addresses, "data_dir": str(s.data_dir)}
         self._http = web.AppRunner(make_app(self.core, info), access_log=None, handle_signals=False)

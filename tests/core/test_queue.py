@@ -3,6 +3,7 @@ overflow, and persistence of durable queues across a restart."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -124,4 +125,35 @@ def test_durable_queue_survives_restart_with_out_of_order_acks(tmp_path: Path) -
     expected = [b"m%d" % i for i in range(600) if i % 10 != 0 and not (i < 300 or 400 <= i < 450)]
     got = [again.get() for _ in range(recovered)]
     assert bodies([e for e in got if e]) == expected
+    log.close()
+
+
+def test_persistent_messages_of_one_iteration_share_one_batch(tmp_path: Path) -> None:
+    from jackalope.storage.records import iter_batches
+
+    deferred: list[Callable[[], None]] = []
+    log = Log.open(tmp_path / "q", LogConfig(durability="always"))
+    q = Queue("q", durable=True, log_=log)
+    q.defer = deferred.append
+    entries = [q.enqueue(msg(b"m%d" % i, persistent=True)) for i in range(3)]
+    q.enqueue(msg(b"transient"))
+    confirmed: list[BaseException | None] = []
+    for entry in entries:
+        assert entry is not None
+        q.when_durable(entry, confirmed.append)
+    assert log.end_offset == 0 and len(deferred) == 1  # nothing written yet, one write scheduled
+    deferred.pop()()
+    assert log.end_offset == 3
+    assert len(list(iter_batches(log.read(0).data))) == 1
+    assert confirmed == []
+    log.sync()
+    assert confirmed == [None, None, None]
+    # Settling an entry whose batch is not written yet writes it first.
+    late = q.enqueue(msg(b"late", persistent=True))
+    assert late is not None and log.end_offset == 3
+    for _ in range(5):
+        got = q.get()
+        assert got is not None
+        q.ack(got)
+    assert log.end_offset == 4
     log.close()

@@ -530,11 +530,11 @@ class Channel:
             entry = queue.enqueue(message)
             if entry is None:
                 refused = True
-            elif entry.offset >= 0 and queue.log is not None:
+            elif entry.offset != -1:  # persistent, in a durable queue
                 if pending is None:
                     pending = _PendingConfirm(self, self.publish_seq)
                 pending.remaining += 1
-                queue.log.when_durable(entry.offset, pending.done)
+                queue.when_durable(entry, pending.done)
         if pending is None:
             self.confirm_settled(self.publish_seq, not refused)
         else:

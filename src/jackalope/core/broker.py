@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jackalope.core.errors import NotFound
+from jackalope.core.queue import Defer
 from jackalope.core.vhost import VirtualHost
 from jackalope.storage import AppendInfo, Log, LogConfig, LogManager, Record
 
@@ -27,9 +28,14 @@ class LogNotFound(KeyError):
 
 class BrokerCore:
     def __init__(
-        self, logs: LogManager, data_dir: Path | None = None, users: dict[str, str] | None = None
+        self,
+        logs: LogManager,
+        data_dir: Path | None = None,
+        users: dict[str, str] | None = None,
+        defer: Defer | None = None,
     ) -> None:
         self.logs = logs
+        self.defer = defer
         self.data_dir = data_dir
         self.users = users if users is not None else {"guest": "guest"}
         self.vhosts: dict[str, VirtualHost] = {}
@@ -42,7 +48,7 @@ class BrokerCore:
     def add_vhost(self, name: str) -> VirtualHost:
         vhost = self.vhosts.get(name)
         if vhost is None:
-            vhost = self.vhosts[name] = VirtualHost(name, self.logs, self.save_definitions)
+            vhost = self.vhosts[name] = VirtualHost(name, self.logs, self.save_definitions, self.defer)
             self.save_definitions()
         return vhost
 

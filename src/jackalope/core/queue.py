@@ -22,7 +22,7 @@ from typing import Any, Final
 from jackalope.core.consumer import Consumer
 from jackalope.core.errors import InvalidArgument, ResourceLocked
 from jackalope.core.message import Message, QueueEntry
-from jackalope.storage import Log, Record
+from jackalope.storage import Log, Record, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,10 @@ EXCHANGE_HEADER: Final = "x-exchange"
 PROPERTIES_HEADER: Final = "x-properties"
 ACKS_FILE: Final = "acked-offsets"
 _PERSIST_HEAD_EVERY: Final = 256
+UNWRITTEN: Final = -2  # QueueEntry.offset of a persistent message still waiting for its batch
+
+Defer = Callable[[Callable[[], None]], object]
+DurableCallback = Callable[[BaseException | None], None]
 
 
 def _int_arg(arguments: Mapping[str, Any], name: str) -> int | None:
@@ -67,6 +71,11 @@ class Queue:
         self.log = log_
         self.on_unused: Callable[[Queue], None] | None = None  # auto-delete hook (the vhost's)
         self.on_dead_letter: Callable[[Queue, Message], None] | None = None  # x-dead-letter-exchange
+        # Persistent messages are written as one record batch per event-loop iteration:
+        # ``defer`` (the loop's call_soon) schedules the write; None writes at once.
+        self.defer: Defer | None = None
+        self._unwritten: list[QueueEntry] = []
+        self._write_waiters: list[tuple[QueueEntry, DurableCallback]] = []
         self._ready: deque[QueueEntry] = deque()
         self._ready_bytes = 0
         self._consumers: list[Consumer] = []
@@ -113,8 +122,8 @@ class Queue:
     def enqueue(self, message: Message) -> QueueEntry | None:
         """Add ``message``; None if the queue refuses it (x-overflow reject-publish when full).
 
-        A persistent message of a durable queue is appended to the queue's log; the caller
-        waits for ``entry.offset`` to become durable before confirming.
+        A persistent message of a durable queue goes to the queue's log, in one batch with the
+        others of this event-loop iteration; :meth:`when_durable` tells when it is on disk.
         """
         if self._full(len(message.body)):
             if self.overflow != "drop-head":
@@ -126,27 +135,62 @@ class Queue:
                     self.on_dead_letter(self, dropped.message)
             if self._full(len(message.body)):
                 return None  # too big even for an empty queue
-        offset = -1
-        if message.persistent and self.log is not None:
-            offset = self.log.append(
-                [
-                    Record(
-                        value=message.body,
-                        key=message.routing_key.encode(),
-                        headers=(
-                            (EXCHANGE_HEADER, message.exchange.encode()),
-                            (PROPERTIES_HEADER, message.properties),
-                        ),
-                    )
-                ]
-            ).base_offset
         self._seq += 1
-        entry = QueueEntry(message, self._seq, offset)
+        entry = QueueEntry(message, self._seq)
+        if message.persistent and self.log is not None:
+            entry.offset = UNWRITTEN
+            self._unwritten.append(entry)
+            if self.defer is None:
+                self.write_pending()
+            elif len(self._unwritten) == 1:
+                self.defer(self.write_pending)
         self._ready.append(entry)
         self._ready_bytes += len(message.body)
         if self._consumers:
             self.dispatch()
         return entry
+
+    def write_pending(self) -> None:
+        """Append the persistent messages enqueued since the last write as one record batch."""
+        entries, self._unwritten = self._unwritten, []
+        waiters, self._write_waiters = self._write_waiters, []
+        if not entries or self.log is None:
+            for _, callback in waiters:
+                callback(None)
+            return
+        records = [
+            Record(
+                value=e.message.body,
+                key=e.message.routing_key.encode(),
+                headers=(
+                    (EXCHANGE_HEADER, e.message.exchange.encode()),
+                    (PROPERTIES_HEADER, e.message.properties),
+                ),
+            )
+            for e in entries
+        ]
+        try:
+            base = self.log.append(records).base_offset
+        except StorageError as exc:
+            for e in entries:
+                e.offset = -1  # kept in memory only; the publisher hears of the failure
+            for _, callback in waiters:
+                callback(exc)
+            return
+        for i, e in enumerate(entries):
+            e.offset = base + i
+        for entry, callback in waiters:
+            self.log.when_durable(entry.offset, callback)
+
+    def when_durable(self, entry: QueueEntry, callback: DurableCallback) -> None:
+        """Call ``callback(None)`` once ``entry`` is on disk (at once if it never goes there),
+        or ``callback(error)`` if it cannot be written."""
+        if entry.offset == UNWRITTEN:
+            self._write_waiters.append((entry, callback))
+        elif entry.offset >= 0 and self.log is not None:
+            self.log.when_durable(entry.offset, callback)
+        else:
+            callback(None)
 
     def _full(self, incoming: int) -> bool:
         if self.max_length is not None and len(self._ready) + 1 > self.max_length:
@@ -250,6 +294,8 @@ class Queue:
         return count
 
     def _settle(self, entry: QueueEntry) -> None:
+        if entry.offset == UNWRITTEN:
+            self.write_pending()
         offset = entry.offset
         if offset < 0 or self.log is None:
             return
@@ -273,6 +319,10 @@ class Queue:
     def delete(self) -> None:
         """Remove every consumer (telling each) and drop the messages."""
         self._deleted = True
+        self._unwritten = []
+        waiters, self._write_waiters = self._write_waiters, []
+        for _, callback in waiters:
+            callback(None)  # routed, then deleted with its queue: RabbitMQ confirms those
         consumers, self._consumers = self._consumers, []
         for consumer in consumers:
             consumer.cancelled(self)
@@ -283,6 +333,7 @@ class Queue:
         """Clean shutdown: record the settled state so acked messages are not delivered again."""
         if self.log is None:
             return
+        self.write_pending()
         if self._head > self._persisted_head:
             self.log.truncate_prefix(self._head)
             self._persisted_head = self._head

@@ -15,7 +15,7 @@ from typing import Any, Final
 from jackalope.core.errors import AccessRefused, NotFound, PreconditionFailed
 from jackalope.core.exchanges import BindingInvalid, Exchange, HeadersThunk, make_exchange
 from jackalope.core.message import Message
-from jackalope.core.queue import Queue
+from jackalope.core.queue import Defer, Queue
 from jackalope.storage import LogConfig, LogManager
 
 PREDECLARED: Final = {
@@ -38,8 +38,15 @@ def _server_named() -> str:
 
 
 class VirtualHost:
-    def __init__(self, name: str, logs: LogManager, on_change: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        name: str,
+        logs: LogManager,
+        on_change: Callable[[], None] = lambda: None,
+        defer: Defer | None = None,
+    ) -> None:
         self.name = name
+        self.defer = defer
         self.logs = logs
         self.on_change = on_change
         self.exchanges: dict[str, Exchange] = {}
@@ -175,6 +182,7 @@ class VirtualHost:
             log_=log,
         )
         queue.on_unused = self._auto_delete
+        queue.defer = self.defer
         if "x-dead-letter-exchange" in queue.arguments:
             queue.on_dead_letter = self._dead_letter
         self.queues[name] = queue
