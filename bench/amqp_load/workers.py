@@ -331,7 +331,7 @@ async def _consume(cfg: ConsumerConfig, pipe: Pipe) -> ConsumerResult:
 def pika_publisher_process(url: str, queue: str, body_size: int, seconds: float, pipe: Pipe) -> None:
     """Publish transient messages with pika's BlockingConnection as fast as it goes."""
     try:
-        import pika  # type: ignore[import-untyped]
+        import pika
 
         conn = pika.BlockingConnection(pika.URLParameters(url))
         channel = conn.channel()
