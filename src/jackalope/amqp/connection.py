@@ -297,7 +297,7 @@ class AmqpConnection(asyncio.Protocol):
         if m.mechanism == "AMQPLAIN":
             try:
                 raw = m.response if isinstance(m.response, bytes) else m.response.encode("latin-1")
-                _, table = common_decode_table(raw)
+                _, table = _amqplain_table(raw)
             except Exception:
                 return None, None
             return str(table.get("LOGIN", "")), str(table.get("PASSWORD", ""))
@@ -501,7 +501,7 @@ class AmqpConnection(asyncio.Protocol):
         self.server.connections.discard(self)
 
 
-def common_decode_table(raw: bytes) -> tuple[int, dict[str, Any]]:
+def _amqplain_table(raw: bytes) -> tuple[int, dict[str, Any]]:
     """Decode an AMQP field table *without* its 4-byte length prefix (AMQPLAIN's response)."""
     consumed, table = pamqp_decode.field_table(struct.pack(">I", len(raw)) + raw)
     return consumed, table
