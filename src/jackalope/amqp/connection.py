@@ -139,22 +139,8 @@ class AmqpConnection(asyncio.Protocol):
             self._body(event)
         elif kind is codec.Publish or kind is codec.ContentHeader:
             self._publish_frames(event)
-        elif kind is codec.Ack:
-            channel = self._open_channel(event.channel)
-            if channel is not None:
-                self._guarded(channel, lambda: channel.ack(event.delivery_tag, event.multiple))
-        elif kind is codec.Nack:
-            channel = self._open_channel(event.channel)
-            if channel is not None:
-                self._guarded(
-                    channel, lambda: channel.nack(event.delivery_tag, event.multiple, event.requeue)
-                )
-        elif kind is codec.Reject:
-            channel = self._open_channel(event.channel)
-            if channel is not None:
-                self._guarded(
-                    channel, lambda: channel.nack(event.delivery_tag, False, event.requeue, 0x3C005A)
-                )
+        elif kind is codec.Ack or kind is codec.Nack or kind is codec.Reject:
+            self._settle(event)
         elif kind is codec.MethodFrame:
             self._method(event.channel, event.method)
         elif kind is codec.Heartbeat:
@@ -162,9 +148,18 @@ class AmqpConnection(asyncio.Protocol):
         elif kind is codec.ProtocolHeader:
             self._protocol_header(event)
 
-    def _guarded(self, channel: Channel, action: Any) -> None:
+    def _settle(self, event: codec.Ack | codec.Nack | codec.Reject) -> None:
+        """basic.ack / nack / reject from the client (no closure per frame: this is hot)."""
+        channel = self._open_channel(event.channel)
+        if channel is None:
+            return
         try:
-            action()
+            if isinstance(event, codec.Ack):
+                channel.ack(event.delivery_tag, event.multiple)
+            elif isinstance(event, codec.Nack):
+                channel.nack(event.delivery_tag, event.multiple, event.requeue)
+            else:
+                channel.nack(event.delivery_tag, False, event.requeue, 0x3C005A)
         except ChannelError as exc:
             self._close_channel(channel, exc)
 

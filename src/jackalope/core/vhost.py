@@ -54,6 +54,8 @@ class VirtualHost:
         # Direct reply-to: private, unlisted queues reached through the default exchange by
         # their generated names.
         self.reply_queues: dict[str, Queue] = {}
+        # Whether any exchange is bound to another: only then does routing follow hops.
+        self._exchange_bindings = False
         for ex_name, ex_type in PREDECLARED.items():
             self.exchanges[ex_name] = make_exchange(ex_type, ex_name, durable=True)
 
@@ -109,8 +111,15 @@ class VirtualHost:
         del self.exchanges[name]
         for other in self.exchanges.values():
             other.unbind_destination(exchange)
+        self._topology_changed()
         if exchange.durable:
             self.on_change()
+
+    def _topology_changed(self) -> None:
+        """Recompute what routing needs to know (exchange changes are rare; publishes are not)."""
+        self._exchange_bindings = any(
+            isinstance(b.destination, Exchange) for ex in self.exchanges.values() for b in ex.bindings()
+        )
 
     def _is_destination(self, exchange: Exchange) -> bool:
         return any(b.destination is exchange for ex in self.exchanges.values() for b in ex.bindings())
@@ -285,8 +294,10 @@ class VirtualHost:
     ) -> None:
         dest = self._bindable_source(destination)
         src = self._bindable_source(source)
-        if _bind(src, dest, routing_key, arguments) and src.durable and dest.durable:
-            self.on_change()
+        if _bind(src, dest, routing_key, arguments):
+            self._topology_changed()
+            if src.durable and dest.durable:
+                self.on_change()
 
     def unbind_exchange(
         self, destination: str, source: str, routing_key: str, arguments: Mapping[str, Any]
@@ -295,6 +306,7 @@ class VirtualHost:
         src = self._bindable_source(source)
         if src.unbind(dest, routing_key, arguments):
             self._maybe_auto_delete_exchange(src)
+            self._topology_changed()
             if src.durable and dest.durable:
                 self.on_change()
 
@@ -307,6 +319,7 @@ class VirtualHost:
             del self.exchanges[exchange.name]
             for other in self.exchanges.values():
                 other.unbind_destination(exchange)
+            self._topology_changed()
             if exchange.durable:
                 self.on_change()
 
@@ -320,8 +333,8 @@ class VirtualHost:
             return (queue,) if queue is not None else ()
         exchange = self.exchange(exchange_name)
         found = exchange.route(routing_key, headers)
-        if all(type(d) is Queue for d in found):
-            return found  # type: ignore[return-value]
+        if not self._exchange_bindings:
+            return found  # type: ignore[return-value]  # only queues can be bound
         queues: dict[int, Queue] = {}
         seen: set[int] = {id(exchange)}
         pending = list(found)
@@ -407,6 +420,7 @@ class VirtualHost:
             )
             if source is not None and dest is not None:
                 source.bind(dest, b["routing_key"], b["arguments"])
+        self._topology_changed()
 
     def close(self) -> None:
         for queue in self.queues.values():
