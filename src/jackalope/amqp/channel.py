@@ -10,6 +10,7 @@ with the matching reply code (raised as :class:`ChannelError` / :class:`Connecti
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -400,7 +401,7 @@ class Channel:
                 taken = list(self.unacked.values())
                 self.unacked.clear()
             else:
-                tags = [t for t in self.unacked if t <= delivery_tag]
+                tags = list(itertools.takewhile(lambda t: t <= delivery_tag, self.unacked))  # tags ascend
                 if not tags and delivery_tag not in self.unacked:
                     raise ChannelError(c.PRECONDITION_FAILED, f"unknown delivery tag {delivery_tag}", index)
                 taken = [self.unacked.pop(t) for t in tags]
