@@ -35,6 +35,7 @@ class Broker:
             data_dir = self._tempdir
         overrides.setdefault("http_port", 0)
         overrides.setdefault("amqp_port", 0)
+        overrides.setdefault("kafka_port", 0)
         self.settings = Settings(data_dir=Path(data_dir), **overrides)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -62,6 +63,11 @@ class Broker:
         s = self.settings
         hostport = self.server.addresses["amqp"].split("://", 1)[1]
         return f"amqp://{s.default_user}:{s.default_pass}@{hostport}/"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """``host:port`` for Kafka clients' ``bootstrap.servers``."""
+        return self.server.addresses["kafka"].split("://", 1)[1]
 
     @property
     def data_dir(self) -> Path:

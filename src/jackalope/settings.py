@@ -37,6 +37,19 @@ class Settings:
     http_port: int = _setting(15672, "HTTP API port (0 picks a free port).")
     amqp_port: int = _setting(5672, "AMQP 0-9-1 port (0 picks a free port, -1 disables).")
     amqp_max_message_bytes: int = _setting(128 * 1024 * 1024, "Largest AMQP message body accepted.")
+    kafka_port: int = _setting(9092, "Kafka protocol port (0 picks a free port, -1 disables).")
+    kafka_advertised_host: str = _setting(
+        "", "Host Kafka clients are told to connect to (empty: the bind host, or 127.0.0.1 for 0.0.0.0)."
+    )
+    kafka_advertised_port: int = _setting(0, "Port Kafka clients are told to connect to (0: the bound port).")
+    kafka_auto_create_topics: bool = _setting(
+        True, "Create a topic on first produce, or on metadata requests that allow it."
+    )
+    kafka_num_partitions: int = _setting(1, "Partitions of auto-created topics and of CreateTopics' default.")
+    kafka_max_request_bytes: int = _setting(100 * 1024 * 1024, "Largest Kafka request (socket.request.max.bytes).")
+    kafka_max_message_bytes: int = _setting(
+        1048588, "Largest record batch a topic accepts unless its max.message.bytes says otherwise."
+    )
     default_user: str = _setting("guest", "The user created at start.")
     default_pass: str = _setting("guest", "Its password.")
     log_level: str = _setting("info", "Logging level: debug, info, warning, error.")
@@ -63,8 +76,13 @@ class Settings:
             raise SettingsError(f"durability must be always, interval or never, not {self.durability!r}")
         if not 0 <= self.http_port <= 65535:
             raise SettingsError(f"http_port {self.http_port} is not a port number")
-        if not -1 <= self.amqp_port <= 65535:
-            raise SettingsError(f"amqp_port {self.amqp_port} is not a port number")
+        for name in ("amqp_port", "kafka_port"):
+            if not -1 <= getattr(self, name) <= 65535:
+                raise SettingsError(f"{name} {getattr(self, name)} is not a port number")
+        if not 0 <= self.kafka_advertised_port <= 65535:
+            raise SettingsError(f"kafka_advertised_port {self.kafka_advertised_port} is not a port number")
+        if self.kafka_num_partitions < 1:
+            raise SettingsError("kafka_num_partitions must be at least 1")
         try:
             self.log_config()
         except ValueError as exc:
@@ -93,6 +111,9 @@ def field_type(name: str) -> type:
     return type(default) if not isinstance(default, Path) else Path
 
 
+_BOOLS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+
+
 def _coerce(name: str, value: Any, source: str) -> Any:
     kind = field_type(name)
     if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
@@ -100,6 +121,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     try:
         if kind is int and isinstance(value, str):
             return int(value.replace("_", ""))
+        if kind is bool and isinstance(value, str) and value.lower() in _BOOLS:
+            return _BOOLS[value.lower()]
         if kind is Path and isinstance(value, str):
             return Path(value)
         if kind is str and isinstance(value, str):

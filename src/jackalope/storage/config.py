@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 DAY_MS = 24 * 3600 * 1000
+CLEANUP_POLICIES = frozenset({"delete", "compact", "compact,delete"})
 
 
 class Durability(StrEnum):
@@ -29,6 +30,11 @@ class LogConfig:
     durability: Durability = Durability.ALWAYS
     fsync_interval_ms: int = 1000
     index_interval_bytes: int = 4096
+    cleanup_policy: str = "delete"  # "delete", "compact" or "compact,delete"
+    delete_retention_ms: int = DAY_MS  # how long compaction keeps tombstones (null values)
+    min_compaction_lag_ms: int = 0  # records younger than this are not compacted
+    max_message_bytes: int = 1048588  # largest batch an append accepts
+    log_append_time: bool = False  # stamp batches with the broker's clock instead of the producer's
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "durability", Durability(self.durability))
@@ -36,6 +42,18 @@ class LogConfig:
             raise ValueError("segment_bytes must be at least 1024")
         if self.segment_ms < 1 or self.fsync_interval_ms < 1 or self.index_interval_bytes < 1:
             raise ValueError("segment_ms, fsync_interval_ms and index_interval_bytes must be positive")
+        if self.cleanup_policy not in CLEANUP_POLICIES:
+            raise ValueError(f"cleanup_policy must be one of {sorted(CLEANUP_POLICIES)}")
+        if self.max_message_bytes < 0:
+            raise ValueError("max_message_bytes must not be negative")
+
+    @property
+    def compact(self) -> bool:
+        return "compact" in self.cleanup_policy
+
+    @property
+    def delete(self) -> bool:
+        return "delete" in self.cleanup_policy
 
     def replace(self, **changes: Any) -> LogConfig:
         return dataclasses.replace(self, **changes)
