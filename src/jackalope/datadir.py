@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import errno
 import fcntl
 import os
+import uuid
 from pathlib import Path
 from typing import Final
 
 LOCK_FILE: Final = ".lock"
+CLUSTER_ID_FILE: Final = "cluster-id"
 
 
 class StartupError(Exception):
@@ -50,6 +53,19 @@ class DataDir:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
+
+    def cluster_id(self) -> str:
+        """This data directory's cluster id (Kafka's 22-character base64 UUID), made on first use."""
+        path = self.path / CLUSTER_ID_FILE
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        value = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(value + "\n")
+        tmp.replace(path)
+        return value
 
     def release(self) -> None:
         if self._fd >= 0:

@@ -17,6 +17,8 @@ from jackalope.amqp.server import AmqpServer
 from jackalope.core import BrokerCore
 from jackalope.datadir import DataDir, StartupError
 from jackalope.http.api import make_app
+from jackalope.kafka.context import KafkaBroker, ProducerIds
+from jackalope.kafka.server import KafkaServer
 from jackalope.settings import Settings
 from jackalope.storage import LogManager
 
@@ -35,6 +37,7 @@ class Server:
         self._logs: LogManager | None = None
         self._http: web.AppRunner | None = None
         self._amqp: AmqpServer | None = None
+        self._kafka: KafkaServer | None = None
         self.core: BrokerCore | None = None
         self._stopped = asyncio.Event()
 
@@ -63,6 +66,10 @@ class Server:
             s.data_dir,
             users={s.default_user: s.default_pass},
             defer=asyncio.get_running_loop().call_soon,
+            topic_defaults={
+                "default_partitions": s.kafka_num_partitions,
+                "default_max_message_bytes": s.kafka_max_message_bytes,
+            },
         )
         core.load_definitions()
         info: dict[str, Any] = {"listeners": self.addresses, "data_dir": str(s.data_dir)}
@@ -80,10 +87,35 @@ class Server:
                 self._amqp = None
                 raise self._listen_error("AMQP", s.amqp_port, exc) from None
             self.addresses["amqp"] = _url("amqp", s.host, port)
+        if s.kafka_port >= 0:
+            await self._start_kafka(core)
         log.info(
             "jackalope started",
             extra={"version": __version__, "data_dir": str(s.data_dir), **self.addresses},
         )
+
+    async def _start_kafka(self, core: BrokerCore) -> None:
+        s = self.settings
+        broker = KafkaBroker(
+            core=core,
+            topics=core.topics,
+            groups=None,
+            cluster_id=self._datadir.cluster_id(),
+            auto_create_topics=s.kafka_auto_create_topics,
+            max_request_bytes=s.kafka_max_request_bytes,
+            producer_ids=ProducerIds(s.data_dir / "producer-ids"),
+        )
+        self._kafka = KafkaServer(broker)
+        try:
+            port = await self._kafka.start(s.host, s.kafka_port)
+        except OSError as exc:
+            self._kafka = None
+            raise self._listen_error("Kafka", s.kafka_port, exc) from None
+        broker.advertised_host = s.kafka_advertised_host or (
+            "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
+        )
+        broker.advertised_port = s.kafka_advertised_port or port
+        self.addresses["kafka"] = _url("kafka", s.host, port)
 
     async def _listen(self, site: web.TCPSite, what: str, port: int) -> None:
         try:
@@ -99,6 +131,9 @@ class Server:
 
     async def stop(self) -> None:
         """Stop accepting, close connections, flush and fsync every log, release the lock."""
+        if self._kafka is not None:
+            await self._kafka.stop()
+            self._kafka = None
         if self._amqp is not None:
             await self._amqp.stop()
             self._amqp = None

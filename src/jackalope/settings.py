@@ -46,7 +46,9 @@ class Settings:
         True, "Create a topic on first produce, or on metadata requests that allow it."
     )
     kafka_num_partitions: int = _setting(1, "Partitions of auto-created topics and of CreateTopics' default.")
-    kafka_max_request_bytes: int = _setting(100 * 1024 * 1024, "Largest Kafka request (socket.request.max.bytes).")
+    kafka_max_request_bytes: int = _setting(
+        100 * 1024 * 1024, "Largest Kafka request (socket.request.max.bytes)."
+    )
     kafka_max_message_bytes: int = _setting(
         1048588, "Largest record batch a topic accepts unless its max.message.bytes says otherwise."
     )
@@ -111,7 +113,16 @@ def field_type(name: str) -> type:
     return type(default) if not isinstance(default, Path) else Path
 
 
-_BOOLS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+_BOOLS = {
+    "true": True,
+    "1": True,
+    "yes": True,
+    "on": True,
+    "false": False,
+    "0": False,
+    "no": False,
+    "off": False,
+}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:

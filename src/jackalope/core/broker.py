@@ -11,6 +11,7 @@ from typing import Any
 
 from jackalope.core.errors import NotFound
 from jackalope.core.queue import Defer
+from jackalope.core.topics import Topics
 from jackalope.core.vhost import VirtualHost
 from jackalope.storage import AppendInfo, Log, LogConfig, LogManager, Record
 
@@ -33,12 +34,14 @@ class BrokerCore:
         data_dir: Path | None = None,
         users: dict[str, str] | None = None,
         defer: Defer | None = None,
+        topic_defaults: dict[str, int] | None = None,
     ) -> None:
         self.logs = logs
         self.defer = defer
         self.data_dir = data_dir
         self.users = users if users is not None else {"guest": "guest"}
         self.vhosts: dict[str, VirtualHost] = {}
+        self.topics = Topics(logs, data_dir, **(topic_defaults or {}))
         self._loading = True  # nothing to save until the stored definitions are loaded
         self.add_vhost("/")
         self._loading = False
@@ -78,6 +81,7 @@ class BrokerCore:
         tmp.replace(path)
 
     def load_definitions(self) -> None:
+        self.topics.load()
         if self.data_dir is None:
             return
         try:

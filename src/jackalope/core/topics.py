@@ -1,0 +1,410 @@
+"""Topics: named, partitioned logs with per-topic configuration.
+
+A topic of N partitions is N logs of the storage engine, named ``topic/<name>/<partition>``.
+Kafka producers and consumers reach them by name and partition; an AMQP stream queue is the
+single-partition topic of the same name, so both protocols read and write the same log.
+
+Topic configuration uses Kafka's names (``retention.ms``, ``cleanup.policy``...) because
+that is what operators and admin clients speak; each name maps to a field of the storage
+engine's :class:`LogConfig`.  ``topics.json`` in the data directory lists the topics, their
+ids and their explicit configuration overrides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jackalope.storage import Log, LogConfig, LogManager
+from jackalope.storage.config import CLEANUP_POLICIES
+
+TOPICS_FILE = "topics.json"
+MAX_NAME_LENGTH = 249
+_LEGAL_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
+MAX_PARTITIONS = 10_000
+
+
+class TopicError(Exception):
+    """Base of the errors topic operations raise; the message is meant for the client."""
+
+
+class TopicExists(TopicError):
+    pass
+
+
+class UnknownTopic(TopicError):
+    pass
+
+
+class InvalidTopicName(TopicError):
+    pass
+
+
+class InvalidPartitions(TopicError):
+    pass
+
+
+class InvalidConfig(TopicError):
+    pass
+
+
+def _int(low: int) -> Callable[[str], Any]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise InvalidConfig(f"{value!r} is not an integer") from None
+        if number < low:
+            raise InvalidConfig(f"{value!r} is below the minimum {low}")
+        return number
+
+    return parse
+
+
+def _choice(*choices: str) -> Callable[[str], Any]:
+    def parse(value: str) -> str:
+        normalized = ",".join(sorted(v.strip() for v in value.split(",")))
+        if normalized not in choices:
+            raise InvalidConfig(f"{value!r} is not one of {', '.join(choices)}")
+        return normalized
+
+    return parse
+
+
+def _timestamp_type(value: str) -> bool:
+    if value not in ("CreateTime", "LogAppendTime"):
+        raise InvalidConfig(f"{value!r} is neither CreateTime nor LogAppendTime")
+    return value == "LogAppendTime"
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One Kafka topic config: the LogConfig field it sets (None: accepted, no effect here)."""
+
+    name: str
+    field: str | None
+    parse: Callable[[str], Any]
+    show: Callable[[Any], str] = str
+    doc: str = ""
+
+
+CONFIG_KEYS: dict[str, ConfigKey] = {
+    k.name: k
+    for k in (
+        ConfigKey("retention.ms", "retention_ms", _int(-1)),
+        ConfigKey("retention.bytes", "retention_bytes", _int(-1)),
+        ConfigKey("segment.bytes", "segment_bytes", _int(1024)),
+        ConfigKey("segment.ms", "segment_ms", _int(1)),
+        ConfigKey("cleanup.policy", "cleanup_policy", _choice(*sorted(CLEANUP_POLICIES))),
+        ConfigKey("delete.retention.ms", "delete_retention_ms", _int(0)),
+        ConfigKey("min.compaction.lag.ms", "min_compaction_lag_ms", _int(0)),
+        ConfigKey("max.message.bytes", "max_message_bytes", _int(0)),
+        ConfigKey(
+            "message.timestamp.type",
+            "log_append_time",
+            _timestamp_type,
+            lambda v: "LogAppendTime" if v else "CreateTime",
+        ),
+        ConfigKey("segment.index.bytes", None, _int(4)),
+        ConfigKey("index.interval.bytes", "index_interval_bytes", _int(1)),
+        ConfigKey("flush.ms", None, _int(0)),
+        ConfigKey("flush.messages", None, _int(1)),
+        ConfigKey(
+            "compression.type", None, _choice("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")
+        ),
+        ConfigKey("min.insync.replicas", None, _int(1)),
+        ConfigKey("unclean.leader.election.enable", None, _choice("true", "false")),
+        ConfigKey("message.timestamp.difference.max.ms", None, _int(0)),
+        ConfigKey("preallocate", None, _choice("true", "false")),
+    )
+}
+
+# Shown by DescribeConfigs for keys without a LogConfig field, when not overridden.
+_STATIC_DEFAULTS = {
+    "segment.index.bytes": "10485760",
+    "flush.ms": "9223372036854775807",
+    "flush.messages": "9223372036854775807",
+    "compression.type": "producer",
+    "min.insync.replicas": "1",
+    "unclean.leader.election.enable": "false",
+    "message.timestamp.difference.max.ms": "9223372036854775807",
+    "preallocate": "false",
+}
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    name: str
+    value: str
+    is_default: bool
+
+
+def validate_name(name: str) -> None:
+    if not name:
+        raise InvalidTopicName("a topic name must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidTopicName(f"topic name is longer than {MAX_NAME_LENGTH} characters")
+    if name in (".", ".."):
+        raise InvalidTopicName(f"topic name cannot be {name!r}")
+    if not _LEGAL_NAME.match(name):
+        raise InvalidTopicName(
+            f"topic name {name!r} has characters other than ASCII alphanumerics, '.', '_', '-'"
+        )
+
+
+def parse_configs(configs: dict[str, str]) -> dict[str, str]:
+    """Validate Kafka config overrides; returns them normalized (raises InvalidConfig)."""
+    out: dict[str, str] = {}
+    for name, value in configs.items():
+        key = CONFIG_KEYS.get(name)
+        if key is None:
+            raise InvalidConfig(f"unknown topic config name: {name}")
+        try:
+            out[name] = key.show(key.parse(value))
+        except InvalidConfig as exc:
+            raise InvalidConfig(f"invalid value for {name}: {exc}") from None
+    return out
+
+
+@dataclass
+class Topic:
+    name: str
+    topic_id: uuid.UUID
+    partitions: list[Log]
+    configs: dict[str, str] = field(default_factory=dict)  # explicit overrides, Kafka names
+
+    def log(self, partition: int) -> Log | None:
+        return self.partitions[partition] if 0 <= partition < len(self.partitions) else None
+
+
+def log_name(topic: str, partition: int) -> str:
+    return f"topic/{topic}/{partition}"
+
+
+class AppendWaiters:
+    """Wakes readers (long-polling fetches, stream consumers) when a log gets new records.
+
+    Whoever appends to a topic partition calls :meth:`appended`; waiting is never polling.
+    """
+
+    def __init__(self) -> None:
+        self._waiters: dict[Log, set[asyncio.Future[None]]] = {}
+
+    def appended(self, log_: Log) -> None:
+        waiters = self._waiters.pop(log_, None)
+        if waiters:
+            for future in waiters:
+                if not future.done():
+                    future.set_result(None)
+
+    async def wait(self, logs: Iterable[Log], timeout: float) -> bool:
+        """Wait until one of ``logs`` is appended to, or ``timeout`` seconds; True if appended."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        registered = []
+        for log_ in logs:
+            self._waiters.setdefault(log_, set()).add(future)
+            registered.append(log_)
+        try:
+            async with asyncio.timeout(timeout):
+                await future
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            for log_ in registered:
+                waiters = self._waiters.get(log_)
+                if waiters is not None:
+                    waiters.discard(future)
+                    if not waiters:
+                        del self._waiters[log_]
+
+
+class Topics:
+    """The registry of topics over a :class:`LogManager`."""
+
+    def __init__(
+        self,
+        logs: LogManager,
+        data_dir: Path | None,
+        *,
+        default_partitions: int = 1,
+        default_max_message_bytes: int = 1048588,
+    ) -> None:
+        self.logs = logs
+        self.data_dir = data_dir
+        self.default_partitions = default_partitions
+        self.base_config = logs.default_config.replace(max_message_bytes=default_max_message_bytes)
+        self._topics: dict[str, Topic] = {}
+        self._by_id: dict[uuid.UUID, Topic] = {}
+        self.on_delete: list[Callable[[str], None]] = []
+        self.waiters = AppendWaiters()
+
+    # -- lookup --------------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Topic]:
+        return iter(list(self._topics.values()))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._topics
+
+    def __len__(self) -> int:
+        return len(self._topics)
+
+    def get(self, name: str) -> Topic | None:
+        return self._topics.get(name)
+
+    def by_id(self, topic_id: uuid.UUID) -> Topic | None:
+        return self._by_id.get(topic_id)
+
+    def partition(self, name: str, partition: int) -> Log | None:
+        topic = self._topics.get(name)
+        return topic.log(partition) if topic is not None else None
+
+    # -- changes -------------------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        partitions: int = -1,
+        configs: dict[str, str] | None = None,
+        *,
+        validate_only: bool = False,
+    ) -> Topic:
+        validate_name(name)
+        if name in self._topics:
+            raise TopicExists(f"topic {name!r} already exists")
+        if partitions == -1:
+            partitions = self.default_partitions
+        if not 1 <= partitions <= MAX_PARTITIONS:
+            raise InvalidPartitions(f"the number of partitions must be between 1 and {MAX_PARTITIONS}")
+        overrides = parse_configs(configs or {})
+        config = self._log_config(overrides)
+        topic = Topic(name, uuid.uuid4(), [], overrides)
+        if validate_only:
+            return topic
+        for p in range(partitions):
+            topic.partitions.append(self.logs.get_or_create(log_name(name, p), config))
+        self._add(topic)
+        self.save()
+        return topic
+
+    def delete(self, name: str) -> None:
+        topic = self._topics.pop(name, None)
+        if topic is None:
+            raise UnknownTopic(f"unknown topic {name!r}")
+        del self._by_id[topic.topic_id]
+        self.save()
+        for p in range(len(topic.partitions)):
+            if log_name(name, p) in self.logs:
+                self.logs.delete(log_name(name, p))
+        for callback in self.on_delete:
+            callback(name)
+
+    def add_partitions(self, name: str, total: int, *, validate_only: bool = False) -> None:
+        topic = self._require(name)
+        have = len(topic.partitions)
+        if total <= have:
+            raise InvalidPartitions(f"topic {name!r} has {have} partitions; the new count must be larger")
+        if total > MAX_PARTITIONS:
+            raise InvalidPartitions(f"a topic has at most {MAX_PARTITIONS} partitions")
+        if validate_only:
+            return
+        config = self._log_config(topic.configs)
+        for p in range(have, total):
+            topic.partitions.append(self.logs.get_or_create(log_name(name, p), config))
+        self.save()
+
+    def set_configs(self, name: str, overrides: dict[str, str], *, validate_only: bool = False) -> None:
+        """Replace the topic's overrides (AlterConfigs); unspecified keys revert to defaults."""
+        topic = self._require(name)
+        parsed = parse_configs(overrides)
+        config = self._log_config(parsed)
+        if validate_only:
+            return
+        topic.configs = parsed
+        for p in range(len(topic.partitions)):
+            self.logs.reconfigure(log_name(name, p), config)
+        self.save()
+
+    def describe_configs(self, name: str) -> list[ConfigEntry]:
+        topic = self._require(name)
+        base = self.base_config
+        out = []
+        for key in CONFIG_KEYS.values():
+            if key.name in topic.configs:
+                out.append(ConfigEntry(key.name, topic.configs[key.name], False))
+            elif key.field is not None:
+                out.append(ConfigEntry(key.name, key.show(getattr(base, key.field)), True))
+            else:
+                out.append(ConfigEntry(key.name, _STATIC_DEFAULTS[key.name], True))
+        return out
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _require(self, name: str) -> Topic:
+        topic = self._topics.get(name)
+        if topic is None:
+            raise UnknownTopic(f"unknown topic {name!r}")
+        return topic
+
+    def _add(self, topic: Topic) -> None:
+        self._topics[topic.name] = topic
+        self._by_id[topic.topic_id] = topic
+
+    def _log_config(self, overrides: dict[str, str]) -> LogConfig:
+        changes = {}
+        for name, value in overrides.items():
+            key = CONFIG_KEYS[name]
+            if key.field is not None:
+                changes[key.field] = key.parse(value)
+        try:
+            return self.base_config.replace(**changes)
+        except ValueError as exc:
+            raise InvalidConfig(str(exc)) from None
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save(self) -> None:
+        if self.data_dir is None:
+            return
+        data = {
+            t.name: {"id": str(t.topic_id), "partitions": len(t.partitions), "configs": t.configs}
+            for t in self._topics.values()
+        }
+        path = self.data_dir / TOPICS_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+        fd = os.open(self.data_dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def load(self) -> None:
+        """Attach the stored topics to their logs (creating partitions a crash left out)."""
+        if self.data_dir is None:
+            return
+        try:
+            data = json.loads((self.data_dir / TOPICS_FILE).read_text())
+        except FileNotFoundError:
+            return
+        for name, entry in data.items():
+            configs = {str(k): str(v) for k, v in entry.get("configs", {}).items()}
+            config = self._log_config(configs)
+            partitions = [
+                self.logs.get(log_name(name, p)) or self.logs.create(log_name(name, p), config)
+                for p in range(int(entry["partitions"]))
+            ]
+            self._add(Topic(name, uuid.UUID(entry["id"]), partitions, configs))

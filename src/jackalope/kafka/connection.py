@@ -1,0 +1,175 @@
+"""One Kafka client connection: framing, dispatch, and responses in request order.
+
+Kafka clients pipeline requests and match responses by correlation id, but the protocol
+promises responses in the order the requests arrived.  Each request gets a slot in a queue;
+handlers run concurrently, and a slot's response is written once every earlier slot's is (so
+a Heartbeat pipelined behind a waiting Fetch is answered after it, as Kafka does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+from jackalope.kafka import protocol
+from jackalope.kafka.context import KafkaBroker, RequestContext
+from jackalope.kafka.handlers import Api
+from jackalope.kafka.protocol import ApiKey, FrameError, RequestError
+from jackalope.kafka.registry import APIS, api_versions_fallback
+
+log = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 200  # requests of one connection being handled before reading pauses
+
+
+class _Slot:
+    __slots__ = ("api_key", "correlation_id", "done", "response")
+
+    def __init__(self, api_key: int, correlation_id: int) -> None:
+        self.api_key = api_key
+        self.correlation_id = correlation_id
+        self.done = False
+        self.response: bytes | None = None
+
+
+class KafkaConnection(asyncio.Protocol):
+    def __init__(self, broker: KafkaBroker, connections: set[KafkaConnection]) -> None:
+        self.broker = broker
+        self._connections = connections
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._slots: deque[_Slot] = deque()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reading_paused = False
+        self._writing_paused = False
+        self.client_host = ""
+        self.principal: str | None = None
+        self.authenticated = not broker.sasl_mechanisms
+        self.sasl_state: Any = None  # owned by the SASL handlers
+        self.closed = False
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
+        peer = transport.get_extra_info("peername")
+        self.client_host = str(peer[0]) if peer else ""
+        self._connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._connections.discard(self)
+        for task in list(self._tasks):
+            task.cancel()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._update_reading()
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        try:
+            frames = protocol.read_frames(self._buffer, self.broker.max_request_bytes)
+        except FrameError as exc:
+            self._abort(str(exc))
+            return
+        for frame in frames:
+            if self.closed:
+                return
+            self._dispatch(frame)
+        self._update_reading()
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def _dispatch(self, frame: bytes) -> None:
+        try:
+            api_key, version, correlation_id = protocol.peek_header(frame)
+        except RequestError as exc:
+            self._abort(str(exc))
+            return
+        api = APIS.get(api_key)
+        if api is None:
+            self._abort(f"unknown API key {api_key}")
+            return
+        if not api.min_version <= version <= api.max_version:
+            if api_key == ApiKey.API_VERSIONS:
+                # KIP-511: answer a newer ApiVersions with a v0 response listing what we support
+                self._respond_now(api_key, correlation_id, api_versions_fallback())
+            else:
+                self._abort(f"unsupported version {version} of API {api_key}")
+            return
+        if not self.authenticated and not api.before_auth:
+            self._abort(f"API {api_key} before SASL authentication")
+            return
+        try:
+            request = protocol.parse_request(frame)
+        except RequestError as exc:
+            self._abort(str(exc))
+            return
+        slot = _Slot(api_key, correlation_id)
+        self._slots.append(slot)
+        ctx = RequestContext(self.broker, self, api_key, version, correlation_id, request.client_id)
+        task = asyncio.ensure_future(self._handle(api, ctx, request.body, slot))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, api: Api, ctx: RequestContext, body: Any, slot: _Slot) -> None:
+        try:
+            response = await api.handler(ctx, body)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("kafka handler failed", extra={"api_key": api.key, "version": ctx.api_version})
+            self._abort("internal error")
+            return
+        if response is not None:
+            slot.response = protocol.encode_response(api.key, slot.correlation_id, response)
+        slot.done = True
+        self._write_ready()
+
+    def _respond_now(self, api_key: int, correlation_id: int, response: Any) -> None:
+        slot = _Slot(api_key, correlation_id)
+        slot.response = protocol.encode_response(api_key, correlation_id, response)
+        slot.done = True
+        self._slots.append(slot)
+        self._write_ready()
+
+    def _write_ready(self) -> None:
+        if self._transport is None or self.closed:
+            return
+        out = []
+        while self._slots and self._slots[0].done:
+            slot = self._slots.popleft()
+            if slot.response is not None:
+                out.append(slot.response)
+        if out:
+            self._transport.writelines(out)
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        if self._transport is None or self.closed:
+            return
+        pause = self._writing_paused or len(self._slots) >= MAX_IN_FLIGHT
+        if pause and not self._reading_paused:
+            self._reading_paused = True
+            self._transport.pause_reading()
+        elif not pause and self._reading_paused:
+            self._reading_paused = False
+            self._transport.resume_reading()
+
+    def _abort(self, reason: str) -> None:
+        if self.closed:
+            return
+        log.info("closing kafka connection", extra={"client": self.client_host, "reason": reason})
+        self.closed = True
+        if self._transport is not None:
+            self._transport.close()
+
+    def close(self) -> None:
+        self._abort("broker stopping")

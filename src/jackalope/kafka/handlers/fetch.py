@@ -1,0 +1,115 @@
+"""Fetch: stored record batches, returned as stored, with long polling woken by appends."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jackalope.kafka.context import RequestContext
+from jackalope.kafka.handlers import Api
+from jackalope.kafka.protocol import ApiKey, ErrorCode, build, ms, response_module
+from jackalope.storage import Log, OffsetOutOfRangeError, StorageError
+
+
+class _Part:
+    __slots__ = ("error", "index", "log", "offset", "partition_max", "records")
+
+    def __init__(self, index: int, log_: Log | None, offset: int, partition_max: int) -> None:
+        self.index = index
+        self.log = log_
+        self.offset = offset
+        self.partition_max = partition_max
+        self.error: int = ErrorCode.none if log_ is not None else ErrorCode.unknown_topic_or_partition
+        self.records = b""
+
+
+def _read_all(parts: list[tuple[str, list[_Part]]], max_bytes: int) -> int:
+    """Read every partition; the first partition with data gets at least one batch (KIP-74)."""
+    total = 0
+    for _, topic_parts in parts:
+        for part in topic_parts:
+            part.records = b""
+            if part.log is None or part.error == ErrorCode.offset_out_of_range:
+                continue
+            budget = min(part.partition_max, max_bytes - total)
+            if budget <= 0 and total:
+                continue
+            try:
+                result = part.log.read(part.offset, max(budget, 1))
+            except OffsetOutOfRangeError:
+                part.error = ErrorCode.offset_out_of_range
+                continue
+            except StorageError:
+                part.error = ErrorCode.kafka_storage_error
+                continue
+            part.records = result.data
+            total += len(result.data)
+    return total
+
+
+async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
+    topics = ctx.broker.topics
+    parts: list[tuple[str, list[_Part]]] = []
+    for t in request.topics:
+        topic = topics.get(t.topic)
+        parts.append(
+            (
+                t.topic,
+                [
+                    _Part(
+                        p.partition,
+                        topic.log(p.partition) if topic else None,
+                        p.fetch_offset,
+                        p.partition_max_bytes,
+                    )
+                    for p in t.partitions
+                ],
+            )
+        )
+    max_bytes = getattr(request, "max_bytes", 0x7FFFFFFF)
+    total = _read_all(parts, max_bytes)
+    wait = ms(request.max_wait) / 1000
+    if total < max(request.min_bytes, 1) and wait > 0:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        logs = [p.log for _, ps in parts for p in ps if p.log is not None and not p.error]
+        while logs and total < max(request.min_bytes, 1):
+            remaining = deadline - loop.time()
+            if remaining <= 0 or not await topics.waiters.wait(logs, remaining):
+                break
+            await asyncio.sleep(0)  # let producers of the same iteration append too
+            total = _read_all(parts, max_bytes)
+    mod = response_module(ApiKey.FETCH, ctx.api_version)
+    return build(
+        mod.FetchResponse,
+        throttle_time=0,
+        error_code=0,
+        session_id=0,
+        responses=tuple(
+            build(
+                mod.FetchableTopicResponse,
+                topic=name,
+                partitions=tuple(_partition_data(mod, p) for p in topic_parts),
+            )
+            for name, topic_parts in parts
+        ),
+    )
+
+
+def _partition_data(mod: Any, part: _Part) -> Any:
+    log_ = part.log
+    end = log_.end_offset if log_ is not None else -1
+    return build(
+        mod.PartitionData,
+        partition_index=part.index,
+        error_code=part.error,
+        high_watermark=end,
+        last_stable_offset=end,
+        log_start_offset=log_.start_offset if log_ is not None else -1,
+        aborted_transactions=(),
+        preferred_read_replica=-1,
+        records=part.records,
+    )
+
+
+APIS = [Api(ApiKey.FETCH, 4, 12, handle_fetch)]

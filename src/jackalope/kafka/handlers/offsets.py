@@ -1,0 +1,123 @@
+"""ListOffsets (earliest, latest, by timestamp), DeleteRecords and InitProducerId."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jackalope.kafka.context import RequestContext
+from jackalope.kafka.handlers import Api
+from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
+from jackalope.storage import StorageError
+
+LATEST = -1
+EARLIEST = -2
+MAX_TIMESTAMP = -3
+
+
+def _list_offset(ctx: RequestContext, topic: str, partition: int, timestamp: int) -> tuple[int, int, int]:
+    """``(error, timestamp, offset)`` for one partition."""
+    log_ = ctx.broker.topics.partition(topic, partition)
+    if log_ is None:
+        return ErrorCode.unknown_topic_or_partition, -1, -1
+    if timestamp == LATEST:
+        return ErrorCode.none, -1, log_.end_offset
+    if timestamp == EARLIEST:
+        return ErrorCode.none, -1, log_.start_offset
+    if timestamp < 0:
+        return ErrorCode.unsupported_version, -1, -1
+    try:
+        offset = log_.offset_for_time(timestamp)
+        if offset is None:
+            return ErrorCode.none, -1, -1
+        records = log_.read_records(offset, 1)
+    except StorageError:
+        return ErrorCode.kafka_storage_error, -1, -1
+    found = next((r for r in records if r.offset == offset), None)
+    ts = found.timestamp if found is not None and found.timestamp is not None else timestamp
+    return ErrorCode.none, ts, offset
+
+
+async def handle_list_offsets(ctx: RequestContext, request: Any) -> Any:
+    mod = response_module(ApiKey.LIST_OFFSETS, ctx.api_version)
+    topics = []
+    for t in request.topics:
+        partitions = []
+        for p in t.partitions:
+            error, ts, offset = _list_offset(ctx, t.name, p.partition_index, p.timestamp)
+            partitions.append(
+                build(
+                    mod.ListOffsetsPartitionResponse,
+                    partition_index=p.partition_index,
+                    error_code=error,
+                    timestamp=ts,
+                    offset=offset,
+                    leader_epoch=0,
+                )
+            )
+        topics.append(build(mod.ListOffsetsTopicResponse, name=t.name, partitions=tuple(partitions)))
+    return build(mod.ListOffsetsResponse, throttle_time=0, topics=tuple(topics))
+
+
+async def handle_delete_records(ctx: RequestContext, request: Any) -> Any:
+    mod = response_module(ApiKey.DELETE_RECORDS, ctx.api_version)
+    results = []
+    for t in request.topics:
+        partitions = []
+        for p in t.partitions:
+            log_ = ctx.broker.topics.partition(t.name, p.partition_index)
+            error, low = ErrorCode.none, -1
+            if log_ is None:
+                error = ErrorCode.unknown_topic_or_partition
+            else:
+                offset = log_.end_offset if p.offset == -1 else p.offset
+                if not 0 <= offset <= log_.end_offset:
+                    error = ErrorCode.offset_out_of_range
+                else:
+                    try:
+                        log_.truncate_prefix(offset)
+                    except StorageError:
+                        error = ErrorCode.kafka_storage_error
+                low = log_.start_offset
+            partitions.append(
+                build(
+                    mod.DeleteRecordsPartitionResult,
+                    partition_index=p.partition_index,
+                    low_watermark=low,
+                    error_code=error,
+                )
+            )
+        results.append(build(mod.DeleteRecordsTopicResult, name=t.name, partitions=tuple(partitions)))
+    return build(mod.DeleteRecordsResponse, throttle_time=0, topics=tuple(results))
+
+
+async def handle_init_producer_id(ctx: RequestContext, request: Any) -> Any:
+    mod = response_module(ApiKey.INIT_PRODUCER_ID, ctx.api_version)
+    if request.transactional_id is not None:
+        # Transactions are not supported: only the idempotent producer is.
+        return build(
+            mod.InitProducerIdResponse,
+            throttle_time=0,
+            error_code=ErrorCode.transactional_id_authorization_failed,
+            producer_id=-1,
+            producer_epoch=-1,
+        )
+    producer_id = getattr(request, "producer_id", -1)
+    epoch = getattr(request, "producer_epoch", -1)
+    if producer_id >= 0 and 0 <= epoch < 32767:
+        epoch += 1  # KIP-360: bump the epoch of a producer that lost track of its sequence
+    else:
+        producer_id, epoch = ctx.broker.producer_ids.allocate(), 0
+    return build(
+        mod.InitProducerIdResponse,
+        throttle_time=0,
+        error_code=0,
+        producer_id=producer_id,
+        producer_epoch=epoch,
+    )
+
+
+APIS = [
+    Api(ApiKey.LIST_OFFSETS, 1, 6, handle_list_offsets),
+    Api(ApiKey.DELETE_RECORDS, 0, 2, handle_delete_records),
+    Api(ApiKey.INIT_PRODUCER_ID, 0, 4, handle_init_producer_id),
+]

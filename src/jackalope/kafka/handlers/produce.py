@@ -1,0 +1,169 @@
+"""Produce: validate the producer's record batches and append them to the partition logs as sent.
+
+Batches are checked (sizes, magic, CRC-32C, producer sequence) without decoding individual
+records, offsets are assigned in place, and compressed batches are stored compressed.
+``acks=1`` is answered once the batch is written to the OS (it survives a broker crash);
+``acks=-1`` once it is durable under the topic's durability policy (``always``: fsync'ed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jackalope.kafka.context import RequestContext
+from jackalope.kafka.handlers import Api
+from jackalope.kafka.handlers.metadata import auto_create
+from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
+from jackalope.storage import CorruptRecordError, Log, StorageError
+from jackalope.storage import errors as storage_errors
+from jackalope.storage import records as _records
+
+batch_has_null_key = getattr(_records, "batch_has_null_key", lambda data: False)  # TEMP until storage lands
+
+_ERRORS: list[tuple[type[Exception], int]] = [
+    (getattr(storage_errors, "RecordTooLargeError", KeyError), ErrorCode.message_too_large),
+    (getattr(storage_errors, "OutOfOrderSequenceError", KeyError), ErrorCode.out_of_order_sequence_number),
+    (getattr(storage_errors, "InvalidProducerEpochError", KeyError), ErrorCode.invalid_producer_epoch),
+    (CorruptRecordError, ErrorCode.corrupt_message),
+    (StorageError, ErrorCode.kafka_storage_error),
+]
+
+
+def _error_code(exc: Exception) -> int:
+    for cls, code in _ERRORS:
+        if isinstance(exc, cls):
+            return code
+    raise exc
+
+
+class _Result:
+    __slots__ = ("base_offset", "error", "last_offset", "log", "log_append_time", "message")
+
+    def __init__(self, error: int = 0, message: str | None = None) -> None:
+        self.error = error
+        self.message = message
+        self.base_offset = -1
+        self.last_offset = -1
+        self.log_append_time = -1
+        self.log: Log | None = None
+
+
+def _append(ctx: RequestContext, topic_name: str, partition: int, records: bytes | None) -> _Result:
+    topic = ctx.broker.topics.get(topic_name)
+    if topic is None:
+        topic, error = auto_create(ctx, topic_name)
+        if topic is None:
+            return _Result(error)
+    log_ = topic.log(partition)
+    if log_ is None:
+        return _Result(ErrorCode.unknown_topic_or_partition)
+    if not records:
+        return _Result(ErrorCode.corrupt_message, "no record batch")
+    data = bytearray(records)
+    try:
+        if log_.config.compact and batch_has_null_key(data):
+            return _Result(ErrorCode.corrupt_message, "compacted topics need a key on every record")
+        info = log_.append_batches(data)
+    except Exception as exc:
+        return _Result(_error_code(exc), str(exc))
+    result = _Result()
+    result.base_offset = info.base_offset
+    result.last_offset = info.last_offset
+    if log_.config.log_append_time:
+        result.log_append_time = info.max_timestamp
+    result.log = log_
+    ctx.broker.topics.waiters.appended(log_)
+    return result
+
+
+async def _settled(ctx: RequestContext, result: _Result, acks: int) -> None:
+    """Wait until the append counts for ``acks``; a write or fsync failure becomes the error."""
+    log_ = result.log
+    if log_ is None or result.error:
+        return
+    try:
+        if acks == -1:
+            await ctx.broker.core.logs.wait_durable(log_, result.last_offset)
+        else:
+            await asyncio.sleep(0)  # the manager flushes dirty logs at the end of each iteration...
+            if log_.flushed_offset <= result.last_offset:
+                log_.flush()  # ...unless an fsync of this log is running
+            if log_.flushed_offset <= result.last_offset:  # the write failed: the tail is gone
+                raise log_.failed or StorageError("the write of the batch failed")
+    except StorageError as exc:
+        result.error = ErrorCode.kafka_storage_error
+        result.message = str(exc)
+
+
+async def handle_produce(ctx: RequestContext, request: Any) -> Any:
+    if request.transactional_id is not None:
+        return _all_failed(ctx, request, ErrorCode.transactional_id_authorization_failed)
+    acks = request.acks
+    if acks not in (0, 1, -1):
+        return _all_failed(ctx, request, ErrorCode.invalid_required_acks)
+    results = [
+        [(p.index, _append(ctx, t.name, p.index, p.records)) for p in t.partition_data]
+        for t in request.topic_data
+    ]
+    if acks == 0:
+        if any(r.error for topic in results for _, r in topic):
+            ctx.connection.close()  # Kafka's way to tell an acks=0 producer something failed
+        return None
+    await asyncio.gather(*(_settled(ctx, r, acks) for topic in results for _, r in topic))
+    mod = response_module(ApiKey.PRODUCE, ctx.api_version)
+    return build(
+        mod.ProduceResponse,
+        responses=tuple(
+            build(
+                mod.TopicProduceResponse,
+                name=t.name,
+                partition_responses=tuple(
+                    build(
+                        mod.PartitionProduceResponse,
+                        index=index,
+                        error_code=r.error,
+                        base_offset=r.base_offset,
+                        log_append_time=r.log_append_time,
+                        log_start_offset=r.log.start_offset if r.log is not None else -1,
+                        record_errors=(),
+                        error_message=r.message,
+                    )
+                    for index, r in parts
+                ),
+            )
+            for t, parts in zip(request.topic_data, results, strict=True)
+        ),
+        throttle_time=0,
+    )
+
+
+def _all_failed(ctx: RequestContext, request: Any, error: int) -> Any:
+    mod = response_module(ApiKey.PRODUCE, ctx.api_version)
+    return build(
+        mod.ProduceResponse,
+        responses=tuple(
+            build(
+                mod.TopicProduceResponse,
+                name=t.name,
+                partition_responses=tuple(
+                    build(
+                        mod.PartitionProduceResponse,
+                        index=p.index,
+                        error_code=error,
+                        base_offset=-1,
+                        log_append_time=-1,
+                        log_start_offset=-1,
+                        record_errors=(),
+                        error_message=None,
+                    )
+                    for p in t.partition_data
+                ),
+            )
+            for t in request.topic_data
+        ),
+        throttle_time=0,
+    )
+
+
+APIS = [Api(ApiKey.PRODUCE, 3, 9, handle_produce)]
