@@ -204,15 +204,15 @@ class AppendWaiters:
                 if not future.done():
                     future.set_result(None)
 
-    async def wait(self, logs: Iterable[Log], timeout: float) -> bool:
-        """Wait until one of ``logs`` is appended to, or ``timeout`` seconds; True if appended."""
+    async def wait(self, logs: Iterable[Log], seconds: float) -> bool:
+        """Wait until one of ``logs`` is appended to, or ``seconds`` pass; True if appended."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         registered = []
         for log_ in logs:
             self._waiters.setdefault(log_, set()).add(future)
             registered.append(log_)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(seconds):
                 await future
             return True
         except TimeoutError:
