@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import ssl
 from typing import Any
 
 from aiohttp import web
@@ -104,8 +105,16 @@ class Server:
             auto_create_topics=s.kafka_auto_create_topics,
             max_request_bytes=s.kafka_max_request_bytes,
             producer_ids=ProducerIds(s.data_dir / "producer-ids"),
+            sasl_mechanisms=s.kafka_sasl_list(),
         )
-        self._kafka = KafkaServer(broker)
+        tls = None
+        if s.kafka_tls_certfile:
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            try:
+                tls.load_cert_chain(s.kafka_tls_certfile, s.kafka_tls_keyfile)
+            except (OSError, ssl.SSLError) as exc:
+                raise StartupError(f"cannot load the Kafka TLS certificate: {exc}") from None
+        self._kafka = KafkaServer(broker, tls)
         try:
             port = await self._kafka.start(s.host, s.kafka_port)
         except OSError as exc:
@@ -115,7 +124,7 @@ class Server:
             "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
         )
         broker.advertised_port = s.kafka_advertised_port or port
-        self.addresses["kafka"] = _url("kafka", s.host, port)
+        self.addresses["kafka"] = _url("kafka+ssl" if tls else "kafka", s.host, port)
 
     async def _listen(self, site: web.TCPSite, what: str, port: int) -> None:
         try:

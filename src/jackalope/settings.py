@@ -20,6 +20,9 @@ ENV_PREFIX = "JACKALOPE_"
 DAY_MS = 24 * 3600 * 1000
 
 
+SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
+
+
 class SettingsError(ValueError):
     """A setting has a value of the wrong kind, or the config file cannot be read."""
 
@@ -49,6 +52,15 @@ class Settings:
     kafka_max_request_bytes: int = _setting(
         100 * 1024 * 1024, "Largest Kafka request (socket.request.max.bytes)."
     )
+    kafka_sasl_mechanisms: str = _setting(
+        "",
+        "Comma-separated SASL mechanisms Kafka clients must authenticate with "
+        "(PLAIN, SCRAM-SHA-256, SCRAM-SHA-512); empty: no authentication.",
+    )
+    kafka_tls_certfile: str = _setting(
+        "", "PEM certificate (chain) for TLS on the Kafka port; empty: plaintext."
+    )
+    kafka_tls_keyfile: str = _setting("", "PEM private key of kafka_tls_certfile.")
     kafka_max_message_bytes: int = _setting(
         1048588, "Largest record batch a topic accepts unless its max.message.bytes says otherwise."
     )
@@ -85,10 +97,20 @@ class Settings:
             raise SettingsError(f"kafka_advertised_port {self.kafka_advertised_port} is not a port number")
         if self.kafka_num_partitions < 1:
             raise SettingsError("kafka_num_partitions must be at least 1")
+        unknown = set(self.kafka_sasl_list()) - SASL_MECHANISMS
+        if unknown:
+            raise SettingsError(
+                f"unknown kafka_sasl_mechanisms {sorted(unknown)}; known: {sorted(SASL_MECHANISMS)}"
+            )
+        if bool(self.kafka_tls_certfile) != bool(self.kafka_tls_keyfile):
+            raise SettingsError("kafka_tls_certfile and kafka_tls_keyfile go together")
         try:
             self.log_config()
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
+
+    def kafka_sasl_list(self) -> tuple[str, ...]:
+        return tuple(m.strip().upper() for m in self.kafka_sasl_mechanisms.split(",") if m.strip())
 
     def log_config(self) -> LogConfig:
         """The default configuration of new logs."""
