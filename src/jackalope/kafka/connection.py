@@ -31,7 +31,7 @@ class _Slot:
         self.api_key = api_key
         self.correlation_id = correlation_id
         self.done = False
-        self.response: bytes | None = None
+        self.response: list[bytes] | None = None
 
 
 class KafkaConnection(asyncio.Protocol):
@@ -128,14 +128,16 @@ class KafkaConnection(asyncio.Protocol):
             log.exception("kafka handler failed", extra={"api_key": api.key, "version": ctx.api_version})
             self._abort("internal error")
             return
-        if response is not None:
-            slot.response = protocol.encode_response(api.key, slot.correlation_id, response)
+        if isinstance(response, protocol.Encoded):
+            slot.response = response.chunks
+        elif response is not None:
+            slot.response = [protocol.encode_response(api.key, slot.correlation_id, response)]
         slot.done = True
         self._write_ready()
 
     def _respond_now(self, api_key: int, correlation_id: int, response: Any) -> None:
         slot = _Slot(api_key, correlation_id)
-        slot.response = protocol.encode_response(api_key, correlation_id, response)
+        slot.response = [protocol.encode_response(api_key, correlation_id, response)]
         slot.done = True
         self._slots.append(slot)
         self._write_ready()
@@ -147,7 +149,7 @@ class KafkaConnection(asyncio.Protocol):
         while self._slots and self._slots[0].done:
             slot = self._slots.popleft()
             if slot.response is not None:
-                out.append(slot.response)
+                out += slot.response
         if out:
             self._transport.writelines(out)
         self._update_reading()

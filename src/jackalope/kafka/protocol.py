@@ -27,6 +27,7 @@ from kio.static.constants import EntityType
 
 __all__ = [
     "ApiKey",
+    "Encoded",
     "ErrorCode",
     "FrameError",
     "Request",
@@ -93,6 +94,13 @@ class Request:
     correlation_id: int
     client_id: str | None
     body: Any  # the kio request dataclass of this API and version
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A response a handler encoded itself: the whole size-prefixed frame, in chunks."""
+
+    chunks: list[bytes]
 
 
 def read_frames(buffer: bytearray, max_size: int) -> list[bytes]:

@@ -1,13 +1,18 @@
-"""Fetch: stored record batches, returned as stored, with long polling woken by appends."""
+"""Fetch: stored record batches, returned as stored, with long polling woken by appends.
+
+The response is encoded by :mod:`jackalope.kafka.fetch_response` so the batches read from
+the segment files go to the transport without being copied into one buffer first.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from jackalope.kafka import fetch_response
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
-from jackalope.kafka.protocol import ApiKey, ErrorCode, build, ms, response_module
+from jackalope.kafka.protocol import ApiKey, Encoded, ErrorCode, ms
 from jackalope.storage import Log, OffsetOutOfRangeError, StorageError
 
 
@@ -79,37 +84,15 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
                 break
             await asyncio.sleep(0)  # let producers of the same iteration append too
             total = _read_all(parts, max_bytes)
-    mod = response_module(ApiKey.FETCH, ctx.api_version)
-    return build(
-        mod.FetchResponse,
-        throttle_time=0,
-        error_code=0,
-        session_id=0,
-        responses=tuple(
-            build(
-                mod.FetchableTopicResponse,
-                topic=name,
-                partitions=tuple(_partition_data(mod, p) for p in topic_parts),
-            )
-            for name, topic_parts in parts
-        ),
-    )
+    topics_data = [(name, [_partition_data(p) for p in topic_parts]) for name, topic_parts in parts]
+    return Encoded(fetch_response.encode(ctx.api_version, ctx.correlation_id, topics_data))
 
 
-def _partition_data(mod: Any, part: _Part) -> Any:
+def _partition_data(part: _Part) -> fetch_response.PartitionData:
     log_ = part.log
     end = log_.end_offset if log_ is not None else -1
-    return build(
-        mod.PartitionData,
-        partition_index=part.index,
-        error_code=part.error,
-        high_watermark=end,
-        last_stable_offset=end,
-        log_start_offset=log_.start_offset if log_ is not None else -1,
-        aborted_transactions=(),
-        preferred_read_replica=-1,
-        records=part.records,
-    )
+    start = log_.start_offset if log_ is not None else -1
+    return fetch_response.PartitionData(part.index, part.error, end, end, start, part.records)
 
 
-APIS = [Api(ApiKey.FETCH, 4, 12, handle_fetch)]
+APIS = [Api(ApiKey.FETCH, fetch_response.MIN_VERSION, fetch_response.MAX_VERSION, handle_fetch)]
