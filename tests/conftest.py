@@ -33,11 +33,14 @@ def start_serve(
 ) -> ServeProcess:
     """Start `jackalope serve` on ephemeral ports and wait until it prints its listeners."""
     cmd = [sys.executable, "-m", "jackalope", "serve", "--data-dir", str(data_dir), "--http-port", "0"]
-    if "--amqp-port" not in args:
-        cmd += ["--amqp-port", "0"]
+    for flag in ("--amqp-port", "--kafka-port"):
+        if flag not in args:
+            cmd += [flag, "0"]
     cmd += args
-    amqp_disabled = "--amqp-port" in args and args[args.index("--amqp-port") + 1] == "-1"
-    wanted = {"http"} if amqp_disabled else {"http", "amqp"}
+    wanted = {"http"}
+    for flag, name in (("--amqp-port", "amqp"), ("--kafka-port", "kafka")):
+        if not (flag in args and args[args.index(flag) + 1] == "-1"):
+            wanted.add(name)
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
