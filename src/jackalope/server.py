@@ -16,6 +16,7 @@ from aiohttp import web
 from jackalope import __version__
 from jackalope.amqp.server import AmqpServer
 from jackalope.core import BrokerCore
+from jackalope.core.groups import GroupCoordinator
 from jackalope.datadir import DataDir, StartupError
 from jackalope.http.api import make_app
 from jackalope.kafka.context import KafkaBroker, ProducerIds
@@ -39,6 +40,7 @@ class Server:
         self._http: web.AppRunner | None = None
         self._amqp: AmqpServer | None = None
         self._kafka: KafkaServer | None = None
+        self._groups: GroupCoordinator | None = None
         self.core: BrokerCore | None = None
         self._stopped = asyncio.Event()
 
@@ -97,10 +99,17 @@ class Server:
 
     async def _start_kafka(self, core: BrokerCore) -> None:
         s = self.settings
+        groups = self._groups = GroupCoordinator(
+            core.logs,
+            initial_rebalance_delay_ms=s.kafka_group_initial_rebalance_delay_ms,
+            partition_exists=lambda topic, partition: core.topics.partition(topic, partition) is not None,
+        )
+        await groups.load()
+        core.topics.on_delete.append(groups.delete_topic_offsets)
         broker = KafkaBroker(
             core=core,
             topics=core.topics,
-            groups=None,
+            groups=groups,
             cluster_id=self._datadir.cluster_id(),
             auto_create_topics=s.kafka_auto_create_topics,
             max_request_bytes=s.kafka_max_request_bytes,
@@ -143,6 +152,9 @@ class Server:
         if self._kafka is not None:
             await self._kafka.stop()
             self._kafka = None
+        if self._groups is not None:
+            self._groups.close()
+            self._groups = None
         if self._amqp is not None:
             await self._amqp.stop()
             self._amqp = None

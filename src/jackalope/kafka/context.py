@@ -10,7 +10,7 @@ from jackalope.core.topics import Topics
 
 if TYPE_CHECKING:
     from jackalope.core import BrokerCore
-    from jackalope.core.groups import GroupCoordinator  # type: ignore[import-not-found,unused-ignore]
+    from jackalope.core.groups import GroupCoordinator
 
 NODE_ID = 0
 

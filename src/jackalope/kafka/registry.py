@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from jackalope.kafka.handlers import Api, api_versions, fetch, metadata, offsets, produce
+from jackalope.kafka.handlers import (
+    Api,
+    admin,
+    api_versions,
+    fetch,
+    groups,
+    metadata,
+    offsets,
+    produce,
+    sasl,
+)
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 
 APIS: dict[int, Api] = {
-    api.key: api for module in (api_versions, metadata, produce, fetch, offsets) for api in module.APIS
+    api.key: api
+    for module in (api_versions, metadata, produce, fetch, offsets, groups, admin, sasl)
+    for api in module.APIS
 }
 
 
