@@ -1,9 +1,10 @@
 """One Kafka client connection: framing, dispatch, and responses in request order.
 
 Kafka clients pipeline requests and match responses by correlation id, but the protocol
-promises responses in the order the requests arrived.  Each request gets a slot in a queue;
-handlers run concurrently, and a slot's response is written once every earlier slot's is (so
-a Heartbeat pipelined behind a waiting Fetch is answered after it, as Kafka does).
+promises responses in the order the requests arrived.  Each request gets a slot in a queue,
+and a slot's response is written once every earlier slot's is.  Produce and Fetch requests
+are handled concurrently with each other, so acks=-1 produces share one fsync; any other
+request waits for every earlier request to finish before it runs, as Kafka handles them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from jackalope.kafka.registry import APIS, api_versions_fallback
 
 log = logging.getLogger(__name__)
 
+_CONCURRENT = frozenset({ApiKey.PRODUCE, ApiKey.FETCH})
 MAX_IN_FLIGHT = 200  # requests of one connection being handled before reading pauses
 
 
@@ -44,6 +46,8 @@ class KafkaConnection(asyncio.Protocol):
         self._tasks: set[asyncio.Task[None]] = set()
         self._reading_paused = False
         self._writing_paused = False
+        self._running: set[asyncio.Future[None]] = set()  # Produce and Fetch being handled
+        self._last_serial: asyncio.Future[None] | None = None  # the latest other request
         self.client_host = ""
         self.principal: str | None = None
         self.authenticated = not broker.sasl_mechanisms
@@ -104,9 +108,6 @@ class KafkaConnection(asyncio.Protocol):
             else:
                 self._abort(f"unsupported version {version} of API {api_key}")
             return
-        if not self.authenticated and not api.before_auth:
-            self._abort(f"API {api_key} before SASL authentication")
-            return
         try:
             request = protocol.parse_request(frame)
         except RequestError as exc:
@@ -114,13 +115,39 @@ class KafkaConnection(asyncio.Protocol):
             return
         slot = _Slot(api_key, correlation_id)
         self._slots.append(slot)
+        # Produce and Fetch run concurrently with each other (acks=-1 waits for an fsync that
+        # covers many requests); every other request runs alone, after all earlier ones, as
+        # Kafka runs every request of a connection.
+        finished = asyncio.get_running_loop().create_future()
+        if api_key in _CONCURRENT:
+            after = [self._last_serial] if self._last_serial is not None else []
+            self._running.add(finished)
+            finished.add_done_callback(self._running.discard)
+        else:
+            after = list(self._running)
+            if self._last_serial is not None:
+                after.append(self._last_serial)
+            self._last_serial = finished
         ctx = RequestContext(self.broker, self, api_key, version, correlation_id, request.client_id)
-        task = asyncio.ensure_future(self._handle(api, ctx, request.body, slot))
+        task = asyncio.ensure_future(self._handle(api, ctx, request.body, slot, after, finished))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _handle(self, api: Api, ctx: RequestContext, body: Any, slot: _Slot) -> None:
+    async def _handle(
+        self,
+        api: Api,
+        ctx: RequestContext,
+        body: Any,
+        slot: _Slot,
+        after: list[asyncio.Future[None]],
+        finished: asyncio.Future[None],
+    ) -> None:
         try:
+            for earlier in after:
+                await asyncio.shield(earlier)
+            if not self.authenticated and not api.before_auth:
+                self._abort(f"API {api.key} before SASL authentication")
+                return
             response = await api.handler(ctx, body)
         except asyncio.CancelledError:
             raise
@@ -128,6 +155,9 @@ class KafkaConnection(asyncio.Protocol):
             log.exception("kafka handler failed", extra={"api_key": api.key, "version": ctx.api_version})
             self._abort("internal error")
             return
+        finally:
+            if not finished.done():
+                finished.set_result(None)
         if isinstance(response, protocol.Encoded):
             slot.response = response.chunks
         elif response is not None:
