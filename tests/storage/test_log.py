@@ -20,6 +20,7 @@ from jackalope.storage import (
     StorageError,
 )
 from jackalope.storage.compression import GZIP
+from jackalope.storage.errors import RecordTooLargeError
 from jackalope.storage.log import CLEAN_SHUTDOWN, now_ms
 from jackalope.storage.records import (
     TIMESTAMP_TYPE_LOG_APPEND,
@@ -391,7 +392,11 @@ def test_offset_for_time(tmp_path: Path, index_interval_bytes: int) -> None:
 def test_append_batches_assigns_offsets(log: Log) -> None:
     log.append([Record(b"first")], timestamp=1)
     a = encode_batch(
-        [Record(b"a0", timestamp=10), Record(b"a1", timestamp=12)], base_offset=987_654, producer_id=5
+        [Record(b"a0", timestamp=10), Record(b"a1", timestamp=12)],
+        base_offset=987_654,
+        producer_id=5,
+        producer_epoch=0,
+        base_sequence=0,
     )
     b = encode_batch([Record(b"b0", key=b"k", timestamp=11)], base_offset=0, compression=GZIP)
     c = encode_batch([Record(b"c0", timestamp=3)] * 3, base_offset=-1)
@@ -828,9 +833,10 @@ def test_torn_first_batch_shorter_than_a_header(tmp_path: Path, keep: int) -> No
     assert log.append([Record(b"again")]).base_offset == base
 
 
-@pytest.mark.parametrize("byte", [0, 3, 7])
-def test_damaged_base_offset_is_caught_by_recovery(tmp_path: Path, byte: int) -> None:
-    """The CRC does not cover the base offset; recovery checks offsets continue densely."""
+@pytest.mark.parametrize(("byte", "flip"), [(0, 0x10), (3, 0x10), (4, 0x80), (7, 0x04), (7, 0x06)])
+def test_damaged_base_offset_is_caught_by_recovery(tmp_path: Path, byte: int, flip: int) -> None:
+    """The CRC does not cover the base offset; recovery checks each batch starts after the
+    previous one ends (offsets may be sparse after compaction) and within 2**31 of the base."""
     log = open_log(tmp_path / "log")
     written = fill(log, 10, per_batch=2)
     log.close()
@@ -838,11 +844,32 @@ def test_damaged_base_offset_is_caught_by_recovery(tmp_path: Path, byte: int) ->
     path = segment_files(log.directory)[0]
     raw = bytearray(path.read_bytes())
     pos = batches_in(path)[3][0]  # the fourth batch: offsets 6 and 7
-    raw[pos + byte] ^= 0x10
+    raw[pos + byte] ^= flip  # moved far ahead, or backwards (6 ^ 4 = 2, 6 ^ 6 = 0)
     path.write_bytes(raw)
     log = Log.open(log.directory)
     assert log.end_offset == 6
     assert values(read_all(log)) == written[:6]
+
+
+def test_a_base_offset_moved_ahead_is_caught_by_the_batch_after_it(tmp_path: Path) -> None:
+    """A gap is legal (compaction makes them), so a base offset damaged to a little further on
+    passes; the next batch, now starting before it ends, does not."""
+    log = open_log(tmp_path / "log")
+    written = fill(log, 10, per_batch=2)
+    log.close()
+    (log.directory / CLEAN_SHUTDOWN).unlink()
+    path = segment_files(log.directory)[0]
+    raw = bytearray(path.read_bytes())
+    pos = batches_in(path)[3][0]
+    raw[pos + 7] ^= 0x10  # offsets 6, 7 -> 22, 23; the next batch starts at 8
+    path.write_bytes(raw)
+    log = Log.open(log.directory)
+    assert log.end_offset == 24
+    assert [(r.offset, r.value) for r in log.read_records(0)] == [
+        *enumerate(written[:6]),
+        (22, written[6]),
+        (23, written[7]),
+    ]
 
 
 def test_start_runs_ahead_of_durable_until_the_next_sync(tmp_path: Path) -> None:
@@ -856,3 +883,64 @@ def test_start_runs_ahead_of_durable_until_the_next_sync(tmp_path: Path) -> None
     log.sync()
     assert (log.start_offset, log.durable_offset, log.flushed_offset, log.end_offset) == (5, 5, 5, 5)
     assert w.calls == [None]
+
+
+# -- configuration: reconfigure, cleanup policy, append limits ------------------------------------
+
+
+def test_reconfigure_applies_to_later_operations(tmp_path: Path) -> None:
+    log = open_log(tmp_path / "log", durability=Durability.ALWAYS)
+    fill(log, 20, size=100, ts=1)
+    assert log.segment_count == 1
+    assert log.enforce_retention(now=10 * HOUR) == 0  # seven days by default
+    log.flush()
+    assert log.durable_offset == 0
+    log.reconfigure(log.config.replace(segment_bytes=1024, durability=Durability.NEVER, retention_ms=HOUR))
+    assert log.durable_offset == 20  # written to the OS counts as durable under "never"
+    fill(log, 20, size=100, ts=1)
+    assert log.segment_count > 2  # the new segment size rolls
+    log.flush()
+    assert log.durable_offset == 40
+    assert log.enforce_retention(now=10 * HOUR) > 0  # the new retention applies
+
+
+@pytest.mark.parametrize(
+    ("policy", "deletes"), [("delete", True), ("compact", False), ("compact,delete", True)]
+)
+def test_retention_honours_the_cleanup_policy(tmp_path: Path, policy: str, deletes: bool) -> None:
+    log = open_log(
+        tmp_path / "log", segment_bytes=1024, retention_ms=HOUR, retention_bytes=2048, cleanup_policy=policy
+    )
+    fill(log, 50, size=100, ts=1)
+    count = log.segment_count
+    deleted = log.enforce_retention(now=10 * HOUR)
+    assert (deleted > 0) is deletes
+    assert (log.start_offset > 0) is deletes
+    assert (log.segment_count < count) is deletes
+
+
+def test_a_batch_over_max_message_bytes_is_refused_whole(tmp_path: Path) -> None:
+    log = open_log(tmp_path / "log", max_message_bytes=200)
+    small = encode_batch([Record(b"x" * 50)])
+    large = encode_batch([Record(b"x" * 150)])
+    assert len(small) <= 200 < len(large)
+    with pytest.raises(RecordTooLargeError):
+        log.append_batches(bytearray(small + large))
+    assert log.end_offset == 0
+    assert log.append_batches(bytearray(small + small)).last_offset == 1
+    log.reconfigure(log.config.replace(max_message_bytes=len(large)))
+    assert log.append_batches(bytearray(large)).base_offset == 2
+
+
+def test_log_append_time_from_the_config(tmp_path: Path) -> None:
+    log = open_log(tmp_path / "log", log_append_time=True)
+    before = now_ms()
+    info = log.append_batches(encode_batch([Record(b"a", timestamp=5), Record(b"b", timestamp=7)]))
+    info2 = log.append([Record(b"c", timestamp=9)])
+    after = now_ms()
+    assert before <= info.max_timestamp <= after and before <= info2.max_timestamp <= after
+    got = log.read_records(0)
+    assert [r.timestamp for r in got] == [info.max_timestamp] * 2 + [info2.max_timestamp]
+    raw = log.read(0).data
+    assert all(h.attributes & TIMESTAMP_TYPE_LOG_APPEND for _, h in iter_batches(raw))
+    assert [r.value for r in read_all(Log.open(crash_copy(log, tmp_path / "copy")))] == [b"a", b"b", b"c"]

@@ -362,3 +362,24 @@ async def test_manager_retention(tmp_path: Path) -> None:
     assert deleted > 0
     assert log.start_offset > 0
     manager.close_sync()
+
+
+async def test_reconfigure_saves_and_applies(tmp_path: Path) -> None:
+    manager = LogManager(tmp_path)
+    manager.open()
+    log = manager.create("r", LogConfig(segment_bytes=1 << 20))
+    new = LogConfig(segment_bytes=1024, cleanup_policy="compact", durability=Durability.NEVER)
+    manager.reconfigure("r", new)
+    assert log.config == new
+    assert LogConfig.load(log.directory / CONFIG_FILE, LogConfig()) == new
+    for n in range(30):
+        log.append([Record(b"%d" % n * 60)])
+    assert log.segment_count > 1
+    with pytest.raises(KeyError):
+        manager.reconfigure("missing", new)
+    manager.close_sync()
+    again = LogManager(tmp_path)
+    again.open()
+    reopened = again.get("r")
+    assert reopened is not None and reopened.config == new
+    again.close_sync()

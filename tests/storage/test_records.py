@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from storage_helpers import records, stored
 
 from jackalope.storage import CorruptRecordError, Record
-from jackalope.storage.compression import GZIP, LZ4, NONE, SNAPPY, ZSTD
+from jackalope.storage.compression import GZIP, NONE
 from jackalope.storage.records import (
     CRC_OFFSET,
     CRC_START,
@@ -104,8 +104,8 @@ def test_gzip_round_trip() -> None:
     assert decode(packed) == decode(plain) == [r._replace(offset=5 + i) for i, r in enumerate(recs)]
 
 
-@pytest.mark.parametrize("codec", [SNAPPY, LZ4, ZSTD, 5, 7])
-def test_unsupported_codecs_are_corrupt_record_errors(codec: int) -> None:
+@pytest.mark.parametrize("codec", [5, 6, 7])
+def test_unknown_codecs_are_corrupt_record_errors(codec: int) -> None:
     with pytest.raises(CorruptRecordError):
         encode_batch([Record(b"x")], compression=codec)
     # A batch that claims the codec (re-sealed so the CRC is right) does not decode either.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import tempfile
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from hypothesis.stateful import (
     invariant,
     rule,
 )
-from storage_helpers import batches_in, crash_copy, read_all, records, segment_files, stored
+from storage_helpers import batches_in, crash_copy, read_all, read_sparse, records, segment_files, stored
 
 from jackalope.storage import Durability, Log, LogConfig, OffsetOutOfRangeError, Record
 from jackalope.storage.compression import GZIP, NONE
@@ -308,9 +309,23 @@ def test_damaged_tail_recovers_to_the_last_whole_batch(
             damaged = bytearray(raw)
             damaged[at] ^= 0x5A
             last.write_bytes(damaged)
-            valid_bytes, intact = next((pos, b) for pos, b, _ in whole if pos <= at < ends[pos])
+            valid_bytes, intact, nxt = next((pos, b, n) for pos, b, n in whole if pos <= at < ends[pos])
             if 12 <= at - valid_bytes < 16:  # the partition leader epoch: not covered by the CRC
                 valid_bytes, intact = len(raw), len(model)
+            elif at - valid_bytes < 8:  # the base offset: not covered by the CRC either
+                moved = struct.unpack_from(">q", damaged, valid_bytes)[0]
+                if intact < moved and moved + nxt - intact - 1 - base <= 2**31 - 1:
+                    # Moved ahead a little: a legal gap (compaction makes them), so the batch stays
+                    # at its new offsets; the next batch now starts too early and is cut.
+                    log = Log.open(directory, config)
+                    try:
+                        shifted = [r._replace(offset=moved + j) for j, r in enumerate(model[intact:nxt])]
+                        assert log.end_offset == moved + nxt - intact
+                        assert read_sparse(log) == model[:intact] + shifted
+                        assert last.stat().st_size == ends[valid_bytes]
+                    finally:
+                        log.close()
+                    return
 
         log = Log.open(directory, config)
         try:

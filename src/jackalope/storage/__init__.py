@@ -4,22 +4,35 @@ It knows nothing of exchanges, queues, topics or protocols.  ``Log`` is one log;
 ``LogManager`` holds the logs of a data directory and drives group commit and retention.
 """
 
+from jackalope.storage.compaction import CompactionResult
 from jackalope.storage.config import Durability, LogConfig
-from jackalope.storage.errors import CorruptRecordError, LogClosedError, OffsetOutOfRangeError, StorageError
+from jackalope.storage.errors import (
+    CorruptRecordError,
+    InvalidProducerEpochError,
+    LogClosedError,
+    OffsetOutOfRangeError,
+    OutOfOrderSequenceError,
+    RecordTooLargeError,
+    StorageError,
+)
 from jackalope.storage.log import AppendInfo, Log, ReadResult
 from jackalope.storage.manager import LogManager
 from jackalope.storage.records import Record
 
 __all__ = [
     "AppendInfo",
+    "CompactionResult",
     "CorruptRecordError",
     "Durability",
+    "InvalidProducerEpochError",
     "Log",
     "LogClosedError",
     "LogConfig",
     "LogManager",
     "OffsetOutOfRangeError",
+    "OutOfOrderSequenceError",
     "ReadResult",
     "Record",
+    "RecordTooLargeError",
     "StorageError",
 ]

@@ -22,3 +22,15 @@ class OffsetOutOfRangeError(StorageError):
 
 class LogClosedError(StorageError):
     """The log was closed or failed."""
+
+
+class RecordTooLargeError(StorageError):
+    """A record batch is larger than the log's ``max_message_bytes``."""
+
+
+class InvalidProducerEpochError(StorageError):
+    """An idempotent producer wrote with an epoch older than one the log has seen (it was fenced)."""
+
+
+class OutOfOrderSequenceError(StorageError):
+    """An idempotent producer's batch does not continue its sequence: a batch went missing."""

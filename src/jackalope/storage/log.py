@@ -23,7 +23,12 @@ Directory layout::
     00000000000000000000.timeindex  sparse time index
     log-start-offset                set by truncate_prefix (text)
     recovery-point                  offsets below it were fsynced before (text)
+    producer-state                  idempotent-producer state snapshot (see producers.py)
     clean-shutdown                  present only while the log is closed cleanly
+    *.log.cleaned, *.swap           a compaction in progress (see compaction.py)
+
+Offsets are dense as appended; compaction (:meth:`Log.compact`) removes records from closed
+segments and so makes them sparse.  Every read skips to the next record that exists.
 """
 
 from __future__ import annotations
@@ -40,8 +45,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NamedTuple
 
+from jackalope.storage.compaction import (
+    CLEANED_SUFFIX,
+    SWAP_SUFFIX,
+    CompactionJob,
+    CompactionResult,
+    SegmentView,
+    parse_swap_name,
+)
 from jackalope.storage.config import Durability, LogConfig
-from jackalope.storage.errors import LogClosedError, OffsetOutOfRangeError, StorageError
+from jackalope.storage.errors import (
+    LogClosedError,
+    OffsetOutOfRangeError,
+    RecordTooLargeError,
+    StorageError,
+)
+from jackalope.storage.producers import (
+    ProducerAppend,
+    ProducerStateManager,
+    decode_snapshot,
+    encode_snapshot,
+    increment_sequence,
+)
 from jackalope.storage.records import (
     Record,
     decode_records,
@@ -52,7 +77,7 @@ from jackalope.storage.records import (
     set_log_append_time,
     validate_batch,
 )
-from jackalope.storage.segment import Segment
+from jackalope.storage.segment import MAX_RELATIVE_OFFSET, Segment, segment_name
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +86,8 @@ DurableCallback = Callable[[BaseException | None], None]
 CLEAN_SHUTDOWN: Final = "clean-shutdown"
 START_OFFSET_FILE: Final = "log-start-offset"
 RECOVERY_POINT_FILE: Final = "recovery-point"
-_MAX_RELATIVE_OFFSET: Final = (1 << 31) - 1
+PRODUCER_STATE_FILE: Final = "producer-state"
+_MAX_RELATIVE_OFFSET: Final = MAX_RELATIVE_OFFSET
 
 
 def now_ms() -> int:
@@ -69,11 +95,16 @@ def now_ms() -> int:
 
 
 class AppendInfo(NamedTuple):
-    """Where an append landed: offsets ``base_offset..last_offset`` inclusive."""
+    """Where an append landed: offsets ``base_offset..last_offset`` inclusive.
+
+    ``duplicate`` is True when an idempotent producer's batch had been written before (a retry):
+    nothing was written, and the offsets and timestamp are those of the original batch.
+    """
 
     base_offset: int
     last_offset: int
     max_timestamp: int
+    duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +162,10 @@ class Log:
         self._dir_dirty = False
         self._failed: StorageError | None = None
         self._closed = False
+        self._producers = ProducerStateManager()
+        self._compaction: CompactionJob | None = None
+        self._cleaned_to = 0  # compaction: offsets below are free of duplicate keys
+        self._tombstone_deadline: int | None = None  # compaction: when a kept tombstone expires
 
     # -- opening and closing -------------------------------------------------------------------
 
@@ -144,15 +179,18 @@ class Log:
         if clean:
             marker.unlink()
             fsync_dir(directory)
-        for stray in directory.glob("*.tmp"):
+        for stray in [*directory.glob("*.tmp"), *directory.glob("*" + CLEANED_SUFFIX)]:
             stray.unlink()
+        swapped = _complete_swaps(directory)
         self._recovery_point = _read_int(directory / RECOVERY_POINT_FILE, 0)
         bases = sorted(int(p.stem) for p in directory.glob("*.log") if p.stem.isdigit())
         for i, base in enumerate(bases):
             segment = Segment(directory, base, self.config.index_interval_bytes)
             is_last = i == len(bases) - 1
             next_base = bases[i + 1] if not is_last else None
-            verify = not clean and (is_last or (next_base is not None and next_base > self._recovery_point))
+            verify = base in swapped or (
+                not clean and (is_last or (next_base is not None and next_base > self._recovery_point))
+            )
             cut = segment.recover(verify)
             self._segments.append(segment)
             self._bases.append(base)
@@ -167,6 +205,7 @@ class Log:
         start = _read_int(directory / START_OFFSET_FILE, 0)
         if not self._segments:
             self._add_segment(start)
+        self._load_producer_state()
         if start > self._segments[-1].next_offset:
             # Everything up to ``start`` was truncated away; continue numbering after it.
             self._roll(start)
@@ -189,13 +228,18 @@ class Log:
             for segment in self._segments:
                 segment.close()
             self._fail_waiters(LogClosedError(f"log {self.directory.name} closed"), 0)
+            if self._compaction is not None:
+                self._compaction.cancelled = True
         if self._failed is None:
+            self._save_producer_state(self._end)
             (self.directory / CLEAN_SHUTDOWN).touch()
             fsync_dir(self.directory)
 
     def delete(self) -> None:
         """Close and remove the whole log from disk."""
         self._closed = True
+        if self._compaction is not None:
+            self._compaction.cancelled = True
         for segment in self._segments:
             segment.delete()
         self._fail_waiters(LogClosedError(f"log {self.directory.name} deleted"), 0)
@@ -239,6 +283,8 @@ class Log:
         now = now_ms() if timestamp is None else timestamp
         base = self._end
         batch = encode_batch(records, base_offset=base, now_ms=now)
+        if self.config.log_append_time:
+            set_log_append_time(batch, now)
         max_ts = max_timestamp_of(batch)
         self._write(batch, base, base + len(records), max_ts, now)
         return AppendInfo(base, base + len(records) - 1, max_ts)
@@ -246,19 +292,46 @@ class Log:
     def append_batches(self, data: bytearray, *, log_append_time: bool = False) -> AppendInfo:
         """Append already-encoded RecordBatch v2 bytes (as a Kafka producer sends them).
 
-        Every batch is checked (magic, sizes, CRC) before anything is written, offsets are
-        assigned in place, and the batches are stored exactly as given otherwise.
+        Every batch is checked (magic, sizes, CRC, ``max_message_bytes``, and the producer
+        sequence of idempotent batches) before anything is written; offsets are assigned in
+        place, and the batches are stored exactly as given otherwise (but for the timestamp
+        under ``log_append_time``, given here or in the config).
+
+        A retried idempotent batch is not written again: the result is the original batch's
+        :class:`AppendInfo` with ``duplicate=True`` (if a request holds several batches, the
+        first duplicate answers for the request and nothing of it is written, as Kafka does).
+
+        Raises CorruptRecordError, RecordTooLargeError, InvalidProducerEpochError or
+        OutOfOrderSequenceError, having written nothing.
         """
         self._check_writable()
         headers = []
         pos = 0
+        max_bytes = self.config.max_message_bytes
+        idempotent = False
         for pos_, header in iter_batches(data):
             validate_batch(data, pos_)
+            if header.size > max_bytes:
+                raise RecordTooLargeError(
+                    f"record batch of {header.size} bytes exceeds max_message_bytes {max_bytes}"
+                )
+            if header.producer_id >= 0:
+                idempotent = True
             headers.append((pos_, header))
             pos = pos_ + header.size
         if not headers or pos != len(data):
             validate_batch(data, pos)  # raises CorruptRecordError describing the problem
+        if idempotent:
+            check = ProducerAppend(self._producers)
+            for _, header in headers:
+                if header.producer_id >= 0:
+                    duplicate = check.check(header)
+                    if duplicate is not None:
+                        return AppendInfo(
+                            duplicate.base_offset, duplicate.last_offset, duplicate.max_timestamp, True
+                        )
         now = now_ms()
+        log_append_time = log_append_time or self.config.log_append_time
         base = self._end
         offset = base
         max_ts = -1
@@ -269,6 +342,17 @@ class Log:
             ts = now if log_append_time else header.max_timestamp
             nxt = offset + header.last_offset_delta + 1
             self._write(memoryview(data)[pos : pos + header.size], offset, nxt, ts, now)
+            if idempotent and header.producer_id >= 0:
+                seq = header.base_sequence
+                self._producers.update(
+                    header.producer_id,
+                    header.producer_epoch,
+                    seq,
+                    increment_sequence(seq, header.last_offset_delta),
+                    offset,
+                    nxt - 1,
+                    ts,
+                )
             offset = nxt
             max_ts = max(max_ts, ts)
         return AppendInfo(base, offset - 1, max_ts)
@@ -319,7 +403,9 @@ class Log:
             raise
         old.index.rewrite()
         old.time_index.rewrite()
-        return self._add_segment(base)
+        segment = self._add_segment(base)
+        self._save_producer_state(base)
+        return segment
 
     # -- durability ----------------------------------------------------------------------------
 
@@ -411,6 +497,7 @@ class Log:
         active = self._segments[-1]
         self._end = max(active.next_offset, self._flushed)
         self._dirty = False
+        self._producers.truncate(self._end)
         log.error("%s: %s", self.directory, error)
         self._fail_waiters(error, self._end)
 
@@ -453,12 +540,20 @@ class Log:
         return ReadResult(b"", self._end)
 
     def read_records(self, offset: int, max_bytes: int = 1 << 20) -> list[Record]:
-        """Decoded records from ``offset`` on (CRC-checked), within about ``max_bytes``."""
-        result = self.read(offset, max_bytes)
+        """Decoded records from ``offset`` on (CRC-checked), within about ``max_bytes``.
+
+        Offsets compaction removed are skipped: the first record returned is the first that
+        exists at or after ``offset``; the list is empty only at the end of the log.
+        """
         start = max(offset, self._start)
         out: list[Record] = []
-        for pos, _ in iter_batches(result.data):
-            out.extend(r for r in decode_records(result.data, pos) if r.offset >= start)
+        while not out:
+            result = self.read(offset, max_bytes)
+            for pos, _ in iter_batches(result.data):
+                out.extend(r for r in decode_records(result.data, pos) if r.offset >= start)
+            if result.next_offset >= self._end or result.next_offset <= offset:
+                break
+            offset = result.next_offset  # only emptied (compacted) batches were read
         return out
 
     def offset_for_time(self, timestamp: int) -> int | None:
@@ -502,13 +597,13 @@ class Log:
 
     def enforce_retention(self, now: int | None = None) -> int:
         """Delete whole segments past ``retention_ms`` or beyond ``retention_bytes``; return how many."""
-        if self._closed or self._failed is not None:
+        if self._closed or self._failed is not None or not self.config.delete:
             return 0
         now = now_ms() if now is None else now
         deleted = 0
         retention_ms = self.config.retention_ms
         if retention_ms >= 0:
-            while self._segments[0].size and self._segments[0].max_timestamp < now - retention_ms:
+            while self._expired(self._segments[0], now - retention_ms):
                 if len(self._segments) == 1:
                     self._roll(self._end)
                 self._delete_oldest()
@@ -521,6 +616,206 @@ class Log:
                 self._delete_oldest()
                 deleted += 1
         return deleted
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def reconfigure(self, config: LogConfig) -> None:
+        """Apply a new configuration to the open log; it governs every later operation (rolling,
+        retention, compaction, durability, append checks).  Saving it is the caller's business."""
+        old = self.config
+        self.config = config
+        if config.index_interval_bytes != old.index_interval_bytes:
+            for segment in self._segments:
+                segment.index_interval_bytes = config.index_interval_bytes
+        if config.durability is Durability.NEVER and old.durability is not Durability.NEVER:
+            self._advance_durable(self._flushed)  # written to the OS is durable enough now
+        if config.compact and not old.compact:
+            self._cleaned_to = 0
+        self._tombstone_deadline = None if not config.compact else 0  # rules may have changed
+
+    # -- compaction ----------------------------------------------------------------------------
+
+    def compact(self, now: int | None = None) -> CompactionResult:
+        """Run one compaction inline (see :mod:`~jackalope.storage.compaction`); the manager
+        runs it in the background, the work off the event loop, for logs with ``config.compact``."""
+        job = self.begin_compaction(now)
+        return CompactionResult() if job is None else self.compact_job(job)
+
+    def compact_job(self, job: CompactionJob) -> CompactionResult:
+        """Run a job from :meth:`begin_compaction` inline and commit it."""
+        try:
+            job.run()
+        except (OSError, StorageError) as exc:
+            self.end_compaction(job, exc)
+            raise StorageError(f"compaction of {self.directory} failed: {exc}") from exc
+        return self.end_compaction(job)
+
+    def begin_compaction(self, now: int | None = None) -> CompactionJob | None:
+        """Plan a compaction, or None when there is nothing to do (or one is running).
+
+        Compaction runs when closed segments old enough to clean (``min_compaction_lag_ms``)
+        appeared since the last run, or when a tombstone it kept has expired.  The job holds
+        duplicated descriptors: retention may delete segments while it runs.
+        """
+        if self._closed or self._failed is not None or self._compaction is not None:
+            return None
+        now = now_ms() if now is None else now
+        horizon = now - self.config.min_compaction_lag_ms
+        closed = self._segments[:-1]
+        n = 0
+        while n < len(closed) and closed[n].max_timestamp <= horizon:
+            n += 1
+        if n == 0:
+            return None
+        clean_end = self._segments[n].base_offset
+        deadline = self._tombstone_deadline
+        if clean_end <= self._cleaned_to and (deadline is None or now < deadline):
+            return None
+        self._flush_active()
+        views: dict[int, SegmentView] = {}
+
+        def view(i: int) -> SegmentView:
+            if i not in views:
+                segment = self._segments[i]
+                fd = os.dup(segment.fd)
+                views[i] = SegmentView(
+                    segment,
+                    segment.base_offset,
+                    segment.next_offset,
+                    fd,
+                    segment.size,
+                    os.fstat(fd).st_mtime_ns // 1_000_000,
+                )
+            return views[i]
+
+        groups: list[list[SegmentView]] = []
+        size = 0
+        for i in range(n):
+            v = view(i)
+            if (
+                not groups
+                or size + v.size > self.config.segment_bytes
+                or v.next_offset - groups[-1][0].base_offset > _MAX_RELATIVE_OFFSET
+            ):
+                groups.append([])
+                size = 0
+            groups[-1].append(v)
+            size += v.size
+        dirty = [
+            view(i)
+            for i, segment in enumerate(self._segments)
+            if i == len(self._segments) - 1 or self._segments[i + 1].base_offset > self._cleaned_to
+        ]
+        self._compaction = CompactionJob(
+            directory=self.directory,
+            groups=groups,
+            dirty=dirty,
+            now=now,
+            delete_retention_ms=self.config.delete_retention_ms,
+            producer_last_batches=self._producers.last_batch_offsets(),
+            clean_end=clean_end,
+        )
+        return self._compaction
+
+    def end_compaction(self, job: CompactionJob, error: BaseException | None = None) -> CompactionResult:
+        """Swap in what ``job`` wrote (crash-safe), or discard it after an ``error``.
+
+        A group whose segments are no longer all in the log (retention deleted some meanwhile)
+        is discarded.  A failure while swapping fails the log, as its files and its memory may
+        disagree until it is reopened (which completes or undoes the swap).
+        """
+        result = CompactionResult()
+        try:
+            if error is not None or job.cancelled or self._closed or self._failed is not None:
+                return result
+            complete = True
+            for out in job.outputs:
+                olds = [v.segment for v in out.segments]
+                i = next((k for k, s in enumerate(self._segments) if s is olds[0]), -1)
+                if i < 0 or self._segments[i : i + len(olds)] != olds or i + len(olds) >= len(self._segments):
+                    complete = False
+                    continue
+                try:
+                    self._swap_in(i, olds, out.path, keep_empty=i == 0)
+                except OSError as exc:
+                    self._failed = StorageError(f"compaction swap in {self.directory} failed: {exc}")
+                    log.error("%s", self._failed)
+                    self._fail_waiters(self._failed, 0)
+                    raise self._failed from exc
+                out.path = Path()  # committed: not the job's to delete any more
+                result.segments_cleaned += len(olds)
+                result.records_removed += out.records_removed
+                result.bytes_before += out.bytes_before
+                result.bytes_after += out.bytes_after
+            if complete:
+                self._cleaned_to = max(self._cleaned_to, job.clean_end)
+                self._tombstone_deadline = job.tombstone_deadline
+            return result
+        finally:
+            self._compaction = None
+            job.outputs = [out for out in job.outputs if out.path != Path()]
+            job.discard()
+
+    def _swap_in(self, i: int, olds: list[Segment], cleaned: Path, *, keep_empty: bool) -> None:
+        """Replace ``olds`` (``self._segments[i:]``) with the segment written to ``cleaned``."""
+        first = olds[0].base_offset
+        directory = self.directory
+        if cleaned.stat().st_size == 0 and not keep_empty:
+            # Nothing left: drop the segments (each deletion leaves a valid log behind).
+            cleaned.unlink()
+            for segment in olds:
+                segment.delete()
+            del self._segments[i : i + len(olds)]
+            del self._bases[i : i + len(olds)]
+            self._dir_dirty = True
+            return
+        swap = directory / f"{segment_name(first)}-{segment_name(olds[-1].base_offset)}{SWAP_SUFFIX}"
+        os.replace(cleaned, swap)
+        fsync_dir(directory)  # the commit point: from here on, a reopen completes the swap
+        for segment in olds:
+            segment.delete()
+        os.replace(swap, directory / (segment_name(first) + ".log"))
+        fsync_dir(directory)
+        segment = Segment(directory, first, self.config.index_interval_bytes)
+        segment.recover(verify=True)
+        self._segments[i : i + len(olds)] = [segment]
+        self._bases[i : i + len(olds)] = [first]
+
+    # -- producer state ------------------------------------------------------------------------
+
+    def _load_producer_state(self) -> None:
+        """The latest snapshot (if it is whole and not past the end), then the batches after it."""
+        path = self.directory / PRODUCER_STATE_FILE
+        end = self._segments[-1].next_offset
+        offset = 0
+        state = ProducerStateManager()
+        try:
+            snapshot = decode_snapshot(path.read_bytes())
+        except FileNotFoundError:
+            snapshot = None
+        if snapshot is not None and snapshot[0] <= end:
+            offset, state = snapshot
+        for segment in self._segments:
+            if segment.next_offset <= offset or not segment.size:
+                continue
+            position = segment.index.lookup(offset) if offset > segment.base_offset else 0
+            for _, header in segment.headers_from(position):
+                if header.base_offset >= offset:
+                    state.replay(header)
+        self._producers = state
+
+    def _save_producer_state(self, offset: int) -> None:
+        """Snapshot the state, which covers every batch below ``offset`` (not fsynced: a torn or
+        lost snapshot only means a longer scan on open)."""
+        try:
+            _write_bytes(self.directory / PRODUCER_STATE_FILE, encode_snapshot(self._producers, offset))
+        except OSError as exc:
+            log.warning("%s: cannot save the producer state: %s", self.directory, exc)
+
+    def _expired(self, segment: Segment, horizon: int) -> bool:
+        if not segment.size:  # the empty active segment stays; one compaction emptied goes
+            return len(self._segments) > 1
+        return segment.max_timestamp < horizon
 
     def _delete_oldest(self) -> None:
         segment = self._segments.pop(0)
@@ -547,3 +842,29 @@ def _write_int(path: Path, value: int) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(f"{value}\n")
     tmp.replace(path)
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _complete_swaps(directory: Path) -> set[int]:
+    """Finish compaction swaps a crash interrupted after their commit point; return the bases
+    of the segments they produced (to be verified: their indexes may be stale)."""
+    done: set[int] = set()
+    for swap in sorted(directory.glob("*" + SWAP_SUFFIX)):
+        bounds = parse_swap_name(swap)
+        if bounds is None:
+            continue
+        first, last = bounds
+        for path in directory.iterdir():
+            is_segment_file = path.suffix in (".log", ".index", ".timeindex") and path.stem.isdigit()
+            if is_segment_file and first <= int(path.stem) <= last:
+                path.unlink()
+        os.replace(swap, directory / (segment_name(first) + ".log"))
+        done.add(first)
+    if done:
+        fsync_dir(directory)
+    return done

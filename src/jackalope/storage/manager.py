@@ -3,7 +3,9 @@
 The manager turns the :class:`~jackalope.storage.log.Log` durability hooks into group commit:
 appends made during one event-loop iteration are flushed together at its end, and under the
 ``always`` policy a single ``fdatasync`` on a worker thread covers all of them, while the
-next group accumulates.  It also runs the periodic ``interval`` syncs and retention.
+next group accumulates.  It also runs the periodic ``interval`` syncs, retention, and
+compaction of the logs whose ``cleanup_policy`` includes ``compact`` (its reading and writing on
+a worker thread, the swap on the loop).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Final
 
+from jackalope.storage.compaction import CompactionResult
 from jackalope.storage.config import Durability, LogConfig
 from jackalope.storage.errors import StorageError
 from jackalope.storage.log import Log, SyncJob
@@ -124,6 +127,14 @@ class LogManager:
     def get_or_create(self, name: str, config: LogConfig | None = None) -> Log:
         return self._logs.get(name) or self.create(name, config)
 
+    def reconfigure(self, name: str, config: LogConfig) -> None:
+        """Save ``config`` as the log's configuration and apply it to the open log at once.
+
+        Raises KeyError for an unknown log."""
+        log_ = self._logs[name]
+        config.save(log_.directory / CONFIG_FILE)
+        log_.reconfigure(config)
+
     def delete(self, name: str) -> None:
         log_ = self._logs.pop(name)
         self._dirty.discard(log_)
@@ -194,6 +205,7 @@ class LogManager:
         while True:
             await asyncio.sleep(self.retention_check_interval_ms / 1000)
             self.enforce_retention()
+            await self.compact_all()
 
     def enforce_retention(self) -> int:
         deleted = 0
@@ -203,6 +215,49 @@ class LogManager:
             except StorageError as exc:
                 log.error("retention on %s failed: %s", name, exc)
         return deleted
+
+    async def compact(self, name: str, *, now: int | None = None) -> CompactionResult:
+        """Compact one log now (whatever its policy); the reading and writing run on a worker
+        thread once the manager is started.  Raises KeyError for an unknown log."""
+        log_ = self._logs[name]
+        job = log_.begin_compaction(now)
+        if job is None:
+            return CompactionResult()
+        if self._loop is None or self._executor is None:
+            return log_.compact_job(job)
+        future = self._loop.run_in_executor(self._executor, job.run)
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # The worker stops at its next group and removes its files; the log forgets the job
+            # once the worker is done with the descriptors.
+            job.cancelled = True
+            future.add_done_callback(lambda _: log_.end_compaction(job, asyncio.CancelledError()))
+            raise
+        except (OSError, StorageError) as exc:
+            log_.end_compaction(job, exc)
+            raise StorageError(f"compaction of {name} failed: {exc}") from exc
+        return log_.end_compaction(job)
+
+    async def compact_all(self) -> None:
+        """Compact every log whose policy includes ``compact`` (errors are logged)."""
+        for name, log_ in self:
+            if not log_.config.compact:
+                continue
+            try:
+                result = await self.compact(name)
+            except (StorageError, KeyError) as exc:
+                log.error("compaction of %s failed: %s", name, exc)
+                continue
+            if result.segments_cleaned:
+                log.info(
+                    "compacted %s: %d segments, %d records removed, %d -> %d bytes",
+                    name,
+                    result.segments_cleaned,
+                    result.records_removed,
+                    result.bytes_before,
+                    result.bytes_after,
+                )
 
     async def wait_durable(self, log_: Log, offset: int) -> None:
         """Wait until ``offset`` of ``log_`` is durable; raise the storage error if it never will be."""

@@ -414,3 +414,105 @@ def iter_batches(buf: bytes | bytearray | memoryview) -> Iterator[tuple[int, Bat
             return
         yield pos, header
         pos += header.size
+
+
+# -- record-level access for compaction and key checks -------------------------------------------------
+
+
+def records_section(buf: bytes | bytearray | memoryview, pos: int, header: BatchHeader) -> bytes | memoryview:
+    """The (decompressed) records of the batch at ``pos``; raises CorruptRecordError for an
+    unsupported codec."""
+    view = memoryview(buf)[pos + HEADER_SIZE : pos + header.size]
+    if header.compression:
+        return decompress(header.compression, view)
+    return view
+
+
+def _skip_bytes(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
+    """Skip a varint-length-prefixed field; return ``(length, next position)`` (length -1: null)."""
+    length, pos = read_varint(buf, pos)
+    return length, (pos + length if length > 0 else pos)
+
+
+def record_spans(data: bytes | memoryview, count: int) -> Iterator[tuple[int, int, int, bytes | None, bool]]:
+    """Walk ``count`` raw records of a records section (as :func:`decode_records` would, without
+    building them); yield ``(start, end, offsetDelta, key, value is null)`` of each.
+
+    ``data[start:end]`` is the record byte for byte, length prefix included, so a filter can
+    copy the records it keeps verbatim.
+    """
+    p = 0
+    size = len(data)
+    for _ in range(count):
+        start = p
+        length, p = read_varint(data, p)
+        end = p + length
+        if length < 0 or end > size:
+            raise CorruptRecordError("record length runs past the end of the batch")
+        p += 1  # record attributes
+        _, p = read_varint(data, p)  # timestamp delta
+        offset_delta, p = read_varint(data, p)
+        klen, p = read_varint(data, p)
+        key: bytes | None = None
+        if klen >= 0:
+            if p + klen > end:
+                raise CorruptRecordError("key runs past the end of the record")
+            key = bytes(data[p : p + klen])
+            p += klen
+        vlen, _ = read_varint(data, p)
+        yield start, end, offset_delta, key, vlen < 0
+        p = end
+
+
+def batch_keys(buf: bytes | bytearray | memoryview, pos: int = 0) -> Iterator[tuple[int, bytes | None, bool]]:
+    """``(offset, key, value is null)`` of each record of the batch at ``pos`` (CRC not checked)."""
+    header = parse_header(buf, pos)
+    data = records_section(buf, pos, header)
+    base = header.base_offset
+    for _, _, delta, key, null_value in record_spans(data, header.record_count):
+        yield base + delta, key, null_value
+
+
+def batch_has_null_key(buf: bytes | bytearray | memoryview, pos: int | None = None) -> bool:
+    """Whether a record of the batch at ``pos`` has a null key (a compacted log rejects those).
+
+    With ``pos`` None every whole batch in ``buf`` is checked (a produce request's records).
+    Records are decoded (decompressed if needed), so this is for compacted logs only.  Raises
+    CorruptRecordError when the records cannot be read (bad framing, unsupported codec).
+    """
+    if pos is None:
+        return any(batch_has_null_key(buf, p) for p, _ in iter_batches(buf))
+    return any(key is None for _, key, _ in batch_keys(buf, pos))
+
+
+def rebuild_batch(header: BatchHeader, records: bytes, count: int) -> bytearray:
+    """A batch with ``header``'s fields (offsets, timestamps, producer, attributes and codec
+    included) holding ``count`` raw ``records`` (uncompressed, as :func:`record_spans` slices
+    them): what compaction writes for a batch some of whose records it removed.  The records
+    keep their offset and timestamp deltas, so their offsets and timestamps do not change."""
+    attributes = header.attributes
+    if count:
+        body = compress(header.compression, records) if header.compression else records
+    else:  # an empty batch is stored uncompressed, as Kafka writes one
+        body = b""
+        attributes &= ~COMPRESSION_MASK
+    out = bytearray(
+        HEADER.pack(
+            header.base_offset,
+            HEADER_SIZE - LOG_OVERHEAD + len(body),
+            header.partition_leader_epoch,
+            MAGIC,
+            0,
+            attributes,
+            header.last_offset_delta,
+            header.base_timestamp,
+            header.max_timestamp,
+            header.producer_id,
+            header.producer_epoch,
+            header.base_sequence,
+            count,
+        )
+    )
+    out += body
+    _UINT32.pack_into(out, CRC_OFFSET, crc32c(memoryview(out)[CRC_START:]))
+    return out

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 WRITE_BUFFER_BYTES: Final = 64 * 1024
 _SCAN_BLOCK: Final = 64 * 1024
 _VERIFY_BLOCK: Final = 1024 * 1024
+MAX_RELATIVE_OFFSET: Final = (1 << 31) - 1  # offsets of a segment stay within this of its base
 
 
 def segment_name(base_offset: int) -> str:
@@ -200,12 +201,22 @@ class Segment:
             return False
         position = self.index.lookup(1 << 62)
         self.max_timestamp = -1
+        # Offsets are sparse once a segment was compacted.  ``expected``: the least offset the
+        # next batch may start at (``exact``: it must, being the batch the last index entry names).
         expected = self.index.keys[-1] if len(self.index) else self.base_offset
+        exact = bool(len(self.index))
         try:
             for pos, header in self.headers_from(position):
-                if header.magic != MAGIC or pos + header.size > file_size or header.base_offset != expected:
+                if (
+                    header.magic != MAGIC
+                    or pos + header.size > file_size
+                    or header.base_offset < expected
+                    or (exact and header.base_offset != expected)
+                    or header.last_offset - self.base_offset > MAX_RELATIVE_OFFSET
+                ):
                     return False  # not the batch the index promised: the index is wrong
                 expected = header.next_offset
+                exact = False
                 self._note_batch(header)
                 position = pos + header.size
         except CorruptRecordError:
@@ -257,9 +268,13 @@ class Segment:
             validate_batch(block, p)
         except CorruptRecordError:
             return False
-        if header.base_offset != self.next_offset:
-            # The log hands out dense offsets, so each batch continues the previous one.  The
-            # CRC does not cover the base offset: this is what catches a damaged one.
+        if (
+            header.base_offset < self.next_offset
+            or header.last_offset - self.base_offset > MAX_RELATIVE_OFFSET
+        ):
+            # Each batch starts after the previous one ends (densely, unless compaction removed
+            # batches) and within 2**31 of the segment's base.  The CRC does not cover the base
+            # offset: this is what catches a damaged one (one moved backwards or far ahead).
             return False
         self._index_batch(header, position)
         return True
