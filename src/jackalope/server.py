@@ -101,7 +101,7 @@ class Server:
         s = self.settings
         groups = self._groups = GroupCoordinator(
             core.logs,
-            initial_rebalance_delay_ms=s.kafka_group_initial_rebalance_delay_ms,
+            initial_rebalance_delay_ms=s.kafka_group_initial_delay_ms,
             partition_exists=lambda topic, partition: core.topics.partition(topic, partition) is not None,
         )
         await groups.load()

@@ -52,7 +52,7 @@ class Settings:
     kafka_max_request_bytes: int = _setting(
         100 * 1024 * 1024, "Largest Kafka request (socket.request.max.bytes)."
     )
-    kafka_group_initial_rebalance_delay_ms: int = _setting(
+    kafka_group_initial_delay_ms: int = _setting(
         3000, "How long a new consumer group waits for more members before its first rebalance."
     )
     kafka_sasl_mechanisms: str = _setting(

@@ -123,11 +123,10 @@ class GroupCoordinator:
         Until this finishes every call answers ``COORDINATOR_LOAD_IN_PROGRESS``.
         """
         self._loop = asyncio.get_running_loop()
-        config = self.logs.default_config.replace(cleanup_policy="compact", retention_ms=-1)
-        self._log = log_ = self.logs.get_or_create(self.offsets_log_name, config)
-        offset = log_.start_offset
+        self._log = log_ = self.logs.get(self.offsets_log_name)  # made on first use, as Kafka does
+        offset = log_.start_offset if log_ is not None else 0
         replayed = 0
-        while offset < log_.end_offset:
+        while log_ is not None and offset < log_.end_offset:
             records = log_.read_records(offset, _REPLAY_BYTES)
             if not records:  # a gap (compaction): continue after it
                 offset = log_.read(offset, _REPLAY_BYTES).next_offset
@@ -142,7 +141,7 @@ class GroupCoordinator:
                 self._schedule_heartbeat(group, member, member.session_timeout_ms)
         self._loaded = True
         self._schedule_cleanup()
-        log.info("group coordinator loaded %d groups from %d records", len(self._groups), replayed)
+        log.debug("group coordinator loaded %d groups from %d records", len(self._groups), replayed)
 
     def _replay(self, record: Record) -> None:
         try:
@@ -852,8 +851,11 @@ class GroupCoordinator:
         return None, {tp: group.offsets[tp].offset for tp in partitions if tp in group.offsets}
 
     def _offsets_log(self) -> Log:
-        if self._log is None:
+        if self._loop is None:
             raise RuntimeError("GroupCoordinator.load() has not run")
+        if self._log is None:
+            config = self.logs.default_config.replace(cleanup_policy="compact", retention_ms=-1)
+            self._log = self.logs.get_or_create(self.offsets_log_name, config)
         return self._log
 
     # -- group records -------------------------------------------------------------------------

@@ -15,16 +15,20 @@ from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.handlers.metadata import auto_create
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
-from jackalope.storage import CorruptRecordError, Log, StorageError
-from jackalope.storage import errors as storage_errors
-from jackalope.storage import records as _records
-
-batch_has_null_key = getattr(_records, "batch_has_null_key", lambda data: False)  # TEMP until storage lands
+from jackalope.storage import (
+    CorruptRecordError,
+    InvalidProducerEpochError,
+    Log,
+    OutOfOrderSequenceError,
+    RecordTooLargeError,
+    StorageError,
+)
+from jackalope.storage.records import batch_has_null_key
 
 _ERRORS: list[tuple[type[Exception], int]] = [
-    (getattr(storage_errors, "RecordTooLargeError", KeyError), ErrorCode.message_too_large),
-    (getattr(storage_errors, "OutOfOrderSequenceError", KeyError), ErrorCode.out_of_order_sequence_number),
-    (getattr(storage_errors, "InvalidProducerEpochError", KeyError), ErrorCode.invalid_producer_epoch),
+    (RecordTooLargeError, ErrorCode.message_too_large),
+    (OutOfOrderSequenceError, ErrorCode.out_of_order_sequence_number),
+    (InvalidProducerEpochError, ErrorCode.invalid_producer_epoch),
     (CorruptRecordError, ErrorCode.corrupt_message),
     (StorageError, ErrorCode.kafka_storage_error),
 ]
@@ -73,7 +77,8 @@ def _append(ctx: RequestContext, topic_name: str, partition: int, records: bytes
     if log_.config.log_append_time:
         result.log_append_time = info.max_timestamp
     result.log = log_
-    ctx.broker.topics.waiters.appended(log_)
+    if not info.duplicate:  # a retried batch already written: answer with its original offsets
+        ctx.broker.topics.waiters.appended(log_)
     return result
 
 
