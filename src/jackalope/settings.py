@@ -46,7 +46,9 @@ class Settings:
     )
     kafka_advertised_port: int = _setting(0, "Port Kafka clients are told to connect to (0: the bound port).")
     kafka_auto_create_topics: bool = _setting(
-        True, "Create a topic on first produce, or on metadata requests that allow it."
+        True,
+        "Create a missing topic on a Produce, or on a Metadata request that allows it "
+        "(allow_auto_topic_creation, as producers send; never for requests that only look).",
     )
     kafka_num_partitions: int = _setting(1, "Partitions of auto-created topics and of CreateTopics' default.")
     kafka_max_request_bytes: int = _setting(

@@ -65,8 +65,9 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
     if wanted is None:
         entries = [_topic_entry(mod, ctx, t, t.name, 0) for t in topics]
     else:
-        # v0-v3 have no flag and create topics when auto-creation is on, as Kafka did
-        allow = getattr(request, "allow_auto_topic_creation", True)
+        # Only requests that ask (v4+, as producers do) create topics; v0-v3 requests, which
+        # cannot say, never do (Kafka 4 no longer serves them at all).
+        allow = getattr(request, "allow_auto_topic_creation", False)
         for item in wanted:
             name = item.name
             topic_id = getattr(item, "topic_id", None)
