@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import logging
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -22,7 +23,9 @@ from jackalope.amqp import constants as c
 from jackalope.core import errors as core_errors
 from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue import Queue
+from jackalope.core.stream import Stream, parse_offset_spec
 from jackalope.core.vhost import REPLY_TO, VirtualHost
+from jackalope.storage import Record
 
 if TYPE_CHECKING:
     from jackalope.amqp.connection import AmqpConnection
@@ -67,13 +70,47 @@ def _tag(prefix: str) -> str:
     return prefix + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
 
 
+log = logging.getLogger(__name__)
+
+
+def stream_record(message: Message) -> Record:
+    """A message published to a stream as the Kafka record that keeps it
+    (docs/protocol-mapping.md); the virtual hosts' ``stream_encoder``."""
+    try:
+        headers, timestamp = codec.record_fields(message.properties, message.exchange)
+    except codec.FrameError as exc:  # a malformed headers table: keep what can be kept
+        log.warning("stream message with unreadable properties stored without them: %s", exc)
+        headers, timestamp = [(codec.EXCHANGE_HEADER, message.exchange.encode())], None
+    return Record(
+        value=message.body,
+        key=message.routing_key.encode() or None,
+        headers=tuple(headers),
+        timestamp=timestamp,
+    )
+
+
+def _what(queue: Stream) -> str:
+    return f"queue '{queue.name}' in vhost '/'"
+
+
+# What a stream delivery's _Unacked holds: settling it only returns credit.
+_STREAM_ENTRY: Final = QueueEntry(Message("", "", b"", b"", False), 0)
+
+
 class ChannelConsumer:
-    """A basic.consume subscription: the core's :class:`~jackalope.core.consumer.Consumer`."""
+    """A basic.consume subscription: the core's :class:`~jackalope.core.consumer.Consumer`
+    for a queue, its :class:`~jackalope.core.stream.StreamConsumer` for a stream."""
 
     __slots__ = ("channel", "exclusive", "no_ack", "prefetch", "queue", "tag", "tag_bytes", "unacked")
 
     def __init__(
-        self, channel: Channel, queue: Queue, tag: str, no_ack: bool, exclusive: bool, prefetch: int
+        self,
+        channel: Channel,
+        queue: Queue | Stream,
+        tag: str,
+        no_ack: bool,
+        exclusive: bool,
+        prefetch: int,
     ):
         self.channel = channel
         self.queue = queue
@@ -98,7 +135,10 @@ class ChannelConsumer:
     def deliver(self, queue: Queue, entry: QueueEntry) -> None:
         self.channel.deliver(self, queue, entry)
 
-    def cancelled(self, queue: Queue) -> None:
+    def deliver_record(self, stream: Stream, record: Record) -> None:
+        self.channel.deliver_record(self, stream, record)
+
+    def cancelled(self, queue: Queue | Stream) -> None:
         self.channel.consumer_cancelled_by_broker(self)
 
 
@@ -125,7 +165,7 @@ class _HeadersOf:
 class _Unacked:
     __slots__ = ("consumer", "entry", "queue")
 
-    def __init__(self, queue: Queue, entry: QueueEntry, consumer: ChannelConsumer | None) -> None:
+    def __init__(self, queue: Queue | Stream, entry: QueueEntry, consumer: ChannelConsumer | None) -> None:
         self.queue = queue
         self.entry = entry
         self.consumer = consumer
@@ -156,6 +196,7 @@ class Channel:
         self.connection = connection
         self.number = number
         self.vhost: VirtualHost = connection.vhost_obj
+        self.vhost.stream_encoder = stream_record
         self.active = True  # channel.flow
         self.closing = False
         self.consumers: dict[str, ChannelConsumer] = {}
@@ -277,7 +318,12 @@ class Channel:
         self.send(spec.Queue.UnbindOk())
 
     def _queue_purge(self, m: spec.Queue.Purge) -> None:
-        count = self.vhost.queue(m.queue, self.connection).purge()
+        queue = self.vhost.queue(m.queue, self.connection)
+        if isinstance(queue, Stream):  # RabbitMQ: a connection error
+            raise ConnectionError_(
+                c.NOT_IMPLEMENTED, f"queue.purge not supported by stream queues {_what(queue)}", m.index
+            )
+        count = queue.purge()
         if not m.nowait:
             self.send(spec.Queue.PurgeOk(count))
 
@@ -310,7 +356,11 @@ class Channel:
             self.reply_queue = self.vhost.open_reply_queue()
             queue = self.reply_queue
         else:
-            queue = self.vhost.queue(m.queue, self.connection)
+            found = self.vhost.queue(m.queue, self.connection)
+            if isinstance(found, Stream):
+                self._consume_stream(m, found)
+                return
+            queue = found
         tag = m.consumer_tag or _tag("amq.ctag-")
         if tag in self.consumers:
             raise ConnectionError_(c.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'", m.index)
@@ -324,6 +374,37 @@ class Channel:
         except core_errors.ResourceLocked as exc:
             raise ChannelError(c.ACCESS_REFUSED, str(exc), m.index) from None
         self.consumers[tag] = consumer
+
+    def _consume_stream(self, m: spec.Basic.Consume, stream: Stream) -> None:
+        """basic.consume on a stream, with RabbitMQ's rules: manual acks and a consumer
+        prefetch are required; ``x-stream-offset`` says where reading starts."""
+        if not self.consumer_prefetch:
+            raise ChannelError(
+                c.PRECONDITION_FAILED, f"consumer prefetch count is not set for {_what(stream)}", m.index
+            )
+        if m.no_ack:
+            raise ConnectionError_(
+                c.NOT_IMPLEMENTED,
+                f"automatic acknowledgement not supported by stream queues {_what(stream)}",
+                m.index,
+            )
+        if self.global_prefetch:
+            raise ConnectionError_(c.NOT_IMPLEMENTED, f"{_what(stream)} does not support global qos", m.index)
+        start = parse_offset_spec((m.arguments or {}).get("x-stream-offset"))
+        tag = m.consumer_tag or _tag("amq.ctag-")
+        if tag in self.consumers:
+            raise ConnectionError_(c.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'", m.index)
+        if m.exclusive and stream.consumer_count:
+            raise ChannelError(c.ACCESS_REFUSED, f"queue '{stream.name}' in exclusive use", m.index)
+        consumer = ChannelConsumer(self, stream, tag, False, m.exclusive, self.consumer_prefetch)
+        if not m.nowait:
+            self.send(spec.Basic.ConsumeOk(tag))
+        self.consumers[tag] = consumer
+        try:
+            stream.add_consumer(consumer, start)
+        except core_errors.ResourceLocked as exc:
+            del self.consumers[tag]
+            raise ChannelError(c.ACCESS_REFUSED, str(exc), m.index) from None
 
     def _basic_cancel(self, m: spec.Basic.Cancel) -> None:
         consumer = self.consumers.pop(m.consumer_tag or "", None)
@@ -364,8 +445,37 @@ class Channel:
         )
         conn.schedule_flush()
 
+    def deliver_record(self, consumer: ChannelConsumer, stream: Stream, record: Record) -> None:
+        """A stream record to a stream consumer (always acknowledged by hand)."""
+        self.delivery_tag += 1
+        tag = self.delivery_tag
+        self.unacked[tag] = _Unacked(stream, _STREAM_ENTRY, consumer)
+        self.unacked_count += 1
+        consumer.unacked += 1
+        exchange, routing_key, properties = codec.message_from_record(
+            record.key, record.headers, record.timestamp, record.offset
+        )
+        conn = self.connection
+        codec.deliver(
+            conn.out,
+            self.number,
+            consumer.tag_bytes,
+            tag,
+            False,
+            exchange,
+            routing_key,
+            properties,
+            record.value or b"",
+            conn.frame_max,
+        )
+        conn.schedule_flush()
+
     def _basic_get(self, m: spec.Basic.Get) -> None:
         queue = self.vhost.queue(m.queue, self.connection)
+        if isinstance(queue, Stream):  # RabbitMQ: a connection error
+            raise ConnectionError_(
+                c.NOT_IMPLEMENTED, f"basic.get not supported by stream queues {_what(queue)}", m.index
+            )
         entry = queue.get()
         if entry is None:
             self.send(spec.Basic.GetEmpty())
@@ -435,7 +545,7 @@ class Channel:
         self._settle(self._take(delivery_tag, multiple, index), ack=False, requeue=requeue)
 
     def _settle(self, taken: list[_Unacked], *, ack: bool, requeue: bool) -> None:
-        queues: dict[int, Queue] = {}
+        queues: dict[int, Queue | Stream] = {}
         if ack:
             for item in taken:
                 item.queue.ack(item.entry)

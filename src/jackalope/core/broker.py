@@ -51,7 +51,9 @@ class BrokerCore:
     def add_vhost(self, name: str) -> VirtualHost:
         vhost = self.vhosts.get(name)
         if vhost is None:
-            vhost = self.vhosts[name] = VirtualHost(name, self.logs, self.save_definitions, self.defer)
+            vhost = self.vhosts[name] = VirtualHost(
+                name, self.logs, self.save_definitions, self.defer, topics=self.topics
+            )
             self.save_definitions()
         return vhost
 

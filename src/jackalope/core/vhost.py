@@ -3,20 +3,32 @@
 The default exchange ("") routes to the queue named by the routing key; ``amq.*`` exchanges
 are predeclared.  Durable exchanges, queues and bindings are written to the broker's
 definitions through ``on_change`` whenever they change.
+
+A queue declared with ``x-queue-type: stream`` is a :class:`~jackalope.core.stream.Stream`:
+the single-partition topic of the same name in the broker's :class:`Topics`, so Kafka
+clients read and write it too.  Streams share the queue namespace (``queue()`` finds either)
+and exist only in the default virtual host "/", since Kafka topics have no virtual hosts.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import logging
 import os
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final
 
-from jackalope.core.errors import AccessRefused, NotFound, PreconditionFailed
+from jackalope.core import stream as streams
+from jackalope.core.errors import AccessRefused, InvalidArgument, NotFound, PreconditionFailed
 from jackalope.core.exchanges import BindingInvalid, Exchange, HeadersThunk, make_exchange
 from jackalope.core.message import Message
 from jackalope.core.queue import Defer, Queue
+from jackalope.core.stream import MessageEncoder, Stream
+from jackalope.core.topics import TopicError, Topics, UnknownTopic
 from jackalope.storage import LogConfig, LogManager
+
+log = logging.getLogger(__name__)
 
 PREDECLARED: Final = {
     "amq.direct": "direct",
@@ -27,6 +39,9 @@ PREDECLARED: Final = {
 }
 QUEUE_SEGMENT_BYTES: Final = 64 * 1024 * 1024
 REPLY_TO: Final = "amq.rabbitmq.reply-to"  # RabbitMQ's direct reply-to pseudo-queue
+STREAM_VHOST: Final = "/"  # the one virtual host whose streams are Kafka topics
+
+QueueLike = Queue | Stream
 
 
 def queue_log_name(vhost: str, queue: str) -> str:
@@ -44,6 +59,7 @@ class VirtualHost:
         logs: LogManager,
         on_change: Callable[[], None] = lambda: None,
         defer: Defer | None = None,
+        topics: Topics | None = None,
     ) -> None:
         self.name = name
         self.defer = defer
@@ -51,6 +67,11 @@ class VirtualHost:
         self.on_change = on_change
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, Queue] = {}
+        # Stream queues, by name (no name is both a queue and a stream).
+        self.streams: dict[str, Stream] = {}
+        self.topics = topics if topics is not None else Topics(logs, None)
+        self.topics.on_delete.append(self._topic_deleted)
+        self._stream_encoder: MessageEncoder = streams.plain_record
         # Direct reply-to: private, unlisted queues reached through the default exchange by
         # their generated names.
         self.reply_queues: dict[str, Queue] = {}
@@ -126,8 +147,9 @@ class VirtualHost:
 
     # -- queues --------------------------------------------------------------------------------
 
-    def queue(self, name: str, owner: object | None = None) -> Queue:
-        found = self.queues.get(name)
+    def queue(self, name: str, owner: object | None = None) -> QueueLike:
+        """The queue or stream called ``name``."""
+        found: QueueLike | None = self.queues.get(name) or self.streams.get(name)
         if found is None:
             raise NotFound(f"no queue '{name}' in vhost '{self.name}'")
         if owner is not None:
@@ -144,13 +166,34 @@ class VirtualHost:
         auto_delete: bool = False,
         arguments: Mapping[str, Any] | None = None,
         passive: bool = False,
-    ) -> Queue:
+    ) -> QueueLike:
         if passive:
             return self.queue(name, owner)
         if not name:
             name = _server_named()
         elif name.startswith("amq."):
             raise AccessRefused(f"queue name '{name}' contains reserved prefix 'amq.*'")
+        wants_stream = streams.is_stream(arguments)
+        existing_stream = self.streams.get(name)
+        if existing_stream is not None or (wants_stream and name in self.queues):
+            current: QueueLike = existing_stream or self.queues[name]
+            current.check_owner(owner)
+            if (
+                current.durable != durable
+                or current.auto_delete != auto_delete
+                or (current.exclusive_owner is not None) != exclusive
+                or current.arguments != dict(arguments or {})
+            ):
+                raise PreconditionFailed(
+                    f"inequivalent arg for queue '{name}' in vhost '{self.name}': the queue exists with "
+                    f"durable={current.durable} exclusive={current.exclusive_owner is not None} "
+                    f"auto_delete={current.auto_delete} arguments={current.arguments}"
+                )
+            return current
+        if wants_stream:
+            stream = self._declare_stream(name, durable, exclusive, auto_delete, dict(arguments or {}))
+            self.on_change()
+            return stream
         existing = self.queues.get(name)
         if existing is not None:
             existing.check_owner(owner)
@@ -197,6 +240,80 @@ class VirtualHost:
         self.queues[name] = queue
         return queue
 
+    # -- streams -------------------------------------------------------------------------------
+
+    @property
+    def stream_encoder(self) -> MessageEncoder:
+        """How a published message becomes a stream's record (the AMQP front-end sets its own)."""
+        return self._stream_encoder
+
+    @stream_encoder.setter
+    def stream_encoder(self, encoder: MessageEncoder) -> None:
+        if encoder is not self._stream_encoder:
+            self._stream_encoder = encoder
+            for stream in self.streams.values():
+                stream.encode = encoder
+
+    def _declare_stream(
+        self, name: str, durable: bool, exclusive: bool, auto_delete: bool, arguments: dict[str, Any]
+    ) -> Stream:
+        what = f"queue '{name}' in vhost '{self.name}'"
+        if auto_delete:
+            raise PreconditionFailed(f"invalid property 'auto-delete' for {what}")
+        if exclusive:
+            raise PreconditionFailed(f"invalid property 'exclusive-owner' for {what}")
+        if not durable:
+            raise PreconditionFailed(f"invalid property 'non-durable' for {what}")
+        if self.name != STREAM_VHOST:
+            raise PreconditionFailed(
+                f"cannot declare stream {what}: streams are Kafka topics, which exist only in "
+                f"vhost '{STREAM_VHOST}'"
+            )
+        configs = streams.topic_configs(arguments, what)
+        return self._make_stream(name, arguments, configs)
+
+    def _make_stream(self, name: str, arguments: dict[str, Any], configs: dict[str, str]) -> Stream:
+        """Attach to the topic ``name`` (a stream is its partition 0), creating it if need be."""
+        topic = self.topics.get(name)
+        if topic is None:
+            try:
+                topic = self.topics.create(name, 1, configs)
+            except TopicError as exc:
+                raise PreconditionFailed(
+                    f"cannot declare stream '{name}' in vhost '{self.name}': {exc}"
+                ) from None
+        elif len(topic.partitions) != 1:
+            raise PreconditionFailed(
+                f"cannot declare stream '{name}' in vhost '{self.name}': topic '{name}' exists with "
+                f"{len(topic.partitions)} partitions, and a stream is a topic of one partition"
+            )
+        stream = Stream(
+            name,
+            topic.partitions[0],
+            waiters=self.topics.waiters,
+            arguments=arguments,
+            encode=self._stream_encoder,
+            defer=self.defer,
+        )
+        self.streams[name] = stream
+        return stream
+
+    def _topic_deleted(self, name: str) -> None:
+        """A topic went (Kafka's DeleteTopics, or our own queue.delete): so does its stream."""
+        stream = self.streams.get(name)
+        if stream is not None:
+            self._remove_stream(stream)
+
+    def _remove_stream(self, stream: Stream) -> None:
+        if self.streams.get(stream.name) is not stream:
+            return
+        del self.streams[stream.name]
+        for exchange in list(self.exchanges.values()):
+            exchange.unbind_destination(stream)
+            self._maybe_auto_delete_exchange(exchange)
+        stream.delete()
+        self.on_change()
+
     def open_reply_queue(self) -> Queue:
         """A private queue for one direct reply-to consumer, named ``amq.rabbitmq.reply-to.<token>``."""
         name = f"{REPLY_TO}.{base64.urlsafe_b64encode(os.urandom(18)).decode()}"
@@ -226,15 +343,30 @@ class VirtualHost:
     def delete_queue(
         self, name: str, *, owner: object, if_unused: bool = False, if_empty: bool = False
     ) -> int:
+        stream = self.streams.get(name)
+        if stream is not None:
+            return self._delete_stream(stream, if_unused=if_unused, if_empty=if_empty)
         if name not in self.queues:
             return 0  # RabbitMQ: deleting a missing queue succeeds
-        queue = self.queue(name, owner)
+        queue = self.queues[name]
+        queue.check_owner(owner)
         if if_unused and queue.consumer_count:
             raise PreconditionFailed(f"queue '{name}' in vhost '{self.name}' in use")
         if if_empty and (queue.message_count or queue.unacked_count):
             raise PreconditionFailed(f"queue '{name}' in vhost '{self.name}' is not empty")
         count = queue.message_count
         self._remove_queue(queue)
+        return count
+
+    def _delete_stream(self, stream: Stream, *, if_unused: bool, if_empty: bool) -> int:
+        if if_unused and stream.consumer_count:
+            raise PreconditionFailed(f"queue '{stream.name}' in vhost '{self.name}' in use")
+        count = stream.message_count
+        if if_empty and count:
+            raise PreconditionFailed(f"queue '{stream.name}' in vhost '{self.name}' is not empty")
+        with contextlib.suppress(UnknownTopic):
+            self.topics.delete(stream.name)  # calls _topic_deleted
+        self._remove_stream(stream)  # in case the topic was already gone
         return count
 
     def _remove_queue(self, queue: Queue) -> None:
@@ -325,22 +457,26 @@ class VirtualHost:
 
     # -- routing -------------------------------------------------------------------------------
 
-    def route(self, exchange_name: str, routing_key: str, headers: HeadersThunk) -> Collection[Queue]:
-        """The queues a message published to ``exchange_name`` reaches (exchange-to-exchange
-        bindings followed, each queue once)."""
+    def route(self, exchange_name: str, routing_key: str, headers: HeadersThunk) -> Collection[QueueLike]:
+        """The queues and streams a message published to ``exchange_name`` reaches
+        (exchange-to-exchange bindings followed, each queue once)."""
         if not exchange_name:
-            queue = self.queues.get(routing_key) or self.reply_queues.get(routing_key)
+            queue: QueueLike | None = (
+                self.queues.get(routing_key)
+                or self.streams.get(routing_key)
+                or self.reply_queues.get(routing_key)
+            )
             return (queue,) if queue is not None else ()
         exchange = self.exchange(exchange_name)
         found = exchange.route(routing_key, headers)
         if not self._exchange_bindings:
-            return found  # type: ignore[return-value]  # only queues can be bound
-        queues: dict[int, Queue] = {}
+            return found  # type: ignore[return-value]  # only queues and streams can be bound
+        queues: dict[int, QueueLike] = {}
         seen: set[int] = {id(exchange)}
         pending = list(found)
         while pending:
             dest = pending.pop()
-            if isinstance(dest, Queue):
+            if isinstance(dest, Queue | Stream):
                 queues[id(dest)] = dest
             elif isinstance(dest, Exchange) and id(dest) not in seen:
                 seen.add(id(dest))
@@ -374,13 +510,18 @@ class VirtualHost:
             for q in self.queues.values()
             if q.durable and q.exclusive_owner is None
         ]
+        queues += [
+            {"name": s.name, "auto_delete": False, "arguments": s.arguments} for s in self.streams.values()
+        ]
         bindings = []
         for ex in self.exchanges.values():
             if not ex.durable:
                 continue
             for b in ex.bindings():
                 dest = b.destination
-                if isinstance(dest, Queue) and dest.durable and dest.exclusive_owner is None:
+                if (isinstance(dest, Queue) and dest.durable and dest.exclusive_owner is None) or isinstance(
+                    dest, Stream
+                ):
                     kind, name = "queue", dest.name
                 elif isinstance(dest, Exchange) and dest.durable:
                     kind, name = "exchange", dest.name
@@ -409,12 +550,15 @@ class VirtualHost:
                 arguments=ex["arguments"],
             )
         for q in data.get("queues", []):
+            if streams.is_stream(q["arguments"]):
+                self._load_stream(q["name"], q["arguments"])
+                continue
             queue = self._make_queue(q["name"], True, None, q["auto_delete"], q["arguments"])
             queue.recover()
         for b in data.get("bindings", []):
             source = self.exchanges.get(b["source"])
-            dest: Queue | Exchange | None = (
-                self.queues.get(b["destination"])
+            dest: Queue | Stream | Exchange | None = (
+                (self.queues.get(b["destination"]) or self.streams.get(b["destination"]))
                 if b["destination_type"] == "queue"
                 else self.exchanges.get(b["destination"])
             )
@@ -422,13 +566,23 @@ class VirtualHost:
                 source.bind(dest, b["routing_key"], b["arguments"])
         self._topology_changed()
 
+    def _load_stream(self, name: str, arguments: dict[str, Any]) -> None:
+        """Attach a stored stream to its topic (made again if the topic went missing)."""
+        try:
+            configs = streams.topic_configs(arguments, f"queue '{name}' in vhost '{self.name}'")
+            self._make_stream(name, arguments, configs)
+        except (PreconditionFailed, InvalidArgument) as exc:
+            log.error("stream %r not restored: %s", name, exc)
+
     def close(self) -> None:
         for queue in self.queues.values():
             queue.close()
+        for stream in self.streams.values():
+            stream.close()
 
 
 def _bind(
-    source: Exchange, destination: Queue | Exchange, routing_key: str, arguments: Mapping[str, Any]
+    source: Exchange, destination: Queue | Stream | Exchange, routing_key: str, arguments: Mapping[str, Any]
 ) -> bool:
     try:
         return source.bind(destination, routing_key, arguments)
