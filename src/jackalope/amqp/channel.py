@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pamqp import commands as spec
 
-from jackalope.amqp import codec
+from jackalope.amqp import codec, stream_records
 from jackalope.amqp import constants as c
 from jackalope.core import errors as core_errors
 from jackalope.core.message import Message, QueueEntry
@@ -77,10 +77,10 @@ def stream_record(message: Message) -> Record:
     """A message published to a stream as the Kafka record that keeps it
     (docs/protocol-mapping.md); the virtual hosts' ``stream_encoder``."""
     try:
-        headers, timestamp = codec.record_fields(message.properties, message.exchange)
+        headers, timestamp = stream_records.record_fields(message.properties, message.exchange)
     except codec.FrameError as exc:  # a malformed headers table: keep what can be kept
         log.warning("stream message with unreadable properties stored without them: %s", exc)
-        headers, timestamp = [(codec.EXCHANGE_HEADER, message.exchange.encode())], None
+        headers, timestamp = [(stream_records.EXCHANGE_HEADER, message.exchange.encode())], None
     return Record(
         value=message.body,
         key=message.routing_key.encode() or None,
@@ -452,7 +452,7 @@ class Channel:
         self.unacked[tag] = _Unacked(stream, _STREAM_ENTRY, consumer)
         self.unacked_count += 1
         consumer.unacked += 1
-        exchange, routing_key, properties = codec.message_from_record(
+        exchange, routing_key, properties = stream_records.message_from_record(
             record.key, record.headers, record.timestamp, record.offset
         )
         conn = self.connection
