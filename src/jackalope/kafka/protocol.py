@@ -176,9 +176,9 @@ def parse_request(frame: bytes) -> Request:
             pos += n
         if flexible:
             pos = _skip_tagged_fields(frame, pos)
-        body, size = reader(frame, pos)
-        if pos + size != len(frame):
-            raise ValueError(f"{len(frame) - pos - size} bytes after the request body")
+        # Bytes after the body are ignored, as Kafka does: librdkafka's Metadata request for
+        # every topic (v12) carries three.
+        body, _ = reader(frame, pos)
     except Exception as exc:
         raise RequestError(f"malformed request: {exc}", api_key, api_version, correlation_id) from None
     return Request(api_key, api_version, correlation_id, client_id, body)
