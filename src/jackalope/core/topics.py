@@ -243,7 +243,7 @@ class Topics:
         self.base_config = logs.default_config.replace(max_message_bytes=default_max_message_bytes)
         self._topics: dict[str, Topic] = {}
         self._by_id: dict[uuid.UUID, Topic] = {}
-        self.on_delete: list[Callable[[str], None]] = []
+        self.on_delete: list[Callable[[str], object]] = []
         self.waiters = AppendWaiters()
 
     # -- lookup --------------------------------------------------------------------------------
@@ -334,12 +334,15 @@ class Topics:
         self.save()
 
     def describe_configs(self, name: str) -> list[ConfigEntry]:
-        topic = self._require(name)
+        return self.config_entries(self._require(name).configs)
+
+    def config_entries(self, overrides: dict[str, str]) -> list[ConfigEntry]:
+        """Every topic config with ``overrides`` (parsed) applied, the rest at their defaults."""
         base = self.base_config
         out = []
         for key in CONFIG_KEYS.values():
-            if key.name in topic.configs:
-                out.append(ConfigEntry(key.name, topic.configs[key.name], False))
+            if key.name in overrides:
+                out.append(ConfigEntry(key.name, overrides[key.name], False))
             elif key.field is not None:
                 out.append(ConfigEntry(key.name, key.show(getattr(base, key.field)), True))
             else:

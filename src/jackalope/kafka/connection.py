@@ -203,5 +203,5 @@ class KafkaConnection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
-    def close(self) -> None:
-        self._abort("broker stopping")
+    def close(self, reason: str = "broker stopping") -> None:
+        self._abort(reason)

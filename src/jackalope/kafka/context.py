@@ -71,7 +71,7 @@ class ConnectionState(Protocol):
     authenticated: bool
     sasl_state: Any
 
-    def close(self) -> None: ...
+    def close(self, reason: str = ...) -> None: ...
 
 
 @dataclass

@@ -113,7 +113,9 @@ async def handle_produce(ctx: RequestContext, request: Any) -> Any:
     ]
     if acks == 0:
         if any(r.error for topic in results for _, r in topic):
-            ctx.connection.close()  # Kafka's way to tell an acks=0 producer something failed
+            ctx.connection.close(
+                "acks=0 produce failed"
+            )  # Kafka's way to tell an acks=0 producer something failed
         return None
     await asyncio.gather(*(_settled(ctx, r, acks) for topic in results for _, r in topic))
     mod = response_module(ApiKey.PRODUCE, ctx.api_version)

@@ -1,0 +1,97 @@
+"""TLS on the Kafka port (with SCRAM-SHA-512 inside it): confluent-kafka, kafka-python, aiokafka."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+
+from jackalope import Broker
+from tests.kafka_frontend.conftest import make_certificate, unique
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def tls_broker(tmp_path_factory: pytest.TempPathFactory, certificate: tuple[Path, Path]) -> Iterator[Broker]:
+    cert, key = certificate
+    b = Broker(
+        tmp_path_factory.mktemp("tls-broker") / "data",
+        kafka_port=0,
+        amqp_port=-1,
+        kafka_tls_certfile=str(cert),
+        kafka_tls_keyfile=str(key),
+        kafka_sasl_mechanisms="SCRAM-SHA-512",
+    ).start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+async def test_sasl_ssl_with_each_client(tls_broker: Broker, certificate: tuple[Path, Path]) -> None:
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.helpers import create_ssl_context
+
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    cert, _ = certificate
+    assert tls_broker.addresses["kafka"].startswith("kafka+ssl://")
+    topic = unique("tls")
+
+    p = Producer(
+        {
+            "bootstrap.servers": tls_broker.kafka_bootstrap,
+            "security.protocol": "SASL_SSL",
+            "ssl.ca.location": str(cert),
+            "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": "guest",
+            "sasl.password": "guest",
+        }
+    )
+    p.produce(topic, value=b"confluent")
+    assert p.flush(10) == 0
+
+    common = {
+        "bootstrap_servers": tls_broker.kafka_bootstrap,
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "guest",
+        "sasl_plain_password": "guest",
+    }
+    kp = KafkaProducer(ssl_cafile=str(cert), **common)
+    kp.send(topic, b"kafka-python").get(timeout=10)
+    kp.close()
+
+    aio = AIOKafkaProducer(ssl_context=create_ssl_context(cafile=str(cert)), **common)
+    await aio.start()
+    try:
+        await aio.send_and_wait(topic, b"aiokafka")
+    finally:
+        await aio.stop()
+
+    consumer = KafkaConsumer(ssl_cafile=str(cert), consumer_timeout_ms=5000, **common)
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    got = [r.value for _, r in zip(range(3), consumer, strict=False)]
+    consumer.close()
+    assert sorted(got) == [b"aiokafka", b"confluent", b"kafka-python"]
+
+
+def test_tls_refuses_an_untrusted_client_handshake(tls_broker: Broker) -> None:
+    import socket
+
+    host, port = tls_broker.kafka_bootstrap.rsplit(":", 1)
+    context = ssl.create_default_context()  # the self-signed certificate is not trusted here
+    with (
+        socket.create_connection((host, int(port)), timeout=10) as raw,
+        pytest.raises(ssl.SSLCertVerificationError),
+    ):
+        context.wrap_socket(raw, server_hostname=host)
