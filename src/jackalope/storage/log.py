@@ -556,6 +556,11 @@ class Log:
             offset = result.next_offset  # only emptied (compacted) batches were read
         return out
 
+    @property
+    def max_timestamp(self) -> int:
+        """The largest record timestamp in the log (-1 when empty)."""
+        return max((s.max_timestamp for s in self._segments if s.size), default=-1)
+
     def offset_for_time(self, timestamp: int) -> int | None:
         """The first offset whose record timestamp is >= ``timestamp``, or None if there is none."""
         for segment in self._segments:

@@ -11,7 +11,8 @@ from jackalope.storage import StorageError
 
 LATEST = -1
 EARLIEST = -2
-MAX_TIMESTAMP = -3
+MAX_TIMESTAMP = -3  # v7+ (KIP-734): the record with the largest timestamp
+EARLIEST_LOCAL = -4  # v8+ (KIP-405): without tiered storage, the earliest offset
 
 
 def _list_offset(ctx: RequestContext, topic: str, partition: int, timestamp: int) -> tuple[int, int, int]:
@@ -21,9 +22,13 @@ def _list_offset(ctx: RequestContext, topic: str, partition: int, timestamp: int
         return ErrorCode.unknown_topic_or_partition, -1, -1
     if timestamp == LATEST:
         return ErrorCode.none, -1, log_.end_offset
-    if timestamp == EARLIEST:
+    if timestamp in (EARLIEST, EARLIEST_LOCAL):
         return ErrorCode.none, -1, log_.start_offset
-    if timestamp < 0:
+    if timestamp == MAX_TIMESTAMP:
+        if log_.start_offset == log_.end_offset:
+            return ErrorCode.none, -1, -1
+        timestamp = log_.max_timestamp
+    elif timestamp < 0:
         return ErrorCode.unsupported_version, -1, -1
     try:
         offset = log_.offset_for_time(timestamp)
@@ -117,7 +122,7 @@ async def handle_init_producer_id(ctx: RequestContext, request: Any) -> Any:
 
 
 APIS = [
-    Api(ApiKey.LIST_OFFSETS, 1, 6, handle_list_offsets),
+    Api(ApiKey.LIST_OFFSETS, 1, 8, handle_list_offsets),
     Api(ApiKey.DELETE_RECORDS, 0, 2, handle_delete_records),
     Api(ApiKey.INIT_PRODUCER_ID, 0, 4, handle_init_producer_id),
 ]
