@@ -516,3 +516,41 @@ def rebuild_batch(header: BatchHeader, records: bytes, count: int) -> bytearray:
     out += body
     _UINT32.pack_into(out, CRC_OFFSET, crc32c(memoryview(out)[CRC_START:]))
     return out
+
+
+def check_producer_batches(buf: bytes | bytearray | memoryview) -> None:
+    """The checks Kafka makes of batches a producer sends, beyond :func:`validate_batch`.
+
+    A producer's batch covers exactly its records: ``lastOffsetDelta + 1 == recordCount``
+    (compaction later thins batches, so stored batches need not satisfy this).  In an
+    uncompressed batch the records' length prefixes must account for the records section
+    exactly; that walk reads one varint per record and decodes nothing else.  Compressed
+    batches are stored as produced and only decompressed by readers that decode them.
+    """
+    for pos, header in iter_batches(buf):
+        if header.record_count != header.last_offset_delta + 1:
+            raise CorruptRecordError(
+                f"record count {header.record_count} does not match the offset range "
+                f"0..{header.last_offset_delta} of the batch"
+            )
+        if header.compression:
+            continue
+        p = pos + HEADER_SIZE
+        end = pos + header.size
+        left = header.record_count
+        while left and p < end:
+            left -= 1
+            b = buf[p]
+            if b < 0x80:  # the common cases: one- and two-byte, non-negative lengths
+                if not b & 1:
+                    p += 1 + (b >> 1)
+                    continue
+            elif p + 1 < end and buf[p + 1] < 0x80 and not b & 1:
+                p += 2 + (((b & 0x7F) | (buf[p + 1] << 7)) >> 1)
+                continue
+            length, p = read_varint(buf, p)
+            if length < 0:
+                raise CorruptRecordError("negative record length")
+            p += length
+        if left or p != end:
+            raise CorruptRecordError(f"the batch does not hold the {header.record_count} records it declares")

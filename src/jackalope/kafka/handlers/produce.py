@@ -23,7 +23,7 @@ from jackalope.storage import (
     RecordTooLargeError,
     StorageError,
 )
-from jackalope.storage.records import batch_has_null_key
+from jackalope.storage.records import batch_has_null_key, check_producer_batches
 
 _ERRORS: list[tuple[type[Exception], int]] = [
     (RecordTooLargeError, ErrorCode.message_too_large),
@@ -66,6 +66,7 @@ def _append(ctx: RequestContext, topic_name: str, partition: int, records: bytes
         return _Result(ErrorCode.corrupt_message, "no record batch")
     data = bytearray(records)
     try:
+        check_producer_batches(data)
         if log_.config.compact and batch_has_null_key(data):
             return _Result(ErrorCode.corrupt_message, "compacted topics need a key on every record")
         info = log_.append_batches(data)
