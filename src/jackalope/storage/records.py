@@ -197,7 +197,7 @@ def varint(n: int) -> bytes:
     return _varint_slow(n)
 
 
-def read_varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
+def read_varint(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
     """Decode a zig-zag varint at ``pos``; return ``(value, next position)``."""
     shift = 0
     v = 0
