@@ -114,7 +114,8 @@ def read_frames(buffer: bytearray, max_size: int) -> list[bytes]:
             raise FrameError(f"request size {size} is outside 0..{max_size}")
         if end - pos - 4 < size:
             break
-        frames.append(bytes(buffer[pos + 4 : pos + 4 + size]))
+        with memoryview(buffer) as view:
+            frames.append(bytes(view[pos + 4 : pos + 4 + size]))
         pos += 4 + size
     if pos:
         del buffer[:pos]
