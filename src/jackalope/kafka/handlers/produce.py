@@ -103,22 +103,29 @@ async def _settled(ctx: RequestContext, result: _Result, acks: int) -> None:
 
 
 async def handle_produce(ctx: RequestContext, request: Any) -> Any:
-    if request.transactional_id is not None:
-        return _all_failed(ctx, request, ErrorCode.transactional_id_authorization_failed)
     acks = request.acks
-    if acks not in (0, 1, -1):
-        return _all_failed(ctx, request, ErrorCode.invalid_required_acks)
+    error = ErrorCode.none
+    if request.transactional_id is not None:
+        error = ErrorCode.transactional_id_authorization_failed  # no transactions here
+    elif acks not in (0, 1, -1):
+        error = ErrorCode.invalid_required_acks
+    if error:
+        results = [[(p.index, _Result(error)) for p in t.partition_data] for t in request.topic_data]
+        return _response(ctx, request, results)
     results = [
         [(p.index, _append(ctx, t.name, p.index, p.records)) for p in t.partition_data]
         for t in request.topic_data
     ]
     if acks == 0:
         if any(r.error for topic in results for _, r in topic):
-            ctx.connection.close(
-                "acks=0 produce failed"
-            )  # Kafka's way to tell an acks=0 producer something failed
+            # Kafka's way to tell an acks=0 producer that something failed
+            ctx.connection.close("acks=0 produce failed")
         return None
     await asyncio.gather(*(_settled(ctx, r, acks) for topic in results for _, r in topic))
+    return _response(ctx, request, results)
+
+
+def _response(ctx: RequestContext, request: Any, results: list[list[tuple[int, _Result]]]) -> Any:
     mod = response_module(ApiKey.PRODUCE, ctx.api_version)
     return build(
         mod.ProduceResponse,
@@ -141,34 +148,6 @@ async def handle_produce(ctx: RequestContext, request: Any) -> Any:
                 ),
             )
             for t, parts in zip(request.topic_data, results, strict=True)
-        ),
-        throttle_time=0,
-    )
-
-
-def _all_failed(ctx: RequestContext, request: Any, error: int) -> Any:
-    mod = response_module(ApiKey.PRODUCE, ctx.api_version)
-    return build(
-        mod.ProduceResponse,
-        responses=tuple(
-            build(
-                mod.TopicProduceResponse,
-                name=t.name,
-                partition_responses=tuple(
-                    build(
-                        mod.PartitionProduceResponse,
-                        index=p.index,
-                        error_code=error,
-                        base_offset=-1,
-                        log_append_time=-1,
-                        log_start_offset=-1,
-                        record_errors=(),
-                        error_message=None,
-                    )
-                    for p in t.partition_data
-                ),
-            )
-            for t in request.topic_data
         ),
         throttle_time=0,
     )
