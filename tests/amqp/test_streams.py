@@ -425,7 +425,7 @@ def _kafka_values(broker: Broker, topic: str, n: int) -> list[bytes]:
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
         consumer.seek_to_beginning(tp)
-        return [r.value for r, _ in zip(consumer, range(n), strict=False)]
+        return [r.value for _, r in zip(range(n), consumer, strict=False)]
     finally:
         consumer.close()
 
@@ -449,7 +449,7 @@ def test_amqp_to_kafka_python(broker: Broker, ch: BlockingChannel) -> None:
     try:
         consumer.assign([TopicPartition("s", 0)])
         consumer.seek_to_beginning()
-        first, second = (r for r, _ in zip(consumer, range(2), strict=False))
+        first, second = (r for _, r in zip(range(2), consumer, strict=False))
     finally:
         consumer.close()
     assert (first.offset, first.key, first.value) == (0, b"s", b"payload")
