@@ -5,6 +5,10 @@ with a data directory under the test's ``tmp_path``::
 
     def test_health(jackalope_broker):
         url = jackalope_broker.http_url + "/api/health"
+
+    def test_orders(jackalope_broker):
+        producer = confluent_kafka.Producer({"bootstrap.servers": jackalope_broker.kafka_bootstrap})
+        channel = pika.BlockingConnection(pika.URLParameters(jackalope_broker.amqp_url)).channel()
 """
 
 from __future__ import annotations
