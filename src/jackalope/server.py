@@ -17,9 +17,10 @@ from jackalope import __version__
 from jackalope.amqp.server import AmqpServer
 from jackalope.core import BrokerCore
 from jackalope.core.groups import GroupCoordinator
+from jackalope.core.producer_ids import ProducerIds
 from jackalope.datadir import DataDir, StartupError
 from jackalope.http.api import make_app
-from jackalope.kafka.context import KafkaBroker, ProducerIds
+from jackalope.kafka.context import KafkaBroker
 from jackalope.kafka.server import KafkaServer
 from jackalope.settings import Settings
 from jackalope.storage import LogManager

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from jackalope.core.producer_ids import ProducerIds
 from jackalope.core.topics import Topics
 
 if TYPE_CHECKING:
@@ -33,34 +33,6 @@ class KafkaBroker:
     @property
     def node_id(self) -> int:
         return NODE_ID
-
-
-class ProducerIds:
-    """Unique producer ids across restarts: blocks of ids are reserved in a file before use."""
-
-    BLOCK = 1000
-
-    def __init__(self, path: Path | None) -> None:
-        self._path = path
-        start = 0
-        if path is not None:
-            try:
-                start = int(path.read_text())
-            except (FileNotFoundError, ValueError):
-                start = 0
-        self._next = start
-        self._reserved = start
-
-    def allocate(self) -> int:
-        pid = self._next
-        if pid >= self._reserved:
-            self._reserved = pid + self.BLOCK
-            if self._path is not None:
-                tmp = self._path.with_name(self._path.name + ".tmp")
-                tmp.write_text(str(self._reserved))
-                tmp.replace(self._path)
-        self._next += 1
-        return pid
 
 
 class ConnectionState(Protocol):
