@@ -114,7 +114,7 @@ class Server:
             cluster_id=self._datadir.cluster_id(),
             auto_create_topics=s.kafka_auto_create_topics,
             max_request_bytes=s.kafka_max_request_bytes,
-            producer_ids=ProducerIds(s.data_dir / "producer-ids"),
+            producer_ids=self._producer_ids(),
             sasl_mechanisms=s.kafka_sasl_list(),
         )
         tls = None
@@ -135,6 +135,13 @@ class Server:
         )
         broker.advertised_port = s.kafka_advertised_port or port
         self.addresses["kafka"] = _url("kafka+ssl" if tls else "kafka", s.host, port)
+
+    def _producer_ids(self) -> ProducerIds:
+        path = self.settings.data_dir / "producer-ids"
+        try:
+            return ProducerIds(path)
+        except ValueError:
+            raise StartupError(f"{path} is damaged: it must hold the next free producer id") from None
 
     async def _listen(self, site: web.TCPSite, what: str, port: int) -> None:
         try:
