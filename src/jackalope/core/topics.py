@@ -184,8 +184,11 @@ class Topic:
         return self.partitions[partition] if 0 <= partition < len(self.partitions) else None
 
 
+LOG_PREFIX = "topic/"
+
+
 def log_name(topic: str, partition: int) -> str:
-    return f"topic/{topic}/{partition}"
+    return f"{LOG_PREFIX}{topic}/{partition}"
 
 
 class AppendWaiters:
@@ -396,18 +399,29 @@ class Topics:
             os.close(fd)
 
     def load(self) -> None:
-        """Attach the stored topics to their logs (creating partitions a crash left out)."""
+        """Attach the stored topics to their logs.
+
+        ``topics.json`` is the commit point of creating, growing and deleting topics: logs of
+        partitions it lists but a crash left uncreated are created, and logs it does not list
+        (a crash during a delete, or before a create was recorded) are deleted.
+        """
         if self.data_dir is None:
             return
         try:
             data = json.loads((self.data_dir / TOPICS_FILE).read_text())
         except FileNotFoundError:
-            return
+            data = {}
+        listed = set()
         for name, entry in data.items():
             configs = {str(k): str(v) for k, v in entry.get("configs", {}).items()}
             config = self._log_config(configs)
+            count = int(entry["partitions"])
+            listed.update(log_name(name, p) for p in range(count))
             partitions = [
                 self.logs.get(log_name(name, p)) or self.logs.create(log_name(name, p), config)
-                for p in range(int(entry["partitions"]))
+                for p in range(count)
             ]
             self._add(Topic(name, uuid.UUID(entry["id"]), partitions, configs))
+        for name, _ in self.logs:
+            if name.startswith(LOG_PREFIX) and name not in listed:
+                self.logs.delete(name)
