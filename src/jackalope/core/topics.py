@@ -411,7 +411,7 @@ class Topics:
             data = json.loads((self.data_dir / TOPICS_FILE).read_text())
         except FileNotFoundError:
             data = {}
-        listed = set()
+        listed: set[str] = set()
         for name, entry in data.items():
             configs = {str(k): str(v) for k, v in entry.get("configs", {}).items()}
             config = self._log_config(configs)
