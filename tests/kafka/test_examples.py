@@ -1,0 +1,90 @@
+"""examples/kafka_patterns.py runs against the broker and shows what it says it shows."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "kafka_patterns.py"
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Any]:
+    from jackalope import Broker
+
+    # a short initial rebalance delay: the example's two consumer groups get assignments sooner
+    b = Broker(kafka_port=0, kafka_group_initial_delay_ms=200).start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+def parse(out: str) -> dict[str, dict[str, list[str]]]:
+    """``pattern:`` lines, each followed by ``  who   ['message', ...]`` lines."""
+    patterns: dict[str, dict[str, list[str]]] = {}
+    for line in out.splitlines():
+        if not line.startswith(" "):
+            current = patterns.setdefault(line.rstrip(":"), {})
+        else:
+            who, _, messages = line.strip().partition(" [")
+            current[who.strip()] = ast.literal_eval("[" + messages)
+    return patterns
+
+
+def test_patterns_example(broker: Any) -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLE), broker.kafka_bootstrap, broker.amqp_url],
+        capture_output=True,
+        text=True,
+        timeout=40,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    got = parse(result.stdout)
+    assert list(got) == [
+        "publish_subscribe",
+        "competing_consumers",
+        "replay",
+        "keyed_ordering",
+        "one_log_two_protocols",
+    ]
+
+    # every group receives every record
+    orders = ["order 1 placed", "order 2 placed", "order 3 placed"]
+    assert got["publish_subscribe"] == {"billing": orders, "shipping": orders}
+
+    # one group: each worker owns one partition and gets exactly that partition's records
+    workers = got["competing_consumers"]
+    assert sorted(who.split()[0] for who in workers) == ["worker-1", "worker-2"]
+    by_partition = {who.split()[1]: messages for who, messages in workers.items()}
+    assert by_partition == {
+        "p0": ["resize image of bob", "resize image of dave"],
+        "p1": ["resize image of alice", "resize image of carol"],
+    }
+
+    # the log keeps what was read: the same records again, from an offset or from a time
+    assert got["replay"] == {
+        "first read": ["click 1", "click 2", "click 3"],
+        "from offset 0": ["click 1", "click 2", "click 3"],
+        "from time +1s": ["click 2", "click 3"],
+    }
+
+    # each key in one partition, in the order produced; both partitions used
+    partitions = got["keyed_ordering"]
+    assert sorted(partitions) == ["partition 0", "partition 1"] and all(partitions.values())
+    for user in ("alice", "bob", "carol"):
+        holding = [events for events in partitions.values() if any(e.startswith(user) for e in events)]
+        assert len(holding) == 1, f"{user} is in more than one partition: {partitions}"
+        assert [e for e in holding[0] if e.startswith(user)] == [f"{user}:1", f"{user}:2", f"{user}:3"]
+
+    # one log: Kafka reads what AMQP published, AMQP reads both
+    assert got["one_log_two_protocols"] == {
+        "kafka-consumer": ["from amqp 1", "from amqp 2"],
+        "amqp-consumer": ["from amqp 1", "from amqp 2", "from kafka 1"],
+    }
