@@ -13,12 +13,17 @@ import pytest
 from jackalope.core.groups import (
     GroupCoordinator,
     GroupError,
+    GroupState,
     JoinResult,
     MemberMetadata,
     OffsetAndMetadata,
     SyncResult,
+    store,
 )
-from jackalope.storage import LogManager
+from jackalope.core.groups.group import Group, Groups, Member
+from jackalope.core.groups.offsets_log import OffsetsLog
+from jackalope.core.groups.store import CommittedOffset
+from jackalope.storage import LogManager, Record
 
 DELAY_MS = 50  # group.initial.rebalance.delay.ms
 REBALANCE_MS = 400
@@ -608,6 +613,45 @@ async def test_list_and_describe(make: Factory) -> None:
     unknown = c.describe("unknown")
     assert (unknown.state, unknown.error, unknown.members) == ("Dead", None, [])
     await pending
+
+
+async def test_offsets_log_replays_snapshots_and_offsets_skipping_bad_records(tmp_path: Path) -> None:
+    """OffsetsLog on its own: what it writes it reads back; malformed and unknown records are skipped."""
+    logs = LogManager(tmp_path / "logs")
+    logs.open()
+    await logs.start()
+    offsets_log = OffsetsLog(logs, "__consumer_offsets")
+    with pytest.raises(RuntimeError):
+        offsets_log.append([])  # before load
+    assert await offsets_log.load(Groups()) == 0  # no log yet
+    group = Group("g", generation_id=3, protocol_name="range", state_timestamp=1234)
+    group.add(Member("m1", "i1", "c", "h", 10_000, 20_000, "consumer", [("range", b"sub")]))
+    committed = CommittedOffset(OffsetAndMetadata(42, 1, "meta"), 99)
+    assert await offsets_log.store_group(group, {"m1": b"assigned"}) is None
+    await offsets_log.write(
+        [
+            store.offset_record("g", "t", 0, committed),
+            Record(value=b"{}", key=b"not json"),
+            Record(value=b"{}", key=b'["future-kind", "g"]'),
+        ]
+    )
+    offsets_log.store_group_later(Group("gone"))
+    await offsets_log.write([store.group_tombstone("gone")])
+
+    groups = Groups()
+    assert await OffsetsLog(logs, "__consumer_offsets").load(groups) == 6
+    assert list(groups) == ["g"]
+    restored = groups["g"]
+    assert (restored.state, restored.generation_id, restored.protocol_name) == (GroupState.STABLE, 3, "range")
+    assert (restored.leader_id, restored.static_members, restored.state_timestamp) == (
+        "m1",
+        {"i1": "m1"},
+        1234,
+    )
+    m1 = restored.members["m1"]
+    assert (m1.protocols, m1.assignment, m1.session_timeout_ms) == ([("range", b"sub")], b"assigned", 10_000)
+    assert restored.offsets == {("t", 0): committed}
+    await logs.close()
 
 
 # -- lifecycle ---------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """Consumer groups: Kafka's classic group protocol and committed offsets, protocol-free.
 
-:class:`GroupCoordinator` is the entry point; :mod:`.types` holds the values its calls take
-and return, :mod:`.store` the format of its internal log.
+:class:`GroupCoordinator` (:mod:`.coordinator`, the membership state machine) is the entry
+point; :mod:`.types` holds the values its calls take and return.  Behind it: :mod:`.group` the
+in-memory state of a group and its members, :mod:`.offsets` committed offsets (and deleting
+and expiring groups with them), :mod:`.offsets_log` reading and writing the internal log, and
+:mod:`.store` the format of its records.
 """
 
 from jackalope.core.groups.coordinator import GroupCoordinator

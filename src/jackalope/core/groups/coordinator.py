@@ -27,9 +27,11 @@ A group moves through Kafka's states::
   ``FENCED_INSTANCE_ID``) and, in a Stable group whose protocol would not change, does not
   rebalance.  They are not removed by a rebalance timeout, only by their session timeout or
   a LeaveGroup.
-* **Offsets** are committed against the group's generation (or by anyone with generation -1
-  while the group has no members: simple/standalone consumers), appended to the internal log
-  and answered once durable.  See :mod:`jackalope.core.groups.store` for the record format.
+
+This module is the membership state machine and the entry point: every public call checks
+here that the coordinator is loaded and open.  Committed offsets (and deleting and expiring
+groups with them) are :mod:`.offsets`' business, reading and writing the internal log
+:mod:`.offsets_log`'s, the format of its records :mod:`.store`'s.
 
 Everything runs on the broker's event loop; timers are ``loop.call_later`` handles.
 """
@@ -38,40 +40,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
-from jackalope.core.groups import store
-from jackalope.core.groups.group import Group, Member
+from jackalope.core.groups.group import Group, Groups, Member
+from jackalope.core.groups.offsets import OffsetManager
+from jackalope.core.groups.offsets_log import OffsetsLog
 from jackalope.core.groups.types import (
     GroupDescription,
     GroupError,
     GroupListing,
     GroupState,
     JoinResult,
-    MemberDescription,
     OffsetAndMetadata,
     SyncResult,
     TopicPartition,
 )
-from jackalope.storage import Log, LogManager, Record, StorageError
+from jackalope.storage import LogManager
 
 log = logging.getLogger(__name__)
 
 DAY_MS: Final = 24 * 3600 * 1000
-_REPLAY_BYTES: Final = 1 << 20
 
 Empty: Final = GroupState.EMPTY
 Preparing: Final = GroupState.PREPARING_REBALANCE
 Completing: Final = GroupState.COMPLETING_REBALANCE
 Stable: Final = GroupState.STABLE
 Dead: Final = GroupState.DEAD
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class GroupCoordinator:
@@ -98,18 +94,27 @@ class GroupCoordinator:
         self.initial_rebalance_delay_ms = initial_rebalance_delay_ms
         self.new_member_join_timeout_ms = new_member_join_timeout_ms
         self.group_max_size = group_max_size
+        # The offsets settings below are handed to the OffsetManager here: read at construction.
         self.max_metadata_bytes = max_metadata_bytes
         self.offsets_retention_ms = offsets_retention_ms
         self.offsets_retention_check_interval_ms = offsets_retention_check_interval_ms
         self.offsets_log_name = offsets_log_name
         #: Checked for every committed partition (UNKNOWN_TOPIC_OR_PARTITION when False).
         self.partition_exists = partition_exists
-        self._groups: dict[str, Group] = {}
-        self._log: Log | None = None
+        self._groups = Groups()
+        self._offsets_log = OffsetsLog(logs, offsets_log_name)
+        self._offsets = OffsetManager(
+            self._groups,
+            self._offsets_log,
+            keep_alive=self._keep_alive,
+            max_metadata_bytes=max_metadata_bytes,
+            retention_ms=offsets_retention_ms,
+            retention_check_interval_ms=offsets_retention_check_interval_ms,
+            partition_exists=partition_exists,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loaded = False
         self._closed = False
-        self._cleanup_timer: asyncio.TimerHandle | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -123,96 +128,24 @@ class GroupCoordinator:
         Until this finishes every call answers ``COORDINATOR_LOAD_IN_PROGRESS``.
         """
         self._loop = asyncio.get_running_loop()
-        self._log = log_ = self.logs.get(self.offsets_log_name)  # made on first use, as Kafka does
-        offset = log_.start_offset if log_ is not None else 0
-        replayed = 0
-        while log_ is not None and offset < log_.end_offset:
-            records = log_.read_records(offset, _REPLAY_BYTES)
-            if not records:  # a gap (compaction): continue after it
-                offset = log_.read(offset, _REPLAY_BYTES).next_offset
-                continue
-            for record in records:
-                self._replay(record)
-            replayed += len(records)
-            offset = records[-1].offset + 1
-            await asyncio.sleep(0)  # let the loop breathe on a large log
+        replayed = await self._offsets_log.load(self._groups)
         for group in self._groups.values():
             for member in group.members.values():
                 self._schedule_heartbeat(group, member, member.session_timeout_ms)
         self._loaded = True
-        self._schedule_cleanup()
+        self._offsets.start(self._loop)
         log.debug("group coordinator loaded %d groups from %d records", len(self._groups), replayed)
-
-    def _replay(self, record: Record) -> None:
-        try:
-            entry = store.decode(record)
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
-            log.warning(
-                "skipping malformed record at offset %d of %s: %s", record.offset, self.offsets_log_name, exc
-            )
-            return
-        if isinstance(entry, store.OffsetEntry):
-            tp = (entry.topic, entry.partition)
-            if entry.committed is None:
-                group_ = self._groups.get(entry.group_id)
-                if group_ is not None:
-                    group_.offsets.pop(tp, None)
-                    group_.offset_positions.pop(tp, None)
-                return
-            group_ = self._group_or_new(entry.group_id)
-            group_.offsets[tp] = entry.committed
-            group_.offset_positions[tp] = record.offset
-        elif isinstance(entry, store.GroupEntry):
-            if entry.group is None:
-                self._groups.pop(entry.group_id, None)
-                return
-            group_ = self._group_or_new(entry.group_id)
-            stored = entry.group
-            group_.generation_id = stored.generation
-            group_.protocol_type = stored.protocol_type
-            group_.protocol_name = stored.protocol if stored.members else None
-            group_.state = Stable if stored.members else Empty
-            group_.state_timestamp = stored.state_timestamp
-            group_.members.clear()
-            group_.static_members.clear()
-            group_.leader_id = None
-            for m in stored.members:
-                group_.add(
-                    Member(
-                        member_id=m.member_id,
-                        group_instance_id=m.group_instance_id,
-                        client_id=m.client_id,
-                        client_host=m.client_host,
-                        session_timeout_ms=m.session_timeout_ms,
-                        rebalance_timeout_ms=m.rebalance_timeout_ms,
-                        protocol_type=stored.protocol_type or "",
-                        protocols=[(stored.protocol or "", m.subscription)],
-                        assignment=m.assignment,
-                    )
-                )
-            group_.protocol_type = stored.protocol_type
-            if stored.leader in group_.members:
-                group_.leader_id = stored.leader
 
     def close(self) -> None:
         """Stop every timer and answer every waiting join and sync with ``NOT_COORDINATOR``."""
         self._closed = True
-        if self._cleanup_timer is not None:
-            self._cleanup_timer.cancel()
-            self._cleanup_timer = None
+        self._offsets.stop()
         for group in self._groups.values():
-            self._cancel_group_timers(group)
+            group.cancel_timers()
             for member in group.members.values():
                 member.cancel_heartbeat()
                 member.complete_join(JoinResult(GroupError.NOT_COORDINATOR, member.member_id))
                 member.complete_sync(SyncResult(GroupError.NOT_COORDINATOR))
-
-    def _cancel_group_timers(self, group: Group) -> None:
-        for timer in (group.join_timer, group.sync_timer, *group.pending_members.values()):
-            if timer is not None:
-                timer.cancel()
-        group.join_timer = group.sync_timer = None
-        group.pending_members.clear()
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -231,35 +164,15 @@ class GroupCoordinator:
             return GroupError.INVALID_GROUP_ID
         return None
 
-    def _group_or_new(self, group_id: str) -> Group:
-        group = self._groups.get(group_id)
-        if group is None:
-            group = self._groups[group_id] = Group(group_id, state_timestamp=now_ms())
-        return group
-
-    def _transition(self, group: Group, state: GroupState) -> None:
-        group.state = state
-        group.state_timestamp = now_ms()
-
-    @staticmethod
-    def _validate_member(group: Group, member_id: str, group_instance_id: str | None) -> GroupError | None:
-        """Kafka's validateCurrentMember: a static member must hold its instance id; the member must exist."""
-        if group_instance_id is not None:
-            current = group.static_members.get(group_instance_id)
-            if current is None:
-                return GroupError.UNKNOWN_MEMBER_ID
-            if current != member_id:
-                return GroupError.FENCED_INSTANCE_ID
-            return None
-        if member_id not in group.members:
-            return GroupError.UNKNOWN_MEMBER_ID
-        return None
-
     def _schedule_heartbeat(self, group: Group, member: Member, timeout_ms: int) -> None:
         member.cancel_heartbeat()
         member.heartbeat_timer = self.loop.call_later(
             timeout_ms / 1000, self._heartbeat_expired, group, member
         )
+
+    def _keep_alive(self, group: Group, member: Member) -> None:
+        """The member showed it is alive (an offset commit): restart its session timer."""
+        self._schedule_heartbeat(group, member, member.session_timeout_ms)
 
     def _heartbeat_expired(self, group: Group, member: Member) -> None:
         member.heartbeat_timer = None
@@ -271,17 +184,6 @@ class GroupCoordinator:
             return
         log.info("member %s of group %s expired", member.member_id, group.group_id)
         self._remove_member_and_update_group(group, member)
-
-    def _current_join_result(self, group: Group, member: Member) -> JoinResult:
-        return JoinResult(
-            error=None,
-            member_id=member.member_id,
-            generation_id=group.generation_id,
-            protocol_type=group.protocol_type,
-            protocol_name=group.protocol_name,
-            leader_id=group.leader_id or "",
-            members=group.member_metadata() if group.is_leader(member.member_id) else [],
-        )
 
     # -- join ----------------------------------------------------------------------------------
 
@@ -315,9 +217,9 @@ class GroupCoordinator:
         if group is None:
             if not unknown:
                 return JoinResult(GroupError.UNKNOWN_MEMBER_ID, member_id)
-            group = self._group_or_new(group_id)
-        if not self._accept_joining_member(
-            group, member_id or group.static_member_id(group_instance_id) or ""
+            group = self._groups.get_or_create(group_id)
+        if not group.accepts_joining(
+            member_id or group.static_member_id(group_instance_id) or "", self.group_max_size
         ):
             if member_id in group.members:
                 self._remove_member_and_update_group(group, group.members[member_id])
@@ -339,16 +241,6 @@ class GroupCoordinator:
         if unknown:
             return await self._join_new_member(group, member, require_known_member_id)
         return await self._join_current_member(group, member)
-
-    def _accept_joining_member(self, group: Group, member_id: str) -> bool:
-        """Kafka's acceptJoiningMember: group.max.size counts members awaiting join while preparing."""
-        if group.state in (Empty, Dead):
-            return True
-        existing = group.members.get(member_id)
-        if group.is_(Preparing):
-            awaiting = group.awaiting_join_count + len(group.pending_members)
-            return (existing is not None and existing.awaiting_join) or awaiting < self.group_max_size
-        return existing is not None or len(group.members) < self.group_max_size
 
     async def _join_new_member(
         self, group: Group, joining: Member, require_known_member_id: bool
@@ -372,15 +264,15 @@ class GroupCoordinator:
         member_id = joining.member_id
         if member_id in group.pending_members:
             return await self._add_member_and_rebalance(group, joining)
-        error = self._validate_member(group, member_id, joining.group_instance_id)
+        error = group.validate_member(member_id, joining.group_instance_id)
         if error is not None:
             return JoinResult(error, member_id)
         member = group.members[member_id]
         if group.is_(Completing) and member.matches(joining.protocols):
             # It probably missed the JoinGroup answer: give it again.
-            return self._current_join_result(group, member)
+            return group.join_result(member)
         if group.is_(Stable) and not group.is_leader(member_id) and member.matches(joining.protocols):
-            return self._current_join_result(group, member)
+            return group.join_result(member)
         if group.state in (Preparing, Completing, Stable):
             return await self._update_member_and_rebalance(group, member, joining)
         return JoinResult(GroupError.UNKNOWN_MEMBER_ID, member_id)
@@ -445,7 +337,7 @@ class GroupCoordinator:
                 # assignment.  The leader id answered is the previous one, so a rejoining
                 # leader does not compute an assignment a stable group would not hand out.
                 generation = group.generation_id
-                error = await self._store_group(group)
+                error = await self._offsets_log.store_group(group)
                 if error is not None:
                     member.protocols, member.rebalance_timeout_ms, member.session_timeout_ms = old
                 result = JoinResult(
@@ -489,7 +381,7 @@ class GroupCoordinator:
         if group.join_timer is not None:
             group.join_timer.cancel()
         from_empty = group.is_(Empty)
-        self._transition(group, Preparing)
+        group.transition(Preparing)
         log.info("group %s rebalancing (generation %d)", group.group_id, group.generation_id)
         if from_empty:
             group.initial_delay = True
@@ -531,7 +423,7 @@ class GroupCoordinator:
                 log.info("member %s of group %s did not rejoin in time", member.member_id, group.group_id)
                 group.remove(member.member_id)
                 member.complete_sync(SyncResult(GroupError.UNKNOWN_MEMBER_ID))
-        if group.members and not self._elect_joined_leader(group):
+        if group.members and not group.elect_joined_leader():
             # Only static members that have not rejoined remain: wait for them (their session
             # timeouts remove them otherwise).
             self._schedule_join(group, group.rebalance_timeout_ms, 0)
@@ -540,12 +432,12 @@ class GroupCoordinator:
         group.pending_sync.clear()
         if not group.members:
             group.protocol_name = None
-            self._transition(group, Empty)
+            group.transition(Empty)
             log.info("group %s is empty (generation %d)", group.group_id, group.generation_id)
-            self._store_group_later(group)
+            self._offsets_log.store_group_later(group)
             return
         group.protocol_name = group.select_protocol()
-        self._transition(group, Completing)
+        group.transition(Completing)
         log.info(
             "group %s generation %d: %d members, leader %s",
             group.group_id,
@@ -554,24 +446,13 @@ class GroupCoordinator:
             group.leader_id,
         )
         for member in group.members.values():
-            member.complete_join(self._current_join_result(group, member))
+            member.complete_join(group.join_result(member))
             self._schedule_heartbeat(group, member, member.session_timeout_ms)
             member.is_new = False
             group.pending_sync.add(member.member_id)
         group.sync_timer = self.loop.call_later(
             group.rebalance_timeout_ms / 1000, self._sync_expired, group, group.generation_id
         )
-
-    @staticmethod
-    def _elect_joined_leader(group: Group) -> bool:
-        leader = group.members.get(group.leader_id or "")
-        if leader is not None and leader.awaiting_join:
-            return True
-        for member_id, member in group.members.items():
-            if member.awaiting_join:
-                group.leader_id = member_id
-                return True
-        return False
 
     def _sync_expired(self, group: Group, generation: int) -> None:
         group.sync_timer = None
@@ -635,7 +516,7 @@ class GroupCoordinator:
             return SyncResult(GroupError.UNKNOWN_MEMBER_ID)
         if group.is_(Dead):
             return SyncResult(GroupError.COORDINATOR_NOT_AVAILABLE)
-        error = self._validate_member(group, member_id, group_instance_id)
+        error = group.validate_member(member_id, group_instance_id)
         if error is None and generation_id != group.generation_id:
             error = GroupError.ILLEGAL_GENERATION
         if error is None and (
@@ -664,7 +545,7 @@ class GroupCoordinator:
             if missing:
                 log.warning("group %s: no assignment for %s; giving them an empty one", group_id, missing)
             generation = group.generation_id
-            error = await self._store_group(group, full)
+            error = await self._offsets_log.store_group(group, full)
             if group.is_(Completing) and group.generation_id == generation:
                 if error is not None:
                     self._reset_and_propagate(group, error)
@@ -673,7 +554,7 @@ class GroupCoordinator:
                     for mid, assignment in full.items():
                         if mid in group.members:
                             group.members[mid].assignment = assignment
-                    self._transition(group, Stable)
+                    group.transition(Stable)
                     self._propagate(group, None)
         return await future
 
@@ -693,7 +574,7 @@ class GroupCoordinator:
             return GroupError.UNKNOWN_MEMBER_ID
         if group.is_(Dead):
             return GroupError.COORDINATOR_NOT_AVAILABLE
-        error = self._validate_member(group, member_id, group_instance_id)
+        error = group.validate_member(member_id, group_instance_id)
         if error is None and generation_id != group.generation_id:
             error = GroupError.ILLEGAL_GENERATION
         if error is not None:
@@ -735,7 +616,7 @@ class GroupCoordinator:
                 errors.append(None)
                 continue
             else:
-                error = self._validate_member(group, member_id, group_instance_id)
+                error = group.validate_member(member_id, group_instance_id)
                 if error is not None:
                     errors.append(error)
                     continue
@@ -763,74 +644,7 @@ class GroupCoordinator:
         error = self._status(group_id, require_id=False)
         if error is not None:
             return dict.fromkeys(offsets, error)
-        group = self._groups.get(group_id)
-        if group is None:
-            if generation_id >= 0:
-                return dict.fromkeys(offsets, GroupError.ILLEGAL_GENERATION)
-            group = self._group_or_new(group_id)
-        error = self._validate_commit(group, generation_id, member_id, group_instance_id)
-        if error is None and group.is_(Completing):
-            error = GroupError.REBALANCE_IN_PROGRESS
-        if error is not None:
-            return dict.fromkeys(offsets, error)
-        member = group.members.get(member_id)
-        if member is not None:
-            self._schedule_heartbeat(group, member, member.session_timeout_ms)
-        results: dict[TopicPartition, GroupError | None] = {}
-        accepted: list[tuple[TopicPartition, store.CommittedOffset]] = []
-        now = now_ms()
-        for tp, om in offsets.items():
-            if self.partition_exists is not None and not self.partition_exists(*tp):
-                results[tp] = GroupError.UNKNOWN_TOPIC_OR_PARTITION
-            elif len(om.metadata.encode()) > self.max_metadata_bytes:
-                results[tp] = GroupError.OFFSET_METADATA_TOO_LARGE
-            else:
-                results[tp] = None
-                accepted.append((tp, store.CommittedOffset(OffsetAndMetadata(*om), now)))
-        if not accepted:
-            return results
-        records = [store.offset_record(group_id, tp[0], tp[1], c) for tp, c in accepted]
-        log_ = self._offsets_log()
-        try:
-            info = log_.append(records)
-        except StorageError as exc:
-            log.error("committing offsets of group %s: %s", group_id, exc)
-            return {**results, **{tp: GroupError.NOT_COORDINATOR for tp, _ in accepted}}
-        for i, (tp, _) in enumerate(accepted):
-            group.pending_commits[tp] = info.base_offset + i
-        try:
-            await self.logs.wait_durable(log_, info.last_offset)
-        except StorageError as exc:
-            log.error("committing offsets of group %s: %s", group_id, exc)
-            failed = True
-        else:
-            failed = False
-        for i, (tp, committed) in enumerate(accepted):
-            position = info.base_offset + i
-            if failed:
-                results[tp] = GroupError.NOT_COORDINATOR
-            elif tp in group.pending_commits and group.offset_positions.get(tp, -1) < position:
-                # Still wanted (not deleted meanwhile) and newer than what is applied.
-                group.offsets[tp] = committed
-                group.offset_positions[tp] = position
-            if group.pending_commits.get(tp) == position:
-                del group.pending_commits[tp]
-        return results
-
-    @staticmethod
-    def _validate_commit(
-        group: Group, generation_id: int, member_id: str, group_instance_id: str | None
-    ) -> GroupError | None:
-        if group.is_(Dead):
-            return GroupError.COORDINATOR_NOT_AVAILABLE
-        if generation_id >= 0 or member_id or group_instance_id is not None:
-            error = GroupCoordinator._validate_member(group, member_id, group_instance_id)
-            if error is None and generation_id != group.generation_id:
-                error = GroupError.ILLEGAL_GENERATION
-            return error
-        if not group.is_(Empty):
-            return GroupError.UNKNOWN_MEMBER_ID  # only members commit for a group with members
-        return None
+        return await self._offsets.commit(group_id, generation_id, member_id, group_instance_id, offsets)
 
     def fetch_offsets(
         self, group_id: str, partitions: Iterable[TopicPartition] | None = None
@@ -843,184 +657,14 @@ class GroupCoordinator:
         error = self._status(group_id, require_id=False)
         if error is not None:
             return error, {}
-        group = self._groups.get(group_id)
-        if group is None or group.is_(Dead):
-            return None, {}
-        if partitions is None:
-            return None, {tp: c.offset for tp, c in group.offsets.items()}
-        return None, {tp: group.offsets[tp].offset for tp in partitions if tp in group.offsets}
-
-    def _offsets_log(self) -> Log:
-        if self._loop is None:
-            raise RuntimeError("GroupCoordinator.load() has not run")
-        if self._log is None:
-            config = self.logs.default_config.replace(cleanup_policy="compact", retention_ms=-1)
-            self._log = self.logs.get_or_create(self.offsets_log_name, config)
-        return self._log
-
-    # -- group records -------------------------------------------------------------------------
-
-    def _group_snapshot(self, group: Group, assignments: Mapping[str, bytes] | None = None) -> Record:
-        protocol = group.protocol_name
-        members = [
-            store.StoredMember(
-                member_id=m.member_id,
-                group_instance_id=m.group_instance_id,
-                client_id=m.client_id,
-                client_host=m.client_host,
-                session_timeout_ms=m.session_timeout_ms,
-                rebalance_timeout_ms=m.rebalance_timeout_ms,
-                subscription=m.metadata(protocol) if protocol is not None else b"",
-                assignment=m.assignment if assignments is None else assignments.get(m.member_id, b""),
-            )
-            for m in group.members.values()
-        ]
-        stored = store.StoredGroup(
-            protocol_type=group.protocol_type,
-            generation=group.generation_id,
-            protocol=protocol,
-            leader=group.leader_id,
-            state_timestamp=group.state_timestamp,
-            members=members,
-        )
-        return store.group_record(group.group_id, stored)
-
-    async def _store_group(
-        self, group: Group, assignments: Mapping[str, bytes] | None = None
-    ) -> GroupError | None:
-        """Append the group's membership and wait until it is durable."""
-        log_ = self._offsets_log()
-        try:
-            info = log_.append([self._group_snapshot(group, assignments)])
-            await self.logs.wait_durable(log_, info.last_offset)
-        except StorageError as exc:
-            log.error("storing group %s: %s", group.group_id, exc)
-            return GroupError.NOT_COORDINATOR
-        return None
-
-    def _store_group_later(self, group: Group) -> None:
-        """Append the group's membership without waiting (it has just become Empty)."""
-        try:
-            self._offsets_log().append([self._group_snapshot(group)])
-        except StorageError as exc:
-            log.error("storing group %s: %s", group.group_id, exc)
-
-    # -- administration ------------------------------------------------------------------------
-
-    def describe(self, group_id: str) -> GroupDescription:
-        """DescribeGroups for one group; members' metadata and assignments only when Stable."""
-        error = self._status(group_id, require_id=False)
-        group = self._groups.get(group_id)
-        if error is not None or group is None:
-            return GroupDescription(group_id, Dead.value, "", "", [], error)
-        stable = group.is_(Stable) and group.protocol_name is not None
-        protocol = group.protocol_name or ""
-        members = [
-            MemberDescription(
-                member_id=m.member_id,
-                group_instance_id=m.group_instance_id,
-                client_id=m.client_id,
-                client_host=m.client_host,
-                metadata=m.metadata(protocol) if stable else b"",
-                assignment=m.assignment if stable else b"",
-            )
-            for m in group.members.values()
-        ]
-        return GroupDescription(
-            group_id=group_id,
-            state=group.state.value,
-            protocol_type=group.protocol_type or "",
-            protocol=protocol if stable else "",
-            members=members,
-        )
-
-    def list_groups(
-        self, states: Iterable[str] | None = None
-    ) -> tuple[GroupError | None, list[GroupListing]]:
-        """ListGroups; ``states`` (case-insensitive state names) filters, None or empty = all."""
-        error = self._status("", require_id=False)
-        if error is not None:
-            return error, []
-        wanted = {s.lower() for s in states or ()}
-        return None, [
-            GroupListing(g.group_id, g.protocol_type or "", g.state.value)
-            for g in self._groups.values()
-            if not wanted or g.state.value.lower() in wanted
-        ]
-
-    async def delete_groups(self, group_ids: Iterable[str]) -> dict[str, GroupError | None]:
-        """DeleteGroups: only groups without members; their offsets go (tombstones in the log)."""
-        results: dict[str, GroupError | None] = {}
-        records: list[Record] = []
-        deleted: list[str] = []
-        for group_id in group_ids:
-            error = self._status(group_id, require_id=False)
-            group = self._groups.get(group_id)
-            if error is not None:
-                results[group_id] = error
-            elif group is None or group.is_(Dead):
-                results[group_id] = GroupError.GROUP_ID_NOT_FOUND
-            elif not group.is_(Empty):
-                results[group_id] = GroupError.NON_EMPTY_GROUP
-            else:
-                records.extend(self._forget_group(group))
-                deleted.append(group_id)
-                results[group_id] = None
-        if records:
-            log_ = self._offsets_log()
-            try:
-                info = log_.append(records)
-                await self.logs.wait_durable(log_, info.last_offset)
-            except StorageError as exc:
-                log.error("deleting groups %s: %s", deleted, exc)
-                results.update(dict.fromkeys(deleted, GroupError.NOT_COORDINATOR))
-        return results
-
-    def _forget_group(self, group: Group) -> list[Record]:
-        """Mark ``group`` Dead and drop it; return the tombstones that delete it from the log."""
-        self._transition(group, Dead)
-        self._cancel_group_timers(group)
-        del self._groups[group.group_id]
-        partitions = set(group.offsets) | set(group.pending_commits)
-        group.offsets.clear()
-        group.pending_commits.clear()
-        records = [store.offset_tombstone(group.group_id, t, p) for t, p in sorted(partitions)]
-        records.append(store.group_tombstone(group.group_id))
-        return records
+        return None, self._offsets.fetch(group_id, partitions)
 
     def delete_topic_offsets(self, topic: str) -> int:
         """Forget every group's offsets of ``topic`` (the topic was deleted); return how many.
 
         The tombstones are appended without waiting for them to be durable.
         """
-        records: list[Record] = []
-        for group in self._groups.values():
-            for tp in sorted({tp for tp in (*group.offsets, *group.pending_commits) if tp[0] == topic}):
-                group.offsets.pop(tp, None)
-                group.offset_positions.pop(tp, None)
-                group.pending_commits.pop(tp, None)
-                records.append(store.offset_tombstone(group.group_id, *tp))
-        if records:
-            try:
-                self._offsets_log().append(records)
-            except StorageError as exc:
-                log.error("deleting offsets of topic %s: %s", topic, exc)
-        return len(records)
-
-    # -- expiry --------------------------------------------------------------------------------
-
-    def _schedule_cleanup(self) -> None:
-        self._cleanup_timer = self.loop.call_later(
-            self.offsets_retention_check_interval_ms / 1000, self._cleanup_fired
-        )
-
-    def _cleanup_fired(self) -> None:
-        self._cleanup_timer = None
-        try:
-            self.expire_offsets()
-        finally:
-            if not self._closed:
-                self._schedule_cleanup()
+        return self._offsets.delete_topic(topic)
 
     def expire_offsets(self, now: int | None = None) -> int:
         """Expire offsets past ``offsets_retention_ms`` and forget empty groups with none left.
@@ -1032,26 +676,33 @@ class GroupCoordinator:
         """
         if not self._loaded or self._closed:
             return 0
-        now = now_ms() if now is None else now
-        records: list[Record] = []
-        expired = 0
-        for group in list(self._groups.values()):
-            if not group.is_(Empty):
-                continue
-            for tp, committed in list(group.offsets.items()):
-                base = committed.commit_timestamp
-                if group.protocol_type is not None:
-                    base = max(base, group.state_timestamp)
-                if tp not in group.pending_commits and base + self.offsets_retention_ms <= now:
-                    del group.offsets[tp]
-                    group.offset_positions.pop(tp, None)
-                    records.append(store.offset_tombstone(group.group_id, *tp))
-                    expired += 1
-            if not group.offsets and not group.pending_commits and not group.pending_members:
-                records.extend(self._forget_group(group))
-        if records:
-            try:
-                self._offsets_log().append(records)
-            except StorageError as exc:
-                log.error("expiring offsets: %s", exc)
-        return expired
+        return self._offsets.expire(now)
+
+    # -- administration ------------------------------------------------------------------------
+
+    def describe(self, group_id: str) -> GroupDescription:
+        """DescribeGroups for one group; members' metadata and assignments only when Stable."""
+        error = self._status(group_id, require_id=False)
+        group = self._groups.get(group_id)
+        if error is not None or group is None:
+            return GroupDescription(group_id, Dead.value, "", "", [], error)
+        return group.describe()
+
+    def list_groups(
+        self, states: Iterable[str] | None = None
+    ) -> tuple[GroupError | None, list[GroupListing]]:
+        """ListGroups; ``states`` (case-insensitive state names) filters, None or empty = all."""
+        error = self._status("", require_id=False)
+        if error is not None:
+            return error, []
+        wanted = {s.lower() for s in states or ()}
+        return None, [
+            g.listing() for g in self._groups.values() if not wanted or g.state.value.lower() in wanted
+        ]
+
+    async def delete_groups(self, group_ids: Iterable[str]) -> dict[str, GroupError | None]:
+        """DeleteGroups: only groups without members; their offsets go (tombstones in the log)."""
+        error = self._status("", require_id=False)
+        if error is not None:
+            return dict.fromkeys(group_ids, error)
+        return await self._offsets.delete_groups(group_ids)

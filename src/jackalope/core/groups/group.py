@@ -1,20 +1,30 @@
 """The in-memory state of one consumer group and its members (Kafka's GroupMetadata and
-MemberMetadata).  Plain data and queries; the rules that move it live in the coordinator."""
+MemberMetadata), and :class:`Groups`, all of a broker's groups by id.  Plain data, queries and
+bookkeeping; the rules that move it live in the coordinator."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 from jackalope.core.groups.store import CommittedOffset
 from jackalope.core.groups.types import (
+    GroupDescription,
+    GroupError,
+    GroupListing,
     GroupState,
     JoinResult,
+    MemberDescription,
     MemberMetadata,
     SyncResult,
     TopicPartition,
 )
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @dataclass(eq=False, slots=True)
@@ -107,6 +117,31 @@ class Group:
     def is_leader(self, member_id: str) -> bool:
         return self.leader_id == member_id
 
+    def transition(self, state: GroupState) -> None:
+        self.state = state
+        self.state_timestamp = now_ms()
+
+    def cancel_timers(self) -> None:
+        """Cancel the join and sync timers and forget the pending members (and their timers)."""
+        for timer in (self.join_timer, self.sync_timer, *self.pending_members.values()):
+            if timer is not None:
+                timer.cancel()
+        self.join_timer = self.sync_timer = None
+        self.pending_members.clear()
+
+    def validate_member(self, member_id: str, group_instance_id: str | None) -> GroupError | None:
+        """Kafka's validateCurrentMember: a static member must hold its instance id; the member must exist."""
+        if group_instance_id is not None:
+            current = self.static_members.get(group_instance_id)
+            if current is None:
+                return GroupError.UNKNOWN_MEMBER_ID
+            if current != member_id:
+                return GroupError.FENCED_INSTANCE_ID
+            return None
+        if member_id not in self.members:
+            return GroupError.UNKNOWN_MEMBER_ID
+        return None
+
     def add(self, member: Member) -> None:
         if not self.members:
             self.protocol_type = member.protocol_type
@@ -141,6 +176,16 @@ class Group:
 
     def all_members_joined(self) -> bool:
         return not self.pending_members and all(m.awaiting_join for m in self.members.values())
+
+    def accepts_joining(self, member_id: str, max_size: int) -> bool:
+        """Kafka's acceptJoiningMember: group.max.size counts members awaiting join while preparing."""
+        if self.state in (GroupState.EMPTY, GroupState.DEAD):
+            return True
+        existing = self.members.get(member_id)
+        if self.is_(GroupState.PREPARING_REBALANCE):
+            awaiting = self.awaiting_join_count + len(self.pending_members)
+            return (existing is not None and existing.awaiting_join) or awaiting < max_size
+        return existing is not None or len(self.members) < max_size
 
     @property
     def rebalance_timeout_ms(self) -> int:
@@ -179,3 +224,62 @@ class Group:
             MemberMetadata(m.member_id, m.group_instance_id, m.metadata(self.protocol_name))
             for m in self.members.values()
         ]
+
+    def elect_joined_leader(self) -> bool:
+        """Keep the leader if it rejoined, else make the first member that did leader; False: none did."""
+        leader = self.members.get(self.leader_id or "")
+        if leader is not None and leader.awaiting_join:
+            return True
+        for member_id, member in self.members.items():
+            if member.awaiting_join:
+                self.leader_id = member_id
+                return True
+        return False
+
+    def join_result(self, member: Member) -> JoinResult:
+        """The JoinGroup answer for ``member`` in the current generation (the members for the leader)."""
+        return JoinResult(
+            error=None,
+            member_id=member.member_id,
+            generation_id=self.generation_id,
+            protocol_type=self.protocol_type,
+            protocol_name=self.protocol_name,
+            leader_id=self.leader_id or "",
+            members=self.member_metadata() if self.is_leader(member.member_id) else [],
+        )
+
+    def describe(self) -> GroupDescription:
+        """The DescribeGroups answer; members' metadata and assignments only when Stable."""
+        stable = self.is_(GroupState.STABLE) and self.protocol_name is not None
+        protocol = self.protocol_name or ""
+        members = [
+            MemberDescription(
+                member_id=m.member_id,
+                group_instance_id=m.group_instance_id,
+                client_id=m.client_id,
+                client_host=m.client_host,
+                metadata=m.metadata(protocol) if stable else b"",
+                assignment=m.assignment if stable else b"",
+            )
+            for m in self.members.values()
+        ]
+        return GroupDescription(
+            group_id=self.group_id,
+            state=self.state.value,
+            protocol_type=self.protocol_type or "",
+            protocol=protocol if stable else "",
+            members=members,
+        )
+
+    def listing(self) -> GroupListing:
+        return GroupListing(self.group_id, self.protocol_type or "", self.state.value)
+
+
+class Groups(dict[str, Group]):
+    """All of a broker's groups, by id."""
+
+    def get_or_create(self, group_id: str) -> Group:
+        group = self.get(group_id)
+        if group is None:
+            group = self[group_id] = Group(group_id, state_timestamp=now_ms())
+        return group

@@ -1,0 +1,176 @@
+"""The coordinator's internal log (``__consumer_offsets``): replayed into the groups on load,
+appended to afterwards with committed offsets, group snapshots and tombstones.
+
+What the records hold is :mod:`jackalope.core.groups.store`'s business; this module reads and
+writes them and turns a :class:`~jackalope.core.groups.group.Group` into its snapshot and back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+from jackalope.core.groups import store
+from jackalope.core.groups.group import Group, Groups, Member
+from jackalope.core.groups.types import GroupError, GroupState
+from jackalope.storage import AppendInfo, Log, LogManager, Record, StorageError
+
+log = logging.getLogger(__name__)
+
+_REPLAY_BYTES: Final = 1 << 20
+
+
+class OffsetsLog:
+    """The internal log named ``name`` in ``logs``; made on first append, as Kafka does."""
+
+    def __init__(self, logs: LogManager, name: str) -> None:
+        self.logs = logs
+        self.name = name
+        self._log: Log | None = None
+        self._loaded = False
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def load(self, groups: Groups) -> int:
+        """Replay the log (if there is one) into ``groups``; return how many records it held."""
+        self._loaded = True
+        self._log = log_ = self.logs.get(self.name)
+        offset = log_.start_offset if log_ is not None else 0
+        replayed = 0
+        while log_ is not None and offset < log_.end_offset:
+            records = log_.read_records(offset, _REPLAY_BYTES)
+            if not records:  # a gap (compaction): continue after it
+                offset = log_.read(offset, _REPLAY_BYTES).next_offset
+                continue
+            for record in records:
+                self._replay(groups, record)
+            replayed += len(records)
+            offset = records[-1].offset + 1
+            await asyncio.sleep(0)  # let the loop breathe on a large log
+        return replayed
+
+    def _replay(self, groups: Groups, record: Record) -> None:
+        try:
+            entry = store.decode(record)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            log.warning("skipping malformed record at offset %d of %s: %s", record.offset, self.name, exc)
+            return
+        if isinstance(entry, store.OffsetEntry):
+            tp = (entry.topic, entry.partition)
+            if entry.committed is None:
+                group_ = groups.get(entry.group_id)
+                if group_ is not None:
+                    group_.offsets.pop(tp, None)
+                    group_.offset_positions.pop(tp, None)
+                return
+            group_ = groups.get_or_create(entry.group_id)
+            group_.offsets[tp] = entry.committed
+            group_.offset_positions[tp] = record.offset
+        elif isinstance(entry, store.GroupEntry):
+            if entry.group is None:
+                groups.pop(entry.group_id, None)
+                return
+            _restore(groups.get_or_create(entry.group_id), entry.group)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    @property
+    def log(self) -> Log:
+        if not self._loaded:
+            raise RuntimeError("GroupCoordinator.load() has not run")
+        if self._log is None:
+            config = self.logs.default_config.replace(cleanup_policy="compact", retention_ms=-1)
+            self._log = self.logs.get_or_create(self.name, config)
+        return self._log
+
+    def append(self, records: Sequence[Record]) -> AppendInfo:
+        """Append ``records`` (raises ``StorageError``); they are not durable yet."""
+        return self.log.append(records)
+
+    async def wait_durable(self, info: AppendInfo) -> None:
+        """Wait until the append ``info`` is durable (raises ``StorageError`` if it never will be)."""
+        await self.logs.wait_durable(self.log, info.last_offset)
+
+    async def write(self, records: Sequence[Record]) -> None:
+        """Append ``records`` and wait until they are durable (raises ``StorageError``)."""
+        await self.wait_durable(self.append(records))
+
+    def write_later(self, records: Sequence[Record], doing: str) -> None:
+        """Append ``records`` without waiting; a failure is logged as ``"<doing>: <error>"``."""
+        try:
+            self.append(records)
+        except StorageError as exc:
+            log.error("%s: %s", doing, exc)
+
+    async def store_group(
+        self, group: Group, assignments: Mapping[str, bytes] | None = None
+    ) -> GroupError | None:
+        """Append the group's membership and wait until it is durable."""
+        try:
+            await self.write([snapshot(group, assignments)])
+        except StorageError as exc:
+            log.error("storing group %s: %s", group.group_id, exc)
+            return GroupError.NOT_COORDINATOR
+        return None
+
+    def store_group_later(self, group: Group) -> None:
+        """Append the group's membership without waiting (it has just become Empty)."""
+        self.write_later([snapshot(group)], f"storing group {group.group_id}")
+
+
+def snapshot(group: Group, assignments: Mapping[str, bytes] | None = None) -> Record:
+    """The group record of ``group``, with ``assignments`` (member id -> bytes) if given."""
+    protocol = group.protocol_name
+    members = [
+        store.StoredMember(
+            member_id=m.member_id,
+            group_instance_id=m.group_instance_id,
+            client_id=m.client_id,
+            client_host=m.client_host,
+            session_timeout_ms=m.session_timeout_ms,
+            rebalance_timeout_ms=m.rebalance_timeout_ms,
+            subscription=m.metadata(protocol) if protocol is not None else b"",
+            assignment=m.assignment if assignments is None else assignments.get(m.member_id, b""),
+        )
+        for m in group.members.values()
+    ]
+    stored = store.StoredGroup(
+        protocol_type=group.protocol_type,
+        generation=group.generation_id,
+        protocol=protocol,
+        leader=group.leader_id,
+        state_timestamp=group.state_timestamp,
+        members=members,
+    )
+    return store.group_record(group.group_id, stored)
+
+
+def _restore(group: Group, stored: store.StoredGroup) -> None:
+    """Make ``group`` the stable (or empty) group a snapshot describes."""
+    group.generation_id = stored.generation
+    group.protocol_type = stored.protocol_type
+    group.protocol_name = stored.protocol if stored.members else None
+    group.state = GroupState.STABLE if stored.members else GroupState.EMPTY
+    group.state_timestamp = stored.state_timestamp
+    group.members.clear()
+    group.static_members.clear()
+    group.leader_id = None
+    for m in stored.members:
+        group.add(
+            Member(
+                member_id=m.member_id,
+                group_instance_id=m.group_instance_id,
+                client_id=m.client_id,
+                client_host=m.client_host,
+                session_timeout_ms=m.session_timeout_ms,
+                rebalance_timeout_ms=m.rebalance_timeout_ms,
+                protocol_type=stored.protocol_type or "",
+                protocols=[(stored.protocol or "", m.subscription)],
+                assignment=m.assignment,
+            )
+        )
+    group.protocol_type = stored.protocol_type
+    if stored.leader in group.members:
+        group.leader_id = stored.leader
