@@ -81,7 +81,9 @@ def record_batch(
     magic: int = 2,
     corrupt_crc: bool = False,
     count: int | None = None,
+    producer: tuple[int, int, int] = (-1, -1, -1),
 ) -> bytes:
+    """A RecordBatch v2; ``producer`` is (producer id, epoch, base sequence) for idempotence."""
     ts = int(time.time() * 1000) if base_timestamp is None else base_timestamp
     records = b"".join(record(i, None, v) for i, v in enumerate(values))
     after_crc = struct.pack(
@@ -90,9 +92,7 @@ def record_batch(
         len(values) - 1,  # last offset delta
         ts,
         ts,
-        -1,  # producer id
-        -1,  # producer epoch
-        -1,  # base sequence
+        *producer,  # producer id, producer epoch, base sequence
         len(values) if count is None else count,
     )
     after_crc += records
