@@ -7,7 +7,7 @@ when the broker offers it.
 
 SCRAM (RFC 5802, RFC 7677) is served by ``scramp``.  The broker's users have plaintext
 passwords (:attr:`BrokerCore.users`); the SCRAM stored and server keys are derived from them
-with 4096 iterations and a random salt made once per user per process.  An unknown user gets
+with 4096 iterations and a salt per user, random for each process.  An unknown user gets
 keys of a random password so the exchange fails at the proof, like a wrong password does.
 
 A failed authentication is answered with SASL_AUTHENTICATION_FAILED and the connection is
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import hmac
 import logging
 import os
 from dataclasses import dataclass
@@ -36,15 +38,14 @@ SCRAM_ITERATIONS = 4096
 FAILED_AUTH_CLOSE_DELAY = 0.1  # seconds
 FAILED = "failed"  # the connection's sasl_state after a failure, until it closes
 
-_salts: dict[str, bytes] = {}
+_SALT_KEY = os.urandom(32)
 _decoy_password = os.urandom(24).hex()
 
 
 def _salt(user: str) -> bytes:
-    salt = _salts.get(user)
-    if salt is None:
-        salt = _salts[user] = os.urandom(16)
-    return salt
+    """A per-process random salt for ``user``, derived rather than stored, so that clients
+    trying made-up user names cannot grow the broker's memory."""
+    return hmac.new(_SALT_KEY, user.encode(), hashlib.sha256).digest()[:16]
 
 
 @functools.lru_cache(maxsize=1024)
