@@ -107,3 +107,26 @@ def test_unknown_api_closes_only_that_connection(broker: Broker) -> None:
         assert bad.recv(1) == b""
         good.sendall(frame(3, 1, 5, MetadataRequest(topics=None)))
         assert read_response(good)[0] == 5
+
+
+def test_a_fetch_with_a_partition_error_is_answered_without_waiting(broker: Broker) -> None:
+    fetch = FetchRequest(
+        replica_id=-1,
+        max_wait=datetime.timedelta(minutes=5),  # a wait the socket timeout (10 s) would expose
+        min_bytes=1,
+        max_bytes=1 << 20,
+        isolation_level=0,
+        topics=(
+            FetchTopic(
+                topic="no-such-topic",
+                partitions=(FetchPartition(partition=0, fetch_offset=0, partition_max_bytes=1 << 20),),
+            ),
+        ),
+    )
+    with connect(broker) as sock:
+        sock.sendall(frame(1, 4, 11, fetch))
+        correlation_id, body = read_response(sock)
+    assert correlation_id == 11
+    # throttle, topic count, name, partition count, partition index, then the error code
+    (error,) = struct.unpack_from(">h", body, 4 + 4 + 2 + len("no-such-topic") + 4 + 4)
+    assert error == 3  # UNKNOWN_TOPIC_OR_PARTITION

@@ -74,16 +74,21 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
     max_bytes = getattr(request, "max_bytes", 0x7FFFFFFF)
     total = _read_all(parts, max_bytes)
     wait = ms(request.max_wait) / 1000
-    if total < max(request.min_bytes, 1) and wait > 0:
+    # Kafka answers at once when a partition has an error, or min_bytes (0: none) are there.
+    min_bytes = request.min_bytes
+    errors = any(p.error for _, ps in parts for p in ps)
+    if total < min_bytes and wait > 0 and not errors:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         logs = [p.log for _, ps in parts for p in ps if p.log is not None and not p.error]
-        while logs and total < max(request.min_bytes, 1):
+        while logs and total < min_bytes:
             remaining = deadline - loop.time()
             if remaining <= 0 or not await topics.waiters.wait(logs, remaining):
                 break
             await asyncio.sleep(0)  # let producers of the same iteration append too
             total = _read_all(parts, max_bytes)
+            if any(p.error for _, ps in parts for p in ps):
+                break
     topics_data = [(name, [_partition_data(p) for p in topic_parts]) for name, topic_parts in parts]
     return Encoded(fetch_response.encode(ctx.api_version, ctx.correlation_id, topics_data))
 
