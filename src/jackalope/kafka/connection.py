@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import deque
 from typing import Any
 
@@ -19,6 +20,9 @@ from jackalope.kafka.context import KafkaBroker, RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, FrameError, RequestError
 from jackalope.kafka.registry import APIS, api_versions_fallback
+from jackalope.storage import FileSlice
+
+Chunk = bytes | FileSlice
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,7 @@ class _Slot:
         self.api_key = api_key
         self.correlation_id = correlation_id
         self.done = False
-        self.response: list[bytes] | None = None
+        self.response: list[Chunk] | None = None
 
 
 class KafkaConnection(asyncio.Protocol):
@@ -53,11 +57,18 @@ class KafkaConnection(asyncio.Protocol):
         self.authenticated = not broker.sasl_mechanisms
         self.sasl_state: Any = None  # owned by the SASL handlers
         self.closed = False
+        # Plain TCP: fetches hand stored batches over as file ranges for os.sendfile.
+        self.zero_copy = False
+        self._socket_fd = -1
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and transport.get_extra_info("sslcontext") is None:
+            self._socket_fd = sock.fileno()
+            self.zero_copy = True
         peer = transport.get_extra_info("peername")
         self.client_host = str(peer[0]) if peer else ""
         self._connections.add(self)
@@ -67,6 +78,9 @@ class KafkaConnection(asyncio.Protocol):
         self._connections.discard(self)
         for task in list(self._tasks):
             task.cancel()
+        for slot in self._slots:
+            _release(slot.response)
+        self._slots.clear()
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -163,6 +177,9 @@ class KafkaConnection(asyncio.Protocol):
         elif response is not None:
             slot.response = [protocol.encode_response(api.key, slot.correlation_id, response)]
         slot.done = True
+        if self.closed:
+            _release(slot.response)
+            return
         self._write_ready()
 
     def _respond_now(self, api_key: int, correlation_id: int, response: Any) -> None:
@@ -175,14 +192,39 @@ class KafkaConnection(asyncio.Protocol):
     def _write_ready(self) -> None:
         if self._transport is None or self.closed:
             return
-        out = []
+        transport = self._transport
         while self._slots and self._slots[0].done:
             slot = self._slots.popleft()
-            if slot.response is not None:
-                out += slot.response
-        if out:
-            self._transport.writelines(out)
+            for chunk in slot.response or ():
+                if isinstance(chunk, FileSlice):
+                    self._send_file(chunk)
+                else:
+                    transport.write(chunk)
         self._update_reading()
+
+    def _send_file(self, piece: FileSlice) -> None:
+        """Send stored batches with ``os.sendfile`` straight from the page cache when nothing
+        is queued in the transport (so the bytes cannot overtake earlier ones); the rest, if
+        the socket fills up, is read and queued like any other bytes."""
+        assert self._transport is not None
+        try:
+            sent = 0
+            if self._socket_fd >= 0 and not self._transport.get_write_buffer_size():
+                while sent < piece.size:
+                    try:
+                        n = os.sendfile(self._socket_fd, piece.fd, piece.position + sent, piece.size - sent)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError:
+                        self._socket_fd = -1  # e.g. the peer went away: let the transport find out
+                        break
+                    if n == 0:
+                        break
+                    sent += n
+            if sent < piece.size:
+                self._transport.write(os.pread(piece.fd, piece.size - sent, piece.position + sent))
+        finally:
+            piece.close()
 
     def _update_reading(self) -> None:
         if self._transport is None or self.closed:
@@ -205,3 +247,10 @@ class KafkaConnection(asyncio.Protocol):
 
     def close(self, reason: str = "broker stopping") -> None:
         self._abort(reason)
+
+
+def _release(chunks: list[Chunk] | None) -> None:
+    """Close the file ranges of a response that will not be sent."""
+    for chunk in chunks or ():
+        if isinstance(chunk, FileSlice):
+            chunk.close()

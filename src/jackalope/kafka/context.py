@@ -42,6 +42,7 @@ class ConnectionState(Protocol):
     principal: str | None
     authenticated: bool
     sasl_state: Any
+    zero_copy: bool  # fetched batches may be file ranges (os.sendfile) rather than bytes
 
     def close(self, reason: str = ...) -> None: ...
 

@@ -1,8 +1,8 @@
 """A hand-written encoder for FetchResponse v4-v12, the one response that carries bulk data.
 
 kio would copy every stored batch into one buffer; this encoder returns a list of chunks in
-which the stored record batches are the very ``bytes`` objects read from the segment files,
-so the transport writes them out without another copy.  The layout follows Kafka's
+which the stored record batches are what the fetch read: ranges of the segment files, which
+the connection sends with ``os.sendfile``, or bytes (over TLS).  The layout follows Kafka's
 ``FetchResponse.json`` (flexible from v12: compact arrays and strings, tagged fields).
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from jackalope.storage import FileSlice
 
 _I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")
@@ -29,7 +31,7 @@ class PartitionData:
     high_watermark: int
     last_stable_offset: int
     log_start_offset: int
-    records: bytes
+    records: bytes | FileSlice  # a file range is sent as it is stored, with os.sendfile
 
 
 def _uvarint(value: int) -> bytes:
@@ -48,12 +50,12 @@ def encode(
     *,
     error_code: int = 0,
     session_id: int = 0,
-) -> list[bytes]:
-    """The size-prefixed response frame as chunks (join them, or hand them to writelines)."""
+) -> list[bytes | FileSlice]:
+    """The size-prefixed response frame as chunks: bytes, and the records as given."""
     if not MIN_VERSION <= version <= MAX_VERSION:
         raise ValueError(f"FetchResponse v{version} is not supported")
     flexible = version >= 12
-    chunks: list[bytes] = []
+    chunks: list[bytes | FileSlice] = []
     head = bytearray(_HEADER.pack(0, correlation_id))
     if flexible:
         head.append(0)  # response header v1: no tagged fields
@@ -87,7 +89,9 @@ def encode(
         head.append(0)  # response tagged fields
     chunks.append(bytes(head))
     total = sum(len(c) for c in chunks) - 4
-    first = bytearray(chunks[0])
-    _I32.pack_into(first, 0, total)
-    chunks[0] = bytes(first)
+    first = chunks[0]
+    assert isinstance(first, bytes)  # the response header always comes first
+    sized = bytearray(first)
+    _I32.pack_into(sized, 0, total)
+    chunks[0] = bytes(sized)
     return chunks

@@ -25,6 +25,8 @@ from kio.schema.errors import ErrorCode
 from kio.serial import entity_reader, entity_writer
 from kio.static.constants import EntityType
 
+from jackalope.storage import FileSlice
+
 __all__ = [
     "ApiKey",
     "Encoded",
@@ -98,9 +100,10 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
-    """A response a handler encoded itself: the whole size-prefixed frame, in chunks."""
+    """A response a handler encoded itself: the whole size-prefixed frame, in chunks; a
+    :class:`FileSlice` chunk is a range of a segment file, sent with ``os.sendfile``."""
 
-    chunks: list[bytes]
+    chunks: list[bytes | FileSlice]
 
 
 def read_frames(buffer: bytearray, max_size: int) -> list[bytes]:

@@ -15,7 +15,7 @@ from jackalope.storage.errors import (
     RecordTooLargeError,
     StorageError,
 )
-from jackalope.storage.log import AppendInfo, Log, ReadResult
+from jackalope.storage.log import AppendInfo, FileSlice, Log, ReadResult
 from jackalope.storage.manager import LogManager
 from jackalope.storage.records import Record
 
@@ -24,6 +24,7 @@ __all__ = [
     "CompactionResult",
     "CorruptRecordError",
     "Durability",
+    "FileSlice",
     "InvalidProducerEpochError",
     "Log",
     "LogClosedError",

@@ -107,6 +107,29 @@ class AppendInfo(NamedTuple):
     duplicate: bool = False
 
 
+class FileSlice:
+    """Stored batches as a range of a file: ``size`` bytes at ``position`` of ``fd``."""
+
+    __slots__ = ("fd", "next_offset", "position", "size")
+
+    def __init__(self, fd: int, position: int, size: int, next_offset: int) -> None:
+        self.fd = fd
+        self.position = position
+        self.size = size
+        self.next_offset = next_offset
+
+    def __len__(self) -> int:
+        return self.size
+
+    def read(self) -> bytes:
+        return os.pread(self.fd, self.size, self.position) if self.size else b""
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 @dataclass(frozen=True, slots=True)
 class ReadResult:
     """Whole record batches as stored, and the offset a follow-up read starts at."""
@@ -538,6 +561,29 @@ class Log:
                 return ReadResult(data, nxt)
             i += 1  # offset fell in a gap at the end of a segment
         return ReadResult(b"", self._end)
+
+    def read_slice(self, offset: int, max_bytes: int = 1 << 20) -> FileSlice:
+        """What :meth:`read` would return, as a range of a segment file instead of bytes.
+
+        The slice holds a descriptor of its own (a ``dup`` of the segment's), so it stays
+        readable, and ``os.sendfile`` can send it, even if retention deletes the segment
+        meanwhile; the caller must :meth:`FileSlice.close` it.
+        """
+        if self._closed:
+            raise LogClosedError(f"log {self.directory.name} is closed")
+        if offset < self._start or offset > self._end:
+            raise OffsetOutOfRangeError(offset, self._start, self._end)
+        i = max(bisect_right(self._bases, offset) - 1, 0)
+        while offset < self._end and i < len(self._segments):
+            segment = self._segments[i]
+            if i == len(self._segments) - 1:
+                self._flush_active()
+            found = segment.locate(offset, max_bytes)
+            if found is not None:
+                start, length, nxt = found
+                return FileSlice(os.dup(segment.fd), start, length, nxt)
+            i += 1  # offset fell in a gap at the end of a segment
+        return FileSlice(-1, 0, 0, self._end if offset < self._end else offset)
 
     def read_records(self, offset: int, max_bytes: int = 1 << 20) -> list[Record]:
         """Decoded records from ``offset`` on (CRC-checked), within about ``max_bytes``.

@@ -148,9 +148,20 @@ class Segment:
 
         Returns the bytes and the offset that follows them.
         """
-        found = self.find(offset)
+        found = self.locate(offset, max_bytes)
         if found is None:
             return b"", self.next_offset
+        start, length, next_offset = found
+        return self.pread(start, length), next_offset
+
+    def locate(self, offset: int, max_bytes: int) -> tuple[int, int, int] | None:
+        """Where :meth:`read` would read: ``(file position, length, next offset)``, or None.
+
+        The range is written to the file (flushed) when this returns.
+        """
+        found = self.find(offset)
+        if found is None:
+            return None
         start, first = found
         length = first.size
         next_offset = first.next_offset
@@ -160,9 +171,10 @@ class Segment:
                     break
                 length = pos + header.size - start
                 next_offset = header.next_offset
-        data = self.pread(start, length)
+        if self._pending and start + length > self.flushed_size:
+            self.flush()
         self._last_read = (next_offset, start + length) if start + length < self.size else (-1, -1)
-        return data, next_offset
+        return start, length, next_offset
 
     def offset_for_time(self, timestamp: int) -> int | None:
         """Base offset of the first batch whose max timestamp is >= ``timestamp``."""

@@ -1,7 +1,9 @@
 """Fetch: stored record batches, returned as stored, with long polling woken by appends.
 
-The response is encoded by :mod:`jackalope.kafka.fetch_response` so the batches read from
-the segment files go to the transport without being copied into one buffer first.
+The response is encoded by :mod:`jackalope.kafka.fetch_response`.  On plain TCP connections
+the batches are ranges of the segment files (:meth:`Log.read_slice`) that the connection
+sends with ``os.sendfile``, so they go from the page cache to the socket without passing
+through Python; over TLS they are read into bytes.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from jackalope.kafka import fetch_response
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, Encoded, ErrorCode, ms
-from jackalope.storage import Log, OffsetOutOfRangeError, StorageError
+from jackalope.storage import FileSlice, Log, OffsetOutOfRangeError, StorageError
 
 
 class _Part:
@@ -25,36 +27,56 @@ class _Part:
         self.offset = offset
         self.partition_max = partition_max
         self.error: int = ErrorCode.none if log_ is not None else ErrorCode.unknown_topic_or_partition
+        self.records: bytes | FileSlice = b""
+
+    def release(self) -> None:
+        if isinstance(self.records, FileSlice):
+            self.records.close()
         self.records = b""
 
 
-def _read_all(parts: list[tuple[str, list[_Part]]], max_bytes: int) -> int:
+def _read_all(parts: list[tuple[str, list[_Part]]], max_bytes: int, zero_copy: bool) -> int:
     """Read every partition; the first partition with data gets at least one batch (KIP-74)."""
     total = 0
     for _, topic_parts in parts:
         for part in topic_parts:
-            part.records = b""
+            part.release()
             if part.log is None or part.error == ErrorCode.offset_out_of_range:
                 continue
             budget = min(part.partition_max, max_bytes - total)
             if budget <= 0 and total:
                 continue
             try:
-                result = part.log.read(part.offset, max(budget, 1))
+                if zero_copy:
+                    piece = part.log.read_slice(part.offset, max(budget, 1))
+                    part.records = piece if len(piece) else b""
+                    if not len(piece):
+                        piece.close()
+                else:
+                    part.records = part.log.read(part.offset, max(budget, 1)).data
             except OffsetOutOfRangeError:
                 part.error = ErrorCode.offset_out_of_range
                 continue
             except StorageError:
                 part.error = ErrorCode.kafka_storage_error
                 continue
-            part.records = result.data
-            total += len(result.data)
+            total += len(part.records)
     return total
 
 
 async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
-    topics = ctx.broker.topics
     parts: list[tuple[str, list[_Part]]] = []
+    try:
+        return await _fetch(ctx, request, parts)
+    except BaseException:
+        for _, topic_parts in parts:
+            for part in topic_parts:
+                part.release()
+        raise
+
+
+async def _fetch(ctx: RequestContext, request: Any, parts: list[tuple[str, list[_Part]]]) -> Encoded:
+    topics = ctx.broker.topics
     for t in request.topics:
         topic = topics.get(t.topic)
         parts.append(
@@ -72,7 +94,7 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
             )
         )
     max_bytes = getattr(request, "max_bytes", 0x7FFFFFFF)
-    total = _read_all(parts, max_bytes)
+    total = _read_all(parts, max_bytes, ctx.connection.zero_copy)
     wait = ms(request.max_wait) / 1000
     # Kafka answers at once when a partition has an error, or min_bytes (0: none) are there.
     min_bytes = request.min_bytes
@@ -86,7 +108,7 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
             if remaining <= 0 or not await topics.waiters.wait(logs, remaining):
                 break
             await asyncio.sleep(0)  # let producers of the same iteration append too
-            total = _read_all(parts, max_bytes)
+            total = _read_all(parts, max_bytes, ctx.connection.zero_copy)
             if any(p.error for _, ps in parts for p in ps):
                 break
     topics_data = [(name, [_partition_data(p) for p in topic_parts]) for name, topic_parts in parts]
