@@ -190,7 +190,7 @@ def start_serve_amqp(data_dir: Path, *args: str, timeout: float = 20) -> ServePr
     """Start ``jackalope serve --amqp-port 0`` and wait until it has printed both its http and
     its amqp listener. ``urls["amqp"]`` gets the guest:guest credentials added."""
     cmd = [sys.executable, "-m", "jackalope", "serve", "--data-dir", str(data_dir), "--http-port", "0"]
-    cmd += ["--amqp-port", "0", *args]
+    cmd += ["--amqp-port", "0", "--kafka-port", "0", *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     served = ServeProcess(proc)
     deadline = time.monotonic() + timeout
