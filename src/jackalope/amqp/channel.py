@@ -73,22 +73,6 @@ def _tag(prefix: str) -> str:
 log = logging.getLogger(__name__)
 
 
-def stream_record(message: Message) -> Record:
-    """A message published to a stream as the Kafka record that keeps it
-    (docs/protocol-mapping.md); the virtual hosts' ``stream_encoder``."""
-    try:
-        headers, timestamp = stream_records.record_fields(message.properties, message.exchange)
-    except codec.FrameError as exc:  # a malformed headers table: keep what can be kept
-        log.warning("stream message with unreadable properties stored without them: %s", exc)
-        headers, timestamp = [(stream_records.EXCHANGE_HEADER, message.exchange.encode())], None
-    return Record(
-        value=message.body,
-        key=message.routing_key.encode() or None,
-        headers=tuple(headers),
-        timestamp=timestamp,
-    )
-
-
 def _what(queue: Stream) -> str:
     return f"queue '{queue.name}' in vhost '/'"
 
@@ -196,7 +180,6 @@ class Channel:
         self.connection = connection
         self.number = number
         self.vhost: VirtualHost = connection.vhost_obj
-        self.vhost.stream_encoder = stream_record
         self.active = True  # channel.flow
         self.closing = False
         self.consumers: dict[str, ChannelConsumer] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from jackalope.amqp import stream_records
 from jackalope.amqp.connection import AmqpConnection
 from jackalope.core import BrokerCore
 
@@ -14,6 +15,7 @@ log = logging.getLogger(__name__)
 class AmqpServer:
     def __init__(self, core: BrokerCore, *, max_message_bytes: int = 128 * 1024 * 1024) -> None:
         self.core = core
+        core.stream_encoder = stream_records.message_record
         self.max_message_bytes = max_message_bytes
         self.connections: set[AmqpConnection] = set()
         self._server: asyncio.base_events.Server | None = None

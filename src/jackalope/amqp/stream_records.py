@@ -9,6 +9,7 @@ stream consumers as a message.  docs/protocol-mapping.md is the reference.  Sans
 from __future__ import annotations
 
 import json
+import logging
 import struct
 from datetime import datetime
 from decimal import Decimal
@@ -23,9 +24,12 @@ from jackalope.amqp.codec import (
     _SHORTSTR,
     _TABLE,
     _U32,
+    FrameError,
     _malformed,
     _property_flags,
 )
+from jackalope.core.message import Message
+from jackalope.storage import Record
 
 #
 # A stream queue is a Kafka topic, so a message published to it is stored as a Kafka record
@@ -39,6 +43,8 @@ from jackalope.amqp.codec import (
 #
 # A headers table holding anything but strings is also kept verbatim in ``x-amqp-headers``,
 # so AMQP consumers get every value back with its AMQP type.
+
+log = logging.getLogger(__name__)
 
 RESERVED_PREFIX: Final = "x-amqp-"
 EXCHANGE_HEADER: Final = "x-amqp-exchange"  # on every record written through AMQP
@@ -267,3 +273,19 @@ def _longstr_entry(name: str, value: bytes | None) -> bytes:
     if value is None:
         return _OCTETS[len(raw)] + raw + b"V"
     return _OCTETS[len(raw)] + raw + b"S" + _U32.pack(len(value)) + value
+
+
+def message_record(message: Message) -> Record:
+    """A message published to a stream as the Kafka record that keeps it: the encoder the
+    AMQP front-end gives the core (:attr:`BrokerCore.stream_encoder`)."""
+    try:
+        headers, timestamp = record_fields(message.properties, message.exchange)
+    except FrameError as exc:  # a malformed headers table: keep what can be kept
+        log.warning("stream message with unreadable properties stored without them: %s", exc)
+        headers, timestamp = [(EXCHANGE_HEADER, message.exchange.encode())], None
+    return Record(
+        value=message.body,
+        key=message.routing_key.encode() or None,
+        headers=tuple(headers),
+        timestamp=timestamp,
+    )

@@ -11,6 +11,7 @@ from typing import Any
 
 from jackalope.core.errors import NotFound
 from jackalope.core.queue import Defer
+from jackalope.core.stream import MessageEncoder, plain_record
 from jackalope.core.topics import Topics
 from jackalope.core.vhost import VirtualHost
 from jackalope.storage import AppendInfo, Log, LogConfig, LogManager, Record
@@ -42,6 +43,7 @@ class BrokerCore:
         self.users = users if users is not None else {"guest": "guest"}
         self.vhosts: dict[str, VirtualHost] = {}
         self.topics = Topics(logs, data_dir, **(topic_defaults or {}))
+        self._stream_encoder: MessageEncoder = plain_record
         self._loading = True  # nothing to save until the stored definitions are loaded
         self.add_vhost("/")
         self._loading = False
@@ -54,8 +56,21 @@ class BrokerCore:
             vhost = self.vhosts[name] = VirtualHost(
                 name, self.logs, self.save_definitions, self.defer, topics=self.topics
             )
+            vhost.stream_encoder = self._stream_encoder
             self.save_definitions()
         return vhost
+
+    @property
+    def stream_encoder(self) -> MessageEncoder:
+        """How a published message becomes a stream's record: a front-end's business (the
+        AMQP front-end sets its mapping), so the core only holds it for its virtual hosts."""
+        return self._stream_encoder
+
+    @stream_encoder.setter
+    def stream_encoder(self, encoder: MessageEncoder) -> None:
+        self._stream_encoder = encoder
+        for vhost in self.vhosts.values():
+            vhost.stream_encoder = encoder
 
     def vhost(self, name: str) -> VirtualHost:
         found = self.vhosts.get(name)
