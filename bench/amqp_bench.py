@@ -66,7 +66,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from multiprocessing.connection import Connection as Pipe
 from typing import Any, Final, TypeVar
 
 from pamqp import commands
@@ -82,6 +81,7 @@ from amqp_load.workers import (
     pika_publisher_process,
     publisher_process,
 )
+from bench_workers import Worker, spawn
 
 DEFAULT_URL: Final = "amqp://guest:guest@127.0.0.1:5673/"
 SCENARIOS: Final = ("publish", "consume", "publish-consume", "confirm-1", "confirm-window", "fanout", "pika")
@@ -256,27 +256,6 @@ class Row:
 
 
 @dataclass
-class Worker:
-    name: str
-    process: multiprocessing.process.BaseProcess
-    pipe: Pipe
-
-    def receive(self, timeout: float) -> tuple[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.pipe.poll(0.2):
-                try:
-                    kind, value = self.pipe.recv()
-                except EOFError:
-                    return "error", f"{self.name} process exited (code {self.process.exitcode})"
-                return str(kind), value
-            if not self.process.is_alive() and not self.pipe.poll(0):
-                return "error", f"{self.name} process died (exit code {self.process.exitcode})"
-            if time.monotonic() > deadline:
-                return "error", f"{self.name} process: no answer in {timeout:.0f} s"
-
-
-@dataclass
 class Outcome:
     pub: PublisherResult | None = None
     con: ConsumerResult | None = None
@@ -289,11 +268,7 @@ _CTX = multiprocessing.get_context("fork")
 
 
 def _spawn(name: str, target: Callable[..., None], *args: Any) -> Worker:
-    parent, child = _CTX.Pipe()
-    proc = _CTX.Process(target=target, args=(*args, child), name=f"amqp-bench-{name}", daemon=True)
-    proc.start()
-    child.close()
-    return Worker(name, proc, parent)
+    return spawn(_CTX, "amqp-bench", name, target, *args)
 
 
 def run_workers(

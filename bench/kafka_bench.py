@@ -91,6 +91,7 @@ from confluent_kafka.cimpl import NewTopic
 
 import kafka_load as load
 from amqp_load import sysstat
+from bench_workers import Worker, spawn
 from storage_bench import MEMORY_FILESYSTEMS, bench_raw, default_parent, mount_of
 
 MB: Final = 1_000_000
@@ -290,33 +291,8 @@ def delete_topics(bootstrap: str, names: Sequence[str]) -> str:
 # -- worker processes -----------------------------------------------------------------------------
 
 
-@dataclass
-class Worker:
-    name: str
-    process: multiprocessing.process.BaseProcess
-    pipe: Pipe
-
-    def receive(self, timeout: float) -> tuple[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.pipe.poll(0.2):
-                try:
-                    kind, value = self.pipe.recv()
-                except EOFError:
-                    return "error", f"{self.name}: process exited (code {self.process.exitcode})"
-                return str(kind), value
-            if not self.process.is_alive() and not self.pipe.poll(0):
-                return "error", f"{self.name}: process died (exit code {self.process.exitcode})"
-            if time.monotonic() > deadline:
-                return "error", f"{self.name}: no answer in {timeout:.0f} s"
-
-
-def spawn(name: str, target: Callable[[Any, Pipe], None], cfg: Any) -> Worker:
-    parent, child = _CTX.Pipe()
-    proc = _CTX.Process(target=target, args=(cfg, child), name=f"kafka-bench-{name}", daemon=True)
-    proc.start()
-    child.close()
-    return Worker(name, proc, parent)
+def start(name: str, target: Callable[[Any, Pipe], None], cfg: Any) -> Worker:
+    return spawn(_CTX, "kafka-bench", name, target, cfg)
 
 
 @dataclass
@@ -340,7 +316,7 @@ def run_workers(
     workers: list[Worker] = []
     try:
         for name, target, cfg in [*then, *first]:
-            workers.append(spawn(name, target, cfg))
+            workers.append(start(name, target, cfg))
         for w in workers:
             kind, value = w.receive(120)
             if kind == "ready":

@@ -60,6 +60,7 @@ from functools import partial
 from pathlib import Path
 from typing import Final
 
+from amqp_load.sysstat import cpu_model, memory_gib
 from jackalope.storage import Durability, Log, LogConfig, LogManager, Record
 from jackalope.storage.log import AppendInfo, SyncJob
 from jackalope.storage.records import encode_batch
@@ -110,26 +111,6 @@ def mount_of(path: Path) -> Mount:
         if inside and len(point) >= len(best.point):
             best = Mount(point, extra[0], extra[1])
     return best
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def memory_gb() -> str:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return f"{int(line.split()[1]) / 1024**2:.0f} GiB"
-    except (OSError, ValueError):
-        pass
-    return "unknown"
 
 
 def busy_cpu_seconds() -> float:
@@ -611,7 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = [
         ("CPU", cpu_model()),
         ("cores", f"{cpus} usable of {os.cpu_count()}"),
-        ("memory", memory_gb()),
+        ("memory", memory_gib()),
         ("kernel", f"{platform.system()} {platform.release()}"),
         ("bench dir", f"{root} ({mount.fstype} on {mount.source}, mounted at {mount.point})"),
         ("python", f"{platform.python_implementation()} {platform.python_version()}"),
