@@ -173,10 +173,8 @@ class VirtualHost:
             name = _server_named()
         elif name.startswith("amq."):
             raise AccessRefused(f"queue name '{name}' contains reserved prefix 'amq.*'")
-        wants_stream = streams.is_stream(arguments)
-        existing_stream = self.streams.get(name)
-        if existing_stream is not None or (wants_stream and name in self.queues):
-            current: QueueLike = existing_stream or self.queues[name]
+        current: QueueLike | None = self.streams.get(name) or self.queues.get(name)
+        if current is not None:  # a redeclaration (of either kind) must match exactly
             current.check_owner(owner)
             if (
                 current.durable != durable
@@ -190,25 +188,10 @@ class VirtualHost:
                     f"auto_delete={current.auto_delete} arguments={current.arguments}"
                 )
             return current
-        if wants_stream:
+        if streams.is_stream(arguments):
             stream = self._declare_stream(name, durable, exclusive, auto_delete, dict(arguments or {}))
             self.on_change()
             return stream
-        existing = self.queues.get(name)
-        if existing is not None:
-            existing.check_owner(owner)
-            if (
-                existing.durable != durable
-                or existing.auto_delete != auto_delete
-                or (existing.exclusive_owner is not None) != exclusive
-                or existing.arguments != dict(arguments or {})
-            ):
-                raise PreconditionFailed(
-                    f"inequivalent arg for queue '{name}' in vhost '{self.name}': the queue exists with "
-                    f"durable={existing.durable} exclusive={existing.exclusive_owner is not None} "
-                    f"auto_delete={existing.auto_delete} arguments={existing.arguments}"
-                )
-            return existing
         queue = self._make_queue(name, durable, (exclusive and owner) or None, auto_delete, arguments or {})
         if durable and not exclusive:
             self.on_change()
