@@ -103,7 +103,6 @@ class Server:
         groups = self._groups = GroupCoordinator(
             core.logs,
             initial_rebalance_delay_ms=s.kafka_group_initial_delay_ms,
-            partition_exists=lambda topic, partition: core.topics.partition(topic, partition) is not None,
         )
         await groups.load()
         core.topics.on_delete.append(groups.delete_topic_offsets)

@@ -94,13 +94,6 @@ class GroupCoordinator:
         self.initial_rebalance_delay_ms = initial_rebalance_delay_ms
         self.new_member_join_timeout_ms = new_member_join_timeout_ms
         self.group_max_size = group_max_size
-        # The offsets settings below are handed to the OffsetManager here: read at construction.
-        self.max_metadata_bytes = max_metadata_bytes
-        self.offsets_retention_ms = offsets_retention_ms
-        self.offsets_retention_check_interval_ms = offsets_retention_check_interval_ms
-        self.offsets_log_name = offsets_log_name
-        #: Checked for every committed partition (UNKNOWN_TOPIC_OR_PARTITION when False).
-        self.partition_exists = partition_exists
         self._groups = Groups()
         self._offsets_log = OffsetsLog(logs, offsets_log_name)
         self._offsets = OffsetManager(
