@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from enum import IntEnum
 from typing import Any
 
@@ -122,6 +122,24 @@ def _duplicates(names: Iterable[str | None]) -> set[str | None]:
     return {name for name, n in Counter(names).items() if n > 1}
 
 
+def _each_topic_once(entries: Sequence[Any]) -> Iterator[tuple[Any, Rejected | None]]:
+    """Each topic entry of a request once, with the error for a topic named more than once
+    in the same request (INVALID_REQUEST, as Kafka answers), or None."""
+    duplicates = _duplicates(t.name for t in entries)
+    seen: set[str] = set()
+    for t in entries:
+        if t.name in seen:
+            continue
+        seen.add(t.name)
+        duplicate = t.name in duplicates
+        yield (
+            t,
+            Rejected(ErrorCode.invalid_request, f"topic {t.name!r} appears more than once")
+            if duplicate
+            else None,
+        )
+
+
 def _check_assignment(ctx: RequestContext, broker_ids: Iterable[Sequence[int]]) -> None:
     """Every partition's replica list must be exactly this broker."""
     node = ctx.broker.node_id
@@ -184,16 +202,11 @@ def _creatable_configs(mod: Any, entries: Iterable[ConfigEntry]) -> tuple[Any, .
 async def handle_create_topics(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.CREATE_TOPICS, ctx.api_version)
     topics = ctx.broker.topics
-    duplicates = _duplicates(t.name for t in request.topics)
-    seen: set[str] = set()
     results = []
-    for t in request.topics:
-        if t.name in seen:
-            continue
-        seen.add(t.name)
+    for t, duplicate in _each_topic_once(request.topics):
         try:
-            if t.name in duplicates:
-                raise Rejected(ErrorCode.invalid_request, f"topic {t.name!r} appears more than once")
+            if duplicate is not None:
+                raise duplicate
             partitions = _requested_partitions(ctx, t)
             configs: dict[str, str] = {}
             for c in t.configs:
@@ -292,18 +305,13 @@ async def handle_delete_topics(ctx: RequestContext, request: Any) -> Any:
 async def handle_create_partitions(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.CREATE_PARTITIONS, ctx.api_version)
     topics = ctx.broker.topics
-    duplicates = _duplicates(t.name for t in request.topics)
-    seen: set[str] = set()
     results = []
-    for t in request.topics:
-        if t.name in seen:
-            continue
-        seen.add(t.name)
+    for t, duplicate in _each_topic_once(request.topics):
         error: int = ErrorCode.none
         message = None
         try:
-            if t.name in duplicates:
-                raise Rejected(ErrorCode.invalid_request, f"topic {t.name!r} appears more than once")
+            if duplicate is not None:
+                raise duplicate
             try:
                 topics.add_partitions(t.name, t.count, validate_only=True)
             except TopicError as exc:
