@@ -21,7 +21,7 @@ class KafkaBroker:
 
     core: BrokerCore
     topics: Topics
-    groups: GroupCoordinator | None
+    groups: GroupCoordinator
     cluster_id: str
     advertised_host: str = "127.0.0.1"
     advertised_port: int = 9092

@@ -4,8 +4,7 @@ OffsetFetch, DescribeGroups, ListGroups and DeleteGroups, translated to
 
 This broker is the coordinator of every group.  Coordinator errors are
 :class:`~jackalope.core.groups.GroupError` names, which are Kafka's: they map onto
-``ErrorCode`` by name.  Without a coordinator (``KafkaBroker.groups`` is None) every group
-API answers ``COORDINATOR_NOT_AVAILABLE``.
+``ErrorCode`` by name.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, ms, response_module
 
 if TYPE_CHECKING:
-    from jackalope.core.groups import GroupCoordinator
+    pass
 
 NO_AUTHORIZED_OPERATIONS: Final = -2147483648
 GROUP_TYPE: Final = "classic"  # ListGroups v5: every group here speaks the classic protocol
@@ -35,14 +34,6 @@ def code(error: GroupError | None) -> ErrorCode:
     return ErrorCode.none if error is None else _CODES[error]
 
 
-def _groups(ctx: RequestContext) -> GroupCoordinator | None:
-    groups: GroupCoordinator | None = ctx.broker.groups
-    return groups
-
-
-_UNAVAILABLE: Final = ErrorCode.coordinator_not_available
-
-
 # -- FindCoordinator ---------------------------------------------------------------------------
 
 
@@ -54,9 +45,7 @@ async def handle_find_coordinator(ctx: RequestContext, request: Any) -> Any:
     def locate(key: str) -> dict[str, Any]:
         error: int = ErrorCode.none
         message = None
-        if key_type == KEY_TYPE_GROUP and _groups(ctx) is None:
-            error, message = _UNAVAILABLE, "this broker runs no group coordinator"
-        elif key_type not in (KEY_TYPE_GROUP, KEY_TYPE_TRANSACTION):
+        if key_type not in (KEY_TYPE_GROUP, KEY_TYPE_TRANSACTION):
             error, message = ErrorCode.invalid_request, f"unsupported coordinator key type {key_type}"
         if error:
             return {
@@ -87,22 +76,8 @@ async def handle_find_coordinator(ctx: RequestContext, request: Any) -> Any:
 
 async def handle_join_group(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.JOIN_GROUP, ctx.api_version)
-    groups = _groups(ctx)
     session_timeout = ms(request.session_timeout)
-    if groups is None:
-        return build(
-            mod.JoinGroupResponse,
-            throttle_time=0,
-            error_code=_UNAVAILABLE,
-            generation_id=-1,
-            protocol_type=None,
-            protocol_name=None if ctx.api_version >= 7 else "",
-            leader="",
-            skip_assignment=False,
-            member_id=request.member_id,
-            members=(),
-        )
-    result = await groups.join(
+    result = await ctx.broker.groups.join(
         request.group_id,
         request.member_id,
         getattr(request, "group_instance_id", None),
@@ -144,10 +119,7 @@ async def handle_join_group(ctx: RequestContext, request: Any) -> Any:
 
 async def handle_sync_group(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.SYNC_GROUP, ctx.api_version)
-    groups = _groups(ctx)
-    if groups is None:
-        return build(mod.SyncGroupResponse, throttle_time=0, error_code=_UNAVAILABLE, assignment=b"")
-    result = await groups.sync(
+    result = await ctx.broker.groups.sync(
         request.group_id,
         request.generation_id,
         request.member_id,
@@ -168,10 +140,7 @@ async def handle_sync_group(ctx: RequestContext, request: Any) -> Any:
 
 async def handle_heartbeat(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.HEARTBEAT, ctx.api_version)
-    groups = _groups(ctx)
-    if groups is None:
-        return build(mod.HeartbeatResponse, throttle_time=0, error_code=_UNAVAILABLE)
-    error = groups.heartbeat(
+    error = ctx.broker.groups.heartbeat(
         request.group_id,
         request.generation_id,
         request.member_id,
@@ -182,14 +151,10 @@ async def handle_heartbeat(ctx: RequestContext, request: Any) -> Any:
 
 async def handle_leave_group(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.LEAVE_GROUP, ctx.api_version)
-    groups = _groups(ctx)
+    groups = ctx.broker.groups
     if ctx.api_version < 3:  # one member, by member id
-        if groups is None:
-            return build(mod.LeaveGroupResponse, throttle_time=0, error_code=_UNAVAILABLE)
         error, errors = groups.leave(request.group_id, [(request.member_id, None)])
         return build(mod.LeaveGroupResponse, throttle_time=0, error_code=code(error or errors[0]))
-    if groups is None:
-        return build(mod.LeaveGroupResponse, throttle_time=0, error_code=_UNAVAILABLE, members=())
     identities = [(m.member_id, m.group_instance_id) for m in request.members]
     error, errors = groups.leave(request.group_id, identities)
     members = tuple(
@@ -209,7 +174,6 @@ async def handle_leave_group(ctx: RequestContext, request: Any) -> Any:
 
 async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.OFFSET_COMMIT, ctx.api_version)
-    groups = _groups(ctx)
     topics = ctx.broker.topics
     by_id = ctx.api_version >= 10
     errors: dict[tuple[str, int], int] = {}  # from the coordinator
@@ -238,17 +202,14 @@ async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
             parts.append((p.partition_index, tp, ErrorCode.none))
         layout.append((t.topic_id if by_id else t.name, parts))
     if wanted:
-        if groups is None:
-            errors = dict.fromkeys(wanted, _UNAVAILABLE)
-        else:
-            results = await groups.commit_offsets(
-                request.group_id,
-                request.generation_id_or_member_epoch,
-                request.member_id,
-                getattr(request, "group_instance_id", None),
-                wanted,
-            )
-            errors = {tp: code(error) for tp, error in results.items()}
+        results = await ctx.broker.groups.commit_offsets(
+            request.group_id,
+            request.generation_id_or_member_epoch,
+            request.member_id,
+            getattr(request, "group_instance_id", None),
+            wanted,
+        )
+        errors = {tp: code(error) for tp, error in results.items()}
     response_topics = []
     for key, parts in layout:
         partitions = tuple(
@@ -274,7 +235,6 @@ def _fetch_group(
     topic_cls: Any,
 ) -> tuple[int, tuple[Any, ...]]:
     """One group's OffsetFetch: ``(group error, topics)``; partitions never committed get -1."""
-    groups = _groups(ctx)
     by_id = ctx.api_version >= 10
     topics = ctx.broker.topics
 
@@ -293,11 +253,7 @@ def _fetch_group(
             return build(topic_cls, topic_id=topic_id, partitions=partitions)
         return build(topic_cls, name=name, partitions=partitions)
 
-    if groups is None:
-        error: GroupError | None = GroupError.COORDINATOR_NOT_AVAILABLE
-        committed: dict[tuple[str, int], OffsetAndMetadata] = {}
-    else:
-        error, committed = groups.fetch_offsets(group_id, None)
+    error, committed = ctx.broker.groups.fetch_offsets(group_id, None)
     if error is not None:
         if ctx.api_version >= 2 or requested is None:
             return code(error), ()
@@ -368,25 +324,9 @@ async def handle_offset_fetch(ctx: RequestContext, request: Any) -> Any:
 
 async def handle_describe_groups(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.DESCRIBE_GROUPS, ctx.api_version)
-    groups = _groups(ctx)
     described = []
     for group_id in request.groups:
-        if groups is None:
-            described.append(
-                build(
-                    mod.DescribedGroup,
-                    error_code=_UNAVAILABLE,
-                    error_message=None,
-                    group_id=group_id,
-                    group_state="",
-                    protocol_type="",
-                    protocol_data="",
-                    members=(),
-                    authorized_operations=NO_AUTHORIZED_OPERATIONS,
-                )
-            )
-            continue
-        d = groups.describe(group_id)
+        d = ctx.broker.groups.describe(group_id)
         error: int = code(d.error)
         message = None
         if d.error is None and d.state == "Dead" and ctx.api_version >= 6:
@@ -422,13 +362,10 @@ async def handle_describe_groups(ctx: RequestContext, request: Any) -> Any:
 
 async def handle_list_groups(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.LIST_GROUPS, ctx.api_version)
-    groups = _groups(ctx)
-    if groups is None:
-        return build(mod.ListGroupsResponse, throttle_time=0, error_code=_UNAVAILABLE, groups=())
     types = {t.lower() for t in getattr(request, "types_filter", ())}
     if types and GROUP_TYPE not in types:
         return build(mod.ListGroupsResponse, throttle_time=0, error_code=ErrorCode.none, groups=())
-    error, listed = groups.list_groups(getattr(request, "states_filter", ()))
+    error, listed = ctx.broker.groups.list_groups(getattr(request, "states_filter", ()))
     entries = tuple(
         build(
             mod.ListedGroup,
@@ -444,12 +381,8 @@ async def handle_list_groups(ctx: RequestContext, request: Any) -> Any:
 
 async def handle_delete_groups(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.DELETE_GROUPS, ctx.api_version)
-    groups = _groups(ctx)
     names = list(request.groups_names)
-    if groups is None:
-        errors: dict[str, int] = dict.fromkeys(names, _UNAVAILABLE)
-    else:
-        errors = {name: code(error) for name, error in (await groups.delete_groups(names)).items()}
+    errors = {name: code(error) for name, error in (await ctx.broker.groups.delete_groups(names)).items()}
     results = tuple(build(mod.DeletableGroupResult, group_id=name, error_code=errors[name]) for name in names)
     return build(mod.DeleteGroupsResponse, throttle_time=0, results=results)
 
