@@ -97,6 +97,16 @@ def test_read_only_data_dir_is_refused(tmp_path: Path) -> None:
     assert "is not writable" in result.stderr
 
 
+def test_damaged_producer_ids_file_is_a_one_line_error(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "producer-ids").write_text("not a number")
+    result = run_serve("--data-dir", str(data), "--http-port", "0", "--amqp-port", "-1", "--kafka-port", "0")
+    assert result.returncode == 1
+    assert "producer-ids is damaged" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_bad_setting_is_a_usage_error(tmp_path: Path) -> None:
     result = run_serve("--data-dir", str(tmp_path), "--durability", "sometimes")
     assert result.returncode == 2
