@@ -9,8 +9,9 @@ from typing import Any
 
 from pamqp import base, body, commands, frame, header
 
-from jackalope.amqp.codec import Event, FrameError, FrameReader, MethodFrame
 from jackalope.amqp.constants import FRAME_BODY, FRAME_HEADER, FRAME_METHOD, PROTOCOL_HEADER
+from jackalope.amqp.errors import FrameError
+from jackalope.amqp.reader import Event, FrameReader, MethodFrame
 
 FRAME_MAX = 131072
 

@@ -11,8 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pamqp import commands
 
-from jackalope.amqp.codec import Event, FrameError, FrameReader, decode_properties, delivery_mode
 from jackalope.amqp.constants import FRAME_ERROR, PROTOCOL_HEADER
+from jackalope.amqp.errors import FrameError
+from jackalope.amqp.properties import decode_properties, delivery_mode
+from jackalope.amqp.reader import Event, FrameReader
 
 from .helpers import comparable, pamqp_content, pamqp_method, raw_frame
 

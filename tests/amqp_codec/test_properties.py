@@ -11,17 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pamqp import commands, header
 
-from jackalope.amqp.codec import (
-    MAX_TABLE_DEPTH,
-    ContentHeader,
-    FrameError,
-    decode_properties,
-    deliver,
-    delivery_mode,
-    encode_properties,
-    shortstr,
-)
 from jackalope.amqp.constants import FRAME_ERROR
+from jackalope.amqp.errors import FrameError
+from jackalope.amqp.properties import decode_properties, delivery_mode, encode_properties
+from jackalope.amqp.reader import ContentHeader
+from jackalope.amqp.validation import MAX_TABLE_DEPTH
+from jackalope.amqp.writers import deliver, shortstr
 
 from .helpers import (
     ALL_TYPES,

@@ -8,21 +8,6 @@ import warnings
 import pytest
 from pamqp import base, commands
 
-from jackalope.amqp.codec import (
-    Ack,
-    ContentBody,
-    ContentHeader,
-    FrameError,
-    FrameReader,
-    Heartbeat,
-    MethodFrame,
-    Nack,
-    ProtocolHeader,
-    Publish,
-    Reject,
-    build_method,
-    method_frame,
-)
 from jackalope.amqp.constants import (
     FRAME_BODY,
     FRAME_ERROR,
@@ -31,6 +16,20 @@ from jackalope.amqp.constants import (
     NOT_IMPLEMENTED,
     PROTOCOL_HEADER,
 )
+from jackalope.amqp.errors import FrameError
+from jackalope.amqp.reader import (
+    Ack,
+    ContentBody,
+    ContentHeader,
+    FrameReader,
+    Heartbeat,
+    MethodFrame,
+    Nack,
+    ProtocolHeader,
+    Publish,
+    Reject,
+)
+from jackalope.amqp.writers import build_method, method_frame
 
 from .helpers import (
     FRAME_MAX,
@@ -269,7 +268,7 @@ def test_oversized_frame_is_refused_from_its_header_alone() -> None:
     with pytest.raises(FrameError) as info:
         reader.next_event()
     assert info.value.reply_code == FRAME_ERROR
-    assert "4097" in info.value.text
+    assert "4097" in info.value.reply_text
 
 
 def test_frame_max_can_be_raised_after_tune() -> None:
@@ -386,7 +385,7 @@ def test_not_implemented_names_the_method() -> None:
 def test_malformed_method_names_the_method() -> None:
     error = error_of(raw_method(1, 60, 80, b""))
     assert (error.reply_code, error.class_id, error.method_id) == (FRAME_ERROR, 60, 80)
-    assert str(error).startswith("501 ")
+    assert error.reply_text.startswith("FRAME_ERROR - cannot decode")
 
 
 def test_headers_table_contents_are_left_to_decode_properties() -> None:

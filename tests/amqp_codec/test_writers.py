@@ -9,11 +9,9 @@ import pika.spec
 import pytest
 from pamqp import base, commands, frame, header, heartbeat
 
-from jackalope.amqp.codec import (
-    ContentBody,
-    ContentHeader,
-    FrameReader,
-    MethodFrame,
+from jackalope.amqp.constants import NO_ROUTE, PROTOCOL_HEADER
+from jackalope.amqp.reader import ContentBody, ContentHeader, FrameReader, MethodFrame
+from jackalope.amqp.writers import (
     basic_return,
     build_method,
     confirm_ack,
@@ -25,8 +23,7 @@ from jackalope.amqp.codec import (
     protocol_header,
     shortstr,
 )
-from jackalope.amqp.codec import heartbeat as heartbeat_frame
-from jackalope.amqp.constants import NO_ROUTE, PROTOCOL_HEADER
+from jackalope.amqp.writers import heartbeat as heartbeat_frame
 
 from .helpers import comparable, events_of, pamqp_content, pamqp_method
 

@@ -4,7 +4,9 @@ consumers with prefetch, deliveries and their acknowledgements.
 The channel translates AMQP methods into calls on the broker core and holds only what is
 the channel's by the spec: delivery tags, unacknowledged deliveries, confirm sequence
 numbers, the transaction buffer.  Errors from the core become channel or connection closes
-with the matching reply code (raised as :class:`ChannelError` / :class:`ConnectionError_`).
+with the matching reply code (raised as :class:`~jackalope.amqp.errors.ChannelException` /
+:class:`~jackalope.amqp.errors.ConnectionException`).  The channel writes through the narrow
+:class:`ChannelOutput` its connection gives it.
 """
 
 from __future__ import annotations
@@ -14,21 +16,23 @@ import itertools
 import logging
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
+from pamqp import base as pamqp_base
 from pamqp import commands as spec
 
-from jackalope.amqp import codec, stream_records
 from jackalope.amqp import constants as c
+from jackalope.amqp import properties as props
+from jackalope.amqp import stream_records
+from jackalope.amqp.errors import ChannelException, ConnectionException
+from jackalope.amqp.reader import Publish
+from jackalope.amqp.writers import build_method, shortstr
 from jackalope.core import errors as core_errors
 from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue import Queue
 from jackalope.core.stream import Stream, parse_offset_spec
 from jackalope.core.vhost import REPLY_TO, VirtualHost
 from jackalope.storage import Record
-
-if TYPE_CHECKING:
-    from jackalope.amqp.connection import AmqpConnection
 
 ERROR_CODES: Final[dict[type[core_errors.CoreError], int]] = {
     core_errors.NotFound: c.NOT_FOUND,
@@ -40,30 +44,55 @@ ERROR_CODES: Final[dict[type[core_errors.CoreError], int]] = {
 }
 
 
-def reply_text(code: int, reason: str) -> str:
-    """RabbitMQ's style: ``NOT_FOUND - no queue 'x' in vhost '/'``."""
-    try:
-        name = c.ReplyCode(code).name
-    except ValueError:
-        name = str(code)
-    return f"{name} - {reason}"[:255]
+class ChannelOutput(Protocol):
+    """What a channel may do to its connection: write frames, ask for its confirms to go out,
+    and account for publishes waiting on the disk.  ``writable`` is False while the transport
+    cannot take more output (deliveries wait)."""
 
+    writable: bool
 
-class AmqpError(Exception):
-    def __init__(self, code: int, reason: str, method_index: int = 0) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.text = reply_text(code, reason)
-        self.class_id = method_index >> 16
-        self.method_id = method_index & 0xFFFF
+    def send_method(self, channel: int, method: pamqp_base.Frame) -> None: ...
 
+    def deliver(
+        self,
+        channel: int,
+        consumer_tag: bytes,
+        delivery_tag: int,
+        redelivered: bool,
+        exchange: str,
+        routing_key: str,
+        properties: bytes,
+        body: bytes,
+    ) -> None: ...
 
-class ChannelError(AmqpError):
-    """Closes the channel (a soft error)."""
+    def get_ok(
+        self,
+        channel: int,
+        delivery_tag: int,
+        redelivered: bool,
+        exchange: str,
+        routing_key: str,
+        message_count: int,
+        properties: bytes,
+        body: bytes,
+    ) -> None: ...
 
+    def basic_return(
+        self,
+        channel: int,
+        reply_code: int,
+        reply_text: str,
+        exchange: str,
+        routing_key: str,
+        properties: bytes,
+        body: bytes,
+    ) -> None: ...
 
-class ConnectionError_(AmqpError):
-    """Closes the whole connection (a hard error)."""
+    def confirm(self, channel: int, delivery_tag: int, multiple: bool, ack: bool) -> None: ...
+
+    def confirms_due(self, channel: Channel) -> None: ...
+
+    def publish_backlog(self, delta: int) -> None: ...
 
 
 def _tag(prefix: str) -> str:
@@ -99,7 +128,7 @@ class ChannelConsumer:
         self.channel = channel
         self.queue = queue
         self.tag = tag
-        self.tag_bytes = codec.shortstr(tag)
+        self.tag_bytes = shortstr(tag)
         self.no_ack = no_ack
         self.exclusive = exclusive
         self.prefetch = prefetch
@@ -108,12 +137,12 @@ class ChannelConsumer:
     def can_deliver(self) -> bool:
         ch = self.channel
         if self.no_ack:
-            return ch.active and ch.connection.writable
+            return ch.active and ch.output.writable
         return (
             (self.prefetch == 0 or self.unacked < self.prefetch)
             and (ch.global_prefetch == 0 or ch.unacked_count < ch.global_prefetch)
             and ch.active
-            and ch.connection.writable
+            and ch.output.writable
         )
 
     def deliver(self, queue: Queue, entry: QueueEntry) -> None:
@@ -141,7 +170,7 @@ class _HeadersOf:
 
     def __call__(self) -> dict[str, Any]:
         if self.headers is None:
-            headers = codec.decode_properties(self.properties).get("headers")
+            headers = props.decode_properties(self.properties).get("headers")
             self.headers = headers if isinstance(headers, dict) else {}
         return self.headers
 
@@ -176,10 +205,11 @@ class _PendingConfirm:
 
 
 class Channel:
-    def __init__(self, connection: AmqpConnection, number: int) -> None:
-        self.connection = connection
+    def __init__(self, output: ChannelOutput, number: int, vhost: VirtualHost, user: str) -> None:
+        self.output = output  # also the owner of this connection's exclusive queues
         self.number = number
-        self.vhost: VirtualHost = connection.vhost_obj
+        self.vhost = vhost
+        self.user = user
         self.active = True  # channel.flow
         self.closing = False
         self.consumers: dict[str, ChannelConsumer] = {}
@@ -188,12 +218,6 @@ class Channel:
         self.global_prefetch = 0
         self.consumer_prefetch = 0
         self.delivery_tag = 0
-        # publishing
-        self.publishing: codec.Publish | None = None
-        self.properties: bytes | None = None  # set by the content header of the message being received
-        self.body_size = 0
-        self.body_parts: list[bytes] = []
-        self.received = 0
         # confirms: every seq <= confirm_floor has been answered
         self.confirming = False
         self.publish_seq = 0
@@ -204,7 +228,7 @@ class Channel:
         self.in_flight = 0
         # transactions
         self.tx = False
-        self.tx_publishes: list[tuple[codec.Publish, bytes, bytes]] = []
+        self.tx_publishes: list[tuple[Publish, bytes, bytes]] = []
         self.tx_settlements: list[Callable[[], None]] = []
         # direct reply-to: this channel's private reply queue, once it consumes from it
         self.reply_queue: Queue | None = None
@@ -214,15 +238,15 @@ class Channel:
     def handle_method(self, method: Any) -> None:
         handler = self._HANDLERS.get(type(method))
         if handler is None:
-            raise ConnectionError_(c.NOT_IMPLEMENTED, f"{method.name} is not implemented", method.index)
+            raise ConnectionException(c.NOT_IMPLEMENTED, f"{method.name} is not implemented", method.index)
         try:
             handler(self, method)
         except core_errors.CoreError as exc:
             code = ERROR_CODES.get(type(exc), c.PRECONDITION_FAILED)
-            raise ChannelError(code, str(exc), method.index) from None
+            raise ChannelException(code, str(exc), method.index) from None
 
-    def send(self, method: Any) -> None:
-        self.connection.send_method(self.number, method)
+    def send(self, method: pamqp_base.Frame) -> None:
+        self.output.send_method(self.number, method)
 
     # -- exchanges ---------------------------------------------------------------------------
 
@@ -240,7 +264,7 @@ class Channel:
         except ValueError as exc:
             if isinstance(exc, core_errors.CoreError):
                 raise
-            raise ConnectionError_(
+            raise ConnectionException(
                 c.COMMAND_INVALID, f"invalid exchange type '{m.exchange_type}'", m.index
             ) from None
         if not m.nowait:
@@ -267,14 +291,12 @@ class Channel:
         if m.queue == REPLY_TO and m.passive:
             if not m.nowait:
                 self.send(
-                    codec.build_method(
-                        spec.Queue.DeclareOk, queue=REPLY_TO, message_count=0, consumer_count=0
-                    )
+                    build_method(spec.Queue.DeclareOk, queue=REPLY_TO, message_count=0, consumer_count=0)
                 )
             return
         queue = self.vhost.declare_queue(
             m.queue,
-            owner=self.connection,
+            owner=self.output,
             durable=m.durable,
             exclusive=m.exclusive,
             auto_delete=m.auto_delete,
@@ -283,7 +305,7 @@ class Channel:
         )
         if not m.nowait:
             self.send(
-                codec.build_method(
+                build_method(
                     spec.Queue.DeclareOk,
                     queue=queue.name,
                     message_count=queue.message_count,
@@ -292,18 +314,18 @@ class Channel:
             )
 
     def _queue_bind(self, m: spec.Queue.Bind) -> None:
-        self.vhost.bind_queue(m.queue, m.exchange, m.routing_key, m.arguments or {}, self.connection)
+        self.vhost.bind_queue(m.queue, m.exchange, m.routing_key, m.arguments or {}, self.output)
         if not m.nowait:
             self.send(spec.Queue.BindOk())
 
     def _queue_unbind(self, m: spec.Queue.Unbind) -> None:
-        self.vhost.unbind_queue(m.queue, m.exchange, m.routing_key, m.arguments or {}, self.connection)
+        self.vhost.unbind_queue(m.queue, m.exchange, m.routing_key, m.arguments or {}, self.output)
         self.send(spec.Queue.UnbindOk())
 
     def _queue_purge(self, m: spec.Queue.Purge) -> None:
-        queue = self.vhost.queue(m.queue, self.connection)
+        queue = self.vhost.queue(m.queue, self.output)
         if isinstance(queue, Stream):  # RabbitMQ: a connection error
-            raise ConnectionError_(
+            raise ConnectionException(
                 c.NOT_IMPLEMENTED, f"queue.purge not supported by stream queues {_what(queue)}", m.index
             )
         count = queue.purge()
@@ -312,7 +334,7 @@ class Channel:
 
     def _queue_delete(self, m: spec.Queue.Delete) -> None:
         count = self.vhost.delete_queue(
-            m.queue, owner=self.connection, if_unused=m.if_unused, if_empty=m.if_empty
+            m.queue, owner=self.output, if_unused=m.if_unused, if_empty=m.if_empty
         )
         if not m.nowait:
             self.send(spec.Queue.DeleteOk(count))
@@ -321,7 +343,7 @@ class Channel:
 
     def _basic_qos(self, m: spec.Basic.Qos) -> None:
         if m.prefetch_size:
-            raise ConnectionError_(c.NOT_IMPLEMENTED, f"prefetch_size!=0 ({m.prefetch_size})", m.index)
+            raise ConnectionException(c.NOT_IMPLEMENTED, f"prefetch_size!=0 ({m.prefetch_size})", m.index)
         if m.global_:
             self.global_prefetch = m.prefetch_count
         else:
@@ -333,52 +355,54 @@ class Channel:
     def _basic_consume(self, m: spec.Basic.Consume) -> None:
         if m.queue == REPLY_TO:
             if not m.no_ack:
-                raise ChannelError(c.PRECONDITION_FAILED, "reply consumer cannot acknowledge", m.index)
+                raise ChannelException(c.PRECONDITION_FAILED, "reply consumer cannot acknowledge", m.index)
             if self.reply_queue is not None:
-                raise ChannelError(c.PRECONDITION_FAILED, "reply consumer already set", m.index)
+                raise ChannelException(c.PRECONDITION_FAILED, "reply consumer already set", m.index)
             self.reply_queue = self.vhost.open_reply_queue()
             queue = self.reply_queue
         else:
-            found = self.vhost.queue(m.queue, self.connection)
+            found = self.vhost.queue(m.queue, self.output)
             if isinstance(found, Stream):
                 self._consume_stream(m, found)
                 return
             queue = found
         tag = m.consumer_tag or _tag("amq.ctag-")
         if tag in self.consumers:
-            raise ConnectionError_(c.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'", m.index)
+            raise ConnectionException(c.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'", m.index)
         consumer = ChannelConsumer(self, queue, tag, m.no_ack, m.exclusive, self.consumer_prefetch)
         if m.exclusive and queue.consumer_count:
-            raise ChannelError(c.ACCESS_REFUSED, f"queue '{queue.name}' in exclusive use", m.index)
+            raise ChannelException(c.ACCESS_REFUSED, f"queue '{queue.name}' in exclusive use", m.index)
         if not m.nowait:
             self.send(spec.Basic.ConsumeOk(tag))
         try:
             queue.add_consumer(consumer)
         except core_errors.ResourceLocked as exc:
-            raise ChannelError(c.ACCESS_REFUSED, str(exc), m.index) from None
+            raise ChannelException(c.ACCESS_REFUSED, str(exc), m.index) from None
         self.consumers[tag] = consumer
 
     def _consume_stream(self, m: spec.Basic.Consume, stream: Stream) -> None:
         """basic.consume on a stream, with RabbitMQ's rules: manual acks and a consumer
         prefetch are required; ``x-stream-offset`` says where reading starts."""
         if not self.consumer_prefetch:
-            raise ChannelError(
+            raise ChannelException(
                 c.PRECONDITION_FAILED, f"consumer prefetch count is not set for {_what(stream)}", m.index
             )
         if m.no_ack:
-            raise ConnectionError_(
+            raise ConnectionException(
                 c.NOT_IMPLEMENTED,
                 f"automatic acknowledgement not supported by stream queues {_what(stream)}",
                 m.index,
             )
         if self.global_prefetch:
-            raise ConnectionError_(c.NOT_IMPLEMENTED, f"{_what(stream)} does not support global qos", m.index)
+            raise ConnectionException(
+                c.NOT_IMPLEMENTED, f"{_what(stream)} does not support global qos", m.index
+            )
         start = parse_offset_spec((m.arguments or {}).get("x-stream-offset"))
         tag = m.consumer_tag or _tag("amq.ctag-")
         if tag in self.consumers:
-            raise ConnectionError_(c.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'", m.index)
+            raise ConnectionException(c.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'", m.index)
         if m.exclusive and stream.consumer_count:
-            raise ChannelError(c.ACCESS_REFUSED, f"queue '{stream.name}' in exclusive use", m.index)
+            raise ChannelException(c.ACCESS_REFUSED, f"queue '{stream.name}' in exclusive use", m.index)
         consumer = ChannelConsumer(self, stream, tag, False, m.exclusive, self.consumer_prefetch)
         if not m.nowait:
             self.send(spec.Basic.ConsumeOk(tag))
@@ -387,7 +411,7 @@ class Channel:
             stream.add_consumer(consumer, start)
         except core_errors.ResourceLocked as exc:
             del self.consumers[tag]
-            raise ChannelError(c.ACCESS_REFUSED, str(exc), m.index) from None
+            raise ChannelException(c.ACCESS_REFUSED, str(exc), m.index) from None
 
     def _basic_cancel(self, m: spec.Basic.Cancel) -> None:
         consumer = self.consumers.pop(m.consumer_tag or "", None)
@@ -413,9 +437,7 @@ class Channel:
             self.unacked_count += 1
             consumer.unacked += 1
         message = entry.message
-        conn = self.connection
-        codec.deliver(
-            conn.out,
+        self.output.deliver(
             self.number,
             consumer.tag_bytes,
             tag,
@@ -424,9 +446,7 @@ class Channel:
             message.routing_key,
             message.properties,
             message.body,
-            conn.frame_max,
         )
-        conn.schedule_flush()
 
     def deliver_record(self, consumer: ChannelConsumer, stream: Stream, record: Record) -> None:
         """A stream record to a stream consumer (always acknowledged by hand)."""
@@ -438,9 +458,7 @@ class Channel:
         exchange, routing_key, properties = stream_records.message_from_record(
             record.key, record.headers, record.timestamp, record.offset
         )
-        conn = self.connection
-        codec.deliver(
-            conn.out,
+        self.output.deliver(
             self.number,
             consumer.tag_bytes,
             tag,
@@ -449,14 +467,12 @@ class Channel:
             routing_key,
             properties,
             record.value or b"",
-            conn.frame_max,
         )
-        conn.schedule_flush()
 
     def _basic_get(self, m: spec.Basic.Get) -> None:
-        queue = self.vhost.queue(m.queue, self.connection)
+        queue = self.vhost.queue(m.queue, self.output)
         if isinstance(queue, Stream):  # RabbitMQ: a connection error
-            raise ConnectionError_(
+            raise ConnectionException(
                 c.NOT_IMPLEMENTED, f"basic.get not supported by stream queues {_what(queue)}", m.index
             )
         entry = queue.get()
@@ -471,9 +487,7 @@ class Channel:
             self.unacked[tag] = _Unacked(queue, entry, None)
             self.unacked_count += 1
         message = entry.message
-        conn = self.connection
-        codec.get_ok(
-            conn.out,
+        self.output.get_ok(
             self.number,
             tag,
             entry.redelivered,
@@ -482,9 +496,7 @@ class Channel:
             queue.message_count,
             message.properties,
             message.body,
-            conn.frame_max,
         )
-        conn.schedule_flush()
 
     # -- basic: settling deliveries ------------------------------------------------------------
 
@@ -496,12 +508,14 @@ class Channel:
             else:
                 tags = list(itertools.takewhile(lambda t: t <= delivery_tag, self.unacked))  # tags ascend
                 if not tags and delivery_tag not in self.unacked:
-                    raise ChannelError(c.PRECONDITION_FAILED, f"unknown delivery tag {delivery_tag}", index)
+                    raise ChannelException(
+                        c.PRECONDITION_FAILED, f"unknown delivery tag {delivery_tag}", index
+                    )
                 taken = [self.unacked.pop(t) for t in tags]
         else:
             item = self.unacked.pop(delivery_tag, None)
             if item is None:
-                raise ChannelError(c.PRECONDITION_FAILED, f"unknown delivery tag {delivery_tag}", index)
+                raise ChannelException(c.PRECONDITION_FAILED, f"unknown delivery tag {delivery_tag}", index)
             taken = [item]
         self.unacked_count -= len(taken)
         for item in taken:
@@ -551,7 +565,7 @@ class Channel:
 
     def _basic_recover(self, m: spec.Basic.Recover) -> None:
         if not m.requeue:
-            raise ConnectionError_(c.NOT_IMPLEMENTED, "requeue=false", m.index)
+            raise ConnectionException(c.NOT_IMPLEMENTED, "requeue=false", m.index)
         self.requeue_all()
         self.send(spec.Basic.RecoverOk())
 
@@ -567,14 +581,14 @@ class Channel:
 
     # -- basic: publishing ---------------------------------------------------------------------
 
-    def publish(self, event: codec.Publish, properties: bytes, body: bytes) -> None:
+    def publish(self, event: Publish, properties: bytes, body: bytes) -> None:
         """A whole message has arrived (method, header, body)."""
         if self.tx:
             self.tx_publishes.append((event, properties, body))
             return
         self._route(event, properties, body)
 
-    def _route(self, event: codec.Publish, properties: bytes, body: bytes) -> None:
+    def _route(self, event: Publish, properties: bytes, body: bytes) -> None:
         vhost = self.vhost
         confirming = self.confirming
         if confirming:
@@ -582,37 +596,28 @@ class Channel:
         if len(properties) >= 2 and properties[0] & _REPLY_TO_FLAG_HIGH:
             properties = self._direct_reply_to(properties)
         if len(properties) >= 2 and properties[1] & _USER_ID_FLAG:
-            user_id = codec.decode_properties(properties).get("user_id")
-            user = self.connection.user
+            user_id = props.decode_properties(properties).get("user_id")
+            user = self.user
             if user_id != user:
                 reason = f"user_id property set to '{user_id!s}' but authenticated user was '{user}'"
-                raise ChannelError(c.PRECONDITION_FAILED, reason, 0x3C0028)
+                raise ChannelException(c.PRECONDITION_FAILED, reason, 0x3C0028)
         try:
             vhost.check_publish(event.exchange)
             queues = vhost.route(event.exchange, event.routing_key, _HeadersOf(properties))
         except core_errors.CoreError as exc:
-            raise ChannelError(
+            raise ChannelException(
                 ERROR_CODES.get(type(exc), c.PRECONDITION_FAILED), str(exc), 0x3C0028
             ) from None
         if not queues:
             if event.mandatory:
-                codec.basic_return(
-                    self.connection.out,
-                    self.number,
-                    c.NO_ROUTE,
-                    "NO_ROUTE",
-                    event.exchange,
-                    event.routing_key,
-                    properties,
-                    body,
-                    self.connection.frame_max,
+                self.output.basic_return(
+                    self.number, c.NO_ROUTE, "NO_ROUTE", event.exchange, event.routing_key, properties, body
                 )
             if confirming:
                 self.confirm_settled(self.publish_seq, True)
-            self.connection.schedule_flush()
             return
         message = Message(
-            event.exchange, event.routing_key, properties, body, codec.delivery_mode(properties) == 2
+            event.exchange, event.routing_key, properties, body, props.delivery_mode(properties) == 2
         )
         if not confirming:
             for queue in queues:
@@ -635,26 +640,25 @@ class Channel:
             if refused:
                 pending.failed = True
             self.in_flight += 1
-            self.connection.publish_backlog(+1)
+            self.output.publish_backlog(+1)
             pending.done(None)  # routing finished
 
     def _direct_reply_to(self, properties: bytes) -> bytes:
         """Point a request's ``reply_to: amq.rabbitmq.reply-to`` at this channel's reply queue."""
-        value, start, end = codec.reply_to(properties)
+        value, start, end = props.reply_to(properties)
         if value != REPLY_TO:
             return properties
         if self.reply_queue is None:
-            raise ChannelError(c.PRECONDITION_FAILED, "fast reply consumer does not exist", 0x3C0028)
-        return codec.replace_reply_to(properties, start, end, self.reply_queue.name)
+            raise ChannelException(c.PRECONDITION_FAILED, "fast reply consumer does not exist", 0x3C0028)
+        return props.replace_reply_to(properties, start, end, self.reply_queue.name)
 
     def confirm_settled(self, seq: int, ok: bool) -> None:
         """Publish ``seq`` is answered: nack at once; acks go out in order, coalesced into one
         ``multiple`` ack per flush (see :meth:`flush_confirms`)."""
         if self.closing:
             return
-        conn = self.connection
         if not ok:
-            codec.confirm_nack(conn.out, self.number, seq, False)
+            self.output.confirm(self.number, seq, False, False)
             self.nacked.add(seq)
         if seq == self.confirm_floor + 1:
             floor = seq
@@ -664,10 +668,9 @@ class Channel:
                 settled.remove(floor)
             self.confirm_floor = floor
             if floor > self.ack_floor_sent:
-                conn.pending_confirm_channels.add(self)
+                self.output.confirms_due(self)
         else:
             self.settled_above.add(seq)
-        conn.schedule_flush()
 
     def flush_confirms(self) -> None:
         """One basic.ack (multiple) for everything settled in order since the last flush;
@@ -675,26 +678,26 @@ class Channel:
         floor = self.confirm_floor
         if floor <= self.ack_floor_sent or self.closing:
             return
-        out = self.connection.out
+        confirm = self.output.confirm
         if self.nacked:
             for seq in sorted(s for s in self.nacked if s <= floor):
                 self.nacked.discard(seq)
                 if seq - 1 > self.ack_floor_sent:
-                    codec.confirm_ack(out, self.number, seq - 1, True)
+                    confirm(self.number, seq - 1, True, True)
                 self.ack_floor_sent = seq
         if floor > self.ack_floor_sent:
-            codec.confirm_ack(out, self.number, floor, True)
+            confirm(self.number, floor, True, True)
         self.ack_floor_sent = floor
 
     def pending_done(self) -> None:
         if self.closing:
             return  # close() already released this channel's share of the backlog
         self.in_flight -= 1
-        self.connection.publish_backlog(-1)
+        self.output.publish_backlog(-1)
 
     def _confirm_select(self, m: spec.Confirm.Select) -> None:
         if self.tx:
-            raise ChannelError(c.PRECONDITION_FAILED, "cannot switch from tx to confirm mode", m.index)
+            raise ChannelException(c.PRECONDITION_FAILED, "cannot switch from tx to confirm mode", m.index)
         self.confirming = True
         if not m.nowait:
             self.send(spec.Confirm.SelectOk())
@@ -703,13 +706,13 @@ class Channel:
 
     def _tx_select(self, m: spec.Tx.Select) -> None:
         if self.confirming:
-            raise ChannelError(c.PRECONDITION_FAILED, "cannot switch from confirm to tx mode", m.index)
+            raise ChannelException(c.PRECONDITION_FAILED, "cannot switch from confirm to tx mode", m.index)
         self.tx = True
         self.send(spec.Tx.SelectOk())
 
     def _tx_commit(self, m: spec.Tx.Commit) -> None:
         if not self.tx:
-            raise ChannelError(c.PRECONDITION_FAILED, "channel is not transactional", m.index)
+            raise ChannelException(c.PRECONDITION_FAILED, "channel is not transactional", m.index)
         publishes, self.tx_publishes = self.tx_publishes, []
         settlements, self.tx_settlements = self.tx_settlements, []
         for event, properties, body in publishes:
@@ -720,7 +723,7 @@ class Channel:
 
     def _tx_rollback(self, m: spec.Tx.Rollback) -> None:
         if not self.tx:
-            raise ChannelError(c.PRECONDITION_FAILED, "channel is not transactional", m.index)
+            raise ChannelException(c.PRECONDITION_FAILED, "channel is not transactional", m.index)
         self.tx_publishes.clear()
         self.tx_settlements.clear()
         self.send(spec.Tx.RollbackOk())
@@ -731,8 +734,12 @@ class Channel:
         self.active = bool(m.active)
         self.send(spec.Channel.FlowOk(self.active))
         if self.active:
-            for consumer in list(self.consumers.values()):
-                consumer.queue.dispatch()
+            self.dispatch_consumers()
+
+    def dispatch_consumers(self) -> None:
+        """Let the queues this channel consumes from deliver (it can take more now)."""
+        for consumer in list(self.consumers.values()):
+            consumer.queue.dispatch()
 
     def close(self) -> None:
         """The channel ends: consumers go, unacknowledged deliveries return to their queues."""
@@ -747,7 +754,7 @@ class Channel:
         self.tx_publishes.clear()
         self.tx_settlements.clear()
         if self.in_flight:
-            self.connection.publish_backlog(-self.in_flight)
+            self.output.publish_backlog(-self.in_flight)
             self.in_flight = 0
 
     _HANDLERS: Final[dict[type, Callable[[Channel, Any], None]]] = {

@@ -1,26 +1,40 @@
-"""One AMQP 0-9-1 connection: handshake, heartbeats, channels, frame assembly, flow control.
+"""One AMQP 0-9-1 connection on asyncio: the read loop, the write loop and flow control.
 
-An asyncio ``Protocol`` around the sans-IO codec: bytes from the socket go to
-:class:`~jackalope.amqp.codec.FrameReader`, events are handled here or by the
-:class:`~jackalope.amqp.channel.Channel` they belong to, and everything to send is appended
-to one buffer that is written once per event-loop iteration.
+Bytes from the socket go into the connection's :class:`~jackalope.amqp.protocol.AmqpProtocol`,
+whose events are handed to the :class:`~jackalope.amqp.channel.Channel` they belong to (or
+answered here: login, virtual host, heartbeats, closing).  Everything the protocol has to
+send is written once per event-loop iteration.  Reading pauses while the connection's
+publishes are waiting for the disk, and while the transport cannot take more output.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import struct
-import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from pamqp import commands as spec
-from pamqp import decode as pamqp_decode
-
 from jackalope import __version__
-from jackalope.amqp import codec
 from jackalope.amqp import constants as c
-from jackalope.amqp.channel import AmqpError, Channel, ChannelError, ConnectionError_, reply_text
+from jackalope.amqp.channel import Channel
+from jackalope.amqp.errors import ChannelException, ConnectionException
+from jackalope.amqp.protocol import (
+    Ack,
+    AmqpProtocol,
+    ChannelClosed,
+    ChannelOpened,
+    ConnectionClosed,
+    ConnectionFailed,
+    Event,
+    LoginRequested,
+    MessageReceived,
+    MethodReceived,
+    Nack,
+    Reject,
+    State,
+    Tuned,
+    VhostRequested,
+)
 from jackalope.core.vhost import VirtualHost
 
 if TYPE_CHECKING:
@@ -30,14 +44,11 @@ log = logging.getLogger(__name__)
 
 CHANNEL_MAX: Final = 2047
 FRAME_MAX: Final = 131072
-FRAME_MIN: Final = 4096
 HEARTBEAT: Final = 60
 BACKLOG_HIGH: Final = 20_000  # publishes awaiting the disk before we stop reading the socket
 BACKLOG_LOW: Final = 5_000
+HANDSHAKE_TIMEOUT: Final = 10.0
 CLOSE_TIMEOUT: Final = 3.0
-
-# Connection states
-AWAIT_HEADER, AWAIT_START_OK, AWAIT_TUNE_OK, AWAIT_OPEN, OPEN, CLOSING, CLOSED = range(7)
 
 
 def server_properties() -> dict[str, Any]:
@@ -63,30 +74,53 @@ def server_properties() -> dict[str, Any]:
 
 
 class AmqpConnection(asyncio.Protocol):
+    """The asyncio side of one connection; the :class:`~jackalope.amqp.channel.ChannelOutput`
+    its channels write to."""
+
     def __init__(self, server: AmqpServer) -> None:
         self.server = server
         self.core = server.core
-        self.reader = codec.FrameReader(FRAME_MAX)
-        self.state = AWAIT_HEADER
-        self.transport: asyncio.Transport | None = None
-        self.out = bytearray()
-        self.flush_scheduled = False
+        self.loop = asyncio.get_running_loop()
+        protocol = self.protocol = AmqpProtocol(
+            server_properties(),
+            frame_max=FRAME_MAX,
+            channel_max=CHANNEL_MAX,
+            heartbeat=HEARTBEAT,
+            max_message_bytes=server.max_message_bytes,
+            on_output=self._schedule_flush,
+        )
+        # The channels' output, straight to the protocol's writers (no call in between).
+        self.send_method = protocol.send_method
+        self.deliver = protocol.deliver
+        self.get_ok = protocol.get_ok
+        self.basic_return = protocol.basic_return
+        self.confirm = protocol.confirm
         self.writable = True
+        self.transport: asyncio.Transport | None = None
         self.channels: dict[int, Channel] = {}
-        self.closing_channels: set[int] = set()
-        self.frame_max = FRAME_MAX
-        self.channel_max = CHANNEL_MAX
-        self.heartbeat = 0
         self.user = ""
-        self.vhost_obj: VirtualHost = self.core.vhost("/")
-        self.pending_confirm_channels: set[Channel] = set()
+        self.vhost: VirtualHost | None = None
+        self.peer = "?"
         self.backlog = 0
-        self.reading_paused = False
-        self.last_received = self.last_sent = time.monotonic()
+        self._reading_paused = False
+        self._flush_scheduled = False
+        self._confirm_channels: set[Channel] = set()
         self._heartbeat_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
-        self.loop = asyncio.get_running_loop()
-        self.peer = "?"
+        self._closed = False
+        self._handlers: dict[type[Event], Callable[[Any], None]] = {
+            Ack: self._on_ack,
+            Nack: self._on_nack,
+            Reject: self._on_reject,
+            MethodReceived: self._on_method,
+            ChannelOpened: self._on_channel_opened,
+            ChannelClosed: self._on_channel_closed,
+            LoginRequested: self._login,
+            Tuned: self._tuned,
+            VhostRequested: self._open_vhost,
+            ConnectionFailed: self._on_failed,
+            ConnectionClosed: self._on_closed,
+        }
 
     # -- transport callbacks -----------------------------------------------------------------
 
@@ -95,7 +129,7 @@ class AmqpConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.server.connections.add(self)
-        self._close_timer = self.loop.call_later(10.0, self._handshake_timeout)
+        self._close_timer = self.loop.call_later(HANDSHAKE_TIMEOUT, self._handshake_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cleanup()
@@ -106,313 +140,145 @@ class AmqpConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.writable = True
         for channel in list(self.channels.values()):
-            for consumer in list(channel.consumers.values()):
-                consumer.queue.dispatch()
+            channel.dispatch_consumers()
 
     def data_received(self, data: bytes) -> None:
-        self.last_received = time.monotonic()
-        if self.state == CLOSED:
-            return
-        reader = self.reader
-        reader.feed(data)
-        try:
-            while True:
-                event = reader.next_event()
-                if event is None:
-                    break
-                self._handle(event)
-                if self.state == CLOSED:
-                    return
-        except codec.FrameError as exc:
-            self.close_connection(exc.reply_code, exc.text, exc.class_id, exc.method_id)
-        except ConnectionError_ as exc:
-            self.close_connection(exc.code, exc.text, exc.class_id, exc.method_id, formatted=True)
-        except Exception:
-            log.exception("internal error on AMQP connection %s", self.peer)
-            self.close_connection(c.INTERNAL_ERROR, "internal error")
+        self.protocol.receive_data(data)
+        self._process()
 
     # -- events --------------------------------------------------------------------------------
 
-    def _handle(self, event: Any) -> None:
-        kind = type(event)
-        if kind is codec.ContentBody:
-            self._body(event)
-        elif kind is codec.Publish or kind is codec.ContentHeader:
-            self._publish_frames(event)
-        elif kind is codec.Ack or kind is codec.Nack or kind is codec.Reject:
-            self._settle(event)
-        elif kind is codec.MethodFrame:
-            self._method(event.channel, event.method)
-        elif kind is codec.Heartbeat:
-            pass
-        elif kind is codec.ProtocolHeader:
-            self._protocol_header(event)
-
-    def _settle(self, event: codec.Ack | codec.Nack | codec.Reject) -> None:
-        """basic.ack / nack / reject from the client (no closure per frame: this is hot)."""
-        channel = self._open_channel(event.channel)
-        if channel is None:
-            return
-        try:
-            if isinstance(event, codec.Ack):
-                channel.ack(event.delivery_tag, event.multiple)
-            elif isinstance(event, codec.Nack):
-                channel.nack(event.delivery_tag, event.multiple, event.requeue)
-            else:
-                channel.nack(event.delivery_tag, False, event.requeue, 0x3C005A)
-        except ChannelError as exc:
-            self._close_channel(channel, exc)
-
-    def _open_channel(self, number: int) -> Channel | None:
-        """The channel a frame is for; None if it is closing (frames are then dropped)."""
-        channel = self.channels.get(number)
-        if channel is not None:
-            if channel.publishing is not None:
-                raise ConnectionError_(c.UNEXPECTED_FRAME, f"expected content header for channel {number}")
-            return channel
-        if number in self.closing_channels:
-            return None
-        if self.state != OPEN:
-            raise ConnectionError_(c.CHANNEL_ERROR, "connection is not open")
-        raise ConnectionError_(c.CHANNEL_ERROR, f"expected 'channel.open' for channel {number}")
-
-    def _protocol_header(self, event: codec.ProtocolHeader) -> None:
-        if not event.valid or self.state != AWAIT_HEADER:
-            self._write(codec.protocol_header())
-            self._close_transport()
-            return
-        self.state = AWAIT_START_OK
-        self.send_method(
-            0, spec.Connection.Start(0, 9, server_properties(), mechanisms="PLAIN AMQPLAIN", locales="en_US")
-        )
-
-    def _method(self, number: int, method: Any) -> None:
-        if self.state == CLOSING:
-            if isinstance(method, spec.Connection.Close):
-                self.send_method(0, spec.Connection.CloseOk())
-                self._close_transport()
-            elif isinstance(method, spec.Connection.CloseOk):
-                self._close_transport()
-            return
-        if number == 0:
-            self._connection_method(method)
-            return
-        if self.state != OPEN:
-            raise ConnectionError_(c.CHANNEL_ERROR, "connection is not open", method.index)
-        if isinstance(method, spec.Channel.Open):
-            if number in self.channels or number in self.closing_channels:
-                raise ConnectionError_(c.CHANNEL_ERROR, f"channel {number} is already open", method.index)
-            if number > self.channel_max:
-                raise ConnectionError_(c.CHANNEL_ERROR, f"channel {number} is over channel_max", method.index)
-            self.channels[number] = Channel(self, number)
-            self.send_method(number, spec.Channel.OpenOk())
-            return
-        if number in self.closing_channels:
-            if isinstance(method, (spec.Channel.CloseOk, spec.Channel.Close)):
-                self.closing_channels.discard(number)
-                if isinstance(method, spec.Channel.Close):
-                    self.send_method(number, spec.Channel.CloseOk())
-            return  # everything else on a closing channel is dropped, per spec
-        channel = self._open_channel(number)
-        assert channel is not None
-        if isinstance(method, spec.Channel.Close):
-            channel.close()
-            del self.channels[number]
-            self.send_method(number, spec.Channel.CloseOk())
-            return
-        if isinstance(method, spec.Channel.CloseOk):
-            return
-        try:
-            channel.handle_method(method)
-        except ChannelError as exc:
-            self._close_channel(channel, exc)
-
-    def _close_channel(self, channel: Channel, exc: AmqpError) -> None:
-        channel.close()
-        self.channels.pop(channel.number, None)
-        self.closing_channels.add(channel.number)
-        self.send_method(channel.number, spec.Channel.Close(exc.code, exc.text, exc.class_id, exc.method_id))
-
-    def _connection_method(self, method: Any) -> None:
-        state = self.state
-        if isinstance(method, spec.Connection.StartOk) and state == AWAIT_START_OK:
-            self._start_ok(method)
-        elif isinstance(method, spec.Connection.TuneOk) and state == AWAIT_TUNE_OK:
-            self._tune_ok(method)
-        elif isinstance(method, spec.Connection.Open) and state == AWAIT_OPEN:
-            vhost = self.core.vhosts.get(method.virtual_host)
-            if vhost is None:
-                raise ConnectionError_(c.NOT_ALLOWED, f"vhost {method.virtual_host} not found", method.index)
-            self.vhost_obj = vhost
-            self.state = OPEN
-            self.send_method(0, spec.Connection.OpenOk())
-        elif isinstance(method, spec.Connection.Close):
-            self._cleanup_channels()
-            self.send_method(0, spec.Connection.CloseOk())
-            self._close_transport()
-        elif isinstance(
-            method, (spec.Connection.Blocked, spec.Connection.Unblocked, spec.Connection.UpdateSecret)
-        ):
-            pass
-        else:
-            raise ConnectionError_(c.COMMAND_INVALID, f"unexpected {method.name} on channel 0", method.index)
-
-    def _start_ok(self, m: spec.Connection.StartOk) -> None:
-        user, password = self._credentials(m)
-        if user is None or not self.core.authenticate(user, password or ""):
-            capabilities = (m.client_properties or {}).get("capabilities")
-            if not (isinstance(capabilities, dict) and capabilities.get("authentication_failure_close")):
-                log.warning("AMQP login refused", extra={"peer": self.peer, "user": user})
-                self._close_transport()  # what the client asked for by not advertising the capability
-                return
-            text = (
-                f"ACCESS_REFUSED - Login was refused using authentication mechanism {m.mechanism}. "
-                "For details see the broker logfile."
-            )
-            log.warning("AMQP login refused", extra={"peer": self.peer, "user": user})
-            self.send_method(0, spec.Connection.Close(c.ACCESS_REFUSED, text, 0, 0))
-            self.state = CLOSING
-            self._flush()
-            self._close_timer = self.loop.call_later(CLOSE_TIMEOUT, self._close_transport)
-            return
-        self.user = user
-        self.state = AWAIT_TUNE_OK
-        self.send_method(0, spec.Connection.Tune(CHANNEL_MAX, FRAME_MAX, HEARTBEAT))
-
-    @staticmethod
-    def _credentials(m: spec.Connection.StartOk) -> tuple[str | None, str | None]:
-        response = m.response
-        if isinstance(response, bytes):
-            response = response.decode(errors="replace")
-        if m.mechanism == "PLAIN":
-            parts = (response or "").split("\x00")
-            if len(parts) != 3:
-                return None, None
-            return parts[1], parts[2]
-        if m.mechanism == "AMQPLAIN":
+    def _process(self) -> None:
+        """Handle the protocol's events until it needs more bytes."""
+        next_event = self.protocol.next_event
+        handlers = self._handlers
+        while not self._closed:
             try:
-                raw = m.response if isinstance(m.response, bytes) else m.response.encode("latin-1")
-                _, table = _amqplain_table(raw)
+                event = next_event()
+                if event is None:
+                    return
+                if type(event) is MessageReceived:  # the hot path, without a call in between
+                    channel = self.channels[event.channel]
+                    try:
+                        channel.publish(event.publish, event.properties, event.body)
+                    except ChannelException as exc:
+                        self._close_channel(channel, exc)
+                else:
+                    handlers[type(event)](event)
+            except ConnectionException as exc:
+                self._fail(exc)
             except Exception:
-                return None, None
-            return str(table.get("LOGIN", "")), str(table.get("PASSWORD", ""))
-        return None, None
+                log.exception("internal error on AMQP connection %s", self.peer)
+                self._fail(ConnectionException(c.INTERNAL_ERROR, "internal error"))
 
-    def _tune_ok(self, m: spec.Connection.TuneOk) -> None:
-        frame_max = m.frame_max or FRAME_MAX
-        if frame_max < FRAME_MIN or frame_max > FRAME_MAX:
-            raise ConnectionError_(
-                c.NOT_ALLOWED, f"frame_max={frame_max} < {FRAME_MIN} min size or > {FRAME_MAX}", m.index
-            )
-        self.frame_max = frame_max
-        self.reader.frame_max = frame_max
-        self.channel_max = m.channel_max or CHANNEL_MAX
-        self.heartbeat = m.heartbeat
-        self.state = AWAIT_OPEN
+    def _on_ack(self, event: Ack) -> None:
+        channel = self.channels[event.channel]
+        try:
+            channel.ack(event.delivery_tag, event.multiple)
+        except ChannelException as exc:
+            self._close_channel(channel, exc)
+
+    def _on_nack(self, event: Nack) -> None:
+        channel = self.channels[event.channel]
+        try:
+            channel.nack(event.delivery_tag, event.multiple, event.requeue)
+        except ChannelException as exc:
+            self._close_channel(channel, exc)
+
+    def _on_reject(self, event: Reject) -> None:
+        channel = self.channels[event.channel]
+        try:
+            channel.nack(event.delivery_tag, False, event.requeue, c.BASIC_REJECT)
+        except ChannelException as exc:
+            self._close_channel(channel, exc)
+
+    def _on_method(self, event: MethodReceived) -> None:
+        channel = self.channels[event.channel]
+        try:
+            channel.handle_method(event.method)
+        except ChannelException as exc:
+            self._close_channel(channel, exc)
+
+    def _on_channel_opened(self, event: ChannelOpened) -> None:
+        assert self.vhost is not None
+        self.channels[event.channel] = Channel(self, event.channel, self.vhost, self.user)
+
+    def _on_channel_closed(self, event: ChannelClosed) -> None:
+        channel = self.channels.pop(event.channel, None)
+        if channel is not None:
+            channel.close()
+
+    def _on_failed(self, event: ConnectionFailed) -> None:
+        log.info("closing AMQP connection", extra={"peer": self.peer, "reason": event.error.reply_text})
+        self._closing()
+
+    def _on_closed(self, event: ConnectionClosed) -> None:
+        self._close_transport()
+
+    def _login(self, event: LoginRequested) -> None:
+        if event.user is None or not self.core.authenticate(event.user, event.password or ""):
+            log.warning("AMQP login refused", extra={"peer": self.peer, "user": event.user})
+            self.protocol.refuse_login()
+            self._closing()
+            return
+        self.user = event.user
+        self.protocol.accept_login()
+
+    def _tuned(self, event: Tuned) -> None:
         if self._close_timer is not None:
             self._close_timer.cancel()
             self._close_timer = None
-        if self.heartbeat:
-            self._heartbeat_timer = self.loop.call_later(self.heartbeat / 2, self._heartbeat_tick)
+        if event.heartbeat:
+            self._heartbeat_timer = self.loop.call_later(event.heartbeat / 2, self._heartbeat_tick)
 
-    # -- content assembly --------------------------------------------------------------------
+    def _open_vhost(self, event: VhostRequested) -> None:
+        vhost = self.core.vhosts.get(event.vhost)
+        if vhost is None:
+            raise ConnectionException(c.NOT_ALLOWED, f"vhost {event.vhost} not found", c.CONNECTION_OPEN)
+        self.vhost = vhost
+        self.protocol.accept_vhost()
 
-    def _publish_frames(self, event: Any) -> None:
-        if type(event) is codec.Publish:
-            channel = self._open_channel(event.channel)
-            if channel is None:
-                return  # a closing channel: its content frames are dropped too
-            if event.immediate:
-                raise ConnectionError_(c.NOT_IMPLEMENTED, "immediate=true", 0x3C0028)
-            channel.publishing = event
-            return
-        channel = self.channels.get(event.channel)
-        if channel is None or channel.publishing is None or channel.properties is not None:
-            if event.channel in self.closing_channels:
-                return
-            raise ConnectionError_(
-                c.UNEXPECTED_FRAME, f"unexpected content header on channel {event.channel}"
-            )
-        if event.class_id != 60:
-            raise ConnectionError_(c.UNEXPECTED_FRAME, f"content header for class {event.class_id}")
-        if event.body_size > self.server.max_message_bytes:
-            channel.publishing = None
-            self._close_channel(
-                channel,
-                ChannelError(
-                    c.PRECONDITION_FAILED,
-                    f"message size {event.body_size} is larger than configured max size "
-                    f"{self.server.max_message_bytes}",
-                    0x3C0028,
-                ),
-            )
-            return
-        channel.properties = event.properties
-        channel.body_size = event.body_size
-        channel.body_parts = []
-        channel.received = 0
-        if event.body_size == 0:
-            self._complete(channel, b"")
+    def _close_channel(self, channel: Channel, exc: ChannelException) -> None:
+        if self.channels.pop(channel.number, None) is not None:
+            channel.close()
+            self.protocol.close_channel(channel.number, exc)
 
-    def _body(self, event: codec.ContentBody) -> None:
-        channel = self.channels.get(event.channel)
-        if channel is None or channel.publishing is None or channel.properties is None:
-            if event.channel in self.closing_channels:
-                return
-            raise ConnectionError_(c.UNEXPECTED_FRAME, f"unexpected content body on channel {event.channel}")
-        data = event.data
-        received = channel.received + len(data)
-        if received > channel.body_size:
-            raise ConnectionError_(
-                c.FRAME_ERROR, f"content body is longer than the declared {channel.body_size} bytes"
-            )
-        if received == channel.body_size and not channel.body_parts:
-            self._complete(channel, data)
-            return
-        channel.body_parts.append(data)
-        channel.received = received
-        if received == channel.body_size:
-            self._complete(channel, b"".join(channel.body_parts))
+    def _fail(self, exc: ConnectionException) -> None:
+        """A connection exception: connection.close, and wait (briefly) for close-ok."""
+        log.info("closing AMQP connection", extra={"peer": self.peer, "reason": exc.reply_text})
+        self.protocol.fail(exc)
+        self._closing()
 
-    def _complete(self, channel: Channel, body: bytes) -> None:
-        event = channel.publishing
-        assert event is not None
-        properties = channel.properties
-        assert properties is not None
-        channel.publishing = None
-        channel.properties = None
-        channel.body_parts = []
-        channel.received = 0
-        try:
-            channel.publish(event, properties, body)
-        except ChannelError as exc:
-            self._close_channel(channel, exc)
+    def _closing(self) -> None:
+        """The protocol closes the connection: the channels go now; the transport goes at the
+        client's close-ok or after CLOSE_TIMEOUT."""
+        self._drop_channels()
+        if self.protocol.state is State.CLOSED:
+            self._close_transport()
+        elif self._close_timer is None:
+            self._close_timer = self.loop.call_later(CLOSE_TIMEOUT, self._close_transport)
 
-    # -- output --------------------------------------------------------------------------------
+    # -- the channels' output ----------------------------------------------------------------
 
-    def send_method(self, channel: int, method: Any) -> None:
-        self.out += codec.method_frame(channel, method)
-        self.schedule_flush()
+    def confirms_due(self, channel: Channel) -> None:
+        """``channel`` has publisher confirms to send with the next write."""
+        self._confirm_channels.add(channel)
+        self._schedule_flush()
 
-    def schedule_flush(self) -> None:
-        if not self.flush_scheduled:
-            self.flush_scheduled = True
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
             self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        self.flush_scheduled = False
-        if self.pending_confirm_channels:
-            channels, self.pending_confirm_channels = self.pending_confirm_channels, set()
+        if self._confirm_channels:
+            channels, self._confirm_channels = self._confirm_channels, set()
             for channel in channels:
                 channel.flush_confirms()
-        if self.out and self.transport is not None and not self.transport.is_closing():
-            out, self.out = self.out, bytearray()
-            self.transport.write(out)
-            self.last_sent = time.monotonic()
-
-    def _write(self, data: bytes) -> None:
-        self.out += data
-        self._flush()
+        self._flush_scheduled = False
+        data = self.protocol.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
 
     def publish_backlog(self, delta: int) -> None:
         """Stop reading from a publisher whose messages the disk has not caught up with."""
@@ -420,52 +286,35 @@ class AmqpConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
-        if not self.reading_paused and self.backlog > BACKLOG_HIGH:
-            self.reading_paused = True
+        if not self._reading_paused and self.backlog > BACKLOG_HIGH:
+            self._reading_paused = True
             transport.pause_reading()
-        elif self.reading_paused and self.backlog < BACKLOG_LOW:
-            self.reading_paused = False
+        elif self._reading_paused and self.backlog < BACKLOG_LOW:
+            self._reading_paused = False
             transport.resume_reading()
 
     # -- heartbeats and closing ----------------------------------------------------------------
 
     def _heartbeat_tick(self) -> None:
-        if self.state == CLOSED or not self.heartbeat:
+        if self._closed:
             return
-        now = time.monotonic()
-        if now - self.last_received > self.heartbeat * 2:
+        if not self.protocol.tick():
             log.warning("missed heartbeats from client, closing", extra={"peer": self.peer})
             self._close_transport()
             return
-        if now - self.last_sent >= self.heartbeat / 2:
-            self._write(codec.heartbeat())
-        self._heartbeat_timer = self.loop.call_later(self.heartbeat / 2, self._heartbeat_tick)
+        self._heartbeat_timer = self.loop.call_later(self.protocol.heartbeat / 2, self._heartbeat_tick)
 
     def _handshake_timeout(self) -> None:
-        if self.state in (AWAIT_HEADER, AWAIT_START_OK, AWAIT_TUNE_OK):
+        self._close_timer = None
+        if self.protocol.state in (State.AWAIT_HEADER, State.AWAIT_START_OK, State.AWAIT_TUNE_OK):
             self._close_transport()
-
-    def close_connection(
-        self, code: int, text: str, class_id: int = 0, method_id: int = 0, *, formatted: bool = False
-    ) -> None:
-        """Hard error: send connection.close and wait (briefly) for close-ok."""
-        if self.state in (CLOSING, CLOSED):
-            return
-        if not formatted:
-            text = reply_text(code, text)
-        log.info("closing AMQP connection", extra={"peer": self.peer, "code": code, "reason": text})
-        self._cleanup_channels()
-        if self.state in (AWAIT_HEADER,):
-            self._close_transport()
-            return
-        self.state = CLOSING
-        self.send_method(0, spec.Connection.Close(code, text, class_id, method_id))
-        self._flush()
-        self._close_timer = self.loop.call_later(CLOSE_TIMEOUT, self._close_transport)
 
     def force_close(self, reason: str) -> None:
         """Broker shutdown: 320 CONNECTION_FORCED."""
-        self.close_connection(c.CONNECTION_FORCED, reason)
+        if not self._closed:
+            self._fail(ConnectionException(c.CONNECTION_FORCED, reason))
+            self._process()  # a connection that never got going is closed at once
+            self._flush()
 
     def abort(self) -> None:
         if self.transport is not None:
@@ -478,25 +327,19 @@ class AmqpConnection(asyncio.Protocol):
             self.transport.close()
         self._cleanup()
 
-    def _cleanup_channels(self) -> None:
+    def _drop_channels(self) -> None:
         channels, self.channels = self.channels, {}
         for channel in channels.values():
             channel.close()
 
     def _cleanup(self) -> None:
-        if self.state == CLOSED:
+        if self._closed:
             return
-        self.state = CLOSED
-        self._cleanup_channels()
+        self._closed = True
+        self._drop_channels()
         for timer in (self._heartbeat_timer, self._close_timer):
             if timer is not None:
                 timer.cancel()
         for vhost in self.core.vhosts.values():
             vhost.connection_closed(self)
         self.server.connections.discard(self)
-
-
-def _amqplain_table(raw: bytes) -> tuple[int, dict[str, Any]]:
-    """Decode an AMQP field table *without* its 4-byte length prefix (AMQPLAIN's response)."""
-    consumed, table = pamqp_decode.field_table(struct.pack(">I", len(raw)) + raw)
-    return consumed, table

@@ -42,6 +42,36 @@ CLASS_CONFIRM: Final = 85
 CLASS_TX: Final = 90
 
 
+def method_index(class_id: int, method_id: int) -> int:
+    """The 32-bit id a method frame starts with: class-id << 16 | method-id (pamqp's ``index``)."""
+    return (class_id << 16) | method_id
+
+
+# Method ids of the methods the server reads or writes by hand (once per message), and of the
+# ones error replies name without a pamqp object at hand.
+CONNECTION_START: Final = 0x000A000A
+CONNECTION_START_OK: Final = 0x000A000B
+CONNECTION_TUNE: Final = 0x000A001E
+CONNECTION_TUNE_OK: Final = 0x000A001F
+CONNECTION_OPEN: Final = 0x000A0028
+CONNECTION_CLOSE: Final = 0x000A0032
+CONNECTION_CLOSE_OK: Final = 0x000A0033
+CONNECTION_BLOCKED: Final = 0x000A003C
+CONNECTION_UNBLOCKED: Final = 0x000A003D
+CHANNEL_OPEN: Final = 0x0014000A
+CHANNEL_FLOW: Final = 0x00140014
+CHANNEL_CLOSE: Final = 0x00140028
+CHANNEL_CLOSE_OK: Final = 0x00140029
+BASIC_PUBLISH: Final = 0x003C0028
+BASIC_RETURN: Final = 0x003C0032
+BASIC_DELIVER: Final = 0x003C003C
+BASIC_GET_OK: Final = 0x003C0047
+BASIC_ACK: Final = 0x003C0050
+BASIC_REJECT: Final = 0x003C005A
+BASIC_NACK: Final = 0x003C0078
+TX_COMMIT: Final = 0x005A0014
+
+
 class ReplyCode(IntEnum):
     """Reply codes for connection.close / channel.close / basic.return.
 

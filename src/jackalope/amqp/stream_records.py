@@ -3,7 +3,7 @@
 A stream queue is a Kafka topic, so a message published to it is stored as a Kafka record
 that Kafka consumers read naturally, and a record (whoever wrote it) is delivered to AMQP
 stream consumers as a message.  docs/protocol-mapping.md is the reference.  Sans-IO, like
-:mod:`jackalope.amqp.codec`, whose property encoding it builds on.
+:mod:`jackalope.amqp.properties`, whose property layout it builds on.
 """
 
 from __future__ import annotations
@@ -17,16 +17,14 @@ from typing import Any, Final, TypeAlias
 
 from pamqp import decode as pamqp_decode
 
-from jackalope.amqp.codec import (
-    _BASIC_PROPERTY_LAYOUT,
-    _OCTETS,
-    _PAMQP_DECODE_ERRORS,
-    _SHORTSTR,
-    _TABLE,
-    _U32,
-    FrameError,
-    _malformed,
-    _property_flags,
+from jackalope.amqp.errors import FrameError
+from jackalope.amqp.validation import (
+    BASIC_PROPERTY_LAYOUT,
+    PAMQP_DECODE_ERRORS,
+    SHORTSTR,
+    TABLE,
+    malformed,
+    property_flags,
 )
 from jackalope.core.message import Message
 from jackalope.storage import Record
@@ -74,6 +72,8 @@ _PROPERTY_HEADERS: Final = (
 )
 _HEADER_FLAGS: Final = {name: flag for flag, name in _PROPERTY_HEADERS}
 _OCTET_FLAGS: Final = frozenset({0x1000, 0x0800})
+_U32: Final = struct.Struct(">I")
+_OCTETS: Final = tuple(bytes((i,)) for i in range(256))
 _U64: Final = struct.Struct(">Q")
 _I64: Final = struct.Struct(">q")
 _STREAM_OFFSET_ENTRY: Final = bytes((len(STREAM_OFFSET),)) + STREAM_OFFSET.encode() + b"l"
@@ -84,17 +84,17 @@ KafkaHeader: TypeAlias = tuple[str, bytes | None]
 def split_properties(properties: bytes) -> dict[int, bytes | int]:
     """The properties present, by flag: shortstrs as their raw octets, octets and the
     timestamp as ints, the headers table as its raw contents (without the length prefix)."""
-    flags, i = _property_flags(properties)
+    flags, i = property_flags(properties)
     out: dict[int, bytes | int] = {}
     try:
-        for flag, kind in _BASIC_PROPERTY_LAYOUT:
+        for flag, kind in BASIC_PROPERTY_LAYOUT:
             if not flags & flag:
                 continue
-            if kind == _SHORTSTR:
+            if kind == SHORTSTR:
                 n = properties[i]
                 out[flag] = properties[i + 1 : i + 1 + n]
                 i += 1 + n
-            elif kind == _TABLE:
+            elif kind == TABLE:
                 n = _U32.unpack_from(properties, i)[0]
                 out[flag] = properties[i + 4 : i + 4 + n]
                 i += 4 + n
@@ -105,9 +105,9 @@ def split_properties(properties: bytes) -> dict[int, bytes | int]:
                 out[flag] = _U64.unpack_from(properties, i)[0]
                 i += 8
     except (IndexError, struct.error):
-        raise _malformed("property list") from None
+        raise malformed("property list") from None
     if i != len(properties):
-        raise _malformed("property list")
+        raise malformed("property list")
     return out
 
 
@@ -161,8 +161,8 @@ def record_fields(properties: bytes, exchange: str) -> tuple[list[KafkaHeader], 
     if isinstance(table, bytes) and table:
         try:
             decoded = pamqp_decode.field_table(_U32.pack(len(table)) + table)[1]
-        except _PAMQP_DECODE_ERRORS as exc:
-            raise _malformed(f"headers table: {exc}") from exc
+        except PAMQP_DECODE_ERRORS as exc:
+            raise malformed(f"headers table: {exc}") from exc
         verbatim = False
         for name, value in decoded.items():
             if name.startswith(RESERVED_PREFIX):
@@ -233,14 +233,14 @@ def message_from_record(
         values[_TIMESTAMP_FLAG] = str(timestamp // 1000).encode()
     flags = _HEADERS_FLAG
     out = [b"", b""]
-    for flag, kind in _BASIC_PROPERTY_LAYOUT:
+    for flag, kind in BASIC_PROPERTY_LAYOUT:
         if flag == _HEADERS_FLAG:
             out += (_U32.pack(len(table)), table)
             continue
         value = values.get(flag)
         if value is None:
             continue
-        if kind == _SHORTSTR:
+        if kind == SHORTSTR:
             out += (_OCTETS[len(value)], value)
         else:
             try:
