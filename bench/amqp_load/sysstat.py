@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import time
@@ -61,6 +62,127 @@ def listener_pid(port: int) -> int | None:
                     return int(entry.name)
         except OSError:
             continue
+    return None
+
+
+def process_rss_bytes(pid: int) -> int | None:
+    """Resident set size of process ``pid`` in bytes (``VmRSS`` of /proc/<pid>/status)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+@dataclass(frozen=True)
+class ProcSample:
+    t: float  # time.monotonic() of the sample
+    rss: int | None  # bytes
+    cpu: float | None  # user + system CPU seconds used so far
+
+
+class ProcessSampler:
+    """RSS and CPU time of one process, sampled by the caller's loop.
+
+    :meth:`start` sets a grid of sampling times ``t0, t0 + interval, ...``; :meth:`at` adds
+    exact times (the end of a measurement window, say).  The caller calls :meth:`poll` whenever
+    it wakes and sleeps no longer than :meth:`next_due`.  CPU times come from /proc in clock
+    ticks (10 ms), so one 100 ms interval resolves about a tenth of a core.
+    """
+
+    def __init__(self, pid: int | None, interval: float = 0.1) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.samples: list[ProcSample] = []
+        self._t0 = 0.0
+        self._k = 0
+        self._extra: list[float] = []
+
+    def start(self, t0: float) -> None:
+        self._t0, self._k = t0, 0
+
+    def at(self, *times: float) -> None:
+        self._extra = sorted([*self._extra, *times])
+
+    def next_due(self) -> float:
+        grid = self._t0 + self._k * self.interval
+        return min(grid, self._extra[0]) if self._extra else grid
+
+    def poll(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        if now < self.next_due():
+            return
+        self.sample(now)
+        while self._t0 + self._k * self.interval <= now:
+            self._k += 1
+        while self._extra and self._extra[0] <= now:
+            self._extra.pop(0)
+
+    def sample(self, now: float | None = None) -> ProcSample:
+        if self.pid is None:
+            smp = ProcSample(time.monotonic() if now is None else now, None, None)
+        else:
+            rss = process_rss_bytes(self.pid)
+            cpu = process_cpu_seconds(self.pid)
+            smp = ProcSample(time.monotonic() if now is None else now, rss, cpu)
+        self.samples.append(smp)
+        return smp
+
+    def between(self, t0: float, t1: float) -> list[ProcSample]:
+        return [s for s in self.samples if t0 <= s.t <= t1]
+
+    def nearest(self, t: float) -> ProcSample | None:
+        return min(self.samples, key=lambda s: abs(s.t - t), default=None)
+
+    def peak_rss(self, t0: float, t1: float) -> int | None:
+        values = [s.rss for s in self.between(t0, t1) if s.rss is not None]
+        return max(values) if values else None
+
+    def rss_at(self, t: float) -> int | None:
+        smp = self.nearest(t)
+        return None if smp is None else smp.rss
+
+    def cores(self, t0: float, t1: float) -> float | None:
+        """Mean CPU use between the samples nearest to ``t0`` and ``t1``, in cores."""
+        a, b = self.nearest(t0), self.nearest(t1)
+        if a is None or b is None or a.cpu is None or b.cpu is None or b.t <= a.t:
+            return None
+        return (b.cpu - a.cpu) / (b.t - a.t)
+
+    def peak_cores(self, t0: float, t1: float) -> float | None:
+        """The highest CPU use over one sampling interval inside [t0, t1], in cores."""
+        points = [(s.t, s.cpu) for s in self.between(t0, t1) if s.cpu is not None]
+        rates = [
+            (cpu1 - cpu0) / (ta1 - ta0)
+            for (ta0, cpu0), (ta1, cpu1) in itertools.pairwise(points)
+            if ta1 - ta0 >= self.interval / 2
+        ]
+        return max(rates) if rates else None
+
+
+def tcp_queues(local_port: int, remote_port: int) -> tuple[int, int] | None:
+    """(send queue, receive queue) in bytes of the established TCP socket from ``local_port`` to
+    ``remote_port`` on this host (/proc/net/tcp and tcp6: tx_queue is written but not yet
+    acknowledged by the peer, rx_queue is received but not yet read by the socket's owner);
+    None when there is no such socket in this network namespace."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if (
+                len(fields) > 4
+                and fields[3] == "01"  # ESTABLISHED
+                and int(fields[1].rsplit(":", 1)[1], 16) == local_port
+                and int(fields[2].rsplit(":", 1)[1], 16) == remote_port
+            ):
+                tx, rx = fields[4].split(":")
+                return int(tx, 16), int(rx, 16)
     return None
 
 

@@ -11,7 +11,12 @@ encoded and decoded by pamqp.  The hot paths are not:
   confirms are read as two integers.  Only the other, rare, method frames go through pamqp.
 
 A consumer acknowledges with ``basic.ack(multiple=True)`` every ``ack_every`` deliveries, using
-the last delivery tag it saw.
+the last delivery tag it saw.  With a :class:`DeliveryTimeline` attached it also records, once per
+read from the socket, the arrival time and the running count of deliveries.
+
+The client announces the ``connection.blocked`` capability; ``connection.blocked`` and
+``connection.unblocked`` from the broker are kept in :attr:`Connection.blocked_events` with the time
+they arrived.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
-from bisect import bisect_right
+from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, TypeVar, cast
@@ -100,6 +106,36 @@ def ack_frame(channel: int, delivery_tag: int, multiple: bool) -> bytes:
     return _ACK_FRAME.pack(1, channel, 13, 60, 80, delivery_tag, int(multiple), FRAME_END)
 
 
+# -- delivery timeline -----------------------------------------------------------------------
+
+
+class DeliveryTimeline:
+    """When deliveries arrived: after each read from the socket that brought at least one
+    basic.deliver, the read's time (``time.monotonic()``) and the number delivered so far.
+
+    One entry per read, not per message, so it stays small (a read carries up to hundreds of
+    deliveries) and costs two appends on the receive path.
+    """
+
+    def __init__(self) -> None:
+        self.times: array[float] = array("d")
+        self.counts: array[int] = array("q")
+
+    def add(self, when: float, delivered: int) -> None:
+        self.times.append(when)
+        self.counts.append(delivered)
+
+    def delivered_by(self, when: float) -> int:
+        """Deliveries that had arrived at or before ``when``."""
+        i = bisect_right(self.times, when)
+        return self.counts[i - 1] if i else 0
+
+    def time_of(self, count: int) -> float | None:
+        """When the ``count``-th delivery arrived (None if it never did)."""
+        i = bisect_left(self.counts, count)
+        return self.times[i] if i < len(self.counts) else None
+
+
 # -- publisher confirms ----------------------------------------------------------------------
 
 
@@ -107,10 +143,12 @@ class ConfirmTracker:
     """Counts publisher confirms (publish sequence numbers start at 1 on a confirm channel).
 
     With ``record`` set it keeps the send time of every write (one write carries one or more
-    messages), and turns each confirm into (latency, number of messages) samples.
+    messages), and turns each confirm into (latency, number of messages) samples.  ``marks`` are
+    acked counts whose first time is kept in :attr:`mark_times` (when the 100,000th message was
+    confirmed, say).
     """
 
-    def __init__(self, record: bool) -> None:
+    def __init__(self, record: bool, marks: Sequence[int] = ()) -> None:
         self.record = record
         self.published = 0
         self.upto = 0  # every sequence number <= upto is confirmed (acked or nacked)
@@ -123,6 +161,8 @@ class ConfirmTracker:
         self._ooo: set[int] = set()  # confirmed individually above upto
         self._starts: list[int] = []  # first sequence number of each write
         self._times: list[float] = []  # and its send time
+        self._marks = sorted(set(marks))
+        self.mark_times: dict[int, float] = {}
 
     @property
     def outstanding(self) -> int:
@@ -172,6 +212,9 @@ class ConfirmTracker:
             self.nacked += high - low + 1
         else:
             self.acked += high - low + 1
+            marks = self._marks
+            while marks and self.acked >= marks[0]:
+                self.mark_times[marks.pop(0)] = now
         if not self.record:
             return
         starts, times = self._starts, self._times
@@ -215,6 +258,7 @@ class Connection(asyncio.Protocol):
         self.server_properties: dict[str, object] = {}
         self.problems: list[str] = []  # anything unexpected the broker sent
         self.blocked = False
+        self.blocked_events: list[tuple[float, bool, str]] = []  # (time, blocked?, reason)
         self._buf = bytearray()
         self._rpc: dict[int, asyncio.Future[base.Frame]] = {}
         self._closing = False
@@ -236,6 +280,7 @@ class Connection(asyncio.Protocol):
         self.t_first_delivery = 0.0
         self.t_last_delivery = 0.0
         self.expected = 0  # 0: not known yet
+        self.timeline: DeliveryTimeline | None = None
         self._all_delivered: asyncio.Future[None] | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------------------
@@ -335,6 +380,8 @@ class Connection(asyncio.Protocol):
             self.delivered = delivered
             self.last_tag = last_tag
             self.t_last_delivery = now
+            if self.timeline is not None:
+                self.timeline.add(now, delivered)
             if self.ack_every and last_tag - self.acked_tag >= self.ack_every:
                 self.ack_all()
             if self.expected and delivered >= self.expected:
@@ -366,9 +413,11 @@ class Connection(asyncio.Protocol):
             return
         if isinstance(frame, commands.Connection.Blocked):
             self.blocked = True
+            self.blocked_events.append((time.monotonic(), True, frame.reason or ""))
             return
         if isinstance(frame, commands.Connection.Unblocked):
             self.blocked = False
+            self.blocked_events.append((time.monotonic(), False, ""))
             return
         fut = self._rpc.pop(channel, None)
         if fut is not None and not fut.done() and isinstance(frame, base.Frame):
