@@ -43,9 +43,12 @@ def run_phase(
     on_report: OnReport | None = None,
     limit: float = 3600.0,
     sample_at: Sequence[float] = (),
+    progress: Callable[[float], None] | None = None,
+    progress_every: float = 10.0,
 ) -> PhaseOutcome:
     """Run ``target(config, pipe)`` for each ``(name, target, config)`` of ``specs`` and collect
-    their results.  ``sample_at`` are extra sampling times, in seconds after the start."""
+    their results.  ``sample_at`` are extra sampling times, in seconds after the start;
+    ``progress(seconds since the start)`` is called every ``progress_every`` seconds."""
     out = PhaseOutcome()
     workers: list[Worker] = []
     try:
@@ -66,6 +69,7 @@ def run_phase(
         by_name = {w.name: w for w in workers}
         pending: dict[Pipe, Worker] = {w.pipe: w for w in workers}
         give_up = out.t_go + limit
+        next_progress = out.t_go + progress_every
 
         def report(w: Worker, kind: str, value: Any) -> None:
             if kind == "result":
@@ -79,6 +83,9 @@ def run_phase(
             now = time.monotonic()
             if sampler is not None:
                 sampler.poll(now)
+            if progress is not None and now >= next_progress:
+                progress(now - out.t_go)
+                next_progress += progress_every
             wake = give_up if sampler is None else min(give_up, sampler.next_due())
             for ready in wait(list(pending), timeout=min(max(0.0, wake - now), 0.5)):
                 assert isinstance(ready, Pipe)

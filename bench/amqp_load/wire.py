@@ -553,7 +553,7 @@ class Connection(asyncio.Protocol):
         try:
             await self.rpc(0, close, commands.Connection.CloseOk, max_wait)
         except (AmqpError, TimeoutError) as exc:
-            self.problems.append(f"no connection.close-ok within {max_wait:g} s ({exc or 'timeout'})")
+            self.problems.append(f"no connection.close-ok within {max_wait:g} s ({str(exc) or 'timeout'})")
         self.transport.close()
         try:
             await asyncio.wait_for(asyncio.shield(self._lost), 5)
