@@ -49,7 +49,9 @@ Rows:
   connection.blocked        flood: when the broker blocked / unblocked the publisher, seconds after
                             the first write ("never" when it did not)
   broker CPU fill / drain   broker cores (CPU seconds / wall seconds) while filling and draining
-  RSS before MiB            broker VmRSS right before the fill
+  RSS before MiB            broker VmRSS right before the fill (as the previous scenario left the
+                            broker: give one --scenario per freshly started broker for the
+                            strictest reading of the "RSS deleted" floor)
   RSS peak (fill) MiB       highest 100 ms sample from the first write to the last confirm
   RSS filled MiB            right after the fill (deep: at the deep point)
   peak / watermark          flood: RSS peak (fill) / --watermark-mb (--compare-watermark-mb for
