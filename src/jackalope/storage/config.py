@@ -9,6 +9,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from jackalope.storage.files import atomic_write
+
 DAY_MS = 24 * 3600 * 1000
 CLEANUP_POLICIES = frozenset({"delete", "compact", "compact,delete"})
 
@@ -69,9 +71,7 @@ class LogConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
-        tmp.replace(path)
+        atomic_write(path, (json.dumps(self.to_json(), indent=2) + "\n").encode())
 
     @classmethod
     def load(cls, path: Path, default: LogConfig) -> LogConfig:

@@ -21,6 +21,7 @@ Directory layout::
     00000000000000000000.log        segments, named by base offset
     00000000000000000000.index      sparse offset index
     00000000000000000000.timeindex  sparse time index
+    00000000000000000000.acks       settled offsets of the segment (logs settled one by one)
     log-start-offset                set by truncate_prefix (text)
     recovery-point                  offsets below it were fsynced before (text)
     producer-state                  idempotent-producer state snapshot (see producers.py)
@@ -29,11 +30,17 @@ Directory layout::
 
 Offsets are dense as appended; compaction (:meth:`Log.compact`) removes records from closed
 segments and so makes them sparse.  Every read skips to the next record that exists.
+
+A log consumed record by record (a queue's) *settles* offsets instead of truncating:
+:meth:`Log.settle` records that an offset is done with, in any order; the settlements go to
+each segment's ``.acks`` with the next flush (so they survive a crash of the process from the
+end of the event-loop iteration on, and a power cut from the next sync on), and a segment is
+deleted as soon as every offset in it is settled.  ``head`` is the first unsettled offset.
 """
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import logging
 import os
 import shutil
@@ -60,6 +67,7 @@ from jackalope.storage.errors import (
     RecordTooLargeError,
     StorageError,
 )
+from jackalope.storage.files import TMP_SUFFIX, atomic_write, fsync_dir, read_int, write_int
 from jackalope.storage.producers import (
     ProducerAppend,
     ProducerStateManager,
@@ -77,7 +85,8 @@ from jackalope.storage.records import (
     set_log_append_time,
     validate_batch,
 )
-from jackalope.storage.segment import MAX_RELATIVE_OFFSET, Segment, segment_name
+from jackalope.storage.segment import ACK_RANGE, MAX_RELATIVE_OFFSET, Segment, segment_name
+from jackalope.storage.settled import SettledOffsets
 
 log = logging.getLogger(__name__)
 
@@ -139,31 +148,33 @@ class ReadResult:
 
 
 class SyncJob:
-    """The fsync work of one group commit, run on a worker thread."""
+    """The fsync work of one group commit, run on a worker thread.
 
-    def __init__(self, segments: list[Segment], directory: Path | None, target: int) -> None:
-        self.segments = segments
+    It syncs descriptors of its own (duplicates taken when the job was made), so a segment
+    deleted or truncated away while the job runs is simply synced as it was, never confused
+    with whatever file reuses its descriptor number."""
+
+    def __init__(self, fds: list[int], directory: Path | None, target: int) -> None:
+        self.fds = fds
         self.directory = directory
         self.target = target
 
     def run(self) -> None:
-        for segment in self.segments:
-            try:
-                segment.fsync()
-            except OSError as exc:
-                if exc.errno == errno.EBADF and segment.fd < 0:
-                    continue  # deleted by retention meanwhile: nothing left to make durable
-                raise
-        if self.directory is not None:
-            fsync_dir(self.directory)
+        try:
+            for fd in self.fds:
+                os.fdatasync(fd)
+            if self.directory is not None:
+                # FileNotFoundError: the log was deleted meanwhile, nothing is left to make durable
+                with contextlib.suppress(FileNotFoundError):
+                    fsync_dir(self.directory)
+        finally:
+            self.release()
 
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    def release(self) -> None:
+        """Close the job's descriptors (``run`` does; a job never run must be released)."""
+        fds, self.fds = self.fds, []
+        for fd in fds:
+            os.close(fd)
 
 
 class Log:
@@ -181,6 +192,9 @@ class Log:
         self._durable = 0
         self._recovery_point = 0
         self._waiters: deque[tuple[int, DurableCallback]] = deque()
+        self._flush_waiters: list[Callable[[], None]] = []
+        self._settled = SettledOffsets()
+        self._acks_pending: list[list[int]] = []  # [start, end] runs settled since the last flush
         self._dirty = False
         self._dir_dirty = False
         self._failed: StorageError | None = None
@@ -202,10 +216,10 @@ class Log:
         if clean:
             marker.unlink()
             fsync_dir(directory)
-        for stray in [*directory.glob("*.tmp"), *directory.glob("*" + CLEANED_SUFFIX)]:
+        for stray in [*directory.glob("*" + TMP_SUFFIX), *directory.glob("*" + CLEANED_SUFFIX)]:
             stray.unlink()
         swapped = _complete_swaps(directory)
-        self._recovery_point = _read_int(directory / RECOVERY_POINT_FILE, 0)
+        self._recovery_point = read_int(directory / RECOVERY_POINT_FILE, 0)
         bases = sorted(int(p.stem) for p in directory.glob("*.log") if p.stem.isdigit())
         for i, base in enumerate(bases):
             segment = Segment(directory, base, self.config.index_interval_bytes)
@@ -225,7 +239,7 @@ class Log:
         for orphan in [*directory.glob("*.index"), *directory.glob("*.timeindex")]:
             if orphan.stem.isdigit() and int(orphan.stem) not in self._bases:
                 orphan.unlink()
-        start = _read_int(directory / START_OFFSET_FILE, 0)
+        start = read_int(directory / START_OFFSET_FILE, 0)
         if not self._segments:
             self._add_segment(start)
         self._load_producer_state()
@@ -237,6 +251,7 @@ class Log:
         while len(self._segments) > 1 and self._segments[1].base_offset <= self._start:
             self._delete_oldest()
         self._flushed = self._durable = self._end
+        self._load_settled()
         return self
 
     def close(self) -> None:
@@ -433,30 +448,53 @@ class Log:
     # -- durability ----------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write buffered appends to the OS (under ``never`` that makes them durable)."""
+        """Write buffered appends and settlements to the OS (under ``never`` that makes the
+        appends durable); then call the :meth:`when_flushed` callbacks."""
         self._dirty = False
-        if self._flushed == self._end:
-            return
         try:
-            self._segments[-1].flush()
-        except StorageError as exc:
-            self._tail_lost(exc)
-            raise
-        self._flushed = self._end
-        if self.config.durability is Durability.NEVER:
-            self._advance_durable(self._end)
+            if self._acks_pending:
+                self._write_acks()
+            if self._flushed != self._end:
+                try:
+                    self._segments[-1].flush()
+                except StorageError as exc:
+                    self._tail_lost(exc)
+                    raise
+                self._flushed = self._end
+                if self.config.durability is Durability.NEVER:
+                    self._advance_durable(self._end)
+        finally:
+            if self._flush_waiters:
+                waiters, self._flush_waiters = self._flush_waiters, []
+                for callback in waiters:
+                    callback()
 
-    def begin_sync(self) -> SyncJob | None:
-        """Flush, and describe the fsync that would make everything flushed durable."""
+    def begin_sync(self, *, acks: bool = False) -> SyncJob | None:
+        """Flush, and describe the fsync that would make everything flushed durable.
+
+        Settlements are synced along with appends, or on their own with ``acks`` (the
+        manager does that on the ``fsync_interval_ms`` period, so that a consumer's acks do
+        not cost an fsync each)."""
         self.flush()
-        if self._durable >= self._flushed and not self._dir_dirty:
+        segments = self._segments
+        want_acks = acks or self._durable < self._flushed
+        if (
+            self._durable >= self._flushed
+            and not self._dir_dirty
+            and not (want_acks and any(s.acks_need_sync for s in segments))
+        ):
             return None
-        segments = [s for s in self._segments if s.needs_sync]
-        for s in segments:
-            s.needs_sync = False
+        fds = []
+        for segment in segments:
+            if segment.needs_sync:
+                segment.needs_sync = False
+                fds.append(os.dup(segment.fd))
+            if want_acks and segment.acks_need_sync:
+                segment.acks_need_sync = False
+                fds.append(os.dup(segment.acks_fd))
         directory = self.directory if self._dir_dirty else None
         self._dir_dirty = False
-        return SyncJob(segments, directory, self._flushed)
+        return SyncJob(fds, directory, self._flushed)
 
     def end_sync(self, job: SyncJob, error: BaseException | None) -> None:
         """Record the outcome of ``job``: advance ``durable_offset`` or fail the log."""
@@ -467,7 +505,7 @@ class Log:
             self._fail_waiters(self._failed, 0)
             return
         self._advance_durable(job.target)
-        if self.directory.exists():  # not deleted while the job ran
+        if not self._closed:  # not deleted while the job ran
             self._save_recovery_point()
 
     def sync(self) -> None:
@@ -534,12 +572,17 @@ class Log:
         # Segments before the active one are fully synced once a job has covered them.
         point = self._segments[-1].base_offset
         if point > self._recovery_point and all(not s.needs_sync for s in self._segments[:-1]):
-            _write_int(self.directory / RECOVERY_POINT_FILE, point)
+            # Not fsynced: a recovery point lost to a power cut only means a longer open.
+            write_int(self.directory / RECOVERY_POINT_FILE, point, durable=False)
             self._recovery_point = point
 
     def needs_sync(self) -> bool:
         """Whether a sync job would have work: appends not yet durable, or rolled segments to sync."""
         return self._end > self._durable or any(s.needs_sync for s in self._segments[:-1])
+
+    def acks_need_sync(self) -> bool:
+        """Whether settlements were written that are not yet synced."""
+        return any(s.acks_need_sync for s in self._segments)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -642,9 +685,81 @@ class Log:
         if offset == self._end and self._segments[-1].size:
             self._roll(self._end)  # first: if its write fails, the end moves back and nothing else
         self._start = offset
-        _write_int(self.directory / START_OFFSET_FILE, offset)
+        write_int(self.directory / START_OFFSET_FILE, offset)
         while len(self._segments) > 1 and self._segments[1].base_offset <= offset:
             self._delete_oldest()
+
+    # -- settling ------------------------------------------------------------------------------
+
+    @property
+    def head(self) -> int:
+        """The first offset that is neither settled nor below the start."""
+        return max(self._settled.head, self._start)
+
+    def is_settled(self, offset: int) -> bool:
+        return offset < self._start or offset in self._settled
+
+    def settle(self, offset: int) -> None:
+        """Record that ``offset`` is consumed for good (any order).  Whole segments whose
+        every offset is settled are deleted; see the module docstring for durability."""
+        settled = self._settled
+        if offset >= self._end or not settled.add(offset):
+            return
+        pending = self._acks_pending
+        if pending and pending[-1][1] == offset:
+            pending[-1][1] = offset + 1
+        else:
+            pending.append([offset, offset + 1])
+        if not self._dirty:
+            self._dirty = True
+            if self.on_dirty is not None:
+                self.on_dirty(self)
+        if len(self._bases) > 1 and settled.head >= self._bases[1]:
+            self._reclaim()
+
+    def settle_range(self, start: int, end: int) -> None:
+        """Settle ``start..end-1``."""
+        for offset in range(max(start, self.head), min(end, self._end)):
+            self.settle(offset)
+
+    def _reclaim(self) -> None:
+        """Delete the oldest segments while every offset in them is settled (never the active)."""
+        head = self._settled.head
+        while len(self._segments) > 1 and self._segments[1].base_offset <= head:
+            self._delete_oldest()
+        self._dir_dirty = True
+
+    def _write_acks(self) -> None:
+        """Hand the settlements since the last flush to their segments' ``.acks``."""
+        ranges, self._acks_pending = self._acks_pending, []
+        bases = self._bases
+        out: dict[int, bytearray] = {}
+        for start, end in ranges:
+            start = max(start, bases[0])  # settlements of deleted segments need no record
+            while start < end:
+                i = bisect_right(bases, start) - 1
+                stop = min(end, bases[i + 1]) if i + 1 < len(bases) else end
+                out.setdefault(i, bytearray()).extend(ACK_RANGE.pack(start, stop))
+                start = stop
+        for i, data in out.items():
+            self._segments[i].write_acks(bytes(data))
+
+    def _load_settled(self) -> None:
+        """Rebuild the settled offsets from the segments' ``.acks`` (at open)."""
+        ranges = sorted(r for segment in self._segments for r in segment.read_acks())
+        settled = self._settled = SettledOffsets(self._start)
+        for start, end in ranges:
+            settled.add_range(start, min(end, self._end))
+        if len(self._bases) > 1 and settled.head >= self._bases[1]:
+            self._reclaim()
+
+    def when_flushed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after the next flush (appends and settlements in the OS)."""
+        self._flush_waiters.append(callback)
+        if not self._dirty:
+            self._dirty = True
+            if self.on_dirty is not None:
+                self.on_dirty(self)
 
     def enforce_retention(self, now: int | None = None) -> int:
         """Delete whole segments past ``retention_ms`` or beyond ``retention_bytes``; return how many."""
@@ -859,7 +974,9 @@ class Log:
         """Snapshot the state, which covers every batch below ``offset`` (not fsynced: a torn or
         lost snapshot only means a longer scan on open)."""
         try:
-            _write_bytes(self.directory / PRODUCER_STATE_FILE, encode_snapshot(self._producers, offset))
+            atomic_write(
+                self.directory / PRODUCER_STATE_FILE, encode_snapshot(self._producers, offset), durable=False
+            )
         except OSError as exc:
             log.warning("%s: cannot save the producer state: %s", self.directory, exc)
 
@@ -880,25 +997,6 @@ def _call(callback: DurableCallback, error: BaseException | None) -> None:
         callback(error)
     except Exception:  # a broken callback must not stop the others
         log.exception("durability callback failed")
-
-
-def _read_int(path: Path, default: int) -> int:
-    try:
-        return int(path.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return default
-
-
-def _write_int(path: Path, value: int) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{value}\n")
-    tmp.replace(path)
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def _complete_swaps(directory: Path) -> set[int]:

@@ -154,21 +154,22 @@ class LogManager:
             self._loop.call_soon(self._flush_dirty)
 
     def _flush_dirty(self) -> None:
+        """The end of a loop iteration: every dirty log's appends and settlements go to the OS
+        (so they survive a crash of the process), and ``always`` logs start their fsync."""
         self._flush_scheduled = False
         dirty, self._dirty = self._dirty, set()
         for log_ in dirty:
             try:
-                if log_.config.durability is Durability.ALWAYS:
+                log_.flush()
+                if log_.config.durability is Durability.ALWAYS and log_.needs_sync():
                     self._start_sync(log_)
-                else:
-                    log_.flush()
             except StorageError:
                 pass  # the log has already failed the affected waiters
 
-    def _start_sync(self, log_: Log) -> None:
+    def _start_sync(self, log_: Log, *, acks: bool = False) -> None:
         if log_ in self._syncing or self._executor is None or self._loop is None:
             return  # the running sync's completion starts the next one
-        job = log_.begin_sync()
+        job = log_.begin_sync(acks=acks)
         if job is None:
             return
         future = self._executor.submit(job.run)
@@ -183,23 +184,30 @@ class LogManager:
             self._start_sync(log_)
 
     async def _interval_syncs(self) -> None:
-        """``interval`` logs: fsync on their period; other logs: fsync rolled segments."""
+        """``interval`` logs: fsync on their period.  ``always`` logs: their settlements on the
+        same period (appends are synced as they come).  ``never`` logs: rolled segments only."""
         tick = 0.05
         elapsed: dict[Log, float] = {}
         while True:
             await asyncio.sleep(tick)
+            waited, elapsed = elapsed, {}
             for _, log_ in self:
+                due = waited.get(log_, 0.0) + tick
+                elapsed[log_] = due
                 if log_.failed is not None or log_ in self._syncing:
                     continue
-                if log_.config.durability is Durability.INTERVAL:
-                    elapsed[log_] = elapsed.get(log_, 0.0) + tick
-                    if elapsed[log_] * 1000 < log_.config.fsync_interval_ms:
-                        continue
-                    elapsed[log_] = 0.0
-                elif not log_.needs_sync() or log_.config.durability is Durability.ALWAYS:
+                policy = log_.config.durability
+                if policy is Durability.NEVER:
+                    if log_.needs_sync():
+                        with contextlib.suppress(StorageError):
+                            self._start_sync(log_)
                     continue
-                with contextlib.suppress(StorageError):
-                    self._start_sync(log_)
+                if due * 1000 < log_.config.fsync_interval_ms:
+                    continue
+                elapsed[log_] = 0.0
+                if policy is Durability.INTERVAL or log_.acks_need_sync():
+                    with contextlib.suppress(StorageError):
+                        self._start_sync(log_, acks=True)
 
     async def _retention(self) -> None:
         while True:

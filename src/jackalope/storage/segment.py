@@ -1,10 +1,14 @@
-"""One segment of a log: ``<base offset>.log`` plus its ``.index`` and ``.timeindex``.
+"""One segment of a log: ``<base offset>.log`` plus its ``.index``, ``.timeindex`` and ``.acks``.
 
 The log file is an append-only run of record batches (see :mod:`records`).  Appends are
 collected in a small user-space buffer and written with one ``write`` per flush, so a burst
 of single-record appends costs one system call, not one each.  Reads flush first, so a
 reader never sees bytes the OS does not have.  A segment is not thread-safe; the only thing
-done to it off the owning thread is ``fdatasync`` of its file descriptor.
+done to it off the owning thread is ``fdatasync``, of descriptors duplicated for the purpose.
+
+``.acks`` exists only for logs whose records are settled one by one (queues): an append-only
+run of ``(start, end)`` pairs of big-endian u64, each settling the offsets ``start..end-1`` of
+this segment.  It goes when the segment goes; a torn last pair is ignored.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +35,7 @@ from jackalope.storage.records import (
 
 log = logging.getLogger(__name__)
 
+ACK_RANGE: Final = struct.Struct(">QQ")
 WRITE_BUFFER_BYTES: Final = 64 * 1024
 _SCAN_BLOCK: Final = 64 * 1024
 _VERIFY_BLOCK: Final = 1024 * 1024
@@ -45,6 +51,7 @@ class Segment:
         stem = directory / segment_name(base_offset)
         self.base_offset = base_offset
         self.path = stem.with_suffix(".log")
+        self.acks_path = stem.with_suffix(".acks")
         self.index = OffsetIndex(stem.with_suffix(".index"), base_offset)
         self.time_index = TimeIndex(stem.with_suffix(".timeindex"), base_offset)
         self.index_interval_bytes = index_interval_bytes
@@ -55,6 +62,8 @@ class Segment:
         self.max_timestamp = -1
         self.created_ms = int(time.time() * 1000)
         self.needs_sync = False
+        self.acks_fd = -1
+        self.acks_need_sync = False
         self._pending = bytearray()
         self._bytes_since_index = 0
         self._last_read: tuple[int, int] = (-1, -1)  # (offset, position) of a batch start
@@ -107,9 +116,26 @@ class Segment:
             os.ftruncate(self.fd, self.flushed_size)
         self._reindex()
 
-    def fsync(self) -> None:
-        """Make the flushed bytes durable (called from a worker thread)."""
-        os.fdatasync(self.fd)
+    def write_acks(self, ranges: bytes) -> None:
+        """Append encoded ``ACK_RANGE`` pairs to ``.acks`` (to the OS, not yet synced)."""
+        if self.acks_fd < 0:
+            self.acks_fd = os.open(self.acks_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        view = memoryview(ranges)
+        try:
+            while view:
+                view = view[os.write(self.acks_fd, view) :]
+        except OSError as exc:
+            raise StorageError(f"write to {self.acks_path} failed: {exc.strerror or exc}") from exc
+        self.acks_need_sync = True
+
+    def read_acks(self) -> list[tuple[int, int]]:
+        """The settled ranges ``.acks`` holds (a torn last pair ignored)."""
+        try:
+            data = self.acks_path.read_bytes()
+        except FileNotFoundError:
+            return []
+        usable = len(data) - len(data) % ACK_RANGE.size
+        return [ACK_RANGE.unpack_from(data, p) for p in range(0, usable, ACK_RANGE.size)]
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -325,18 +351,22 @@ class Segment:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def close(self) -> None:
-        if self.fd >= 0:
-            try:
+        try:
+            if self.fd >= 0:
                 self.flush()
-            finally:
-                os.close(self.fd)
-                self.fd = -1
+        finally:
+            self._close_fds()
 
     def delete(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        self._close_fds()
         self._pending.clear()
         self.path.unlink(missing_ok=True)
+        self.acks_path.unlink(missing_ok=True)
         self.index.delete()
         self.time_index.delete()
+
+    def _close_fds(self) -> None:
+        for fd in (self.fd, self.acks_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.fd = self.acks_fd = -1
