@@ -10,6 +10,8 @@ import uuid
 from pathlib import Path
 from typing import Final
 
+from jackalope.storage.files import atomic_write
+
 LOCK_FILE: Final = ".lock"
 CLUSTER_ID_FILE: Final = "cluster-id"
 
@@ -62,9 +64,7 @@ class DataDir:
         except FileNotFoundError:
             pass
         value = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(value + "\n")
-        tmp.replace(path)
+        atomic_write(path, (value + "\n").encode())
         return value
 
     def release(self) -> None:

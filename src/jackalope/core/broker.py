@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from jackalope.core.stream import MessageEncoder, plain_record
 from jackalope.core.topics import Topics
 from jackalope.core.vhost import VirtualHost
 from jackalope.storage import AppendInfo, Log, LogConfig, LogManager, Record
+from jackalope.storage.files import atomic_write
 
 DEFINITIONS_FILE = "definitions.json"
 
@@ -89,13 +89,7 @@ class BrokerCore:
         if self.data_dir is None or self._loading:
             return
         data = {"vhosts": {name: vhost.definitions() for name, vhost in self.vhosts.items()}}
-        path = self.data_dir / DEFINITIONS_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
+        atomic_write(self.data_dir / DEFINITIONS_FILE, json.dumps(data, indent=1, default=str).encode())
 
     def load_definitions(self) -> None:
         self.topics.load()

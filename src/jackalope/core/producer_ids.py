@@ -8,8 +8,9 @@ producer's sequence numbers.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from jackalope.storage.files import write_int
 
 
 class ProducerIds:
@@ -32,15 +33,5 @@ class ProducerIds:
 
     def _reserve(self, upto: int) -> None:
         if self._path is not None:
-            tmp = self._path.with_name(self._path.name + ".tmp")
-            with open(tmp, "w") as f:
-                f.write(f"{upto}\n")
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(self._path)
-            fd = os.open(self._path.parent, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            write_int(self._path, upto)
         self._reserved = upto

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +23,7 @@ from typing import Any
 
 from jackalope.storage import Log, LogConfig, LogManager
 from jackalope.storage.config import CLEANUP_POLICIES
+from jackalope.storage.files import atomic_write
 
 TOPICS_FILE = "topics.json"
 MAX_NAME_LENGTH = 249
@@ -384,19 +384,7 @@ class Topics:
             t.name: {"id": str(t.topic_id), "partitions": len(t.partitions), "configs": t.configs}
             for t in self._topics.values()
         }
-        path = self.data_dir / TOPICS_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-        fd = os.open(self.data_dir, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        atomic_write(self.data_dir / TOPICS_FILE, (json.dumps(data, indent=2) + "\n").encode())
 
     def load(self) -> None:
         """Attach the stored topics to their logs.
