@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import shutil
 import ssl
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -23,9 +25,16 @@ from jackalope.http.api import make_app
 from jackalope.kafka.context import KafkaBroker
 from jackalope.kafka.server import KafkaServer
 from jackalope.settings import Settings
-from jackalope.storage import LogManager
+from jackalope.storage import Durability, LogManager
 
 log = logging.getLogger(__name__)
+
+TRANSIENT_DIR = "transient"
+
+
+def _empty_dir(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
 
 
 def _url(scheme: str, host: str, port: int) -> str:
@@ -38,6 +47,7 @@ class Server:
         self.addresses: dict[str, str] = {}
         self._datadir = DataDir(settings.data_dir)
         self._logs: LogManager | None = None
+        self._transient_logs: LogManager | None = None
         self._http: web.AppRunner | None = None
         self._amqp: AmqpServer | None = None
         self._kafka: KafkaServer | None = None
@@ -65,11 +75,13 @@ class Server:
             raise StartupError(f"cannot open the logs in {s.data_dir}: {exc}") from None
         self._logs = logs
         await logs.start()
+        transient = self._transient_logs = await self._open_transient_logs()
         core = self.core = BrokerCore(
             logs,
             s.data_dir,
             users={s.default_user: s.default_pass},
             defer=asyncio.get_running_loop().call_soon,
+            transient_logs=transient,
             topic_defaults={
                 "default_partitions": s.kafka_num_partitions,
                 "default_max_message_bytes": s.kafka_max_message_bytes,
@@ -97,6 +109,19 @@ class Server:
             "jackalope started",
             extra={"version": __version__, "data_dir": str(s.data_dir), **self.addresses},
         )
+
+    async def _open_transient_logs(self) -> LogManager:
+        """Where non-durable queues page their backlog: emptied at every start, never fsynced."""
+        directory = self.settings.data_dir / TRANSIENT_DIR
+        config = self.settings.log_config().replace(durability=Durability.NEVER)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, _empty_dir, directory)
+        except OSError as exc:
+            raise StartupError(f"cannot empty {directory}: {exc}") from None
+        manager = LogManager(directory, config)
+        manager.open()
+        await manager.start()
+        return manager
 
     async def _start_kafka(self, core: BrokerCore) -> None:
         s = self.settings
@@ -170,6 +195,9 @@ class Server:
             self._http = None
         if self.core is not None:
             self.core.close()
+        if self._transient_logs is not None:
+            await self._transient_logs.discard()
+            self._transient_logs = None
         if self._logs is not None:
             await self._logs.close()
             self._logs = None

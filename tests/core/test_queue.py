@@ -133,8 +133,7 @@ def test_persistent_messages_of_one_iteration_share_one_batch(tmp_path: Path) ->
 
     deferred: list[Callable[[], None]] = []
     log = Log.open(tmp_path / "q", LogConfig(durability="always"))
-    q = Queue("q", durable=True, log_=log)
-    q.defer = deferred.append
+    q = Queue("q", durable=True, log_=log, defer=deferred.append)
     entries = [q.enqueue(msg(b"m%d" % i, persistent=True)) for i in range(3)]
     q.enqueue(msg(b"transient"))
     confirmed: list[BaseException | None] = []

@@ -18,13 +18,21 @@ from jackalope.storage.settled import SettledOffsets
 # -- SettledOffsets -------------------------------------------------------------------------------
 
 
-@given(st.integers(0, 1000), st.lists(st.integers(0, 3000), max_size=400))
-def test_settled_offsets_match_a_set(head: int, offsets: list[int]) -> None:
+@given(
+    st.integers(0, 1000),
+    st.lists(st.integers(0, 3000) | st.tuples(st.integers(0, 3000), st.integers(0, 70)), max_size=300),
+)
+def test_settled_offsets_match_a_set(head: int, steps: list[int | tuple[int, int]]) -> None:
     settled = SettledOffsets(head)
     model = set(range(head))
-    for offset in offsets:
-        assert settled.add(offset) == (offset not in model)
-        model.add(offset)
+    for step in steps:
+        if isinstance(step, tuple):
+            start, length = step
+            settled.add_range(start, start + length)
+            model.update(range(start, start + length))
+        else:
+            assert settled.add(step) == (step not in model)
+            model.add(step)
         expected_head = head
         while expected_head in model:
             expected_head += 1
@@ -43,6 +51,14 @@ def test_in_order_settling_keeps_no_bitmap() -> None:
     assert settled.pending == 1 and 100_005 in settled and 100_004 not in settled
     settled.add_range(100_000, 100_005)
     assert (settled.head, settled.pending) == (100_006, 0)
+
+
+def test_a_long_range_behind_a_stuck_head_is_cheap() -> None:
+    settled = SettledOffsets()
+    settled.add_range(1, 5_000_001)
+    assert (settled.head, settled.pending) == (0, 5_000_000)
+    settled.add(0)
+    assert (settled.head, settled.pending) == (5_000_001, 0)
 
 
 def test_a_stuck_head_costs_a_bit_per_offset() -> None:
@@ -189,4 +205,32 @@ def test_whatever_was_flushed_before_a_crash_comes_back(
             assert again.is_settled(offset)
         elif offset not in everything:
             assert not again.is_settled(offset)
+    again.close()
+
+
+def test_volatile_records_are_settled_only_after_a_restart(tmp_path: Path) -> None:
+    log = open_log(tmp_path / "q")
+    log.append([Record(b"persistent")])
+    log.append([Record(b"transient-1"), Record(b"transient-2")], volatile=True)
+    log.append([Record(b"persistent")])
+    assert log.head == 0 and not log.is_settled(1)  # live for as long as this process runs
+    assert [r.value for r in log.read_records(0)][1] == b"transient-1"
+    log.flush()
+    again = Log.open(crash_copy(log, tmp_path / "copy"), LogConfig())
+    assert [again.is_settled(o) for o in range(4)] == [False, True, True, False]
+    again.close()
+
+
+def test_delivery_marks_are_reported_after_the_next_open(tmp_path: Path) -> None:
+    log = open_log(tmp_path / "q")
+    fill(log, 10)
+    for offset in (0, 1, 2, 5):
+        log.mark_delivered(offset)
+    log.settle(1)
+    assert not log.delivered_before_open(0)  # marks of this run are for the next one
+    log.flush()
+    log.mark_delivered(7)  # not flushed: lost with the process
+    again = Log.open(crash_copy(log, tmp_path / "copy"), LogConfig())
+    assert [o for o in range(10) if again.delivered_before_open(o)] == [0, 1, 2, 5]
+    assert again.is_settled(1) and not again.is_settled(0)
     again.close()

@@ -36,8 +36,10 @@ class BrokerCore:
         users: dict[str, str] | None = None,
         defer: Defer | None = None,
         topic_defaults: dict[str, int] | None = None,
+        transient_logs: LogManager | None = None,
     ) -> None:
         self.logs = logs
+        self.transient_logs = transient_logs  # where non-durable queues page their backlog
         self.defer = defer
         self.data_dir = data_dir
         self.users = users if users is not None else {"guest": "guest"}
@@ -54,7 +56,12 @@ class BrokerCore:
         vhost = self.vhosts.get(name)
         if vhost is None:
             vhost = self.vhosts[name] = VirtualHost(
-                name, self.logs, self.save_definitions, self.defer, topics=self.topics
+                name,
+                self.logs,
+                self.save_definitions,
+                self.defer,
+                topics=self.topics,
+                transient_logs=self.transient_logs,
             )
             vhost.stream_encoder = self._stream_encoder
             self.save_definitions()

@@ -26,7 +26,7 @@ from jackalope.core.message import Message
 from jackalope.core.queue import Defer, Queue
 from jackalope.core.stream import MessageEncoder, Stream
 from jackalope.core.topics import TopicError, Topics, UnknownTopic
-from jackalope.storage import LogConfig, LogManager
+from jackalope.storage import Log, LogConfig, LogManager
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,13 @@ class VirtualHost:
         on_change: Callable[[], None] = lambda: None,
         defer: Defer | None = None,
         topics: Topics | None = None,
+        transient_logs: LogManager | None = None,
     ) -> None:
         self.name = name
         self.defer = defer
         self.logs = logs
+        # Where non-durable queues page their backlog (wiped at every start); None: in memory.
+        self.transient_logs = transient_logs
         self.on_change = on_change
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, Queue] = {}
@@ -202,12 +205,7 @@ class VirtualHost:
     ) -> Queue:
         log = None
         if durable:
-            config: LogConfig = self.logs.default_config.replace(
-                segment_bytes=min(self.logs.default_config.segment_bytes, QUEUE_SEGMENT_BYTES),
-                retention_ms=-1,
-                retention_bytes=-1,
-            )
-            log = self.logs.get_or_create(queue_log_name(self.name, name), config)
+            log = self.logs.get_or_create(queue_log_name(self.name, name), _queue_log_config(self.logs))
         queue = Queue(
             name,
             durable=durable,
@@ -215,9 +213,10 @@ class VirtualHost:
             auto_delete=auto_delete,
             arguments=arguments,
             log_=log,
+            log_factory=None if durable else self._transient_log_factory(name),
+            defer=self.defer,
         )
         queue.on_unused = self._auto_delete
-        queue.defer = self.defer
         if "x-dead-letter-exchange" in queue.arguments:
             queue.on_dead_letter = self._dead_letter
         self.queues[name] = queue
@@ -300,12 +299,31 @@ class VirtualHost:
     def open_reply_queue(self) -> Queue:
         """A private queue for one direct reply-to consumer, named ``amq.rabbitmq.reply-to.<token>``."""
         name = f"{REPLY_TO}.{base64.urlsafe_b64encode(os.urandom(18)).decode()}"
-        queue = self.reply_queues[name] = Queue(name)
+        queue = self.reply_queues[name] = Queue(
+            name, log_factory=self._transient_log_factory(name), defer=self.defer
+        )
         return queue
 
     def close_reply_queue(self, queue: Queue) -> None:
         if self.reply_queues.pop(queue.name, None) is queue:
             queue.delete()
+            self._drop_transient_log(queue)
+
+    def _transient_log_factory(self, queue_name: str) -> Callable[[], Log] | None:
+        """How a non-durable queue gets a log to page its backlog to, when it first needs one."""
+        manager = self.transient_logs
+        if manager is None:
+            return None
+
+        def create() -> Log:
+            name = f"{self.name}/{queue_name}/{os.urandom(8).hex()}"
+            return manager.create(name, _queue_log_config(manager))
+
+        return create
+
+    def _drop_transient_log(self, queue: Queue) -> None:
+        if queue.log is not None and not queue.durable and self.transient_logs is not None:
+            self.transient_logs.remove(queue.log)
 
     def _dead_letter(self, queue: Queue, message: Message) -> None:
         """Republish a rejected or overflowed message to the queue's dead-letter exchange
@@ -358,11 +376,11 @@ class VirtualHost:
             exchange.unbind_destination(queue)
             self._maybe_auto_delete_exchange(exchange)
         queue.delete()
-        if queue.log is not None:
-            self.logs.delete(queue_log_name(self.name, queue.name))
-            queue.log = None
         if queue.durable:
+            self.logs.delete(queue_log_name(self.name, queue.name))
             self.on_change()
+        else:
+            self._drop_transient_log(queue)
 
     def connection_closed(self, owner: object) -> None:
         """Delete the exclusive queues of a closed connection."""
@@ -562,6 +580,15 @@ class VirtualHost:
             queue.close()
         for stream in self.streams.values():
             stream.close()
+
+
+def _queue_log_config(manager: LogManager) -> LogConfig:
+    """A queue's log: the manager's defaults (durability, fsync period), segments of at most
+    QUEUE_SEGMENT_BYTES, no retention (messages go when settled)."""
+    default = manager.default_config
+    return default.replace(
+        segment_bytes=min(default.segment_bytes, QUEUE_SEGMENT_BYTES), retention_ms=-1, retention_bytes=-1
+    )
 
 
 def _bind(

@@ -36,6 +36,9 @@ A log consumed record by record (a queue's) *settles* offsets instead of truncat
 each segment's ``.acks`` with the next flush (so they survive a crash of the process from the
 end of the event-loop iteration on, and a power cut from the next sync on), and a segment is
 deleted as soon as every offset in it is settled.  ``head`` is the first unsettled offset.
+Two more marks go the same way: records appended ``volatile`` are settled as of the next
+open (they need not survive a restart), and offsets marked delivered are reported by
+:meth:`Log.delivered_before_open` after the next open (a queue's redelivered flag).
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ from jackalope.storage.records import (
     set_log_append_time,
     validate_batch,
 )
-from jackalope.storage.segment import ACK_RANGE, MAX_RELATIVE_OFFSET, Segment, segment_name
+from jackalope.storage.segment import ACK_RANGE, DELIVERED_FLAG, MAX_RELATIVE_OFFSET, Segment, segment_name
 from jackalope.storage.settled import SettledOffsets
 
 log = logging.getLogger(__name__)
@@ -195,6 +198,8 @@ class Log:
         self._flush_waiters: list[Callable[[], None]] = []
         self._settled = SettledOffsets()
         self._acks_pending: list[list[int]] = []  # [start, end] runs settled since the last flush
+        self._delivered_pending: list[list[int]] = []  # [start, end] runs marked delivered, likewise
+        self._delivered_before: list[tuple[int, int]] = []  # runs marked delivered before open
         self._dirty = False
         self._dir_dirty = False
         self._failed: StorageError | None = None
@@ -315,8 +320,13 @@ class Log:
 
     # -- appending -----------------------------------------------------------------------------
 
-    def append(self, records: Sequence[Record], *, timestamp: int | None = None) -> AppendInfo:
-        """Append ``records`` as one batch; records without a timestamp get ``timestamp`` or now."""
+    def append(
+        self, records: Sequence[Record], *, timestamp: int | None = None, volatile: bool = False
+    ) -> AppendInfo:
+        """Append ``records`` as one batch; records without a timestamp get ``timestamp`` or now.
+
+        ``volatile`` records need not survive a restart: they read as settled after the next
+        open (and take no space once their segments are otherwise settled)."""
         self._check_writable()
         now = now_ms() if timestamp is None else timestamp
         base = self._end
@@ -325,6 +335,8 @@ class Log:
             set_log_append_time(batch, now)
         max_ts = max_timestamp_of(batch)
         self._write(batch, base, base + len(records), max_ts, now)
+        if volatile:
+            self._acks_pending.append([base, base + len(records)])
         return AppendInfo(base, base + len(records) - 1, max_ts)
 
     def append_batches(self, data: bytearray, *, log_append_time: bool = False) -> AppendInfo:
@@ -452,7 +464,7 @@ class Log:
         appends durable); then call the :meth:`when_flushed` callbacks."""
         self._dirty = False
         try:
-            if self._acks_pending:
+            if self._acks_pending or self._delivered_pending:
                 self._write_acks()
             if self._flushed != self._end:
                 try:
@@ -696,6 +708,11 @@ class Log:
         """The first offset that is neither settled nor below the start."""
         return max(self._settled.head, self._start)
 
+    @property
+    def settled_above_head(self) -> int:
+        """How many offsets above ``head`` are settled (out of order)."""
+        return self._settled.pending
+
     def is_settled(self, offset: int) -> bool:
         return offset < self._start or offset in self._settled
 
@@ -718,9 +735,19 @@ class Log:
             self._reclaim()
 
     def settle_range(self, start: int, end: int) -> None:
-        """Settle ``start..end-1``."""
-        for offset in range(max(start, self.head), min(end, self._end)):
-            self.settle(offset)
+        """Settle ``start..end-1`` (one run in ``.acks``, however long)."""
+        start = max(start, self.head)
+        end = min(end, self._end)
+        if start >= end:
+            return
+        self._settled.add_range(start, end)
+        self._acks_pending.append([start, end])
+        if not self._dirty:
+            self._dirty = True
+            if self.on_dirty is not None:
+                self.on_dirty(self)
+        if len(self._bases) > 1 and self._settled.head >= self._bases[1]:
+            self._reclaim()
 
     def _reclaim(self) -> None:
         """Delete the oldest segments while every offset in them is settled (never the active)."""
@@ -729,27 +756,63 @@ class Log:
             self._delete_oldest()
         self._dir_dirty = True
 
+    def mark_delivered(self, offset: int) -> None:
+        """Note that ``offset`` was handed to a consumer (reported after the next open by
+        :meth:`delivered_before_open`); written with the next flush, like a settlement."""
+        pending = self._delivered_pending
+        if pending and pending[-1][1] == offset:
+            pending[-1][1] = offset + 1
+        else:
+            pending.append([offset, offset + 1])
+        if not self._dirty:
+            self._dirty = True
+            if self.on_dirty is not None:
+                self.on_dirty(self)
+
+    def delivered_before_open(self, offset: int) -> bool:
+        """Whether ``offset`` had been marked delivered when the log was opened."""
+        runs = self._delivered_before
+        i = bisect_right(runs, (offset, 1 << 63)) - 1
+        return i >= 0 and runs[i][0] <= offset < runs[i][1]
+
     def _write_acks(self) -> None:
-        """Hand the settlements since the last flush to their segments' ``.acks``."""
-        ranges, self._acks_pending = self._acks_pending, []
+        """Hand the settlements and delivery marks since the last flush to their segments'
+        ``.acks``."""
         bases = self._bases
         out: dict[int, bytearray] = {}
-        for start, end in ranges:
-            start = max(start, bases[0])  # settlements of deleted segments need no record
-            while start < end:
-                i = bisect_right(bases, start) - 1
-                stop = min(end, bases[i + 1]) if i + 1 < len(bases) else end
-                out.setdefault(i, bytearray()).extend(ACK_RANGE.pack(start, stop))
-                start = stop
+        for runs, flag in ((self._acks_pending, 0), (self._delivered_pending, DELIVERED_FLAG)):
+            for start, end in runs:
+                start = max(start, bases[0])  # marks of deleted segments need no record
+                while start < end:
+                    i = bisect_right(bases, start) - 1
+                    stop = min(end, bases[i + 1]) if i + 1 < len(bases) else end
+                    out.setdefault(i, bytearray()).extend(ACK_RANGE.pack(start | flag, stop))
+                    start = stop
+        self._acks_pending = []
+        self._delivered_pending = []
         for i, data in out.items():
             self._segments[i].write_acks(bytes(data))
 
     def _load_settled(self) -> None:
-        """Rebuild the settled offsets from the segments' ``.acks`` (at open)."""
-        ranges = sorted(r for segment in self._segments for r in segment.read_acks())
+        """Rebuild the settled offsets and delivery marks from the segments' ``.acks`` (at open)."""
+        settled_runs: list[tuple[int, int]] = []
+        delivered: list[tuple[int, int]] = []
+        for segment in self._segments:
+            for start, end in segment.read_acks():
+                if start & DELIVERED_FLAG:
+                    delivered.append((start & ~DELIVERED_FLAG, end))
+                else:
+                    settled_runs.append((start, end))
         settled = self._settled = SettledOffsets(self._start)
-        for start, end in ranges:
+        for start, end in sorted(settled_runs):
             settled.add_range(start, min(end, self._end))
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted(delivered):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((start, end))
+        self._delivered_before = merged
         if len(self._bases) > 1 and settled.head >= self._bases[1]:
             self._reclaim()
 

@@ -97,6 +97,24 @@ class LogManager:
             self._executor = None
         self._loop = None
 
+    async def discard(self) -> None:
+        """Stop background work and delete every log, unsynced (a manager of logs that need
+        not survive a restart: closing would only fsync what is about to be thrown away)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        while self._syncing:
+            await asyncio.wrap_future(next(iter(self._syncing.values())))
+        for name in list(self._logs):
+            self.delete(name)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self._loop = None
+
     def close_sync(self) -> None:
         """Close every log without an event loop (for synchronous callers)."""
         _close_all(list(self._logs.values()))
@@ -139,6 +157,13 @@ class LogManager:
         log_ = self._logs.pop(name)
         self._dirty.discard(log_)
         log_.delete()
+
+    def remove(self, log_: Log) -> None:
+        """Delete ``log_`` (a log of this manager, found by identity)."""
+        for name, candidate in self._logs.items():
+            if candidate is log_:
+                self.delete(name)
+                return
 
     def _attach(self, name: str, log_: Log) -> Log:
         log_.on_dirty = self._mark_dirty

@@ -8,7 +8,8 @@ done to it off the owning thread is ``fdatasync``, of descriptors duplicated for
 
 ``.acks`` exists only for logs whose records are settled one by one (queues): an append-only
 run of ``(start, end)`` pairs of big-endian u64, each settling the offsets ``start..end-1`` of
-this segment.  It goes when the segment goes; a torn last pair is ignored.
+this segment, or, with ``DELIVERED_FLAG`` set in ``start``, marking them delivered.  It goes
+when the segment goes; a torn last pair is ignored.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from jackalope.storage.records import (
 log = logging.getLogger(__name__)
 
 ACK_RANGE: Final = struct.Struct(">QQ")
+DELIVERED_FLAG: Final = 1 << 63
 WRITE_BUFFER_BYTES: Final = 64 * 1024
 _SCAN_BLOCK: Final = 64 * 1024
 _VERIFY_BLOCK: Final = 1024 * 1024

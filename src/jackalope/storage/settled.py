@@ -63,34 +63,60 @@ class SettledOffsets:
         return True
 
     def add_range(self, start: int, end: int) -> None:
-        """Settle ``start..end-1``."""
+        """Settle ``start..end-1`` (whole bytes of the bitmap at a time)."""
         start = max(start, self.head)
         if start >= end:
             return
         if start == self.head and not self._count:
             self.head = end
             return
-        for offset in range(start, end):
-            self.add(offset)
+        if not self._count:
+            self._base = self.head - self.head % 8
+            self._bits.clear()
+        bits = self._bits
+        lo = start - self._base
+        hi = end - self._base
+        need = (hi + 7) >> 3
+        if need > len(bits):
+            bits.extend(bytes(need - len(bits)))
+        first, last = lo >> 3, (hi - 1) >> 3
+        before = int.from_bytes(bits[first : last + 1], "little").bit_count()
+        if first == last:
+            bits[first] |= ((1 << (hi - lo)) - 1) << (lo & 7)
+        else:
+            bits[first] |= (0xFF << (lo & 7)) & 0xFF
+            bits[first + 1 : last] = b"\xff" * (last - first - 1)
+            bits[last] |= (1 << (((hi - 1) & 7) + 1)) - 1
+        self._count += int.from_bytes(bits[first : last + 1], "little").bit_count() - before
+        if start == self.head:
+            self._advance()
 
     def _advance(self) -> None:
-        """Move the head over the settled offsets at it, clearing their bits."""
+        """Move the head over the settled offsets at it, clearing their bits (whole bytes at
+        a time where it can)."""
         bits = self._bits
         head = self.head
         base = self._base
+        count = self._count
         while True:
             i = head - base
             byte = i >> 3
             if byte >= len(bits):
                 break
+            if not i & 7 and bits[byte] == 0xFF:
+                bits[byte] = 0
+                count -= 8
+                head += 8
+                continue
             mask = 1 << (i & 7)
             if not bits[byte] & mask:
                 break
             bits[byte] &= ~mask
-            self._count -= 1
+            count -= 1
             head += 1
         self.head = head
-        if not self._count:
+        self._count = count
+        if not count:
             self._bits = bytearray()
             self._base = head - head % 8
         elif (head - base) >> 3 >= _TRIM_BYTES:
