@@ -1,11 +1,13 @@
 """The harness of the kill -9 loop tests (``test_kill_loops.py``).
 
 :class:`KillLoop` owns one data directory and at most one ``jackalope serve`` on it at a time,
-started with the suite's one launcher (:func:`tests.conftest.start_serve`): start it, SIGKILL it
-from any thread at the moment a test chooses, check that it died of that signal, start it again
-on the same directory.  :class:`Mid` is a message id that says where a message came from (cycle,
-publisher, batch, index, the queues it was routed to), carried at the head of its body so that a
-verifier can reason about what must have survived.  :func:`drain` reads a queue back.
+started with the suite's one launcher (:func:`tests.conftest.start_serve`): start it, freeze it
+(SIGSTOP) from any thread at the moment a test chooses, then let it go on (SIGCONT) or SIGKILL
+it, check that it died of that signal, start it again on the same directory.  :class:`Mid` is
+a message id that says where a message came from (cycle, publisher, batch, item, the queues it
+was routed to), carried at the head of its body so that a verifier can reason about what must
+have survived; :class:`DiskScan` finds the ids in the broker's files, and :func:`drain` reads a
+queue back.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ class KillLoop:
         self.server: ServeProcess | None = None
         self.frozen_at: float | None = None  # time.monotonic() of the SIGSTOP, while frozen
         self.killed_at: float | None = None  # when the kill took effect (the freeze before it)
-        self.starts = 0
         self._lock = threading.Lock()
 
     @property
@@ -50,11 +51,6 @@ class KillLoop:
         assert self.server is not None, "the broker is not started"
         parts = urlsplit(self.server.urls["amqp"])
         return f"amqp://guest:guest@{parts.hostname}:{parts.port}/"
-
-    @property
-    def pid(self) -> int:
-        assert self.server is not None
-        return self.server.proc.pid
 
     def start(self) -> str:
         """Start the broker on the data directory (fresh or after a kill); its AMQP URL."""
@@ -66,7 +62,6 @@ class KillLoop:
         with self._lock:
             self.server = server
             self.frozen_at = self.killed_at = None
-        self.starts += 1
         return self.url
 
     def freeze(self) -> bool:
@@ -119,9 +114,6 @@ class KillLoop:
         assert self.server is not None
         rc = self.server.stop(REAP_WAIT)
         assert rc == 0, f"the broker stopped with {rc}:\n{self.tail()}"
-
-    def alive(self) -> bool:
-        return self.server is not None and self.server.proc.poll() is None
 
     def tail(self) -> str:
         if self.server is None:
