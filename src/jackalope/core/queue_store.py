@@ -31,6 +31,7 @@ redelivered flag exactly when they may have been delivered before.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -55,12 +56,12 @@ DurableCallback = Callable[[BaseException | None], None]
 LogFactory = Callable[[], Log]
 
 
+_new = tuple.__new__
+
+
 def message_record(message: Message) -> Record:
-    return Record(
-        value=message.body,
-        key=message.routing_key.encode(),
-        headers=((EXCHANGE_HEADER, message.exchange.encode()), (PROPERTIES_HEADER, message.properties)),
-    )
+    headers = ((EXCHANGE_HEADER, message.exchange.encode()), (PROPERTIES_HEADER, message.properties))
+    return _new(Record, (message.body, message.routing_key.encode(), headers, None, -1))
 
 
 def record_message(record: Record, persistent: bool) -> Message:
@@ -229,7 +230,9 @@ class QueueStore:
         per_message = self._paged_bytes // self._paged + 64
         while room > 0 and self._paged:
             try:
-                records = log_.read_records(offset, min(PAGE_BYTES, room * per_message))
+                records = list(
+                    itertools.islice(log_.records(offset, min(PAGE_BYTES, room * per_message)), room)
+                )
             except OffsetOutOfRangeError:
                 records = []
             except StorageError as exc:

@@ -50,7 +50,7 @@ import shutil
 import time
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NamedTuple
@@ -646,16 +646,22 @@ class Log:
         Offsets compaction removed are skipped: the first record returned is the first that
         exists at or after ``offset``; the list is empty only at the end of the log.
         """
+        return list(self.records(offset, max_bytes))
+
+    def records(self, offset: int, max_bytes: int = 1 << 20) -> Iterator[Record]:
+        """:meth:`read_records`, decoded as they are taken (a reader that stops early does not
+        pay for the rest of what was read)."""
         start = max(offset, self._start)
-        out: list[Record] = []
-        while not out:
+        while True:
             result = self.read(offset, max_bytes)
+            found = False
             for pos, _ in iter_batches(result.data):
-                out.extend(r for r in decode_records(result.data, pos) if r.offset >= start)
-            if result.next_offset >= self._end or result.next_offset <= offset:
-                break
+                for record in decode_records(result.data, pos, start=start):
+                    found = True
+                    yield record
+            if found or result.next_offset >= self._end or result.next_offset <= offset:
+                return
             offset = result.next_offset  # only emptied (compacted) batches were read
-        return out
 
     @property
     def max_timestamp(self) -> int:

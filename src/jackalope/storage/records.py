@@ -302,17 +302,31 @@ def encode_batch(
             max_ts = ts
         key = record.key
         value = record.value
-        if record.headers or key is None or value is None or delta > hi or not lo <= ts - base_ts <= hi:
+        if key is None or value is None or delta > hi or not lo <= ts - base_ts <= hi:
             size += _record_parts(parts, record, delta, ts - base_ts)
             continue
-        # The common case, inlined: key and value present, no headers, small deltas.
+        # The common cases, inlined: key and value present, small deltas.
         klen = len(key)
         vlen = len(value)
         ts_v = vt[ts - base_ts - lo]
         off_v = vt[delta - lo]
         k_v = vt[klen - lo] if klen <= hi else _varint_slow(klen)
         v_v = vt[vlen - lo] if vlen <= hi else _varint_slow(vlen)
-        n = 2 + len(ts_v) + len(off_v) + len(k_v) + klen + len(v_v) + vlen
+        headers = record.headers
+        if headers:
+            encoded: list[bytes] = [vt[len(headers) - lo]]
+            for name, hvalue in headers:
+                encoded.append(_HEADER_NAMES.get(name) or _header_name(name))
+                if hvalue is None:
+                    encoded.append(_NULL)
+                else:
+                    hlen = len(hvalue)
+                    encoded.append(vt[hlen - lo] if hlen <= hi else _varint_slow(hlen))
+                    encoded.append(hvalue)
+            tail = b"".join(encoded)
+        else:
+            tail = _ZERO
+        n = 1 + len(ts_v) + len(off_v) + len(k_v) + klen + len(v_v) + vlen + len(tail)
         n_v = vt[n - lo] if n <= hi else _varint_slow(n)
         append(n_v)
         append(_ZERO)
@@ -322,7 +336,7 @@ def encode_batch(
         append(key)
         append(v_v)
         append(value)
-        append(_ZERO)
+        append(tail)
         size += n + len(n_v)
     if compression:
         parts = [b"", compress(compression, b"".join(parts))]
@@ -361,47 +375,141 @@ def _read_bytes(buf: bytes | memoryview, pos: int) -> tuple[bytes | None, int]:
     return bytes(buf[pos:end]), end
 
 
+_new_record = tuple.__new__
+_HEADER_KEYS: dict[bytes, str] = {}  # decoded header keys: they repeat
+
+
 def decode_records(
-    buf: bytes | bytearray | memoryview, pos: int = 0, *, verify: bool = True
+    buf: bytes | bytearray | memoryview, pos: int = 0, *, verify: bool = True, start: int = -1
 ) -> Iterator[Record]:
-    """Yield the records of the batch at ``pos`` with absolute offsets and timestamps."""
+    """Yield the records of the batch at ``pos`` with absolute offsets and timestamps.
+
+    Records below offset ``start`` are skipped without being built (a reader resuming in the
+    middle of a batch).  The hot path of every reader: one-byte varints are decoded inline."""
     header = validate_batch(buf, pos) if verify else parse_header(buf, pos)
-    view = memoryview(buf)[pos + HEADER_SIZE : pos + header.size]
-    data: bytes | memoryview = view
+    data: bytes
     if header.compression:
-        data = decompress(header.compression, view)
+        data = decompress(header.compression, memoryview(buf)[pos + HEADER_SIZE : pos + header.size])
+        p = 0
+        limit = len(data)
+    elif type(buf) is bytes:
+        data = buf  # slices of bytes are bytes: no view, no second copy
+        p = pos + HEADER_SIZE
+        limit = pos + header.size
+    else:
+        data = bytes(memoryview(buf)[pos + HEADER_SIZE : pos + header.size])
+        p = 0
+        limit = len(data)
     log_append_time = bool(header.attributes & TIMESTAMP_TYPE_LOG_APPEND)
-    p = 0
-    for _ in range(header.record_count):
-        length, p = read_varint(data, p)
-        end = p + length
-        if length < 0 or end > len(data):
-            raise CorruptRecordError("record length runs past the end of the batch")
-        p += 1  # record attributes, unused
-        ts_delta, p = read_varint(data, p)
-        offset_delta, p = read_varint(data, p)
-        key, p = _read_bytes(data, p)
-        value, p = _read_bytes(data, p)
-        count, p = read_varint(data, p)
-        headers: list[Header] = []
-        for _ in range(count):
-            hkey, p = _read_bytes(data, p)
-            hvalue, p = _read_bytes(data, p)
-            if hkey is None:
-                raise CorruptRecordError("null header key")
-            try:
-                headers.append((hkey.decode(), hvalue))
-            except UnicodeDecodeError:
-                raise CorruptRecordError("header key is not UTF-8") from None
-        if p != end:
-            raise CorruptRecordError("record length does not match its fields")
-        yield Record(
-            value=value,
-            key=key,
-            headers=tuple(headers),
-            timestamp=header.max_timestamp if log_append_time else header.base_timestamp + ts_delta,
-            offset=header.base_offset + offset_delta,
-        )
+    base_offset = header.base_offset
+    base_ts = header.base_timestamp
+    skip_below = start - base_offset if start > base_offset >= 0 else -1
+    read = read_varint
+    try:
+        for _ in range(header.record_count):
+            b = data[p] if p < limit else 0x80
+            if b < 0x80:
+                length = (b >> 1) ^ -(b & 1)
+                p += 1
+            else:
+                length, p = read(data, p)
+            end = p + length
+            if length < 0 or end > limit:
+                raise CorruptRecordError("record length runs past the end of the batch")
+            p += 1  # record attributes, unused
+            b = data[p]
+            if b < 0x80:
+                ts_delta = (b >> 1) ^ -(b & 1)
+                p += 1
+            else:
+                ts_delta, p = read(data, p)
+            b = data[p]
+            if b < 0x80:
+                offset_delta = (b >> 1) ^ -(b & 1)
+                p += 1
+            else:
+                offset_delta, p = read(data, p)
+            if offset_delta < skip_below:
+                p = end
+                continue
+            # key, value: a length (-1: null) then the bytes
+            b = data[p]
+            if b < 0x80:
+                n = (b >> 1) ^ -(b & 1)
+                p += 1
+            else:
+                n, p = read(data, p)
+            if n < 0:
+                key = None
+            else:
+                key = data[p : p + n]
+                p += n
+            b = data[p] if p < end else 0x80
+            if b < 0x80:
+                n = (b >> 1) ^ -(b & 1)
+                p += 1
+            else:
+                n, p = read(data, p)
+            if n < 0:
+                value = None
+            else:
+                value = data[p : p + n]
+                p += n
+            b = data[p] if p < end else 0x80
+            if b == 0:
+                headers: tuple[Header, ...] = ()
+                p += 1
+            else:
+                count, p = read(data, p)
+                found: list[Header] = []
+                for _ in range(count):
+                    b = data[p]
+                    if b < 0x80:
+                        n = (b >> 1) ^ -(b & 1)
+                        p += 1
+                    else:
+                        n, p = read(data, p)
+                    if n < 0:
+                        raise CorruptRecordError("null header key")
+                    hkey = data[p : p + n]
+                    p += n
+                    b = data[p]
+                    if b < 0x80:
+                        n = (b >> 1) ^ -(b & 1)
+                        p += 1
+                    else:
+                        n, p = read(data, p)
+                    if n < 0:
+                        hvalue = None
+                    else:
+                        hvalue = data[p : p + n]
+                        p += n
+                    if p > end:
+                        raise CorruptRecordError("header runs past the end of the record")
+                    name = _HEADER_KEYS.get(hkey)
+                    if name is None:
+                        try:
+                            name = hkey.decode()
+                        except UnicodeDecodeError:
+                            raise CorruptRecordError("header key is not UTF-8") from None
+                        if len(_HEADER_KEYS) < 4096:
+                            _HEADER_KEYS[hkey] = name
+                    found.append((name, hvalue))
+                headers = tuple(found)
+            if p != end:
+                raise CorruptRecordError("record length does not match its fields")
+            yield _new_record(
+                Record,
+                (
+                    value,
+                    key,
+                    headers,
+                    header.max_timestamp if log_append_time else base_ts + ts_delta,
+                    base_offset + offset_delta,
+                ),
+            )
+    except IndexError:
+        raise CorruptRecordError("record fields run past the end of the batch") from None
 
 
 def iter_batches(buf: bytes | bytearray | memoryview) -> Iterator[tuple[int, BatchHeader]]:
