@@ -24,6 +24,7 @@ from jackalope.datadir import DataDir, StartupError
 from jackalope.http.api import make_app
 from jackalope.kafka.context import KafkaBroker
 from jackalope.kafka.server import KafkaServer
+from jackalope.resources import ResourceMonitor
 from jackalope.settings import Settings
 from jackalope.storage import Durability, LogManager
 
@@ -48,6 +49,7 @@ class Server:
         self._datadir = DataDir(settings.data_dir)
         self._logs: LogManager | None = None
         self._transient_logs: LogManager | None = None
+        self._monitor: ResourceMonitor | None = None
         self._http: web.AppRunner | None = None
         self._amqp: AmqpServer | None = None
         self._kafka: KafkaServer | None = None
@@ -88,6 +90,8 @@ class Server:
             },
         )
         core.load_definitions()
+        self._monitor = ResourceMonitor(core.alarms, s.data_dir, s.memory_limit(), s.disk_limit())
+        self._monitor.start()
         info: dict[str, Any] = {"listeners": self.addresses, "data_dir": str(s.data_dir)}
         self._http = web.AppRunner(make_app(self.core, info), access_log=None, handle_signals=False)
         await self._http.setup()
@@ -107,7 +111,13 @@ class Server:
             await self._start_kafka(core)
         log.info(
             "jackalope started",
-            extra={"version": __version__, "data_dir": str(s.data_dir), **self.addresses},
+            extra={
+                "version": __version__,
+                "data_dir": str(s.data_dir),
+                **self.addresses,
+                "memory_high_watermark": self._monitor.memory_limit,
+                "disk_free_limit": self._monitor.disk_limit,
+            },
         )
 
     async def _open_transient_logs(self) -> LogManager:
@@ -193,6 +203,9 @@ class Server:
         if self._http is not None:
             await self._http.cleanup()
             self._http = None
+        if self._monitor is not None:
+            await self._monitor.stop()
+            self._monitor = None
         if self.core is not None:
             self.core.close()
         if self._transient_logs is not None:

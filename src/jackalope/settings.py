@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jackalope import resources
 from jackalope.storage import Durability, LogConfig
 
 ENV_PREFIX = "JACKALOPE_"
@@ -69,6 +70,16 @@ class Settings:
     kafka_max_message_bytes: int = _setting(
         1048588, "Largest record batch a topic accepts unless its max.message.bytes says otherwise."
     )
+    memory_high_watermark: str = _setting(
+        "0.4",
+        "Memory use that raises the memory alarm (publishers are blocked until it clears): a fraction "
+        "of the machine's memory (0.4) or a size (512MiB).",
+    )
+    disk_free_limit: str = _setting(
+        "50MB",
+        "Free disk space below which the disk alarm blocks publishers: a size (50MB, 2GiB) or "
+        "mem_relative:1.5 (a multiple of the machine's memory).",
+    )
     default_user: str = _setting("guest", "The user created at start.")
     default_pass: str = _setting("guest", "Its password.")
     log_level: str = _setting("info", "Logging level: debug, info, warning, error.")
@@ -111,6 +122,8 @@ class Settings:
             raise SettingsError("kafka_tls_certfile and kafka_tls_keyfile go together")
         try:
             self.log_config()
+            self.memory_limit()
+            self.disk_limit()
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
 
@@ -127,6 +140,18 @@ class Settings:
             durability=Durability(self.durability),
             fsync_interval_ms=self.fsync_interval_ms,
         )
+
+    def memory_limit(self) -> resources.Limit:
+        try:
+            return resources.parse_memory_watermark(self.memory_high_watermark)
+        except ValueError as exc:
+            raise ValueError(f"memory_high_watermark: {exc}") from None
+
+    def disk_limit(self) -> resources.Limit:
+        try:
+            return resources.parse_disk_limit(self.disk_free_limit)
+        except ValueError as exc:
+            raise ValueError(f"disk_free_limit: {exc}") from None
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -3,13 +3,28 @@
 Bytes from the socket go into the connection's :class:`~jackalope.amqp.protocol.AmqpProtocol`,
 whose events are handed to the :class:`~jackalope.amqp.channel.Channel` they belong to (or
 answered here: login, virtual host, heartbeats, closing).  Everything the protocol has to
-send is written once per event-loop iteration.  Reading pauses while the connection's
-publishes are waiting for the disk, and while the transport cannot take more output.
+send is written once per event-loop iteration.
+
+Flow control is the publisher's credit, and every reason to stop reading its socket is one
+of ``Hold``'s:
+
+* ``SLICE``: a connection's work per loop iteration is bounded.  After ``SLICE_EVENTS``
+  events (a message counts one, plus one per ``SLICE_BYTES`` of body) the connection stops
+  reading and picks up where it left off in the next iteration, so a flood of publishes
+  shares the loop with every other connection: the acks and deliveries of consumers, other
+  clients' round trips.  (The event loop may hand one socket many reads per iteration.)
+  What arrives meanwhile waits in the kernel's socket buffer, and TCP slows the publisher.
+* ``DISK``: more than ``BACKLOG_HIGH`` of its confirmed publishes wait for the disk; reading
+  resumes below ``BACKLOG_LOW``.
+* ``ALARM``: a resource alarm is in effect and the connection published (RabbitMQ's
+  "blocked"); it gets connection.blocked, and connection.unblocked once every alarm clears.
+  Connections that only consume are never held.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -47,8 +62,25 @@ FRAME_MAX: Final = 131072
 HEARTBEAT: Final = 60
 BACKLOG_HIGH: Final = 20_000  # publishes awaiting the disk before we stop reading the socket
 BACKLOG_LOW: Final = 5_000
+SLICE_EVENTS: Final = 256  # events handled per loop iteration before yielding to the rest
+SLICE_BYTES: Final = 8192
+
+
+class Hold(enum.IntFlag):
+    """Why a connection is not read from (see the module docstring); flags of one int, since
+    the publish path tests them for every message."""
+
+    SLICE = 1
+    DISK = 2
+    ALARM = 4
+
+
 HANDSHAKE_TIMEOUT: Final = 10.0
 CLOSE_TIMEOUT: Final = 3.0
+
+_SLICE: Final = int(Hold.SLICE)
+_DISK: Final = int(Hold.DISK)
+_ALARM: Final = int(Hold.ALARM)
 
 
 def server_properties() -> dict[str, Any]:
@@ -102,7 +134,10 @@ class AmqpConnection(asyncio.Protocol):
         self.vhost: VirtualHost | None = None
         self.peer = "?"
         self.backlog = 0
-        self._reading_paused = False
+        self._holds = 0  # Hold flags
+        self._budget = SLICE_EVENTS  # of this loop iteration
+        self._blocked_sent = False
+        self._alarms = server.core.alarms
         self._flush_scheduled = False
         self._confirm_channels: set[Channel] = set()
         self._heartbeat_timer: asyncio.TimerHandle | None = None
@@ -130,6 +165,7 @@ class AmqpConnection(asyncio.Protocol):
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.server.connections.add(self)
         self._close_timer = self.loop.call_later(HANDSHAKE_TIMEOUT, self._handshake_timeout)
+        self._alarms.subscribe(self._alarms_changed)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cleanup()
@@ -149,20 +185,30 @@ class AmqpConnection(asyncio.Protocol):
     # -- events --------------------------------------------------------------------------------
 
     def _process(self) -> None:
-        """Handle the protocol's events until it needs more bytes."""
+        """Handle the protocol's events until it needs more bytes, the slice is used up, or
+        something holds the connection."""
         next_event = self.protocol.next_event
         handlers = self._handlers
-        while not self._closed:
+        while not self._closed and not self._holds:
+            if self._budget <= 0:
+                self._hold(_SLICE)  # until _next_slice
+                return
+            if self._budget == SLICE_EVENTS:
+                self.loop.call_soon(self._next_slice)  # the first event of this iteration
+            self._budget -= 1
             try:
                 event = next_event()
                 if event is None:
                     return
                 if type(event) is MessageReceived:  # the hot path, without a call in between
+                    self._budget -= len(event.body) // SLICE_BYTES
                     channel = self.channels[event.channel]
                     try:
                         channel.publish(event.publish, event.properties, event.body)
                     except ChannelException as exc:
                         self._close_channel(channel, exc)
+                    if self._alarms.blocking:
+                        self._block()
                 else:
                     handlers[type(event)](event)
             except ConnectionException as exc:
@@ -170,6 +216,41 @@ class AmqpConnection(asyncio.Protocol):
             except Exception:
                 log.exception("internal error on AMQP connection %s", self.peer)
                 self._fail(ConnectionException(c.INTERNAL_ERROR, "internal error"))
+
+    # -- flow control ----------------------------------------------------------------------------
+
+    def _next_slice(self) -> None:
+        self._budget = SLICE_EVENTS
+        self._release(_SLICE)
+
+    def _hold(self, reason: int) -> None:
+        if not self._holds and self.transport is not None:
+            self.transport.pause_reading()
+        self._holds |= reason
+
+    def _release(self, reason: int) -> None:
+        if not self._holds & reason:
+            return
+        self._holds &= ~reason
+        if not self._holds and not self._closed:
+            if self.transport is not None:
+                self.transport.resume_reading()
+            self._process()  # what was read before the hold
+
+    def _block(self) -> None:
+        """A publish while an alarm is in effect: stop reading (RabbitMQ's "blocked")."""
+        if not self._holds & _ALARM:
+            self._hold(_ALARM)
+            if not self._blocked_sent:
+                self._blocked_sent = self.protocol.block(self._alarms.reason())
+
+    def _alarms_changed(self) -> None:
+        if self._alarms.blocking or not self._holds & _ALARM:
+            return
+        if self._blocked_sent:
+            self._blocked_sent = False
+            self.protocol.unblock()
+        self._release(_ALARM)
 
     def _on_ack(self, event: Ack) -> None:
         channel = self.channels[event.channel]
@@ -238,6 +319,10 @@ class AmqpConnection(asyncio.Protocol):
         self.vhost = vhost
         self.protocol.accept_vhost()
 
+    def close_channel(self, channel: Channel, error: ChannelException) -> None:
+        """A channel's own failure outside a method's handling (a failed commit)."""
+        self._close_channel(channel, error)
+
     def _close_channel(self, channel: Channel, exc: ChannelException) -> None:
         if self.channels.pop(channel.number, None) is not None:
             channel.close()
@@ -283,22 +368,18 @@ class AmqpConnection(asyncio.Protocol):
     def publish_backlog(self, delta: int) -> None:
         """Stop reading from a publisher whose messages the disk has not caught up with."""
         self.backlog += delta
-        transport = self.transport
-        if transport is None:
-            return
-        if not self._reading_paused and self.backlog > BACKLOG_HIGH:
-            self._reading_paused = True
-            transport.pause_reading()
-        elif self._reading_paused and self.backlog < BACKLOG_LOW:
-            self._reading_paused = False
-            transport.resume_reading()
+        if self.backlog > BACKLOG_HIGH:
+            if not self._holds & _DISK:
+                self._hold(_DISK)
+        elif self._holds & _DISK and self.backlog < BACKLOG_LOW:
+            self.loop.call_soon(self._release, _DISK)  # not from inside a confirm callback
 
     # -- heartbeats and closing ----------------------------------------------------------------
 
     def _heartbeat_tick(self) -> None:
         if self._closed:
             return
-        if not self.protocol.tick():
+        if not self.protocol.tick(watch_peer=not self._holds & _ALARM):
             log.warning("missed heartbeats from client, closing", extra={"peer": self.peer})
             self._close_transport()
             return
@@ -313,7 +394,6 @@ class AmqpConnection(asyncio.Protocol):
         """Broker shutdown: 320 CONNECTION_FORCED."""
         if not self._closed:
             self._fail(ConnectionException(c.CONNECTION_FORCED, reason))
-            self._process()  # a connection that never got going is closed at once
             self._flush()
 
     def abort(self) -> None:
@@ -342,4 +422,5 @@ class AmqpConnection(asyncio.Protocol):
                 timer.cancel()
         for vhost in self.core.vhosts.values():
             vhost.connection_closed(self)
+        self._alarms.unsubscribe(self._alarms_changed)
         self.server.connections.discard(self)

@@ -621,12 +621,13 @@ class AmqpProtocol:
 
     # -- heartbeats ------------------------------------------------------------------------------
 
-    def tick(self) -> bool:
+    def tick(self, *, watch_peer: bool = True) -> bool:
         """Call every ``heartbeat / 2`` seconds: sends a heartbeat if nothing else went out since
-        the last tick; False once the peer has sent nothing for two heartbeat intervals."""
+        the last tick; False once the peer has sent nothing for two heartbeat intervals.
+        ``watch_peer`` False (the broker is not reading the peer): only send."""
         if not self.heartbeat or self.state is State.CLOSED:
             return True
-        if self._received:
+        if self._received or not watch_peer:
             self._idle_ticks = 0
         else:
             self._idle_ticks += 1

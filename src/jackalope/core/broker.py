@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from jackalope.core.alarms import Alarms
 from jackalope.core.errors import NotFound
 from jackalope.core.queue import Defer
 from jackalope.core.stream import MessageEncoder, plain_record
@@ -40,6 +41,7 @@ class BrokerCore:
     ) -> None:
         self.logs = logs
         self.transient_logs = transient_logs  # where non-durable queues page their backlog
+        self.alarms = Alarms()
         self.defer = defer
         self.data_dir = data_dir
         self.users = users if users is not None else {"guest": "guest"}

@@ -57,6 +57,7 @@ class KafkaConnection(asyncio.Protocol):
         self.authenticated = not broker.sasl_mechanisms
         self.sasl_state: Any = None  # owned by the SASL handlers
         self.closed = False
+        self._alarm_waits: list[asyncio.Future[None]] = []  # produces held by a resource alarm
         # Plain TCP: fetches hand stored batches over as file ranges for os.sendfile.
         self.zero_copy = False
         self._socket_fd = -1
@@ -76,6 +77,7 @@ class KafkaConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._connections.discard(self)
+        self.broker.core.alarms.unsubscribe(self._alarms_changed)
         for task in list(self._tasks):
             task.cancel()
         for slot in self._slots:
@@ -226,10 +228,39 @@ class KafkaConnection(asyncio.Protocol):
         finally:
             piece.close()
 
+    async def wait_for_alarms(self) -> None:
+        """Hold a produce while a resource alarm is in effect; the connection is not read from
+        meanwhile (RabbitMQ blocks publishers the same way).  Never an error for the producer."""
+        alarms = self.broker.core.alarms
+        if not alarms.blocking:
+            return
+        if not self._alarm_waits:
+            alarms.subscribe(self._alarms_changed)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._alarm_waits.append(future)
+        self._update_reading()
+        try:
+            await future
+        finally:
+            if future in self._alarm_waits:
+                self._alarm_waits.remove(future)
+            if not self._alarm_waits:
+                alarms.unsubscribe(self._alarms_changed)
+            self._update_reading()
+
+    def _alarms_changed(self) -> None:
+        if self.broker.core.alarms.blocking:
+            return
+        waits, self._alarm_waits = self._alarm_waits, []
+        self.broker.core.alarms.unsubscribe(self._alarms_changed)
+        for future in waits:
+            if not future.done():
+                future.set_result(None)
+
     def _update_reading(self) -> None:
         if self._transport is None or self.closed:
             return
-        pause = self._writing_paused or len(self._slots) >= MAX_IN_FLIGHT
+        pause = self._writing_paused or len(self._slots) >= MAX_IN_FLIGHT or bool(self._alarm_waits)
         if pause and not self._reading_paused:
             self._reading_paused = True
             self._transport.pause_reading()

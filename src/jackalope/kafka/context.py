@@ -46,6 +46,10 @@ class ConnectionState(Protocol):
 
     def close(self, reason: str = ...) -> None: ...
 
+    async def wait_for_alarms(self) -> None:
+        """Return once no resource alarm holds publishers back (at once if none does)."""
+        ...
+
 
 @dataclass
 class RequestContext:

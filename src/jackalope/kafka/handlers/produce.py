@@ -4,6 +4,8 @@ Batches are checked (sizes, magic, CRC-32C, producer sequence) without decoding 
 records, offsets are assigned in place, and compressed batches are stored compressed.
 ``acks=1`` is answered once the batch is written to the OS (it survives a broker crash);
 ``acks=-1`` once it is durable under the topic's durability policy (``always``: fsync'ed).
+While a resource alarm is in effect a produce waits (and its connection is not read from)
+until the alarm clears; it is never failed for it.
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ async def handle_produce(ctx: RequestContext, request: Any) -> Any:
     if error:
         results = [[(p.index, _Result(error)) for p in t.partition_data] for t in request.topic_data]
         return _response(ctx, request, results)
+    await ctx.connection.wait_for_alarms()  # a memory or disk alarm holds producers back
     results = [
         [(p.index, _append(ctx, t.name, p.index, p.records)) for p in t.partition_data]
         for t in request.topic_data
