@@ -15,7 +15,8 @@ import base64
 import itertools
 import logging
 import os
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Final, Protocol
 
 from pamqp import base as pamqp_base
@@ -32,7 +33,7 @@ from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue import Queue
 from jackalope.core.stream import Stream, parse_offset_spec
 from jackalope.core.vhost import REPLY_TO, VirtualHost
-from jackalope.storage import Record
+from jackalope.storage import Log, Record
 
 ERROR_CODES: Final[dict[type[core_errors.CoreError], int]] = {
     core_errors.NotFound: c.NOT_FOUND,
@@ -93,6 +94,9 @@ class ChannelOutput(Protocol):
     def confirms_due(self, channel: Channel) -> None: ...
 
     def publish_backlog(self, delta: int) -> None: ...
+
+    def close_channel(self, channel: Channel, error: ChannelException) -> None:
+        """Close ``channel`` for ``error`` outside the handling of a method (a failed commit)."""
 
 
 def _tag(prefix: str) -> str:
@@ -175,6 +179,13 @@ class _HeadersOf:
         return self.headers
 
 
+def _no_headers() -> dict[str, Any]:
+    return {}
+
+
+_NO_HEADERS: Final = _no_headers  # the default exchange routes by name only
+
+
 class _Unacked:
     __slots__ = ("consumer", "entry", "queue")
 
@@ -189,11 +200,11 @@ class _PendingConfirm:
 
     __slots__ = ("channel", "failed", "remaining", "seq")
 
-    def __init__(self, channel: Channel, seq: int) -> None:
+    def __init__(self, channel: Channel, seq: int, remaining: int, failed: bool) -> None:
         self.channel = channel
         self.seq = seq
-        self.remaining = 1  # released once routing has finished
-        self.failed = False
+        self.remaining = remaining  # copies not yet durable
+        self.failed = failed
 
     def done(self, error: BaseException | None) -> None:
         if error is not None:
@@ -202,6 +213,27 @@ class _PendingConfirm:
         if self.remaining == 0:
             self.channel.pending_done()
             self.channel.confirm_settled(self.seq, not self.failed)
+
+
+class _Commit:
+    """A tx.commit waiting for its persistent messages to be durable and its acks written."""
+
+    __slots__ = ("channel", "error", "remaining")
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.remaining = 1  # released once routing and settling are over
+        self.error: BaseException | None = None
+
+    def done(self, error: BaseException | None) -> None:
+        if error is not None and self.error is None:
+            self.error = error
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.channel.commit_done()
+
+    def flushed(self) -> None:
+        self.done(None)
 
 
 class Channel:
@@ -229,7 +261,8 @@ class Channel:
         # transactions
         self.tx = False
         self.tx_publishes: list[tuple[Publish, bytes, bytes]] = []
-        self.tx_settlements: list[Callable[[], None]] = []
+        self.tx_settlements: list[Callable[[], Iterable[Queue | Stream]]] = []
+        self.commits: deque[_Commit] = deque()  # committed, waiting for the disk
         # direct reply-to: this channel's private reply queue, once it consumes from it
         self.reply_queue: Queue | None = None
 
@@ -529,19 +562,22 @@ class Channel:
         else:
             self.ack_now(delivery_tag, multiple)
 
-    def ack_now(self, delivery_tag: int, multiple: bool) -> None:
-        self._settle(self._take(delivery_tag, multiple, 0x3C0050), ack=True, requeue=False)
+    def ack_now(self, delivery_tag: int, multiple: bool) -> Iterable[Queue | Stream]:
+        return self._settle(self._take(delivery_tag, multiple, c.BASIC_ACK), ack=True, requeue=False)
 
-    def nack(self, delivery_tag: int, multiple: bool, requeue: bool, index: int = 0x3C0078) -> None:
+    def nack(self, delivery_tag: int, multiple: bool, requeue: bool, index: int = c.BASIC_NACK) -> None:
         if self.tx:
             self.tx_settlements.append(lambda: self.nack_now(delivery_tag, multiple, requeue, index))
         else:
             self.nack_now(delivery_tag, multiple, requeue, index)
 
-    def nack_now(self, delivery_tag: int, multiple: bool, requeue: bool, index: int) -> None:
-        self._settle(self._take(delivery_tag, multiple, index), ack=False, requeue=requeue)
+    def nack_now(
+        self, delivery_tag: int, multiple: bool, requeue: bool, index: int
+    ) -> Iterable[Queue | Stream]:
+        return self._settle(self._take(delivery_tag, multiple, index), ack=False, requeue=requeue)
 
-    def _settle(self, taken: list[_Unacked], *, ack: bool, requeue: bool) -> None:
+    def _settle(self, taken: list[_Unacked], *, ack: bool, requeue: bool) -> Iterable[Queue | Stream]:
+        """Settle deliveries; return the queues they came from."""
         queues: dict[int, Queue | Stream] = {}
         if ack:
             for item in taken:
@@ -562,6 +598,7 @@ class Channel:
         if self.global_prefetch:
             for consumer in list(self.consumers.values()):
                 consumer.queue.dispatch()
+        return queues.values()
 
     def _basic_recover(self, m: spec.Basic.Recover) -> None:
         if not m.requeue:
@@ -584,64 +621,97 @@ class Channel:
     def publish(self, event: Publish, properties: bytes, body: bytes) -> None:
         """A whole message has arrived (method, header, body)."""
         if self.tx:
+            # Checked now, as RabbitMQ checks it (a missing exchange closes the channel at the
+            # publish); routed at tx.commit.
+            self._check_publish(event, properties)
             self.tx_publishes.append((event, properties, body))
             return
-        self._route(event, properties, body)
+        if not self.confirming:
+            queues, properties = self._resolve(event, properties)
+            if queues:
+                message = self._message(event, properties, body)
+                for queue in queues:
+                    queue.enqueue(message)
+            elif event.mandatory:
+                self._return_unroutable(event, properties, body)
+            return
+        self.publish_seq += 1
+        waiting, refused = self._route(event, properties, body)
+        if not waiting:
+            self.confirm_settled(self.publish_seq, not refused)
+            return
+        pending = _PendingConfirm(self, self.publish_seq, len(waiting), refused)
+        self.in_flight += 1
+        self.output.publish_backlog(+1)
+        for queue, entry in waiting:
+            queue.when_durable(entry, pending.done)
 
-    def _route(self, event: Publish, properties: bytes, body: bytes) -> None:
-        vhost = self.vhost
-        confirming = self.confirming
-        if confirming:
-            self.publish_seq += 1
-        if len(properties) >= 2 and properties[0] & _REPLY_TO_FLAG_HIGH:
-            properties = self._direct_reply_to(properties)
-        if len(properties) >= 2 and properties[1] & _USER_ID_FLAG:
-            user_id = props.decode_properties(properties).get("user_id")
-            user = self.user
-            if user_id != user:
-                reason = f"user_id property set to '{user_id!s}' but authenticated user was '{user}'"
-                raise ChannelException(c.PRECONDITION_FAILED, reason, 0x3C0028)
-        try:
-            vhost.check_publish(event.exchange)
-            queues = vhost.route(event.exchange, event.routing_key, _HeadersOf(properties))
-        except core_errors.CoreError as exc:
-            raise ChannelException(
-                ERROR_CODES.get(type(exc), c.PRECONDITION_FAILED), str(exc), 0x3C0028
-            ) from None
+    def _route(
+        self, event: Publish, properties: bytes, body: bytes
+    ) -> tuple[list[tuple[Queue | Stream, QueueEntry]], bool]:
+        """Route and enqueue; return the copies on their way to a log (for confirms and commits)
+        and whether a queue refused the message (x-overflow reject-publish)."""
+        queues, properties = self._resolve(event, properties)
+        return self._enqueue(event, properties, body, queues)
+
+    def _enqueue(
+        self, event: Publish, properties: bytes, body: bytes, queues: Collection[Queue | Stream]
+    ) -> tuple[list[tuple[Queue | Stream, QueueEntry]], bool]:
         if not queues:
             if event.mandatory:
-                self.output.basic_return(
-                    self.number, c.NO_ROUTE, "NO_ROUTE", event.exchange, event.routing_key, properties, body
-                )
-            if confirming:
-                self.confirm_settled(self.publish_seq, True)
-            return
-        message = Message(
-            event.exchange, event.routing_key, properties, body, props.delivery_mode(properties) == 2
-        )
-        if not confirming:
-            for queue in queues:
-                queue.enqueue(message)
-            return
-        pending: _PendingConfirm | None = None
+                self._return_unroutable(event, properties, body)
+            return [], False
+        message = self._message(event, properties, body)
+        waiting: list[tuple[Queue | Stream, QueueEntry]] = []
         refused = False
         for queue in queues:
             entry = queue.enqueue(message)
             if entry is None:
                 refused = True
-            elif entry.offset != -1:  # persistent, in a durable queue
-                if pending is None:
-                    pending = _PendingConfirm(self, self.publish_seq)
-                pending.remaining += 1
-                queue.when_durable(entry, pending.done)
-        if pending is None:
-            self.confirm_settled(self.publish_seq, not refused)
-        else:
-            if refused:
-                pending.failed = True
-            self.in_flight += 1
-            self.output.publish_backlog(+1)
-            pending.done(None)  # routing finished
+            elif entry.offset != -1:  # on its way to a log
+                waiting.append((queue, entry))
+        return waiting, refused
+
+    @staticmethod
+    def _message(event: Publish, properties: bytes, body: bytes) -> Message:
+        return Message(
+            event.exchange, event.routing_key, properties, body, props.delivery_mode(properties) == 2
+        )
+
+    def _return_unroutable(self, event: Publish, properties: bytes, body: bytes) -> None:
+        self.output.basic_return(
+            self.number, c.NO_ROUTE, "NO_ROUTE", event.exchange, event.routing_key, properties, body
+        )
+
+    def _resolve(self, event: Publish, properties: bytes) -> tuple[Collection[Queue | Stream], bytes]:
+        """The queues ``event`` reaches, and its properties as they will be delivered (direct
+        reply-to rewritten); raises the channel exception a bad publish earns."""
+        properties = self._check_publish(event, properties)
+        try:
+            if event.exchange:
+                return self.vhost.route(event.exchange, event.routing_key, _HeadersOf(properties)), properties
+            return self.vhost.route("", event.routing_key, _NO_HEADERS), properties
+        except core_errors.CoreError as exc:
+            raise ChannelException(
+                ERROR_CODES.get(type(exc), c.PRECONDITION_FAILED), str(exc), c.BASIC_PUBLISH
+            ) from None
+
+    def _check_publish(self, event: Publish, properties: bytes) -> bytes:
+        if len(properties) >= 2 and properties[0] & _REPLY_TO_FLAG_HIGH:
+            properties = self._direct_reply_to(properties)
+        if len(properties) >= 2 and properties[1] & _USER_ID_FLAG:
+            user_id = props.decode_properties(properties).get("user_id")
+            if user_id != self.user:
+                reason = f"user_id property set to '{user_id!s}' but authenticated user was '{self.user}'"
+                raise ChannelException(c.PRECONDITION_FAILED, reason, c.BASIC_PUBLISH)
+        if event.exchange:
+            try:
+                self.vhost.check_publish(event.exchange)
+            except core_errors.CoreError as exc:
+                raise ChannelException(
+                    ERROR_CODES.get(type(exc), c.PRECONDITION_FAILED), str(exc), c.BASIC_PUBLISH
+                ) from None
+        return properties
 
     def _direct_reply_to(self, properties: bytes) -> bytes:
         """Point a request's ``reply_to: amq.rabbitmq.reply-to`` at this channel's reply queue."""
@@ -711,15 +781,45 @@ class Channel:
         self.send(spec.Tx.SelectOk())
 
     def _tx_commit(self, m: spec.Tx.Commit) -> None:
+        """Route every publish of the transaction and apply its acks; tx.commit-ok goes out once
+        every persistent copy is durable under its log's policy and the acks are written (one
+        group commit for the lot), and after the commit-oks of earlier commits."""
         if not self.tx:
             raise ChannelException(c.PRECONDITION_FAILED, "channel is not transactional", m.index)
         publishes, self.tx_publishes = self.tx_publishes, []
         settlements, self.tx_settlements = self.tx_settlements, []
-        for event, properties, body in publishes:
-            self._route(event, properties, body)
+        # Every route first: a publish that cannot be routed now fails the commit before any
+        # message of it is enqueued.
+        routes = [(event, *self._resolve(event, properties), body) for event, properties, body in publishes]
+        commit = _Commit(self)
+        self.commits.append(commit)
+        for event, queues, properties, body in routes:
+            for queue, entry in self._enqueue(event, properties, body, queues)[0]:
+                commit.remaining += 1
+                queue.when_durable(entry, commit.done)
+        written: dict[int, Log] = {}
         for settle in settlements:
-            settle()
-        self.send(spec.Tx.CommitOk())
+            for queue in settle():
+                if isinstance(queue, Queue) and queue.durable and queue.log is not None:
+                    written[id(queue.log)] = queue.log
+        for log_ in written.values():
+            commit.remaining += 1
+            log_.when_flushed(commit.flushed)
+        commit.done(None)  # routing and settling are over
+
+    def commit_done(self) -> None:
+        """Answer the commits that are complete, in order; a failed one closes the channel."""
+        commits = self.commits
+        while commits and commits[0].remaining == 0:
+            commit = commits.popleft()
+            if commit.error is not None:
+                self.output.close_channel(
+                    self,
+                    ChannelException(c.INTERNAL_ERROR, f"tx.commit failed: {commit.error}", c.TX_COMMIT),
+                )
+                return
+            if not self.closing:
+                self.send(spec.Tx.CommitOk())
 
     def _tx_rollback(self, m: spec.Tx.Rollback) -> None:
         if not self.tx:
@@ -753,6 +853,7 @@ class Channel:
         self.requeue_all()
         self.tx_publishes.clear()
         self.tx_settlements.clear()
+        self.commits.clear()
         if self.in_flight:
             self.output.publish_backlog(-self.in_flight)
             self.in_flight = 0
