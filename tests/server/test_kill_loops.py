@@ -343,12 +343,6 @@ def run_tx_cycle(loop: KillLoop, url: str, cycle: int) -> tuple[list[TxPublisher
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="tx.commit-ok is sent before the committed messages reach the queue's log "
-    "(Channel._tx_commit answers at once; the write is deferred and the fsync not awaited)",
-)
 def test_committed_transactions_survive_sigkill_loop(kill_loop: KillLoop) -> None:
     lines: list[str] = []
     problems: list[str] = []
@@ -712,12 +706,6 @@ def check_acks(cycle: int, state: AckState, killed_at: float, back: list[Mid]) -
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="acks are saved only while contiguous from the queue's head (Queue._settle keeps the "
-    "others in memory until a clean shutdown), so after a SIGKILL out-of-order acks come back",
-)
 def test_acks_survive_sigkill_loop(kill_loop: KillLoop) -> None:
     lines: list[str] = []
     problems: list[str] = []
