@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,10 +29,16 @@ class ServeProcess:
 
 
 def start_serve(
-    data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 20
+    data_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 20,
+    wrap: Sequence[str] = (),
 ) -> ServeProcess:
-    """Start `jackalope serve` on ephemeral ports and wait until it prints its listeners."""
-    cmd = [sys.executable, "-m", "jackalope", "serve", "--data-dir", str(data_dir), "--http-port", "0"]
+    """Start `jackalope serve` on ephemeral ports and wait until it prints its listeners.
+
+    ``wrap`` goes in front of the command (a program that runs it, e.g. in a namespace)."""
+    cmd = [*wrap, sys.executable, "-m", "jackalope", "serve", "--data-dir", str(data_dir), "--http-port", "0"]
     for flag in ("--amqp-port", "--kafka-port"):
         if flag not in args:
             cmd += [flag, "0"]

@@ -1,7 +1,7 @@
 """The resource monitor: memory use and free disk space against their limits, as RabbitMQ's
 ``vm_memory_high_watermark`` and ``disk_free_limit``.
 
-Every ``interval`` seconds it reads the broker's resident memory (``/proc/self/statm``) and the
+Every ``INTERVAL`` seconds (sooner as the disk nears its limit) it reads the broker's resident memory (``/proc/self/statm``) and the
 free space of the file system holding the data directory (``statvfs``) and raises or clears
 the :class:`~jackalope.core.alarms.Alarms`.  A limit is given as RabbitMQ gives it:
 
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MEMORY_HIGH_WATERMARK: Final = "0.4"
 DEFAULT_DISK_FREE_LIMIT: Final = "50MB"
 INTERVAL: Final = 0.1
+MIN_INTERVAL: Final = 0.01
+FAST_WRITES: Final = 1 << 30  # bytes/s: how fast the disk might fill (to time the next check)
 TRIM_EVERY: Final = 1.0  # seconds between malloc_trim calls at most
 
 _UNITS: Final = {
@@ -174,11 +176,17 @@ class ResourceMonitor:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(INTERVAL)
+            await asyncio.sleep(self.next_check())
             try:
                 self.check()
             except OSError as exc:
                 log.error("resource monitor: %s", exc)
+
+    def next_check(self) -> float:
+        """Seconds to the next check: INTERVAL, or sooner while the free disk space above the
+        limit is less than FAST_WRITES could fill in that time (as RabbitMQ's disk monitor)."""
+        headroom = self.disk_free - self.disk_limit
+        return max(MIN_INTERVAL, min(INTERVAL, headroom / FAST_WRITES))
 
     def check(self) -> None:
         """Measure now and set or clear the alarms."""

@@ -49,14 +49,15 @@ class Alarms:
             raise ValueError(f"unknown resource {resource!r}")
         if on == (resource in self._active):
             return False
+        because = f" ({detail})" if detail else ""
         if on:
             self._active.add(resource)
             self.details[resource] = detail
-            log.warning("%s alarm set: publishers are blocked (%s)", resource, detail)
+            log.warning("%s alarm set: publishers are blocked%s", resource, because)
         else:
             self._active.discard(resource)
             self.details.pop(resource, None)
-            log.warning("%s alarm cleared (%s)", resource, detail)
+            log.warning("%s alarm cleared%s", resource, because)
         for listener in list(self._listeners):
             try:
                 listener()
