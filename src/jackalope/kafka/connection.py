@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 _CONCURRENT = frozenset({ApiKey.PRODUCE, ApiKey.FETCH})
 MAX_IN_FLIGHT = 200  # requests of one connection being handled before reading pauses
+SLICE_BYTES = 1 << 20  # request bytes one connection dispatches per loop iteration
 
 
 class _Slot:
@@ -58,6 +59,8 @@ class KafkaConnection(asyncio.Protocol):
         self.sasl_state: Any = None  # owned by the SASL handlers
         self.closed = False
         self._alarm_waits: list[asyncio.Future[None]] = []  # produces held by a resource alarm
+        self._budget = SLICE_BYTES  # of this loop iteration
+        self._sliced = False  # the budget is spent: reading waits for the next iteration
         # Plain TCP: fetches hand stored batches over as file ranges for os.sendfile.
         self.zero_copy = False
         self._socket_fd = -1
@@ -94,16 +97,36 @@ class KafkaConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
+        self._dispatch_buffered()
+
+    def _dispatch_buffered(self) -> None:
+        """Dispatch the complete requests read, up to this iteration's budget: a flood of
+        produces from one client shares the loop with every other connection (the event loop
+        may hand one socket many reads per iteration)."""
+        if self._sliced or self.closed:
+            return
+        if self._budget == SLICE_BYTES and self._buffer:
+            asyncio.get_running_loop().call_soon(self._next_slice)  # the first read of this iteration
         try:
-            frames = protocol.read_frames(self._buffer, self.broker.max_request_bytes)
+            frames = protocol.read_frames(self._buffer, self.broker.max_request_bytes, self._budget)
         except FrameError as exc:
             self._abort(str(exc))
             return
         for frame in frames:
             if self.closed:
                 return
+            self._budget -= len(frame) + 4
             self._dispatch(frame)
+        if self._budget <= 0:
+            self._sliced = True
         self._update_reading()
+
+    def _next_slice(self) -> None:
+        self._budget = SLICE_BYTES
+        if self._sliced:
+            self._sliced = False
+            self._dispatch_buffered()
+            self._update_reading()
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -260,7 +283,12 @@ class KafkaConnection(asyncio.Protocol):
     def _update_reading(self) -> None:
         if self._transport is None or self.closed:
             return
-        pause = self._writing_paused or len(self._slots) >= MAX_IN_FLIGHT or bool(self._alarm_waits)
+        pause = (
+            self._writing_paused
+            or self._sliced
+            or len(self._slots) >= MAX_IN_FLIGHT
+            or bool(self._alarm_waits)
+        )
         if pause and not self._reading_paused:
             self._reading_paused = True
             self._transport.pause_reading()

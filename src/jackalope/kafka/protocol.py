@@ -106,12 +106,13 @@ class Encoded:
     chunks: list[bytes | FileSlice]
 
 
-def read_frames(buffer: bytearray, max_size: int) -> list[bytes]:
-    """Split complete size-prefixed frames off the front of ``buffer`` (consumed in place)."""
+def read_frames(buffer: bytearray, max_size: int, limit: int | None = None) -> list[bytes]:
+    """Split complete size-prefixed frames off the front of ``buffer`` (consumed in place);
+    with ``limit``, stop once the frames taken hold that many bytes (at least one frame)."""
     frames = []
     pos = 0
     end = len(buffer)
-    while end - pos >= 4:
+    while end - pos >= 4 and (limit is None or pos < limit):
         (size,) = _SIZE.unpack_from(buffer, pos)
         if size < 0 or size > max_size:
             raise FrameError(f"request size {size} is outside 0..{max_size}")
