@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +17,17 @@ from pathlib import Path
 import pytest
 
 URL = re.compile(r"listening (\w+)\s+(\S+)")
+GUEST_AUTH = "Basic " + base64.b64encode(b"guest:guest").decode()
+
+
+def http_json(url: str, method: str = "GET", payload: object = None, auth: str = GUEST_AUTH) -> object:
+    """One HTTP API request as guest (the API authenticates every request); the JSON answer,
+    or None for an empty one."""
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"Authorization": auth})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        body = resp.read()
+    return json.loads(body) if body else None
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """The resource monitor: memory use and free disk space against their limits, as RabbitMQ's
 ``vm_memory_high_watermark`` and ``disk_free_limit``.
 
-Every ``INTERVAL`` seconds (sooner as the disk nears its limit) it reads the broker's resident memory (``/proc/self/statm``) and the
-free space of the file system holding the data directory (``statvfs``) and raises or clears
-the :class:`~jackalope.core.alarms.Alarms`.  A limit is given as RabbitMQ gives it:
+Every ``INTERVAL`` seconds (sooner as the disk nears its limit) it reads the broker's
+resident memory (``/proc/self/statm``) and the free space of the file system holding the data
+directory (``statvfs``) and raises or clears the :class:`~jackalope.core.alarms.Alarms`.
+A limit is given as RabbitMQ gives it:
 
 * memory: a fraction of the machine's memory (``0.4``, the default) or an absolute size
   (``512MiB``); the machine's memory is the smaller of RAM and a cgroup limit;

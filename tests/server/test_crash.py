@@ -10,7 +10,9 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import start_serve
+from tests.conftest import GUEST_AUTH, start_serve
+
+GUEST = {"Authorization": GUEST_AUTH}
 
 WRITERS = 16
 KILL_AFTER_ACKS = 400
@@ -38,7 +40,7 @@ async def _appender(
 async def _drive(url: str, pid: int) -> dict[int, str]:
     acked: dict[int, str] = {}
     stop = asyncio.Event()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+    async with aiohttp.ClientSession(headers=GUEST, timeout=aiohttp.ClientTimeout(total=20)) as http:
         await (await http.put(url.rsplit("/", 1)[0])).release()
         tasks = [asyncio.create_task(_appender(http, url, w, acked, stop)) for w in range(WRITERS)]
         await stop.wait()
@@ -69,7 +71,7 @@ def test_acknowledged_appends_survive_sigkill(tmp_path: Path) -> None:
 async def _read_all(url: str) -> dict[int, str]:
     out: dict[int, str] = {}
     offset = 0
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=GUEST) as http:
         while True:
             async with http.get(url, params={"offset": str(offset)}) as resp:
                 body = await resp.json()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,11 +12,14 @@ import aiohttp
 import pytest
 
 from jackalope import Broker
+from tests.conftest import GUEST_AUTH
+
+GUEST = {"Authorization": GUEST_AUTH}
 
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
-    async with Broker(tmp_path, segment_bytes=4096) as broker, aiohttp.ClientSession() as http:
+    async with Broker(tmp_path, segment_bytes=4096) as broker, aiohttp.ClientSession(headers=GUEST) as http:
         yield http, broker.http_url + "/api"
 
 
@@ -108,3 +113,84 @@ async def test_bad_parameters(api: tuple[aiohttp.ClientSession, str]) -> None:
         assert r.status == 400
     async with http.post(url + "/logs/p/truncate", json={"before": "x"}) as r:
         assert r.status == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/health"),
+        ("GET", "/overview"),
+        ("GET", "/logs"),
+        ("PUT", "/logs/x"),
+        ("DELETE", "/logs/x"),
+        ("POST", "/logs/x/records"),
+        ("GET", "/health/checks/alarms"),
+        ("GET", "/no/such/endpoint"),
+    ],
+)
+@pytest.mark.parametrize("auth", [None, "guest:wrong", "nobody:x", "no colon"])
+async def test_every_endpoint_authenticates(tmp_path: Path, method: str, path: str, auth: str | None) -> None:
+    headers = {} if auth is None else {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
+    async with Broker(tmp_path) as broker:
+        async with (
+            aiohttp.ClientSession(headers=headers) as http,
+            http.request(method, broker.http_url + "/api" + path, json={}) as r,
+        ):
+            assert r.status == 401
+            assert r.headers["WWW-Authenticate"] == 'Basic realm="Jackalope"'
+            assert await r.json() == {"error": "not_authorized", "reason": "Not_Authorized"}
+        headers = {"Authorization": "Basic !!!"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(broker.http_url + "/api/logs", headers=headers) as r,
+        ):
+            assert r.status == 401
+
+
+async def test_the_logs_of_queues_topics_and_groups_are_read_only(tmp_path: Path) -> None:
+    import pika
+
+    async with Broker(tmp_path) as broker, aiohttp.ClientSession(headers=GUEST) as http:
+        conn = await asyncio.to_thread(pika.BlockingConnection, pika.URLParameters(broker.amqp_url))
+        ch = await asyncio.to_thread(conn.channel)
+        await asyncio.to_thread(ch.queue_declare, "jobs", durable=True)
+        await asyncio.to_thread(ch.queue_declare, "feed", durable=True, arguments={"x-queue-type": "stream"})
+        await asyncio.to_thread(conn.close)
+        url = broker.http_url + "/api/logs/"
+        async with http.get(url.rstrip("/")) as r:
+            names = {entry["name"] for entry in await r.json()}
+        assert {"queue///jobs", "topic/feed/0"} <= names
+        for name in ("queue///jobs", "topic/feed/0", "topic/not-yet/0", "__consumer_offsets"):
+            quoted = urllib.parse.quote(name, safe="")
+            for method, path, body in [
+                ("PUT", "", {}),
+                ("DELETE", "", None),
+                ("POST", "/records", {"records": [{"value": "x"}]}),
+                ("POST", "/truncate", {"before": 1}),
+            ]:
+                async with http.request(method, url + quoted + path, json=body) as r:
+                    assert r.status == 403, (method, name)
+                    assert (await r.json())["error"] == "access_refused"
+        async with http.get(url + urllib.parse.quote("queue///jobs", safe="")) as r:
+            assert r.status == 200  # reading is fine
+
+
+async def test_alarms_show_in_health_checks_and_the_overview(tmp_path: Path) -> None:
+    async with (
+        Broker(tmp_path, memory_high_watermark="1MiB") as broker,
+        aiohttp.ClientSession(headers=GUEST) as http,
+    ):
+        for path in ("/api/health/checks/alarms", "/api/health/checks/local-alarms"):
+            async with http.get(broker.http_url + path) as r:
+                assert r.status == 503
+                body = await r.json()
+                assert body["status"] == "failed"
+                assert [a["resource"] for a in body["alarms"]] == ["memory"]
+        async with http.get(broker.http_url + "/api/overview") as r:
+            assert [a["resource"] for a in (await r.json())["alarms"]] == ["memory"]
+    async with (
+        Broker(tmp_path) as broker,
+        aiohttp.ClientSession(headers=GUEST) as http,
+        http.get(broker.http_url + "/api/health/checks/alarms") as r,
+    ):
+        assert r.status == 200 and await r.json() == {"status": "ok"}

@@ -8,17 +8,15 @@ import signal
 import socket
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ServeProcess, start_serve
+from tests.conftest import ServeProcess, http_json, start_serve
 
 
 def get(url: str) -> object:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return json.loads(resp.read())
+    return http_json(url)
 
 
 def run_serve(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -41,11 +39,8 @@ def test_clean_shutdown_on_signal_keeps_data(tmp_path: Path, sig: signal.Signals
     data = tmp_path / "data"
     server = start_serve(data)
     url = server.urls["http"]
-    req = urllib.request.Request(url + "/api/logs/events", method="PUT")
-    urllib.request.urlopen(req, timeout=10).close()
-    body = json.dumps({"records": [{"value": "one"}, {"value": "two"}]}).encode()
-    req = urllib.request.Request(url + "/api/logs/events/records", data=body, method="POST")
-    urllib.request.urlopen(req, timeout=10).close()
+    http_json(url + "/api/logs/events", "PUT")
+    http_json(url + "/api/logs/events/records", "POST", {"records": [{"value": "one"}, {"value": "two"}]})
     server.proc.send_signal(sig)
     assert server.proc.wait(20) == 0
     assert (data / "logs" / "events" / "clean-shutdown").exists()

@@ -18,6 +18,9 @@ from jackalope.storage import AppendInfo, Log, LogConfig, LogManager, Record
 from jackalope.storage.files import atomic_write
 
 DEFINITIONS_FILE = "definitions.json"
+# topics.log_name and vhost.queue_log_name
+OWNED_PREFIXES = (("topic/", "a topic or stream"), ("queue/", "a queue"))
+GROUPS_LOG = "__consumer_offsets"
 
 
 class LogNotFound(KeyError):
@@ -126,6 +129,16 @@ class BrokerCore:
         if found is None:
             raise LogNotFound(name)
         return found
+
+    def log_owner(self, name: str) -> str | None:
+        """What a log named ``name`` belongs to (a topic, a queue, the consumer groups), or None
+        for a log of the raw log API.  Owned names are reserved even before the log exists."""
+        for prefix, what in OWNED_PREFIXES:
+            if name.startswith(prefix):
+                return what
+        if name == GROUPS_LOG:
+            return "the consumer groups"
+        return None
 
     def create_log(self, name: str, overrides: dict[str, Any] | None = None) -> tuple[Log, bool]:
         """Create ``name`` (default config with ``overrides``); return it and whether it is new."""

@@ -1,7 +1,10 @@
-"""The HTTP API (aiohttp): health, overview and the storage engine's logs.
+"""The HTTP API (aiohttp): health, alarms, overview and the storage engine's logs.
 
-Errors are JSON ``{"error": <kind>, "reason": <text>}`` with a matching status, as RabbitMQ's
-management API does.  Record values travel as UTF-8 text, or base64 with ``encoding=base64``.
+Every request authenticates with HTTP basic auth against the broker's users (401 otherwise,
+as RabbitMQ's management API answers).  Errors are JSON ``{"error": <kind>, "reason":
+<text>}`` with a matching status.  Record values travel as UTF-8 text, or base64 with
+``encoding=base64``.  The logs behind queues, streams, topics and the consumer groups belong
+to them: they can be read here but not created, written, truncated or deleted.
 """
 
 from __future__ import annotations
@@ -35,6 +38,26 @@ class ApiError(Exception):
 
 def _error(status: int, kind: str, reason: str) -> web.Response:
     return web.json_response({"error": kind, "reason": reason}, status=status)
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """HTTP basic auth against the broker's users, on every endpoint."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    user = password = None
+    if scheme.lower() == "basic":
+        try:
+            user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            user = None
+    if user is None or password is None or not request.app[CORE].authenticate(user, password):
+        return web.json_response(
+            {"error": "not_authorized", "reason": "Not_Authorized"},
+            status=401,
+            headers={"WWW-Authenticate": 'Basic realm="Jackalope"'},
+        )
+    return await handler(request)
 
 
 @web.middleware
@@ -144,10 +167,38 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+def _alarms(request: web.Request) -> list[dict[str, str]]:
+    alarms = request.app[CORE].alarms
+    return [{"resource": r, "reason": alarms.details.get(r, "")} for r in alarms.active]
+
+
+@routes.get("/api/health/checks/alarms")
+@routes.get("/api/health/checks/local-alarms")
+async def alarm_check(request: web.Request) -> web.Response:
+    """RabbitMQ's health check: 200 without alarms, 503 and the alarms in effect otherwise."""
+    alarms = _alarms(request)
+    if not alarms:
+        return web.json_response({"status": "ok"})
+    return web.json_response(
+        {"status": "failed", "reason": "There are alarms in effect", "alarms": alarms}, status=503
+    )
+
+
 @routes.get("/api/overview")
 async def overview(request: web.Request) -> web.Response:
     info: dict[str, Any] = request.app[INFO]
-    return web.json_response({"product": "jackalope", "version": __version__, **info})
+    return web.json_response(
+        {"product": "jackalope", "version": __version__, **info, "alarms": _alarms(request)}
+    )
+
+
+def _writable(request: web.Request) -> str:
+    """The log named in the path, if the raw log API may change it (403 otherwise)."""
+    name = request.match_info["name"]
+    owner = request.app[CORE].log_owner(name)
+    if owner is not None:
+        raise ApiError(403, "access_refused", f"log {name!r} belongs to {owner}: change it through it")
+    return name
 
 
 @routes.get("/api/logs")
@@ -167,7 +218,7 @@ async def put_log(request: web.Request) -> web.Response:
     overrides = body.get("config", {}) if isinstance(body, dict) else None
     if not isinstance(overrides, dict):
         raise ApiError(400, "bad_request", "config must be an object")
-    name = request.match_info["name"]
+    name = _writable(request)
     try:
         _, created = request.app[CORE].create_log(name, overrides)
     except (TypeError, ValueError) as exc:
@@ -177,7 +228,7 @@ async def put_log(request: web.Request) -> web.Response:
 
 @routes.delete("/api/logs/{name}")
 async def delete_log(request: web.Request) -> web.Response:
-    request.app[CORE].delete_log(request.match_info["name"])
+    request.app[CORE].delete_log(_writable(request))
     return web.Response(status=204)
 
 
@@ -185,7 +236,7 @@ async def delete_log(request: web.Request) -> web.Response:
 async def append_records(request: web.Request) -> web.Response:
     """Append records and answer once they are durable."""
     records = _parse_records(await _json_body(request), _encoding(request))
-    info = await request.app[CORE].append(request.match_info["name"], records)
+    info = await request.app[CORE].append(_writable(request), records)
     return web.json_response({"base_offset": info.base_offset, "last_offset": info.last_offset})
 
 
@@ -222,12 +273,13 @@ async def truncate(request: web.Request) -> web.Response:
     if not isinstance(before, int) or isinstance(before, bool):
         raise ApiError(400, "bad_request", 'body must be {"before": <offset>}')
     core = request.app[CORE]
-    core.log(request.match_info["name"]).truncate_prefix(before)
-    return web.json_response(core.describe(request.match_info["name"]))
+    name = _writable(request)
+    core.log(name).truncate_prefix(before)
+    return web.json_response(core.describe(name))
 
 
 def make_app(core: BrokerCore, info: dict[str, Any]) -> web.Application:
-    app = web.Application(middlewares=[errors], client_max_size=MAX_REQUEST_BYTES)
+    app = web.Application(middlewares=[errors, authenticate], client_max_size=MAX_REQUEST_BYTES)
     app[CORE] = core
     app[INFO] = info
     app.add_routes(routes)
