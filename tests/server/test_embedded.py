@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -11,11 +9,13 @@ import pytest
 
 from jackalope import Broker
 from jackalope.datadir import StartupError
+from tests.conftest import GUEST_AUTH, http_json
+
+GUEST = {"Authorization": GUEST_AUTH}
 
 
 def get_json(url: str) -> object:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return json.loads(resp.read())
+    return http_json(url)
 
 
 def test_thread_mode_with_temporary_dir() -> None:
@@ -52,7 +52,7 @@ def test_two_brokers_cannot_share_a_dir(tmp_path: Path) -> None:
 
 
 async def test_on_the_callers_loop(tmp_path: Path) -> None:
-    async with Broker(tmp_path) as broker, aiohttp.ClientSession() as http:
+    async with Broker(tmp_path) as broker, aiohttp.ClientSession(headers=GUEST) as http:
         async with http.put(broker.http_url + "/api/logs/q") as resp:
             assert resp.status == 201
         async with http.post(
@@ -64,3 +64,23 @@ async def test_on_the_callers_loop(tmp_path: Path) -> None:
 def test_pytest_fixture(jackalope_broker: Broker) -> None:
     overview = get_json(jackalope_broker.http_url + "/api/overview")
     assert overview["listeners"]["http"] == jackalope_broker.http_url  # type: ignore[index]
+
+
+@pytest.mark.jackalope(kafka_num_partitions=3)
+def test_the_fixture_takes_settings_from_a_marker(jackalope_broker: Broker) -> None:
+    assert jackalope_broker.settings.kafka_num_partitions == 3
+    assert jackalope_broker.settings.kafka_group_initial_delay_ms == 0  # the fixture's test default
+
+
+class TestASuiteOverridesTheSettings:
+    @pytest.fixture
+    def jackalope_settings(self) -> dict[str, object]:
+        return {"kafka_group_initial_delay_ms": 250, "durability": "never"}
+
+    def test_from_the_settings_fixture(self, jackalope_broker: Broker) -> None:
+        assert jackalope_broker.settings.kafka_group_initial_delay_ms == 250
+        assert jackalope_broker.settings.durability == "never"
+
+    @pytest.mark.jackalope(durability="interval")
+    def test_a_marker_wins_over_it(self, jackalope_broker: Broker) -> None:
+        assert jackalope_broker.settings.durability == "interval"
