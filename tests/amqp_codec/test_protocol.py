@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pamqp import base, body, commands, frame, header, heartbeat
 from pamqp import encode as pamqp_encode
 
@@ -547,3 +549,54 @@ def test_blocked_and_unblocked_only_for_clients_that_announced_them() -> None:
     sent(other)
     assert not other.block("low on memory")
     assert sent(other) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from(["small", "empty", "big", "ack"]), min_size=1, max_size=12),
+    st.lists(st.integers(1, 300), min_size=1, max_size=20),
+)
+def test_events_do_not_depend_on_how_the_bytes_arrive(kinds: list[str], cuts: list[int]) -> None:
+    """Whole messages the reader finds at once and the same frames read piecemeal are the
+    same events (the reader's one-step path for whole messages changes nothing visible)."""
+    data = b""
+    for i, kind in enumerate(kinds):
+        if kind == "ack":
+            data += m(1, commands.Basic.Ack(i, multiple=False))
+        else:
+            payload = {"small": b"s%d" % i, "empty": b"", "big": b"b" * 600}[kind]
+            data += publish(1, payload, routing_key=f"k{i}")
+    whole = with_channel(max_message_bytes=500)
+    expected = events(whole, data)
+    pieces = with_channel(max_message_bytes=500)
+    got: list[Event] = []
+    pos = 0
+    for cut in cuts * (len(data) // sum(cuts) + 1):
+        if pos >= len(data):
+            break
+        got += events(pieces, data[pos : pos + cut])
+        pos += cut
+    got += events(pieces, data[pos:])
+
+    def plain(evs: list[Event]) -> list[object]:  # exceptions compare by identity
+        return [
+            (e.channel, e.error.reply_text if e.error else None) if isinstance(e, ChannelClosed) else e
+            for e in evs
+        ]
+
+    assert plain(got) == plain(expected)
+    assert [(ch, type(f), dict(f)) for ch, f in sent(pieces)] == [
+        (ch, type(f), dict(f)) for ch, f in sent(whole)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("before", "code"),
+    [(m(1, commands.Basic.Publish(routing_key="q")), UNEXPECTED_FRAME), (b"", NOT_IMPLEMENTED)],
+)
+def test_a_whole_message_out_of_place_is_still_an_error(before: bytes, code: int) -> None:
+    protocol = with_channel()
+    immediate = code == NOT_IMPLEMENTED
+    data = before + m(1, commands.Basic.Publish(routing_key="q", immediate=immediate)) + content(1, b"x")
+    got = events(protocol, data)
+    assert isinstance(got[-1], ConnectionFailed) and got[-1].error.reply_code == code

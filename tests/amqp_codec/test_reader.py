@@ -28,6 +28,7 @@ from jackalope.amqp.reader import (
     ProtocolHeader,
     Publish,
     Reject,
+    WholeMessage,
 )
 from jackalope.amqp.writers import build_method, method_frame
 
@@ -403,3 +404,40 @@ def test_continuation_flag_word_is_skipped() -> None:
 def test_content_header_of_another_class_is_passed_on_unchecked() -> None:
     # No class but basic has content in 0-9-1; the server refuses it as UNEXPECTED_FRAME.
     assert events_of(raw_header(1, 0, b"??", class_id=50)) == [ContentHeader(1, 50, 0, b"??")]
+
+
+# --- a whole message at once ---------------------------------------------------------------
+
+
+def test_a_message_found_whole_is_one_event() -> None:
+    props = commands.Basic.Properties(delivery_mode=2)
+    data = pamqp_method(3, commands.Basic.Publish(routing_key="q", mandatory=True)) + pamqp_content(
+        3, props, b"hello"
+    )
+    assert events_of(data) == [WholeMessage(3, Publish(3, "", "q", True, False), props.marshal(), b"hello")]
+    empty = pamqp_method(3, commands.Basic.Publish(routing_key="q")) + pamqp_content(3, props, b"")
+    assert events_of(empty) == [WholeMessage(3, Publish(3, "", "q", False, False), props.marshal(), b"")]
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["partial", "other channel", "two body frames", "malformed properties", "body of another channel"],
+)
+def test_anything_unusual_stays_frame_by_frame(case: str) -> None:
+    props = commands.Basic.Properties(delivery_mode=1)
+    publish = pamqp_method(1, commands.Basic.Publish(routing_key="q"))
+    content = pamqp_content(1, props, b"body")
+    if case == "partial":
+        data = publish + content[:-1]
+    elif case == "other channel":
+        data = publish + pamqp_content(2, props, b"body")
+    elif case == "two body frames":
+        data = publish + pamqp_content(1, props, b"x" * 5000, 4096)
+    elif case == "malformed properties":
+        data = publish + raw_header(1, 4, b"\x80\x00") + raw_body(1, b"body")  # content-type flag, no value
+    else:
+        data = publish + raw_header(1, 4, props.marshal()) + raw_body(2, b"body")
+    reader = FrameReader(FRAME_MAX)
+    reader.feed(PROTOCOL_HEADER + data)
+    assert reader.next_event() == ProtocolHeader(True)
+    assert reader.next_event() == Publish(1, "", "q", False, False)

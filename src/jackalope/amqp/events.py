@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, TypeAlias
 from pamqp import base as pamqp_base
 
 from jackalope.amqp.errors import ChannelException, ConnectionException
-from jackalope.amqp.reader import Ack, Nack, Publish, Reject
+from jackalope.amqp.reader import Ack, Nack, Reject, WholeMessage
 
 
 class LoginRequested(NamedTuple):
@@ -61,13 +61,9 @@ class MethodReceived(NamedTuple):
     method: pamqp_base.Frame
 
 
-class MessageReceived(NamedTuple):
-    """A whole published message: its basic.publish, raw properties and body."""
-
-    channel: int
-    publish: Publish
-    properties: bytes
-    body: bytes
+MessageReceived = WholeMessage
+"""A whole published message: its basic.publish, raw properties and body (the reader's own
+event when it found the three frames together)."""
 
 
 class ConnectionFailed(NamedTuple):

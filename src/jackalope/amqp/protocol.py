@@ -75,6 +75,7 @@ from jackalope.amqp.reader import (
     ProtocolHeader,
     Publish,
     Reject,
+    WholeMessage,
 )
 
 __all__ = [
@@ -204,7 +205,17 @@ class AmqpProtocol:
                     continue
                 # The hot path: the frames of publishes and acks on an open connection.
                 kind = type(frame)
-                if kind is ContentBody:
+                if kind is WholeMessage:
+                    content = channels.get(frame.channel)
+                    if (
+                        content is not None
+                        and content.publish is None
+                        and not frame.publish.immediate
+                        and len(frame.body) <= self.max_message_bytes
+                    ):
+                        return frame  # type: ignore[no-any-return]
+                    event = self._in_parts(frame)
+                elif kind is ContentBody:
                     content = channels.get(frame.channel)
                     if (
                         content is not None
@@ -395,6 +406,22 @@ class AmqpProtocol:
         raise ConnectionException(COMMAND_INVALID, f"unexpected {method.name} on channel 0", method.index)
 
     # -- content assembly ------------------------------------------------------------------------
+
+    def _in_parts(self, frame: WholeMessage) -> Event | None:
+        """A whole message where it cannot be passed on as it is: its three frames one by one,
+        with every rule and error of the frame-by-frame path."""
+        publish = frame.publish
+        content = self._open.get(frame.channel)
+        if content is None or content.publish is not None or publish.immediate:
+            self._bad_publish(publish)  # raises, unless the channel is closing
+            return None  # a closing channel: its content is dropped too
+        content.publish = publish
+        event = self._header(
+            _new(ContentHeader, (frame.channel, CLASS_BASIC, len(frame.body), frame.properties))
+        )
+        if event is not None or not frame.body or frame.channel not in self._open:
+            return event
+        return self._body(_new(ContentBody, (frame.channel, frame.body)))
 
     def _bad_publish(self, frame: Publish) -> None:
         """basic.publish where it may not be: on a closing channel (dropped, as the content

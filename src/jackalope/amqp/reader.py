@@ -127,14 +127,35 @@ class Heartbeat(NamedTuple):
     """A heartbeat frame (always channel 0)."""
 
 
+class WholeMessage(NamedTuple):
+    """basic.publish with its content header and body, found whole in the buffer (the common
+    case, read in one step): what the three events above would say, for one channel."""
+
+    channel: int
+    publish: Publish
+    properties: bytes
+    body: bytes
+
+
 Event: TypeAlias = (
-    ProtocolHeader | MethodFrame | Publish | Ack | Nack | Reject | ContentHeader | ContentBody | Heartbeat
+    ProtocolHeader
+    | MethodFrame
+    | Publish
+    | Ack
+    | Nack
+    | Reject
+    | ContentHeader
+    | ContentBody
+    | Heartbeat
+    | WholeMessage
 )
 
 _new = tuple.__new__
 _HEARTBEAT: Final = Heartbeat()
 
 _FRAME_HEAD: Final = struct.Struct(">BHI")  # type, channel, payload size
+_HEADER_FRAME: Final = struct.Struct(">BHIHHQ")  # ... + class-id, weight, body size
+_CACHE_SIZE: Final = 256  # distinct publish methods and property lists kept per connection
 _CONTENT_PREFIX: Final = struct.Struct(">HHQ")  # class-id, weight, body size
 _U32: Final = struct.Struct(">I")
 _TAG_BITS: Final = struct.Struct(">QB")  # delivery-tag + one octet of bits
@@ -163,7 +184,7 @@ class FrameReader:
     (wrong frame-end octet, oversized frame) every later call raises the same error.
     """
 
-    __slots__ = ("_buf", "_error", "_frame_max", "_pos", "_state")
+    __slots__ = ("_buf", "_error", "_frame_max", "_pos", "_properties", "_publishes", "_state")
 
     def __init__(self, frame_max: int) -> None:
         self._buf = bytearray()
@@ -171,6 +192,8 @@ class FrameReader:
         self._state = _AWAIT_HEADER
         self._error: FrameError | None = None
         self._frame_max = _checked_frame_max(frame_max)
+        self._publishes: dict[bytes, Publish] = {}
+        self._properties: dict[bytes, bytes] = {}
 
     @property
     def frame_max(self) -> int:
@@ -225,6 +248,17 @@ class FrameReader:
                 data = bytes(buf[start:end])
             return _new(ContentBody, (channel, data))
         if frame_type == FRAME_METHOD:
+            if size > 4 and buf[start + 1] == 60 and buf[start + 3] == 40 and not buf[start] | buf[start + 2]:
+                # basic.publish: a publisher sends the same one over and over (same channel,
+                # exchange, routing key and flags), so the decoded tuple is kept, by its bytes.
+                key = bytes(buf[pos + 1 : end])
+                publish = self._publishes.get(key)
+                if publish is None:
+                    publish = _decode_publish(buf, start + 4, end, channel)
+                    if len(self._publishes) >= _CACHE_SIZE:
+                        self._publishes.clear()
+                    self._publishes[key] = publish
+                return self._whole(publish)
             return _decode_method(buf, start, end, channel)
         if frame_type == FRAME_HEADER:
             return _decode_content_header(buf, start, end, channel)
@@ -235,6 +269,61 @@ class FrameReader:
                 raise FrameError(FRAME_ERROR, "heartbeat frame with a payload")
             return _HEARTBEAT
         raise FrameError(FRAME_ERROR, f"unknown frame type {frame_type}")
+
+    def _whole(self, publish: Publish) -> Publish | WholeMessage:
+        """``publish`` and, if the buffer holds it whole right after (a content header and at
+        most one body frame on the same channel, all well formed), its content: one event
+        instead of three.  Anything unusual is left to the frame-by-frame path, errors too."""
+        buf = self._buf
+        pos = self._pos
+        if len(buf) - pos < 22:  # the smallest content header frame
+            return publish
+        frame_type, channel, size, class_id, weight, body_size = _HEADER_FRAME.unpack_from(buf, pos)
+        end = pos + FRAME_HEADER_SIZE + size
+        if (
+            frame_type != FRAME_HEADER
+            or channel != publish.channel
+            or class_id != CLASS_BASIC
+            or weight
+            or size < 14
+            or size > self._frame_max
+            or end >= len(buf)
+            or buf[end] != FRAME_END
+        ):
+            return publish
+        last = end
+        if body_size:
+            if len(buf) - end - 1 < FRAME_HEADER_SIZE or body_size > self._frame_max:
+                return publish
+            frame_type, channel, size = _FRAME_HEAD.unpack_from(buf, end + 1)
+            last = end + 1 + FRAME_HEADER_SIZE + size
+            if (
+                frame_type != FRAME_BODY
+                or channel != publish.channel
+                or size != body_size
+                or last >= len(buf)
+                or buf[last] != FRAME_END
+            ):
+                return publish
+        raw = bytes(buf[pos + 19 : end])
+        properties = self._properties.get(raw)
+        if properties is None:  # checked once per distinct property list (clients repeat them)
+            try:
+                check_basic_properties(raw, deep=False)
+            except FrameError:
+                return publish
+            if len(self._properties) >= _CACHE_SIZE:
+                self._properties.clear()
+            properties = self._properties[raw] = raw
+        if not body_size:
+            body = b""
+        elif body_size > _VIEW_COPY_AT:
+            with memoryview(buf) as view:
+                body = bytes(view[last - body_size : last])
+        else:
+            body = bytes(buf[last - body_size : last])
+        self._pos = last + 1
+        return _new(WholeMessage, (publish.channel, publish, properties, body))
 
     def _outside_frames(self) -> ProtocolHeader | None:
         # Before the protocol header, after a refused one, or after framing was lost.
@@ -282,24 +371,7 @@ def _decode_method(buf: bytearray, start: int, end: int, channel: int) -> Event:
     (method_id,) = _U32.unpack_from(buf, start)
     p = start + 4
     if method_id == BASIC_PUBLISH:
-        # ticket(2) exchange(shortstr) routing-key(shortstr) bits(mandatory=1, immediate=2).
-        # Positions only grow, so one check at the end catches every overrun; reads past
-        # `end` but inside the buffer yield garbage that this check then throws away.
-        try:
-            n = buf[p + 2]
-            p += 3
-            exchange = buf[p : p + n].decode() if n else ""
-            p += n
-            n = buf[p]
-            p += 1
-            routing_key = buf[p : p + n].decode() if n else ""
-            p += n
-            bits = buf[p]
-        except (IndexError, UnicodeDecodeError):
-            raise malformed("basic.publish", method_id) from None
-        if p + 1 != end:
-            raise malformed("basic.publish", method_id)
-        return _new(Publish, (channel, exchange, routing_key, bits & 1 != 0, bits & 2 != 0))
+        return _decode_publish(buf, p, end, channel)
     if method_id in (BASIC_ACK, BASIC_NACK, BASIC_REJECT):
         if end - p != 9:
             raise malformed("basic.ack/nack/reject", method_id)
@@ -310,6 +382,27 @@ def _decode_method(buf: bytearray, start: int, end: int, channel: int) -> Event:
             return _new(Nack, (channel, tag, bits & 1 != 0, bits & 2 != 0))
         return _new(Reject, (channel, tag, bits & 1 != 0))
     return MethodFrame(channel, _decode_with_pamqp(method_id, buf, p, end))
+
+
+def _decode_publish(buf: bytearray, p: int, end: int, channel: int) -> Publish:
+    """basic.publish's arguments: ticket(2) exchange(shortstr) routing-key(shortstr)
+    bits(mandatory=1, immediate=2).  Positions only grow, so one check at the end catches
+    every overrun; reads past ``end`` but inside the buffer yield garbage it throws away."""
+    try:
+        n = buf[p + 2]
+        p += 3
+        exchange = buf[p : p + n].decode() if n else ""
+        p += n
+        n = buf[p]
+        p += 1
+        routing_key = buf[p : p + n].decode() if n else ""
+        p += n
+        bits = buf[p]
+    except (IndexError, UnicodeDecodeError):
+        raise malformed("basic.publish", BASIC_PUBLISH) from None
+    if p + 1 != end:
+        raise malformed("basic.publish", BASIC_PUBLISH)
+    return _new(Publish, (channel, exchange, routing_key, bits & 1 != 0, bits & 2 != 0))
 
 
 def _decode_with_pamqp(method_id: int, buf: bytearray, p: int, end: int) -> pamqp_base.Frame:
