@@ -12,7 +12,6 @@ with the matching reply code (raised as :class:`~jackalope.amqp.errors.ChannelEx
 from __future__ import annotations
 
 import base64
-import itertools
 import logging
 import os
 from collections import deque
@@ -150,7 +149,27 @@ class ChannelConsumer:
         )
 
     def deliver(self, queue: Queue, entry: QueueEntry) -> None:
-        self.channel.deliver(self, queue, entry)
+        """A queue's message to this consumer (the channel's work, done here: it is the hot path)."""
+        ch = self.channel
+        ch.delivery_tag += 1
+        tag = ch.delivery_tag
+        if self.no_ack:
+            queue.ack(entry)
+        else:
+            ch.unacked[tag] = _Unacked(queue, entry, self)
+            ch.unacked_count += 1
+            self.unacked += 1
+        message = entry.message
+        ch.output.deliver(
+            ch.number,
+            self.tag_bytes,
+            tag,
+            entry.redelivered,
+            message.exchange,
+            message.routing_key,
+            message.properties,
+            message.body,
+        )
 
     def deliver_record(self, stream: Stream, record: Record) -> None:
         self.channel.deliver_record(self, stream, record)
@@ -184,6 +203,7 @@ def _no_headers() -> dict[str, Any]:
 
 
 _NO_HEADERS: Final = _no_headers  # the default exchange routes by name only
+_PERSISTENT: dict[bytes, bool] = {}  # property lists -> delivery mode 2 or not
 
 
 class _Unacked:
@@ -460,27 +480,6 @@ class Channel:
         if self.consumers.pop(consumer.tag, None) is not None and not self.closing:
             self.send(spec.Basic.Cancel(consumer.tag, nowait=True))
 
-    def deliver(self, consumer: ChannelConsumer, queue: Queue, entry: QueueEntry) -> None:
-        self.delivery_tag += 1
-        tag = self.delivery_tag
-        if consumer.no_ack:
-            queue.ack(entry)
-        else:
-            self.unacked[tag] = _Unacked(queue, entry, consumer)
-            self.unacked_count += 1
-            consumer.unacked += 1
-        message = entry.message
-        self.output.deliver(
-            self.number,
-            consumer.tag_bytes,
-            tag,
-            entry.redelivered,
-            message.exchange,
-            message.routing_key,
-            message.properties,
-            message.body,
-        )
-
     def deliver_record(self, consumer: ChannelConsumer, stream: Stream, record: Record) -> None:
         """A stream record to a stream consumer (always acknowledged by hand)."""
         self.delivery_tag += 1
@@ -539,7 +538,11 @@ class Channel:
                 taken = list(self.unacked.values())
                 self.unacked.clear()
             else:
-                tags = list(itertools.takewhile(lambda t: t <= delivery_tag, self.unacked))  # tags ascend
+                tags = []
+                for t in self.unacked:  # tags ascend
+                    if t > delivery_tag:
+                        break
+                    tags.append(t)
                 if not tags and delivery_tag not in self.unacked:
                     raise ChannelException(
                         c.PRECONDITION_FAILED, f"unknown delivery tag {delivery_tag}", index
@@ -580,9 +583,12 @@ class Channel:
         """Settle deliveries; return the queues they came from."""
         queues: dict[int, Queue | Stream] = {}
         if ack:
+            last = None
             for item in taken:
-                item.queue.ack(item.entry)
-                queues[id(item.queue)] = item.queue
+                queue = item.queue
+                queue.ack(item.entry)
+                if queue is not last:
+                    queues[id(queue)] = last = queue
         else:
             by_queue: dict[int, list[QueueEntry]] = {}
             for item in taken:
@@ -626,8 +632,11 @@ class Channel:
             self._check_publish(event, properties)
             self.tx_publishes.append((event, properties, body))
             return
-        if not self.confirming:
+        if event.exchange or properties[0] & _REPLY_TO_FLAG_HIGH or properties[1] & _USER_ID_FLAG:
             queues, properties = self._resolve(event, properties)
+        else:  # the default exchange, nothing to check or rewrite: the common case, inlined
+            queues = self.vhost.route("", event.routing_key, _NO_HEADERS)
+        if not self.confirming:
             if queues:
                 message = self._message(event, properties, body)
                 for queue in queues:
@@ -636,7 +645,7 @@ class Channel:
                 self._return_unroutable(event, properties, body)
             return
         self.publish_seq += 1
-        waiting, refused = self._route(event, properties, body)
+        waiting, refused = self._enqueue(event, properties, body, queues)
         if not waiting:
             self.confirm_settled(self.publish_seq, not refused)
             return
@@ -645,14 +654,6 @@ class Channel:
         self.output.publish_backlog(+1)
         for queue, entry in waiting:
             queue.when_durable(entry, pending.done)
-
-    def _route(
-        self, event: Publish, properties: bytes, body: bytes
-    ) -> tuple[list[tuple[Queue | Stream, QueueEntry]], bool]:
-        """Route and enqueue; return the copies on their way to a log (for confirms and commits)
-        and whether a queue refused the message (x-overflow reject-publish)."""
-        queues, properties = self._resolve(event, properties)
-        return self._enqueue(event, properties, body, queues)
 
     def _enqueue(
         self, event: Publish, properties: bytes, body: bytes, queues: Collection[Queue | Stream]
@@ -674,9 +675,13 @@ class Channel:
 
     @staticmethod
     def _message(event: Publish, properties: bytes, body: bytes) -> Message:
-        return Message(
-            event.exchange, event.routing_key, properties, body, props.delivery_mode(properties) == 2
-        )
+        persistent = _PERSISTENT.get(properties)
+        if persistent is None:  # clients repeat their property lists: decided once for each
+            persistent = props.delivery_mode(properties) == 2
+            if len(_PERSISTENT) >= 4096:
+                _PERSISTENT.clear()
+            _PERSISTENT[properties] = persistent
+        return Message(event.exchange, event.routing_key, properties, body, persistent)
 
     def _return_unroutable(self, event: Publish, properties: bytes, body: bytes) -> None:
         self.output.basic_return(

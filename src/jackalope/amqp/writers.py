@@ -37,6 +37,7 @@ _END_AND_FRAME_HEAD: Final = struct.Struct(">BBHI")  # end of previous frame + n
 _CONTENT_HEAD: Final = struct.Struct(">BHIHHQ")
 _U32: Final = struct.Struct(">I")
 _TAG_BITS_LEN: Final = struct.Struct(">Q?B")  # delivery-tag + bit + next shortstr's length
+_TAG_BIT: Final = struct.Struct(">Q?")  # delivery-tag + bit
 _CONFIRM: Final = struct.Struct(">BHIIQBB")  # a whole basic.ack / basic.nack frame
 _U16_LEN: Final = struct.Struct(">HB")
 _END: Final = bytes((FRAME_END,))
@@ -163,20 +164,34 @@ def deliver(
     ``consumer_tag`` is a pre-encoded shortstr (see ``shortstr()``): it is the same for
     every delivery to a consumer, so it is encoded once at basic.consume.
     """
-    ex = _encoded_name(exchange)
-    rk = _encoded_name(routing_key)
-    size = 15 + len(consumer_tag) + len(ex) + len(rk)
+    names = _name_pair(exchange, routing_key)
+    size = 13 + len(consumer_tag) + len(names)
     out += _METHOD_HEAD.pack(FRAME_METHOD, channel, size, BASIC_DELIVER)
     out += consumer_tag
-    out += _TAG_BITS_LEN.pack(delivery_tag, redelivered, len(ex))
-    out += ex
-    out += _OCTETS[len(rk)]
-    out += rk
+    out += _TAG_BIT.pack(delivery_tag, redelivered)
+    out += names
     out += _END_AND_CONTENT_HEAD.pack(
         FRAME_END, FRAME_HEADER, channel, 12 + len(properties), CLASS_BASIC, 0, len(body)
     )
     out += properties
     _body_frames(out, channel, body, frame_max)
+
+
+_NAME_PAIRS: dict[tuple[str, str], bytes] = {}
+
+
+def _name_pair(exchange: str, routing_key: str) -> bytes:
+    """exchange and routing key as two shortstrs: encoded once per pair (deliveries repeat them)."""
+    key = (exchange, routing_key)
+    encoded = _NAME_PAIRS.get(key)
+    if encoded is None:
+        ex = _encoded_name(exchange)
+        rk = _encoded_name(routing_key)
+        encoded = _OCTETS[len(ex)] + ex + _OCTETS[len(rk)] + rk
+        if len(_NAME_PAIRS) >= 4096:
+            _NAME_PAIRS.clear()
+        _NAME_PAIRS[key] = encoded
+    return encoded
 
 
 def get_ok(

@@ -27,10 +27,11 @@ class Message:
 class QueueEntry:
     """A message's place in one queue: its order, redelivery flag and log offset (-1: memory only)."""
 
-    __slots__ = ("message", "offset", "redelivered", "seq")
+    __slots__ = ("delivered", "message", "offset", "redelivered", "seq")
 
     def __init__(self, message: Message, seq: int, offset: int = -1, redelivered: bool = False) -> None:
         self.message = message
         self.seq = seq
         self.offset = offset
         self.redelivered = redelivered
+        self.delivered = False  # handed to a consumer (a durable queue notes it in its log)

@@ -62,6 +62,7 @@ class Queue:
         if overflow not in OVERFLOW_MODES:
             raise InvalidArgument(f"invalid arg 'x-overflow' for queue: {overflow!r}")
         self.overflow = overflow
+        self._limited = self.max_length is not None or self.max_length_bytes is not None
         # Persistent messages are written as one record batch per event-loop iteration:
         # ``defer`` (the loop's call_soon) schedules the write; None writes at once.
         self.store = QueueStore(durable_log=log_, log_factory=log_factory, defer=defer)
@@ -114,6 +115,18 @@ class Queue:
         A persistent message of a durable queue goes to the queue's log, in one batch with the
         others of this event-loop iteration; :meth:`when_durable` tells when it is on disk.
         """
+        consumers = self._consumers
+        if consumers and not self._limited and not len(self.store):  # empty, with consumers: hand over
+            n = len(consumers)
+            start = self._next_consumer % n
+            for i in range(n):
+                consumer = consumers[(start + i) % n]
+                if consumer.can_deliver():
+                    self._next_consumer = start + i + 1
+                    entry = self.store.handoff(message)
+                    self._unacked += 1
+                    consumer.deliver(self, entry)
+                    return entry
         size = len(message.body)
         if self._full(size):
             if self.overflow != "drop-head":

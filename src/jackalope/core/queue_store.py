@@ -147,6 +147,17 @@ class QueueStore:
             self._schedule_write(entry)
         return entry
 
+    def handoff(self, message: Message) -> QueueEntry:
+        """``message`` straight to a consumer, the queue being empty: what push then pop would
+        do, without the window in between (written to the log all the same if it must be)."""
+        self._seq += 1
+        entry = QueueEntry(message, self._seq)
+        if message.persistent and self.durable_log is not None:
+            entry.offset = UNWRITTEN
+            entry.delivered = True
+            self._schedule_write(entry)
+        return entry
+
     def _can_page(self) -> bool:
         if self._log is not None:
             return True
@@ -198,8 +209,10 @@ class QueueStore:
             return None
         entry = window.popleft()
         self._window_bytes -= len(entry.message.body)
-        if entry.offset >= 0 and self.durable_log is not None and entry.message.persistent:
-            self.durable_log.mark_delivered(entry.offset)
+        if entry.message.persistent and self.durable_log is not None:
+            entry.delivered = True
+            if entry.offset >= 0:
+                self.durable_log.mark_delivered(entry.offset)  # else when it is written
         return entry
 
     def pop_unseen(self) -> QueueEntry | None:
@@ -309,6 +322,8 @@ class QueueStore:
                 )
                 for i, entry in enumerate(run):
                     entry.offset = info.base_offset + i
+                    if entry.delivered and durable:
+                        log_.mark_delivered(entry.offset)
                 if not persistent:
                     self._note_transient(info.base_offset, info.last_offset + 1, start, end, first_paged)
                 start = end
@@ -319,11 +334,16 @@ class QueueStore:
             return
         if first_paged < len(entries) and self._page_from < 0:
             self._page_from = entries[first_paged].offset
+        later: list[DurableCallback] = []
+        last = -1
         for entry, callback in waiters:
             if entry.offset >= 0 and entry.message.persistent and durable:
-                log_.when_durable(entry.offset, callback)
+                later.append(callback)
+                last = max(last, entry.offset)
             else:
                 callback(None)
+        if later:  # one waiter for the batch: its fsync covers every message in it
+            log_.when_durable(last, _fan_out(later))
 
     def _note_transient(self, base: int, end: int, start_i: int, end_i: int, first_paged: int) -> None:
         """Remember which records of the run hold transient messages (for page-in)."""
@@ -421,6 +441,14 @@ class QueueStore:
             callback(None)
         self._window.clear()
         self._window_bytes = self._paged = self._paged_bytes = 0
+
+
+def _fan_out(callbacks: list[DurableCallback]) -> DurableCallback:
+    def done(error: BaseException | None) -> None:
+        for callback in callbacks:
+            callback(error)
+
+    return done
 
 
 def _body_bytes(log_: Log, start: int) -> int:

@@ -234,6 +234,18 @@ def _header_name(name: str) -> bytes:
     return encoded
 
 
+_TAILS: dict[tuple[Header, ...], bytes] = {}  # encoded header sections, by headers
+
+
+def _headers_part(headers: tuple[Header, ...]) -> bytes:
+    """The count and the headers of a record, encoded."""
+    encoded: list[bytes] = [varint(len(headers))]
+    for name, hvalue in headers:
+        encoded.append(_header_name(name))
+        encoded.extend(_bytes_part(hvalue))
+    return b"".join(encoded)
+
+
 def _bytes_part(data: bytes | None) -> tuple[bytes, ...]:
     if data is None:
         return (_NULL,)
@@ -314,16 +326,13 @@ def encode_batch(
         v_v = vt[vlen - lo] if vlen <= hi else _varint_slow(vlen)
         headers = record.headers
         if headers:
-            encoded: list[bytes] = [vt[len(headers) - lo]]
-            for name, hvalue in headers:
-                encoded.append(_HEADER_NAMES.get(name) or _header_name(name))
-                if hvalue is None:
-                    encoded.append(_NULL)
-                else:
-                    hlen = len(hvalue)
-                    encoded.append(vt[hlen - lo] if hlen <= hi else _varint_slow(hlen))
-                    encoded.append(hvalue)
-            tail = b"".join(encoded)
+            tail = _TAILS.get(headers)  # writers repeat their headers (a queue's, for one)
+            if tail is None:
+                tail = _headers_part(headers)
+                if len(tail) <= 1024:
+                    if len(_TAILS) >= 1024:
+                        _TAILS.clear()
+                    _TAILS[headers] = tail
         else:
             tail = _ZERO
         n = 1 + len(ts_v) + len(off_v) + len(k_v) + klen + len(v_v) + vlen + len(tail)
