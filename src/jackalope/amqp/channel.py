@@ -6,7 +6,8 @@ the channel's by the spec: delivery tags, unacknowledged deliveries, confirm seq
 numbers, the transaction buffer.  Errors from the core become channel or connection closes
 with the matching reply code (raised as :class:`~jackalope.amqp.errors.ChannelException` /
 :class:`~jackalope.amqp.errors.ConnectionException`).  The channel writes through the narrow
-:class:`ChannelOutput` its connection gives it.
+:class:`~jackalope.amqp.output.ChannelOutput` its connection gives it; its consumers are
+:mod:`jackalope.amqp.consumers`, and what waits for the disk :mod:`jackalope.amqp.confirms`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Collection, Iterable
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from pamqp import base as pamqp_base
 from pamqp import commands as spec
@@ -24,9 +25,12 @@ from pamqp import commands as spec
 from jackalope.amqp import constants as c
 from jackalope.amqp import properties as props
 from jackalope.amqp import stream_records
+from jackalope.amqp.confirms import Commit, PendingConfirm
+from jackalope.amqp.consumers import STREAM_ENTRY, ChannelConsumer, Unacked
 from jackalope.amqp.errors import ChannelException, ConnectionException
+from jackalope.amqp.output import ChannelOutput
 from jackalope.amqp.reader import Publish
-from jackalope.amqp.writers import build_method, shortstr
+from jackalope.amqp.writers import build_method
 from jackalope.core import errors as core_errors
 from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue import Queue
@@ -44,60 +48,6 @@ ERROR_CODES: Final[dict[type[core_errors.CoreError], int]] = {
 }
 
 
-class ChannelOutput(Protocol):
-    """What a channel may do to its connection: write frames, ask for its confirms to go out,
-    and account for publishes waiting on the disk.  ``writable`` is False while the transport
-    cannot take more output (deliveries wait)."""
-
-    writable: bool
-
-    def send_method(self, channel: int, method: pamqp_base.Frame) -> None: ...
-
-    def deliver(
-        self,
-        channel: int,
-        consumer_tag: bytes,
-        delivery_tag: int,
-        redelivered: bool,
-        exchange: str,
-        routing_key: str,
-        properties: bytes,
-        body: bytes,
-    ) -> None: ...
-
-    def get_ok(
-        self,
-        channel: int,
-        delivery_tag: int,
-        redelivered: bool,
-        exchange: str,
-        routing_key: str,
-        message_count: int,
-        properties: bytes,
-        body: bytes,
-    ) -> None: ...
-
-    def basic_return(
-        self,
-        channel: int,
-        reply_code: int,
-        reply_text: str,
-        exchange: str,
-        routing_key: str,
-        properties: bytes,
-        body: bytes,
-    ) -> None: ...
-
-    def confirm(self, channel: int, delivery_tag: int, multiple: bool, ack: bool) -> None: ...
-
-    def confirms_due(self, channel: Channel) -> None: ...
-
-    def publish_backlog(self, delta: int) -> None: ...
-
-    def close_channel(self, channel: Channel, error: ChannelException) -> None:
-        """Close ``channel`` for ``error`` outside the handling of a method (a failed commit)."""
-
-
 def _tag(prefix: str) -> str:
     return prefix + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
 
@@ -107,75 +57,6 @@ log = logging.getLogger(__name__)
 
 def _what(queue: Stream) -> str:
     return f"queue '{queue.name}' in vhost '/'"
-
-
-# What a stream delivery's _Unacked holds: settling it only returns credit.
-_STREAM_ENTRY: Final = QueueEntry(Message("", "", b"", b"", False), 0)
-
-
-class ChannelConsumer:
-    """A basic.consume subscription: the core's :class:`~jackalope.core.consumer.Consumer`
-    for a queue, its :class:`~jackalope.core.stream.StreamConsumer` for a stream."""
-
-    __slots__ = ("channel", "exclusive", "no_ack", "prefetch", "queue", "tag", "tag_bytes", "unacked")
-
-    def __init__(
-        self,
-        channel: Channel,
-        queue: Queue | Stream,
-        tag: str,
-        no_ack: bool,
-        exclusive: bool,
-        prefetch: int,
-    ):
-        self.channel = channel
-        self.queue = queue
-        self.tag = tag
-        self.tag_bytes = shortstr(tag)
-        self.no_ack = no_ack
-        self.exclusive = exclusive
-        self.prefetch = prefetch
-        self.unacked = 0
-
-    def can_deliver(self) -> bool:
-        ch = self.channel
-        if self.no_ack:
-            return ch.active and ch.output.writable
-        return (
-            (self.prefetch == 0 or self.unacked < self.prefetch)
-            and (ch.global_prefetch == 0 or ch.unacked_count < ch.global_prefetch)
-            and ch.active
-            and ch.output.writable
-        )
-
-    def deliver(self, queue: Queue, entry: QueueEntry) -> None:
-        """A queue's message to this consumer (the channel's work, done here: it is the hot path)."""
-        ch = self.channel
-        ch.delivery_tag += 1
-        tag = ch.delivery_tag
-        if self.no_ack:
-            queue.ack(entry)
-        else:
-            ch.unacked[tag] = _Unacked(queue, entry, self)
-            ch.unacked_count += 1
-            self.unacked += 1
-        message = entry.message
-        ch.output.deliver(
-            ch.number,
-            self.tag_bytes,
-            tag,
-            entry.redelivered,
-            message.exchange,
-            message.routing_key,
-            message.properties,
-            message.body,
-        )
-
-    def deliver_record(self, stream: Stream, record: Record) -> None:
-        self.channel.deliver_record(self, stream, record)
-
-    def cancelled(self, queue: Queue | Stream) -> None:
-        self.channel.consumer_cancelled_by_broker(self)
 
 
 _USER_ID_FLAG: Final = 0x10  # bit 4 of the property flags (low byte)
@@ -206,56 +87,6 @@ _NO_HEADERS: Final = _no_headers  # the default exchange routes by name only
 _PERSISTENT: dict[bytes, bool] = {}  # property lists -> delivery mode 2 or not
 
 
-class _Unacked:
-    __slots__ = ("consumer", "entry", "queue")
-
-    def __init__(self, queue: Queue | Stream, entry: QueueEntry, consumer: ChannelConsumer | None) -> None:
-        self.queue = queue
-        self.entry = entry
-        self.consumer = consumer
-
-
-class _PendingConfirm:
-    """A confirmed publish waiting for its persistent copies to become durable."""
-
-    __slots__ = ("channel", "failed", "remaining", "seq")
-
-    def __init__(self, channel: Channel, seq: int, remaining: int, failed: bool) -> None:
-        self.channel = channel
-        self.seq = seq
-        self.remaining = remaining  # copies not yet durable
-        self.failed = failed
-
-    def done(self, error: BaseException | None) -> None:
-        if error is not None:
-            self.failed = True
-        self.remaining -= 1
-        if self.remaining == 0:
-            self.channel.pending_done()
-            self.channel.confirm_settled(self.seq, not self.failed)
-
-
-class _Commit:
-    """A tx.commit waiting for its persistent messages to be durable and its acks written."""
-
-    __slots__ = ("channel", "error", "remaining")
-
-    def __init__(self, channel: Channel) -> None:
-        self.channel = channel
-        self.remaining = 1  # released once routing and settling are over
-        self.error: BaseException | None = None
-
-    def done(self, error: BaseException | None) -> None:
-        if error is not None and self.error is None:
-            self.error = error
-        self.remaining -= 1
-        if self.remaining == 0:
-            self.channel.commit_done()
-
-    def flushed(self) -> None:
-        self.done(None)
-
-
 class Channel:
     def __init__(self, output: ChannelOutput, number: int, vhost: VirtualHost, user: str) -> None:
         self.output = output  # also the owner of this connection's exclusive queues
@@ -265,7 +96,7 @@ class Channel:
         self.active = True  # channel.flow
         self.closing = False
         self.consumers: dict[str, ChannelConsumer] = {}
-        self.unacked: dict[int, _Unacked] = {}
+        self.unacked: dict[int, Unacked] = {}
         self.unacked_count = 0
         self.global_prefetch = 0
         self.consumer_prefetch = 0
@@ -282,7 +113,7 @@ class Channel:
         self.tx = False
         self.tx_publishes: list[tuple[Publish, bytes, bytes]] = []
         self.tx_settlements: list[Callable[[], Iterable[Queue | Stream]]] = []
-        self.commits: deque[_Commit] = deque()  # committed, waiting for the disk
+        self.commits: deque[Commit] = deque()  # committed, waiting for the disk
         # direct reply-to: this channel's private reply queue, once it consumes from it
         self.reply_queue: Queue | None = None
 
@@ -484,7 +315,7 @@ class Channel:
         """A stream record to a stream consumer (always acknowledged by hand)."""
         self.delivery_tag += 1
         tag = self.delivery_tag
-        self.unacked[tag] = _Unacked(stream, _STREAM_ENTRY, consumer)
+        self.unacked[tag] = Unacked(stream, STREAM_ENTRY, consumer)
         self.unacked_count += 1
         consumer.unacked += 1
         exchange, routing_key, properties = stream_records.message_from_record(
@@ -516,7 +347,7 @@ class Channel:
         if m.no_ack:
             queue.ack(entry)
         else:
-            self.unacked[tag] = _Unacked(queue, entry, None)
+            self.unacked[tag] = Unacked(queue, entry, None)
             self.unacked_count += 1
         message = entry.message
         self.output.get_ok(
@@ -532,7 +363,7 @@ class Channel:
 
     # -- basic: settling deliveries ------------------------------------------------------------
 
-    def _take(self, delivery_tag: int, multiple: bool, index: int) -> list[_Unacked]:
+    def _take(self, delivery_tag: int, multiple: bool, index: int) -> list[Unacked]:
         if multiple:
             if delivery_tag == 0:
                 taken = list(self.unacked.values())
@@ -579,7 +410,7 @@ class Channel:
     ) -> Iterable[Queue | Stream]:
         return self._settle(self._take(delivery_tag, multiple, index), ack=False, requeue=requeue)
 
-    def _settle(self, taken: list[_Unacked], *, ack: bool, requeue: bool) -> Iterable[Queue | Stream]:
+    def _settle(self, taken: list[Unacked], *, ack: bool, requeue: bool) -> Iterable[Queue | Stream]:
         """Settle deliveries; return the queues they came from."""
         queues: dict[int, Queue | Stream] = {}
         if ack:
@@ -649,7 +480,7 @@ class Channel:
         if not waiting:
             self.confirm_settled(self.publish_seq, not refused)
             return
-        pending = _PendingConfirm(self, self.publish_seq, len(waiting), refused)
+        pending = PendingConfirm(self, self.publish_seq, len(waiting), refused)
         self.in_flight += 1
         self.output.publish_backlog(+1)
         for queue, entry in waiting:
@@ -796,7 +627,7 @@ class Channel:
         # Every route first: a publish that cannot be routed now fails the commit before any
         # message of it is enqueued.
         routes = [(event, *self._resolve(event, properties), body) for event, properties, body in publishes]
-        commit = _Commit(self)
+        commit = Commit(self)
         self.commits.append(commit)
         for event, queues, properties, body in routes:
             for queue, entry in self._enqueue(event, properties, body, queues)[0]:

@@ -1,0 +1,98 @@
+"""A channel's consumers and the deliveries they hold.
+
+:class:`ChannelConsumer` is what a basic.consume subscribes to a queue (the core's
+:class:`~jackalope.core.consumer.Consumer`) or a stream (its
+:class:`~jackalope.core.stream.StreamConsumer`): it says whether it has credit and turns a
+queue's entry into a basic.deliver.  :class:`Unacked` is one delivery awaiting its ack.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from jackalope.amqp.writers import shortstr
+from jackalope.core.message import Message, QueueEntry
+from jackalope.core.queue import Queue
+from jackalope.core.stream import Stream
+from jackalope.storage import Record
+
+if TYPE_CHECKING:
+    from jackalope.amqp.channel import Channel
+
+
+# What a stream delivery's Unacked holds: settling it only returns credit.
+STREAM_ENTRY: Final = QueueEntry(Message("", "", b"", b"", False), 0)
+
+
+class ChannelConsumer:
+    """A basic.consume subscription: the core's :class:`~jackalope.core.consumer.Consumer`
+    for a queue, its :class:`~jackalope.core.stream.StreamConsumer` for a stream."""
+
+    __slots__ = ("channel", "exclusive", "no_ack", "prefetch", "queue", "tag", "tag_bytes", "unacked")
+
+    def __init__(
+        self,
+        channel: Channel,
+        queue: Queue | Stream,
+        tag: str,
+        no_ack: bool,
+        exclusive: bool,
+        prefetch: int,
+    ):
+        self.channel = channel
+        self.queue = queue
+        self.tag = tag
+        self.tag_bytes = shortstr(tag)
+        self.no_ack = no_ack
+        self.exclusive = exclusive
+        self.prefetch = prefetch
+        self.unacked = 0
+
+    def can_deliver(self) -> bool:
+        ch = self.channel
+        if self.no_ack:
+            return ch.active and ch.output.writable
+        return (
+            (self.prefetch == 0 or self.unacked < self.prefetch)
+            and (ch.global_prefetch == 0 or ch.unacked_count < ch.global_prefetch)
+            and ch.active
+            and ch.output.writable
+        )
+
+    def deliver(self, queue: Queue, entry: QueueEntry) -> None:
+        """A queue's message to this consumer (the channel's work, done here: it is the hot path)."""
+        ch = self.channel
+        ch.delivery_tag += 1
+        tag = ch.delivery_tag
+        if self.no_ack:
+            queue.ack(entry)
+        else:
+            ch.unacked[tag] = Unacked(queue, entry, self)
+            ch.unacked_count += 1
+            self.unacked += 1
+        message = entry.message
+        ch.output.deliver(
+            ch.number,
+            self.tag_bytes,
+            tag,
+            entry.redelivered,
+            message.exchange,
+            message.routing_key,
+            message.properties,
+            message.body,
+        )
+
+    def deliver_record(self, stream: Stream, record: Record) -> None:
+        self.channel.deliver_record(self, stream, record)
+
+    def cancelled(self, queue: Queue | Stream) -> None:
+        self.channel.consumer_cancelled_by_broker(self)
+
+
+class Unacked:
+    __slots__ = ("consumer", "entry", "queue")
+
+    def __init__(self, queue: Queue | Stream, entry: QueueEntry, consumer: ChannelConsumer | None) -> None:
+        self.queue = queue
+        self.entry = entry
+        self.consumer = consumer
