@@ -8,11 +8,13 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -80,9 +82,17 @@ def start_serve(
         if m:
             served.urls[m.group(1)] = m.group(2)
             if wanted <= served.urls.keys():
+                # Keep reading its output, so that a chatty broker never blocks on a full pipe.
+                threading.Thread(target=_drain, args=(proc.stdout, served.output), daemon=True).start()
                 return served
     proc.kill()
+    proc.wait()
     raise AssertionError("jackalope serve did not start:\n" + "".join(served.output))
+
+
+def _drain(stream: IO[str], into: list[str]) -> None:
+    for line in stream:
+        into.append(line)
 
 
 @pytest.fixture

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 from urllib.parse import urlsplit
 
 import pika
@@ -22,7 +18,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
 
-from tests.conftest import ServeProcess
+from tests.conftest import ServeProcess, start_serve
 
 EXTERNAL_URL_ENV = "JACKALOPE_TEST_AMQP_URL"
 EXTERNAL_URL = os.environ.get(EXTERNAL_URL_ENV) or None
@@ -183,37 +179,10 @@ def wait_until(
 
 # -- `jackalope serve` with an AMQP listener ------------------------------------------------------
 
-LISTENING = re.compile(r"listening (\w+)\s+(\S+)")
-
 
 def start_serve_amqp(data_dir: Path, *args: str, timeout: float = 20) -> ServeProcess:
-    """Start ``jackalope serve --amqp-port 0`` and wait until it has printed both its http and
-    its amqp listener. ``urls["amqp"]`` gets the guest:guest credentials added."""
-    cmd = [sys.executable, "-m", "jackalope", "serve", "--data-dir", str(data_dir), "--http-port", "0"]
-    cmd += ["--amqp-port", "0", "--kafka-port", "0", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    served = ServeProcess(proc)
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        served.output.append(line)
-        m = LISTENING.search(line)
-        if m:
-            served.urls[m.group(1)] = m.group(2)
-            if {"http", "amqp"} <= served.urls.keys():
-                p = urlsplit(served.urls["amqp"])
-                served.urls["amqp"] = f"amqp://guest:guest@{p.hostname}:{p.port}/"
-                # Keep reading its output so that a chatty server never blocks on a full pipe.
-                threading.Thread(target=_drain, args=(proc.stdout, served.output), daemon=True).start()
-                return served
-    proc.kill()
-    proc.wait()
-    raise AssertionError("jackalope serve did not start:\n" + "".join(served.output))
-
-
-def _drain(stream: IO[str], into: list[str]) -> None:
-    for line in stream:
-        into.append(line)
+    """``tests.conftest.start_serve``, with guest:guest in ``urls["amqp"]``."""
+    served = start_serve(data_dir, *args, timeout=timeout)
+    p = urlsplit(served.urls["amqp"])
+    served.urls["amqp"] = f"amqp://guest:guest@{p.hostname}:{p.port}/"
+    return served

@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import pika
@@ -55,10 +55,7 @@ class KillLoop:
     def start(self) -> str:
         """Start the broker on the data directory (fresh or after a kill); its AMQP URL."""
         assert self.server is None or self.server.proc.poll() is not None, "already running"
-        server = start_serve(self.data_dir, *self.args)
-        # Nobody reads the pipe after start_serve: keep draining it, or a chatty broker blocks.
-        assert server.proc.stdout is not None
-        threading.Thread(target=_drain_output, args=(server.proc.stdout, server.output), daemon=True).start()
+        server = start_serve(self.data_dir, *self.args)  # which keeps draining its output
         with self._lock:
             self.server = server
             self.frozen_at = self.killed_at = None
@@ -127,11 +124,6 @@ class KillLoop:
         if server is not None and server.proc.poll() is None:
             server.proc.kill()  # SIGKILL ends a stopped process too
             server.proc.wait(REAP_WAIT)
-
-
-def _drain_output(stream: IO[str], into: list[str]) -> None:
-    for line in stream:
-        into.append(line)
 
 
 # -- message ids -----------------------------------------------------------------------------
