@@ -65,14 +65,27 @@ def message_record(message: Message) -> Record:
 
 
 def record_message(record: Record, persistent: bool) -> Message:
-    headers = dict(record.headers)
-    return Message(
-        (headers.get(EXCHANGE_HEADER) or b"").decode(),
-        (record.key or b"").decode(),
-        headers.get(PROPERTIES_HEADER) or b"",
-        record.value or b"",
-        persistent,
-    )
+    exchange = b""
+    properties = b""
+    for name, value in record.headers:
+        if name == EXCHANGE_HEADER:
+            exchange = value or b""
+        elif name == PROPERTIES_HEADER:
+            properties = value or b""
+    return Message(_text(exchange), _text(record.key or b""), properties, record.value or b"", persistent)
+
+
+_TEXTS: dict[bytes, str] = {}  # exchange names and routing keys, decoded: they repeat
+
+
+def _text(raw: bytes) -> str:
+    text = _TEXTS.get(raw)
+    if text is None:
+        text = raw.decode()
+        if len(_TEXTS) >= 4096:
+            _TEXTS.clear()
+        _TEXTS[raw] = text
+    return text
 
 
 class QueueStore:

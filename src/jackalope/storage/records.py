@@ -421,7 +421,13 @@ def decode_records(
                 length = (b >> 1) ^ -(b & 1)
                 p += 1
             else:
-                length, p = read(data, p)
+                b2 = data[p + 1]
+                if b2 < 0x80:  # two bytes: lengths up to 8191
+                    v = (b & 0x7F) | (b2 << 7)
+                    length = (v >> 1) ^ -(v & 1)
+                    p += 2
+                else:
+                    length, p = read(data, p)
             end = p + length
             if length < 0 or end > limit:
                 raise CorruptRecordError("record length runs past the end of the batch")
@@ -431,13 +437,25 @@ def decode_records(
                 ts_delta = (b >> 1) ^ -(b & 1)
                 p += 1
             else:
-                ts_delta, p = read(data, p)
+                b2 = data[p + 1]
+                if b2 < 0x80:
+                    v = (b & 0x7F) | (b2 << 7)
+                    ts_delta = (v >> 1) ^ -(v & 1)
+                    p += 2
+                else:
+                    ts_delta, p = read(data, p)
             b = data[p]
             if b < 0x80:
                 offset_delta = (b >> 1) ^ -(b & 1)
                 p += 1
             else:
-                offset_delta, p = read(data, p)
+                b2 = data[p + 1]
+                if b2 < 0x80:
+                    v = (b & 0x7F) | (b2 << 7)
+                    offset_delta = (v >> 1) ^ -(v & 1)
+                    p += 2
+                else:
+                    offset_delta, p = read(data, p)
             if offset_delta < skip_below:
                 p = end
                 continue
@@ -447,7 +465,13 @@ def decode_records(
                 n = (b >> 1) ^ -(b & 1)
                 p += 1
             else:
-                n, p = read(data, p)
+                b2 = data[p + 1]
+                if b2 < 0x80:  # two bytes: lengths up to 8191
+                    v = (b & 0x7F) | (b2 << 7)
+                    n = (v >> 1) ^ -(v & 1)
+                    p += 2
+                else:
+                    n, p = read(data, p)
             if n < 0:
                 key = None
             else:
@@ -458,7 +482,13 @@ def decode_records(
                 n = (b >> 1) ^ -(b & 1)
                 p += 1
             else:
-                n, p = read(data, p)
+                b2 = data[p + 1]
+                if b2 < 0x80:  # two bytes: lengths up to 8191
+                    v = (b & 0x7F) | (b2 << 7)
+                    n = (v >> 1) ^ -(v & 1)
+                    p += 2
+                else:
+                    n, p = read(data, p)
             if n < 0:
                 value = None
             else:
@@ -469,7 +499,11 @@ def decode_records(
                 headers: tuple[Header, ...] = ()
                 p += 1
             else:
-                count, p = read(data, p)
+                if b < 0x80:
+                    count = (b >> 1) ^ -(b & 1)
+                    p += 1
+                else:
+                    count, p = read(data, p)
                 found: list[Header] = []
                 for _ in range(count):
                     b = data[p]
@@ -477,7 +511,13 @@ def decode_records(
                         n = (b >> 1) ^ -(b & 1)
                         p += 1
                     else:
-                        n, p = read(data, p)
+                        b2 = data[p + 1]
+                        if b2 < 0x80:  # two bytes: lengths up to 8191
+                            v = (b & 0x7F) | (b2 << 7)
+                            n = (v >> 1) ^ -(v & 1)
+                            p += 2
+                        else:
+                            n, p = read(data, p)
                     if n < 0:
                         raise CorruptRecordError("null header key")
                     hkey = data[p : p + n]
@@ -487,7 +527,13 @@ def decode_records(
                         n = (b >> 1) ^ -(b & 1)
                         p += 1
                     else:
-                        n, p = read(data, p)
+                        b2 = data[p + 1]
+                        if b2 < 0x80:  # two bytes: lengths up to 8191
+                            v = (b & 0x7F) | (b2 << 7)
+                            n = (v >> 1) ^ -(v & 1)
+                            p += 2
+                        else:
+                            n, p = read(data, p)
                     if n < 0:
                         hvalue = None
                     else:
