@@ -131,6 +131,9 @@ SIDE_INTERVAL: Final = 0.02
 FLOOR_WATERMARK: Final = 1.5  # flood: RSS peak <= this x watermark
 FLOOR_DEEP_RSS: Final = 1 << 30  # deep: RSS filled < 1 GiB
 FLOOR_DELETED: Final = 2.0  # deep: RSS deleted <= this x RSS before
+FLOOR_PAGED_DRAIN: Final = 0.5  # deep: drain of the deep queue >= this x drain of one held in memory
+MEMORY_MESSAGES: Final = 3000  # deep: a queue this short stays in the broker's memory
+MEMORY_ROUNDS: Final = 20
 
 
 @dataclass
@@ -165,6 +168,7 @@ class BacklogRun:
     rss_drain_peak: int | None = None
     rss_drained: int | None = None
     rss_deleted: int | None = None
+    memory_drain_rate: float | None = None  # deep: the drain of a queue short enough to stay in memory
     notes: list[str] = field(default_factory=list)  # what happened that is not a failure (a stall)
     problems: list[str] = field(default_factory=list)
 
@@ -303,6 +307,8 @@ class BacklogBench:
             if not flood:
                 declare(broker, side_q, durable=False)
             row.rss_before = sampler.sample().rss if broker.pid else None
+            if not flood:
+                row.memory_drain_rate = self._memory_drain(broker, q, sampler, persistent)
             pub = self._fill(broker, q, row, sampler, persistent)
             if pub is None:
                 return row
@@ -326,8 +332,38 @@ class BacklogBench:
                 row.rss_deleted = sampler.sample().rss
         return row
 
+    def _memory_drain(
+        self, broker: Broker, q: str, sampler: ProcessSampler, persistent: bool
+    ) -> float | None:
+        """The drain rate of a queue short enough to stay in memory (MEMORY_MESSAGES, filled and
+        drained MEMORY_ROUNDS times): what the deep queue's drain is set against."""
+        print(
+            f"    {broker.label}: {MEMORY_ROUNDS} x {MEMORY_MESSAGES:,} messages drained from memory",
+            flush=True,
+        )
+        delivered = 0
+        seconds = 0.0
+        for _ in range(MEMORY_ROUNDS):
+            small = BacklogRun("memory", broker.label, MEMORY_MESSAGES)
+            pub = self._fill(broker, q, small, sampler, persistent, quiet=True)
+            if pub is None or small.problems:
+                return None
+            small.depth = settled_depth(broker, q, at_least=pub.acked)
+            self._drain(broker, q, small, sampler, pub, quiet=True)
+            if small.problems or small.drain_s is None:
+                return None
+            delivered += small.delivered
+            seconds += small.drain_s
+        return delivered / seconds if seconds > 0 else None
+
     def _fill(
-        self, broker: Broker, q: str, row: BacklogRun, sampler: ProcessSampler, persistent: bool
+        self,
+        broker: Broker,
+        q: str,
+        row: BacklogRun,
+        sampler: ProcessSampler,
+        persistent: bool,
+        quiet: bool = False,
     ) -> PublisherResult | None:
         s = self.s
         window = s.confirm_window
@@ -350,17 +386,18 @@ class BacklogBench:
             confirm_marks=marks,
         )
         mode = "persistent" if persistent else "transient"
-        print(
-            f"    {broker.label}: filling with {row.target:,} x 1 KB {mode} "
-            f"({row.target * BODY / MIB:,.0f} MiB)",
-            flush=True,
-        )
+        if not quiet:
+            print(
+                f"    {broker.label}: filling with {row.target:,} x 1 KB {mode} "
+                f"({row.target * BODY / MIB:,.0f} MiB)",
+                flush=True,
+            )
         out = run_phase(
             "backlog-bench",
             [("publisher", publisher_process, cfg)],
             sampler,
             limit=FOREVER,
-            progress=_progress(broker, sampler),
+            progress=None if quiet else _progress(broker, sampler),
         )
         filled = sampler.sample() if broker.pid else None
         row.problems.extend(out.problems)
@@ -402,14 +439,21 @@ class BacklogBench:
         return pub
 
     def _drain(
-        self, broker: Broker, q: str, row: BacklogRun, sampler: ProcessSampler, pub: PublisherResult
+        self,
+        broker: Broker,
+        q: str,
+        row: BacklogRun,
+        sampler: ProcessSampler,
+        pub: PublisherResult,
+        quiet: bool = False,
     ) -> None:
         s = self.s
         expected = row.depth or 0
         if not expected:
             row.problems.append("nothing to drain: the queue is empty after the fill")
             return
-        print(f"    {broker.label}: draining {expected:,} messages", flush=True)
+        if not quiet:
+            print(f"    {broker.label}: draining {expected:,} messages", flush=True)
         cfg = ConsumerConfig(
             url=broker.url,
             queues=[q],
@@ -426,11 +470,11 @@ class BacklogBench:
             [("consumer", consumer_process, cfg)],
             sampler,
             limit=FOREVER,
-            progress=_progress(broker, sampler),
+            progress=None if quiet else _progress(broker, sampler),
         )
         row.problems.extend(out.problems)
         con: ConsumerResult | None = out.results.get("consumer")
-        if broker.pid:
+        if broker.pid and not quiet:
             time.sleep(s.settle)
             row.rss_drained = sampler.sample().rss
         if con is None:
@@ -496,6 +540,10 @@ def _n(v: float | None) -> str:
     return fmt(v, ",.0f")
 
 
+def _paged_ratio(r: BacklogRun) -> float | None:
+    return report.ratio(r.drain_rate, r.memory_drain_rate)
+
+
 def _mibps(rate: float | None) -> float | None:
     return None if rate is None else rate * BODY / MIB
 
@@ -521,6 +569,13 @@ METRICS: Final[list[Metric]] = [
     ("drain first-span msg/s", lambda r: _n(r.drain_first_rate), lambda r: r.drain_first_rate, DEEP),
     ("drain msg/s", lambda r: _n(r.drain_rate), lambda r: r.drain_rate, ALL),
     ("drain MiB/s", lambda r: fmt(_mibps(r.drain_rate), ".1f"), None, ALL),
+    ("drain from memory msg/s", lambda r: _n(r.memory_drain_rate), lambda r: r.memory_drain_rate, DEEP),
+    (
+        "drain / from memory",
+        lambda r: fmt(report.ratio(r.drain_rate, r.memory_drain_rate), ".2f"),
+        None,
+        DEEP,
+    ),
     ("delivered / body MiB", lambda r: f"{r.delivered:,} / {r.body_bytes / MIB:,.1f}", None, ALL),
     ("RSS peak (drain) MiB", lambda r: mib(r.rss_drain_peak), lambda r: r.rss_drain_peak, ALL),
     ("RSS drained MiB", lambda r: mib(r.rss_drained), lambda r: r.rss_drained, ALL),
@@ -580,6 +635,15 @@ def evaluate_floors(runs: Sequence[BacklogRun], under_test: str, noise: float) -
                 f"{case}: RSS at the end of the fill < 1 GiB",
                 None if r.rss_filled is None else r.rss_filled < FLOOR_DEEP_RSS,
                 f"{mib(r.rss_filled)} MiB for {r.written:,} messages",
+                counts,
+            )
+        )
+        paged = _paged_ratio(r)
+        floors.append(
+            Floor(
+                f"{case}: drain of the deep queue >= {FLOOR_PAGED_DRAIN:g} x drain from memory",
+                None if paged is None else paged >= FLOOR_PAGED_DRAIN,
+                f"{_n(r.drain_rate)} / {_n(r.memory_drain_rate)} msg/s = {fmt(paged, '.2f')}",
                 counts,
             )
         )
