@@ -83,8 +83,10 @@ shown for the reference broker for information):
   deep    last / first >= 1 - --rate-noise (0.10): the deep queue publishes as fast as the empty
           one, within noise
   deep    RSS filled < 1 GiB
+  deep    drain msg/s >= 0.5 x drain from memory (the same broker draining a queue that never
+          left its memory window, measured before the fill)
   deep    RSS deleted <= 2 x RSS before
-  (deep-transient has the same three floors)
+  (deep-transient has the same four floors)
 
 Every queue the script declares is deleted before it exits.  Sizes: a real run (2 GiB flood,
 5M x 1 KB deep) takes minutes per broker and needs the memory a broker uses for it; ``--quick``
