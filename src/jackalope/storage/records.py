@@ -394,7 +394,9 @@ def decode_records(
     """Yield the records of the batch at ``pos`` with absolute offsets and timestamps.
 
     Records below offset ``start`` are skipped without being built (a reader resuming in the
-    middle of a batch).  The hot path of every reader: one-byte varints are decoded inline."""
+    middle of a batch).  The hot path of every reader: one-byte varints are decoded inline,
+    and two-byte ones where sizes of 64 to 8191 are common (record and value lengths, offset
+    deltas in batches of more than 64 records, header values such as AMQP properties)."""
     header = validate_batch(buf, pos) if verify else parse_header(buf, pos)
     data: bytes
     if header.compression:
@@ -437,13 +439,7 @@ def decode_records(
                 ts_delta = (b >> 1) ^ -(b & 1)
                 p += 1
             else:
-                b2 = data[p + 1]
-                if b2 < 0x80:
-                    v = (b & 0x7F) | (b2 << 7)
-                    ts_delta = (v >> 1) ^ -(v & 1)
-                    p += 2
-                else:
-                    ts_delta, p = read(data, p)
+                ts_delta, p = read(data, p)
             b = data[p]
             if b < 0x80:
                 offset_delta = (b >> 1) ^ -(b & 1)
@@ -465,13 +461,7 @@ def decode_records(
                 n = (b >> 1) ^ -(b & 1)
                 p += 1
             else:
-                b2 = data[p + 1]
-                if b2 < 0x80:  # two bytes: lengths up to 8191
-                    v = (b & 0x7F) | (b2 << 7)
-                    n = (v >> 1) ^ -(v & 1)
-                    p += 2
-                else:
-                    n, p = read(data, p)
+                n, p = read(data, p)
             if n < 0:
                 key = None
             else:
@@ -511,13 +501,7 @@ def decode_records(
                         n = (b >> 1) ^ -(b & 1)
                         p += 1
                     else:
-                        b2 = data[p + 1]
-                        if b2 < 0x80:  # two bytes: lengths up to 8191
-                            v = (b & 0x7F) | (b2 << 7)
-                            n = (v >> 1) ^ -(v & 1)
-                            p += 2
-                        else:
-                            n, p = read(data, p)
+                        n, p = read(data, p)
                     if n < 0:
                         raise CorruptRecordError("null header key")
                     hkey = data[p : p + n]
