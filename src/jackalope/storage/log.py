@@ -427,9 +427,13 @@ class Log:
             raise
         self._end = nxt
         if not self._dirty:
-            self._dirty = True
-            if self.on_dirty is not None:
-                self.on_dirty(self)
+            self._mark_dirty()
+
+    def _mark_dirty(self) -> None:
+        """Something waits to be written: tell the manager, which flushes dirty logs."""
+        self._dirty = True
+        if self.on_dirty is not None:
+            self.on_dirty(self)
 
     def _check_writable(self) -> None:
         if self._closed:
@@ -729,14 +733,9 @@ class Log:
         if offset >= self._end or not settled.add(offset):
             return
         pending = self._acks_pending
-        if pending and pending[-1][1] == offset:
-            pending[-1][1] = offset + 1
-        else:
-            pending.append([offset, offset + 1])
+        _add_offset(pending, offset)
         if not self._dirty:
-            self._dirty = True
-            if self.on_dirty is not None:
-                self.on_dirty(self)
+            self._mark_dirty()
         if len(self._bases) > 1 and settled.head >= self._bases[1]:
             self._reclaim()
 
@@ -749,9 +748,7 @@ class Log:
         self._settled.add_range(start, end)
         self._acks_pending.append([start, end])
         if not self._dirty:
-            self._dirty = True
-            if self.on_dirty is not None:
-                self.on_dirty(self)
+            self._mark_dirty()
         if len(self._bases) > 1 and self._settled.head >= self._bases[1]:
             self._reclaim()
 
@@ -766,14 +763,9 @@ class Log:
         """Note that ``offset`` was handed to a consumer (reported after the next open by
         :meth:`delivered_before_open`); written with the next flush, like a settlement."""
         pending = self._delivered_pending
-        if pending and pending[-1][1] == offset:
-            pending[-1][1] = offset + 1
-        else:
-            pending.append([offset, offset + 1])
+        _add_offset(pending, offset)
         if not self._dirty:
-            self._dirty = True
-            if self.on_dirty is not None:
-                self.on_dirty(self)
+            self._mark_dirty()
 
     def delivered_before_open(self, offset: int) -> bool:
         """Whether ``offset`` had been marked delivered when the log was opened."""
@@ -826,9 +818,7 @@ class Log:
         """Call ``callback()`` after the next flush (appends and settlements in the OS)."""
         self._flush_waiters.append(callback)
         if not self._dirty:
-            self._dirty = True
-            if self.on_dirty is not None:
-                self.on_dirty(self)
+            self._mark_dirty()
 
     def enforce_retention(self, now: int | None = None) -> int:
         """Delete whole segments past ``retention_ms`` or beyond ``retention_bytes``; return how many."""
@@ -1086,3 +1076,11 @@ def _complete_swaps(directory: Path) -> set[int]:
     if done:
         fsync_dir(directory)
     return done
+
+
+def _add_offset(runs: list[list[int]], offset: int) -> None:
+    """Add ``offset`` to ``runs`` of ``[start, end)``, extending the last run when it is next."""
+    if runs and runs[-1][1] == offset:
+        runs[-1][1] = offset + 1
+    else:
+        runs.append([offset, offset + 1])
