@@ -83,6 +83,7 @@ class Server:
             s.data_dir,
             users={s.default_user: s.default_pass},
             defer=asyncio.get_running_loop().call_soon,
+            timer=asyncio.get_running_loop().call_later,
             transient_logs=transient,
             topic_defaults={
                 "default_partitions": s.kafka_num_partitions,

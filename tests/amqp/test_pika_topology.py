@@ -97,7 +97,7 @@ def test_passive_declare_of_a_missing_queue_is_404(connection: BlockingConnectio
     [
         ({"durable": True}, {"durable": False}),
         ({"arguments": {"x-max-length": 10}}, {"arguments": {"x-max-length": 20}}),
-        ({"arguments": {"x-message-ttl": 1000}}, {}),
+        ({"arguments": {"x-max-length-bytes": 1000}}, {}),
     ],
     ids=["durable", "argument-value", "argument-missing"],
 )

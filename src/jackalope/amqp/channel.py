@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
 from collections import deque
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, Final
@@ -84,7 +85,29 @@ def _no_headers() -> dict[str, Any]:
 
 
 _NO_HEADERS: Final = _no_headers  # the default exchange routes by name only
-_PERSISTENT: dict[bytes, bool] = {}  # property lists -> delivery mode 2 or not
+_PROPERTY_FACTS: dict[bytes, tuple[bool, int | None]] = {}  # property lists -> _property_facts
+_EXPIRATION_FLAG: Final = 0x0100
+_INTEGER: Final = re.compile(r"-?[0-9]+")
+
+
+def _property_facts(properties: bytes) -> tuple[bool, int | None]:
+    """What the core needs of a property list: persistent or not (delivery mode 2), and the
+    expiration in ms (None for none); a bad expiration closes the channel, as on RabbitMQ."""
+    persistent = props.delivery_mode(properties) == 2
+    if len(properties) < 2 or not ((properties[0] << 8) | properties[1]) & _EXPIRATION_FLAG:
+        return persistent, None
+    value = props.decode_properties(properties).get("expiration")
+    text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    digits = _INTEGER.match(text)
+    if digits is None:
+        reason = "no_integer"
+    elif digits.end() < len(text):
+        reason = f'{{leftover_string,"{text[digits.end() :]}"}}'
+    elif int(text) < 0:
+        reason = f"{{value_negative,{text}}}"
+    else:
+        return persistent, int(text)
+    raise ChannelException(c.PRECONDITION_FAILED, f"invalid expiration '{text}': {reason}", c.BASIC_PUBLISH)
 
 
 class Channel:
@@ -506,13 +529,14 @@ class Channel:
 
     @staticmethod
     def _message(event: Publish, properties: bytes, body: bytes) -> Message:
-        persistent = _PERSISTENT.get(properties)
-        if persistent is None:  # clients repeat their property lists: decided once for each
-            persistent = props.delivery_mode(properties) == 2
-            if len(_PERSISTENT) >= 4096:
-                _PERSISTENT.clear()
-            _PERSISTENT[properties] = persistent
-        return Message(event.exchange, event.routing_key, properties, body, persistent)
+        known = _PROPERTY_FACTS.get(properties)
+        if known is None:  # clients repeat their property lists: decided once for each
+            known = _property_facts(properties)
+            if len(_PROPERTY_FACTS) >= 4096:
+                _PROPERTY_FACTS.clear()
+            _PROPERTY_FACTS[properties] = known
+        persistent, ttl = known
+        return Message(event.exchange, event.routing_key, properties, body, persistent, ttl)
 
     def _return_unroutable(self, event: Publish, properties: bytes, body: bytes) -> None:
         self.output.basic_return(

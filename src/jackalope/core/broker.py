@@ -10,7 +10,7 @@ from typing import Any
 
 from jackalope.core.alarms import Alarms
 from jackalope.core.errors import NotFound
-from jackalope.core.queue import Defer
+from jackalope.core.queue import Defer, Timer
 from jackalope.core.stream import MessageEncoder, plain_record
 from jackalope.core.topics import Topics
 from jackalope.core.vhost import VirtualHost
@@ -41,8 +41,10 @@ class BrokerCore:
         defer: Defer | None = None,
         topic_defaults: dict[str, int] | None = None,
         transient_logs: LogManager | None = None,
+        timer: Timer | None = None,
     ) -> None:
         self.logs = logs
+        self.timer = timer  # the event loop's call_later (queue expiry)
         self.transient_logs = transient_logs  # where non-durable queues page their backlog
         self.alarms = Alarms()
         self.defer = defer
@@ -67,6 +69,7 @@ class BrokerCore:
                 self.defer,
                 topics=self.topics,
                 transient_logs=self.transient_logs,
+                timer=self.timer,
             )
             vhost.stream_encoder = self._stream_encoder
             self.save_definitions()

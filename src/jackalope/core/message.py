@@ -9,29 +9,41 @@ class Message:
     ``properties`` is opaque to the core: the encoded property block of the protocol that
     published it (for AMQP the basic-class property flags and list, kept verbatim so every
     property round-trips exactly).  ``persistent`` says whether it must reach the disk when
-    routed to a durable queue.
+    routed to a durable queue; ``ttl_ms`` is the publisher's time to live (AMQP's
+    ``expiration``), None for none.
     """
 
-    __slots__ = ("body", "exchange", "persistent", "properties", "routing_key")
+    __slots__ = ("body", "exchange", "persistent", "properties", "routing_key", "ttl_ms")
 
     def __init__(
-        self, exchange: str, routing_key: str, properties: bytes, body: bytes, persistent: bool
+        self,
+        exchange: str,
+        routing_key: str,
+        properties: bytes,
+        body: bytes,
+        persistent: bool,
+        ttl_ms: int | None = None,
     ) -> None:
         self.exchange = exchange
         self.routing_key = routing_key
         self.properties = properties
         self.body = body
         self.persistent = persistent
+        self.ttl_ms = ttl_ms
 
 
 class QueueEntry:
-    """A message's place in one queue: its order, redelivery flag and log offset (-1: memory only)."""
+    """A message's place in one queue: its order, redelivery flag, log offset (-1: memory
+    only) and when it expires there (wall-clock ms; 0: never)."""
 
-    __slots__ = ("delivered", "message", "offset", "redelivered", "seq")
+    __slots__ = ("delivered", "expires_at", "message", "offset", "redelivered", "seq")
 
-    def __init__(self, message: Message, seq: int, offset: int = -1, redelivered: bool = False) -> None:
+    def __init__(
+        self, message: Message, seq: int, offset: int = -1, redelivered: bool = False, expires_at: int = 0
+    ) -> None:
         self.message = message
         self.seq = seq
         self.offset = offset
         self.redelivered = redelivered
+        self.expires_at = expires_at
         self.delivered = False  # handed to a consumer (a durable queue notes it in its log)

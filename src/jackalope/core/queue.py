@@ -13,8 +13,9 @@ iteration come back as redeliveries (at-least-once, as RabbitMQ).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from jackalope.core.consumer import Consumer
 from jackalope.core.errors import InvalidArgument, ResourceLocked
@@ -24,9 +25,25 @@ from jackalope.storage import Log
 
 log = logging.getLogger(__name__)
 
-__all__ = ["UNWRITTEN", "Defer", "DurableCallback", "Queue"]
+__all__ = ["UNWRITTEN", "Cancellable", "Defer", "DurableCallback", "Queue", "Timer"]
+
+
+class Cancellable(Protocol):
+    """A timer that can be stopped (asyncio's TimerHandle)."""
+
+    def cancel(self) -> None: ...
+
+
+Timer = Callable[[float, Callable[[], None]], Cancellable]
+"""Run a callback after a delay in seconds (the event loop's ``call_later``)."""
+
 
 OVERFLOW_MODES: Final = ("drop-head", "reject-publish", "reject-publish-dlx")
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds: expiry times outlive the process, in the queue's log."""
+    return int(time.time() * 1000)
 
 
 def _int_arg(arguments: Mapping[str, Any], name: str) -> int | None:
@@ -50,6 +67,7 @@ class Queue:
         log_: Log | None = None,
         log_factory: LogFactory | None = None,
         defer: Defer | None = None,
+        timer: Timer | None = None,
     ) -> None:
         self.name = name
         self.durable = durable
@@ -62,6 +80,14 @@ class Queue:
         if overflow not in OVERFLOW_MODES:
             raise InvalidArgument(f"invalid arg 'x-overflow' for queue: {overflow!r}")
         self.overflow = overflow
+        self.expires_ms = _int_arg(self.arguments, "x-expires")  # deleted after this long unused
+        self.last_used = time.monotonic()  # a consumer came or went, a basic.get, a redeclare
+        self.expiry: Cancellable | None = None  # the vhost's x-expires timer
+        self.message_ttl = _int_arg(self.arguments, "x-message-ttl")
+        self._timer = timer  # wakes the queue when its head expires (None: checked when taken)
+        self._ttl_wake: Cancellable | None = None
+        self._ttl_wake_at = 0
+        self._expiring = self.message_ttl is not None  # may hold messages that expire
         self._limited = self.max_length is not None or self.max_length_bytes is not None
         # Persistent messages are written as one record batch per event-loop iteration:
         # ``defer`` (the loop's call_soon) schedules the write; None writes at once.
@@ -115,6 +141,10 @@ class Queue:
         A persistent message of a durable queue goes to the queue's log, in one batch with the
         others of this event-loop iteration; :meth:`when_durable` tells when it is on disk.
         """
+        ttl = self.message_ttl
+        if message.ttl_ms is not None and (ttl is None or message.ttl_ms < ttl):
+            ttl = message.ttl_ms
+        expires_at = 0 if ttl is None else now_ms() + ttl
         consumers = self._consumers
         if consumers and not self._limited and not len(self.store):  # empty, with consumers: hand over
             n = len(consumers)
@@ -123,13 +153,21 @@ class Queue:
                 consumer = consumers[(start + i) % n]
                 if consumer.can_deliver():
                     self._next_consumer = start + i + 1
-                    entry = self.store.handoff(message)
+                    entry = self.store.handoff(message, expires_at)
                     self._unacked += 1
                     consumer.deliver(self, entry)
                     return entry
+        if ttl is not None:
+            if ttl == 0:  # expires unless a consumer could take it at once (RabbitMQ's TTL 0)
+                if self.on_dead_letter is not None:
+                    self.on_dead_letter(self, message)
+                return QueueEntry(message, 0)  # taken, and gone
+            self._expiring = True
         size = len(message.body)
         if self._full(size):
             if self.overflow != "drop-head":
+                if self.overflow == "reject-publish-dlx" and self.on_dead_letter is not None:
+                    self.on_dead_letter(self, message)
                 return None
             while self._full(size):
                 dropped = self.store.pop_unseen()
@@ -138,9 +176,11 @@ class Queue:
                 self.store.settle(dropped)
                 if self.on_dead_letter is not None:
                     self.on_dead_letter(self, dropped.message)
-        entry = self.store.push(message)
+        entry = self.store.push(message, expires_at)
         if self._consumers:
             self.dispatch()
+        elif expires_at and len(self.store) == 1:
+            self._wake_at(expires_at)
         return entry
 
     def write_pending(self) -> None:
@@ -166,6 +206,7 @@ class Queue:
             raise ResourceLocked(f"queue '{self.name}' has an exclusive consumer")
         self._consumers.append(consumer)
         self._had_consumer = True
+        self.last_used = time.monotonic()
         self.dispatch()
 
     def remove_consumer(self, consumer: Consumer) -> None:
@@ -173,11 +214,14 @@ class Queue:
             self._consumers.remove(consumer)
         except ValueError:
             return
+        self.last_used = time.monotonic()
         if not self._consumers and self.auto_delete and self._had_consumer and self.on_unused is not None:
             self.on_unused(self)
 
     def dispatch(self) -> None:
         """Push ready messages to consumers with credit, round-robin."""
+        if self._expiring:
+            self.drop_expired()
         consumers = self._consumers
         store = self.store
         while consumers and len(store):
@@ -198,10 +242,49 @@ class Queue:
 
     def get(self) -> QueueEntry | None:
         """Pull one message (basic.get); the caller settles it like a delivery."""
+        self.last_used = time.monotonic()
+        if self._expiring:
+            self.drop_expired()
         entry = self.store.pop()
         if entry is not None:
             self._unacked += 1
+            if self._expiring:
+                self.drop_expired()  # and wake up for the next head
         return entry
+
+    # -- expiry (x-message-ttl, a message's expiration) ---------------------------------------------
+
+    def drop_expired(self) -> None:
+        """Dead-letter (or drop) the expired messages at the head, as RabbitMQ's classic queues
+        do, and wake up when the next head expires."""
+        store = self.store
+        now = now_ms()
+        while True:
+            head = store.peek()
+            if head is None:
+                self._expiring = self.message_ttl is not None
+                return
+            if not head.expires_at or head.expires_at > now:
+                break
+            store.pop_unseen()
+            store.settle(head)
+            if self.on_dead_letter is not None:
+                self.on_dead_letter(self, head.message)
+        if head.expires_at:
+            self._wake_at(head.expires_at)
+
+    def _wake_at(self, when: int) -> None:
+        if self._timer is None or (self._ttl_wake is not None and self._ttl_wake_at <= when):
+            return
+        if self._ttl_wake is not None:
+            self._ttl_wake.cancel()
+        self._ttl_wake_at = when
+        self._ttl_wake = self._timer(max(when - now_ms(), 0) / 1000 + 0.001, self._woken)
+
+    def _woken(self) -> None:
+        self._ttl_wake = None
+        if not self._deleted:
+            self.dispatch()  # drops what expired, then delivers what may be delivered
 
     # -- settling ------------------------------------------------------------------------------
 
@@ -240,6 +323,9 @@ class Queue:
     def delete(self) -> None:
         """Remove every consumer (telling each) and drop the messages."""
         self._deleted = True
+        if self._ttl_wake is not None:
+            self._ttl_wake.cancel()
+            self._ttl_wake = None
         self.store.delete()
         consumers, self._consumers = self._consumers, []
         for consumer in consumers:
@@ -251,4 +337,8 @@ class Queue:
 
     def recover(self) -> int:
         """Take back the persistent messages of a durable queue's log; return how many."""
-        return self.store.recover(exact_bytes=self.max_length_bytes is not None)
+        count = self.store.recover(exact_bytes=self.max_length_bytes is not None)
+        if count:  # some may carry an expiry, or have expired while the broker was down
+            self._expiring = True
+            self._wake_at(now_ms())  # once everything is loaded: dead-letter routes need bindings
+        return count

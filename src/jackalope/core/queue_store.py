@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 EXCHANGE_HEADER: Final = "x-exchange"
 PROPERTIES_HEADER: Final = "x-properties"
+EXPIRES_HEADER: Final = "x-expires-at"  # wall-clock ms, for a message that expires in its queue
 UNWRITTEN: Final = -2
 """``QueueEntry.offset`` of a message waiting for this iteration's batch (-1: memory only)."""
 
@@ -59,20 +60,30 @@ LogFactory = Callable[[], Log]
 _new = tuple.__new__
 
 
-def message_record(message: Message) -> Record:
-    headers = ((EXCHANGE_HEADER, message.exchange.encode()), (PROPERTIES_HEADER, message.properties))
+def message_record(message: Message, expires_at: int = 0) -> Record:
+    headers: tuple[tuple[str, bytes], ...] = (
+        (EXCHANGE_HEADER, message.exchange.encode()),
+        (PROPERTIES_HEADER, message.properties),
+    )
+    if expires_at:
+        headers += ((EXPIRES_HEADER, b"%d" % expires_at),)
     return _new(Record, (message.body, message.routing_key.encode(), headers, None, -1))
 
 
-def record_message(record: Record, persistent: bool) -> Message:
+def record_message(record: Record, persistent: bool) -> tuple[Message, int]:
+    """The message a record holds, and when it expires in its queue (0: never)."""
     exchange = b""
     properties = b""
+    expires_at = 0
     for name, value in record.headers:
         if name == EXCHANGE_HEADER:
             exchange = value or b""
         elif name == PROPERTIES_HEADER:
             properties = value or b""
-    return Message(_text(exchange), _text(record.key or b""), properties, record.value or b"", persistent)
+        elif name == EXPIRES_HEADER and value:
+            expires_at = int(value)
+    message = Message(_text(exchange), _text(record.key or b""), properties, record.value or b"", persistent)
+    return message, expires_at
 
 
 _TEXTS: dict[bytes, str] = {}  # exchange names and routing keys, decoded: they repeat
@@ -137,22 +148,22 @@ class QueueStore:
 
     # -- adding --------------------------------------------------------------------------------
 
-    def push(self, message: Message) -> QueueEntry:
-        """Add ``message`` at the tail."""
+    def push(self, message: Message, expires_at: int = 0) -> QueueEntry:
+        """Add ``message`` at the tail (expiring at ``expires_at``, wall-clock ms, if not 0)."""
         size = len(message.body)
         durable = message.persistent and self.durable_log is not None
         if self._paged or (
             (len(self._window) >= self.window_messages or self._window_bytes + size > self.window_bytes)
             and self._can_page()
         ):
-            entry = QueueEntry(message, 0, UNWRITTEN)
+            entry = QueueEntry(message, 0, UNWRITTEN, False, expires_at)
             self._paged += 1
             self._paged_bytes += size
             self._unwritten_paged += 1
             self._schedule_write(entry)
             return entry
         self._seq += 1
-        entry = QueueEntry(message, self._seq)
+        entry = QueueEntry(message, self._seq, -1, False, expires_at)
         self._window.append(entry)
         self._window_bytes += size
         if durable:
@@ -160,11 +171,11 @@ class QueueStore:
             self._schedule_write(entry)
         return entry
 
-    def handoff(self, message: Message) -> QueueEntry:
+    def handoff(self, message: Message, expires_at: int = 0) -> QueueEntry:
         """``message`` straight to a consumer, the queue being empty: what push then pop would
         do, without the window in between (written to the log all the same if it must be)."""
         self._seq += 1
-        entry = QueueEntry(message, self._seq)
+        entry = QueueEntry(message, self._seq, -1, False, expires_at)
         if message.persistent and self.durable_log is not None:
             entry.offset = UNWRITTEN
             entry.delivered = True
@@ -228,6 +239,12 @@ class QueueStore:
                 self.durable_log.mark_delivered(entry.offset)  # else when it is written
         return entry
 
+    def peek(self) -> QueueEntry | None:
+        """The head, left where it is; None if there is nothing ready."""
+        if not self._window and self._paged:
+            self._page_in()
+        return self._window[0] if self._window else None
+
     def pop_unseen(self) -> QueueEntry | None:
         """Take the head without it counting as delivered (overflow drops, purges)."""
         window = self._window
@@ -280,9 +297,9 @@ class QueueStore:
                 offset = record.offset + 1
                 if log_.is_settled(record.offset):
                     continue  # settled (or volatile) before the last restart
-                message = record_message(record, self._persistent(record.offset))
+                message, expires_at = record_message(record, self._persistent(record.offset))
                 self._seq += 1
-                entry = QueueEntry(message, self._seq, record.offset)
+                entry = QueueEntry(message, self._seq, record.offset, False, expires_at)
                 if log_ is self.durable_log and log_.delivered_before_open(record.offset):
                     entry.redelivered = True
                 window.append(entry)
@@ -331,7 +348,8 @@ class QueueStore:
                     end += 1
                 run = entries[start:end]
                 info = log_.append(
-                    [message_record(e.message) for e in run], volatile=durable and not persistent
+                    [message_record(e.message, e.expires_at) for e in run],
+                    volatile=durable and not persistent,
                 )
                 for i, entry in enumerate(run):
                     entry.offset = info.base_offset + i

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 from jackalope.core.errors import InvalidArgument, ResourceLocked
 from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue import UNWRITTEN, Defer, DurableCallback
+from jackalope.core.queue_arguments import text_value
 from jackalope.storage import Log, OffsetOutOfRangeError, Record, StorageError
 from jackalope.storage.records import decode_records, iter_batches
 
@@ -106,22 +107,13 @@ MessageEncoder = Callable[[Message], Record]
 
 def is_stream(arguments: Mapping[str, Any] | None) -> bool:
     """Whether queue.declare ``arguments`` ask for a stream."""
-    return arguments is not None and _text(arguments.get(QUEUE_TYPE)) == STREAM
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, bytes):
-        try:
-            return value.decode()
-        except UnicodeDecodeError:
-            return None
-    return value if isinstance(value, str) else None
+    return arguments is not None and text_value(arguments.get(QUEUE_TYPE)) == STREAM
 
 
 def parse_age(value: Any) -> int:
     """Milliseconds in a RabbitMQ age (``x-max-age``, ``x-stream-offset`` intervals): a positive
     integer and one unit of Y (365 days), M (30 days), D, h, m, s.  Raises ValueError."""
-    text = _text(value)
+    text = text_value(value)
     match = _AGE.match(text) if text is not None else None
     if match is None or int(match.group(1)) <= 0:
         raise ValueError(f"{value!r} is not a positive number followed by one of Y, M, D, h, m, s")
@@ -198,7 +190,7 @@ def parse_offset_spec(value: Any, now_ms: int | None = None) -> OffsetSpec:
         raise InvalidArgument(f"invalid x-stream-offset {value!r}")
     if isinstance(value, int):
         return OffsetSpec("offset", value)
-    text = _text(value)
+    text = text_value(value)
     if text in ("first", "last", "next"):
         return OffsetSpec(text)  # type: ignore[arg-type]  # narrowed by the test above
     try:

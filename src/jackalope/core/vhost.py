@@ -16,14 +16,16 @@ import base64
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final
 
+from jackalope.core import queue_arguments
 from jackalope.core import stream as streams
 from jackalope.core.errors import AccessRefused, InvalidArgument, NotFound, PreconditionFailed
 from jackalope.core.exchanges import BindingInvalid, Exchange, HeadersThunk, make_exchange
 from jackalope.core.message import Message
-from jackalope.core.queue import Defer, Queue
+from jackalope.core.queue import Defer, Queue, Timer
 from jackalope.core.stream import MessageEncoder, Stream
 from jackalope.core.topics import TopicError, Topics, UnknownTopic
 from jackalope.storage import Log, LogConfig, LogManager
@@ -61,9 +63,11 @@ class VirtualHost:
         defer: Defer | None = None,
         topics: Topics | None = None,
         transient_logs: LogManager | None = None,
+        timer: Timer | None = None,
     ) -> None:
         self.name = name
         self.defer = defer
+        self.timer = timer  # queue expiry (x-expires); None: no timers (x-expires refused)
         self.logs = logs
         # Where non-durable queues page their backlog (wiped at every start); None: in memory.
         self.transient_logs = transient_logs
@@ -171,7 +175,10 @@ class VirtualHost:
         passive: bool = False,
     ) -> QueueLike:
         if passive:
-            return self.queue(name, owner)
+            found = self.queue(name, owner)
+            if isinstance(found, Queue):
+                found.last_used = time.monotonic()  # any declaration renews an x-expires lease
+            return found
         if not name:
             name = _server_named()
         elif name.startswith("amq."):
@@ -190,11 +197,18 @@ class VirtualHost:
                     f"durable={current.durable} exclusive={current.exclusive_owner is not None} "
                     f"auto_delete={current.auto_delete} arguments={current.arguments}"
                 )
+            if isinstance(current, Queue):
+                current.last_used = time.monotonic()  # as a passive declaration does
             return current
         if streams.is_stream(arguments):
             stream = self._declare_stream(name, durable, exclusive, auto_delete, dict(arguments or {}))
             self.on_change()
             return stream
+        what = f"queue '{name}' in vhost '{self.name}'"
+        queue_arguments.check_classic(arguments or {}, what)
+        for timed in ("x-expires", "x-message-ttl"):
+            if self.timer is None and (arguments or {}).get(timed) is not None:
+                raise InvalidArgument(f"invalid arg '{timed}' for {what}: this broker runs no timers")
         queue = self._make_queue(name, durable, (exclusive and owner) or None, auto_delete, arguments or {})
         if durable and not exclusive:
             self.on_change()
@@ -215,8 +229,11 @@ class VirtualHost:
             log_=log,
             log_factory=None if durable else self._transient_log_factory(name),
             defer=self.defer,
+            timer=self.timer,
         )
         queue.on_unused = self._auto_delete
+        if queue.expires_ms is not None:
+            self._arm_expiry(queue, queue.expires_ms / 1000)
         if "x-dead-letter-exchange" in queue.arguments:
             queue.on_dead_letter = self._dead_letter
         self.queues[name] = queue
@@ -337,6 +354,24 @@ class VirtualHost:
             if target is not queue:
                 target.enqueue(dead)
 
+    def _arm_expiry(self, queue: Queue, delay: float) -> None:
+        if self.timer is not None:
+            queue.expiry = self.timer(delay, lambda: self._expire(queue))
+
+    def _expire(self, queue: Queue) -> None:
+        """x-expires: delete ``queue`` once it has gone unused (no consumers, no basic.get, no
+        redeclaration) for its whole period; else look again when the period could end."""
+        queue.expiry = None
+        if self.queues.get(queue.name) is not queue or queue.expires_ms is None:
+            return
+        period = queue.expires_ms / 1000
+        idle = time.monotonic() - queue.last_used
+        if queue.consumer_count or idle < period:
+            self._arm_expiry(queue, period if queue.consumer_count else period - idle)
+            return
+        log.info("queue '%s' in vhost '%s' expired (x-expires)", queue.name, self.name)
+        self._remove_queue(queue)
+
     def _auto_delete(self, queue: Queue) -> None:
         if self.queues.get(queue.name) is queue:
             self._remove_queue(queue)
@@ -372,6 +407,9 @@ class VirtualHost:
 
     def _remove_queue(self, queue: Queue) -> None:
         del self.queues[queue.name]
+        if queue.expiry is not None:
+            queue.expiry.cancel()
+            queue.expiry = None
         for exchange in list(self.exchanges.values()):
             exchange.unbind_destination(queue)
             self._maybe_auto_delete_exchange(exchange)
