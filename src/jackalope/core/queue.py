@@ -41,6 +41,16 @@ Timer = Callable[[float, Callable[[], None]], Cancellable]
 OVERFLOW_MODES: Final = ("drop-head", "reject-publish", "reject-publish-dlx")
 
 
+def exclusive_locked(name: str) -> ResourceLocked:
+    """RabbitMQ's 405 for an exclusive queue used from another connection, or redeclared with
+    another exclusive flag."""
+    return ResourceLocked(
+        f"cannot obtain exclusive access to locked queue '{name}'. It could be originally "
+        "declared on another connection or the exclusive property value does not match that "
+        "of the original declaration."
+    )
+
+
 def now_ms() -> int:
     """Wall-clock milliseconds: expiry times outlive the process, in the queue's log."""
     return int(time.time() * 1000)
@@ -127,11 +137,7 @@ class Queue:
 
     def check_owner(self, owner: object) -> None:
         if self.exclusive_owner is not None and self.exclusive_owner is not owner:
-            raise ResourceLocked(
-                f"cannot obtain exclusive access to locked queue '{self.name}'. It could be originally "
-                "declared on another connection or the exclusive property value does not match that "
-                "of the original declaration."
-            )
+            raise exclusive_locked(self.name)
 
     # -- publishing ----------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from jackalope.core import stream as streams
 from jackalope.core.errors import AccessRefused, InvalidArgument, NotFound, PreconditionFailed
 from jackalope.core.exchanges import BindingInvalid, Exchange, HeadersThunk, make_exchange
 from jackalope.core.message import Message
-from jackalope.core.queue import Defer, Queue, Timer
+from jackalope.core.queue import Defer, Queue, Timer, exclusive_locked
 from jackalope.core.stream import MessageEncoder, Stream
 from jackalope.core.topics import TopicError, Topics, UnknownTopic
 from jackalope.storage import Log, LogConfig, LogManager
@@ -107,10 +107,10 @@ class VirtualHost:
         passive: bool = False,
     ) -> Exchange:
         arguments = dict(arguments or {})
-        if passive:
-            return self.exchange(name)
         if not name:
             raise AccessRefused("operation not permitted on the default exchange")
+        if passive:
+            return self.exchange(name)
         existing = self.exchanges.get(name)
         if existing is not None:
             if not existing.equivalent(type_name, durable, auto_delete, internal, arguments):
@@ -186,6 +186,8 @@ class VirtualHost:
         current: QueueLike | None = self.streams.get(name) or self.queues.get(name)
         if current is not None:  # a redeclaration (of either kind) must match exactly
             current.check_owner(owner)
+            if (current.exclusive_owner is not None) != exclusive:
+                raise exclusive_locked(name)
             if (
                 current.durable != durable
                 or current.auto_delete != auto_delete
@@ -308,8 +310,8 @@ class VirtualHost:
             return
         del self.streams[stream.name]
         for exchange in list(self.exchanges.values()):
-            exchange.unbind_destination(stream)
-            self._maybe_auto_delete_exchange(exchange)
+            if exchange.unbind_destination(stream):
+                self._maybe_auto_delete_exchange(exchange)
         stream.delete()
         self.on_change()
 
@@ -388,7 +390,7 @@ class VirtualHost:
         queue.check_owner(owner)
         if if_unused and queue.consumer_count:
             raise PreconditionFailed(f"queue '{name}' in vhost '{self.name}' in use")
-        if if_empty and (queue.message_count or queue.unacked_count):
+        if if_empty and queue.message_count:  # ready messages, as RabbitMQ counts them
             raise PreconditionFailed(f"queue '{name}' in vhost '{self.name}' is not empty")
         count = queue.message_count
         self._remove_queue(queue)
@@ -411,8 +413,8 @@ class VirtualHost:
             queue.expiry.cancel()
             queue.expiry = None
         for exchange in list(self.exchanges.values()):
-            exchange.unbind_destination(queue)
-            self._maybe_auto_delete_exchange(exchange)
+            if exchange.unbind_destination(queue):  # only the exchanges it was bound to
+                self._maybe_auto_delete_exchange(exchange)
         queue.delete()
         if queue.durable:
             self.logs.delete(queue_log_name(self.name, queue.name))
@@ -431,6 +433,12 @@ class VirtualHost:
         if not name:
             raise AccessRefused("operation not permitted on the default exchange")
         return self.exchange(name)
+
+    def _unbind_source(self, name: str) -> Exchange | None:
+        """An exchange of an unbind: None if it is gone (not an error for an unbind)."""
+        if not name:
+            raise AccessRefused("operation not permitted on the default exchange")
+        return self.exchanges.get(name)
 
     def bind_queue(
         self,
@@ -453,8 +461,12 @@ class VirtualHost:
         arguments: Mapping[str, Any],
         owner: object,
     ) -> None:
-        queue = self.queue(queue_name, owner)
-        exchange = self._bindable_source(exchange_name)
+        # RabbitMQ answers unbind-ok when the queue or the exchange is already gone.
+        queue = self.queues.get(queue_name) or self.streams.get(queue_name)
+        exchange = self._unbind_source(exchange_name)
+        if queue is None or exchange is None:
+            return
+        queue.check_owner(owner)
         if exchange.unbind(queue, routing_key, arguments):
             self._maybe_auto_delete_exchange(exchange)
             if queue.durable and exchange.durable:
@@ -473,8 +485,10 @@ class VirtualHost:
     def unbind_exchange(
         self, destination: str, source: str, routing_key: str, arguments: Mapping[str, Any]
     ) -> None:
-        dest = self._bindable_source(destination)
-        src = self._bindable_source(source)
+        dest = self._unbind_source(destination)
+        src = self._unbind_source(source)
+        if dest is None or src is None:
+            return  # unbind-ok, as RabbitMQ answers for an exchange already gone
         if src.unbind(dest, routing_key, arguments):
             self._maybe_auto_delete_exchange(src)
             self._topology_changed()
