@@ -60,11 +60,18 @@ class RawConnection:
         frame_max: int = 131072,
         open_channel: bool = True,
         heartbeat: int = 0,
+        capabilities: dict[str, bool] | None = None,
     ) -> RawConnection:
         """Connect and do the whole handshake by hand; channel 1 is open unless told otherwise."""
         raw = cls.connect(host, port)
         try:
-            raw.handshake(user=user, password=password, frame_max=frame_max, heartbeat=heartbeat)
+            raw.handshake(
+                user=user,
+                password=password,
+                frame_max=frame_max,
+                heartbeat=heartbeat,
+                capabilities=capabilities,
+            )
             if open_channel:
                 raw.send_frame(commands.Channel.Open(), channel=1)
                 raw.expect(commands.Channel.OpenOk)
@@ -73,13 +80,25 @@ class RawConnection:
             raise
         return raw
 
-    def handshake(self, *, user: str, password: str, frame_max: int, heartbeat: int = 0) -> None:
+    def handshake(
+        self,
+        *,
+        user: str,
+        password: str,
+        frame_max: int,
+        heartbeat: int = 0,
+        capabilities: dict[str, bool] | None = None,
+    ) -> None:
+        """The handshake; ``capabilities`` are announced besides CLIENT_PROPERTIES' own."""
         self.send(PROTOCOL_HEADER)
         start = self.expect(commands.Connection.Start)
         assert "PLAIN" in str(start.mechanisms), start.mechanisms
         self.send_frame(
             commands.Connection.StartOk(
-                client_properties=CLIENT_PROPERTIES,
+                client_properties={
+                    **CLIENT_PROPERTIES,
+                    "capabilities": {**CLIENT_PROPERTIES["capabilities"], **(capabilities or {})},
+                },
                 mechanism="PLAIN",
                 response=f"\0{user}\0{password}",
             )

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import pika.exceptions
 import pytest
+from pamqp import commands, header
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
-from tests.amqp.support import Names
+from tests.amqp.rawamqp import RawConnection
+from tests.amqp.support import EXTERNAL_URL, Names, connect, host_port
 
 ACCESS_REFUSED = 403
 RESOURCE_LOCKED = 405
+NOT_ALLOWED = 530
 
 
 def test_unbinding_what_is_gone_is_unbind_ok(channel: BlockingChannel, names: Names) -> None:
@@ -74,3 +77,63 @@ def test_a_passive_declare_of_the_default_exchange_is_403(channel: BlockingChann
     with pytest.raises(pika.exceptions.ChannelClosedByBroker) as err:
         channel.exchange_declare("", passive=True)
     assert err.value.reply_code == ACCESS_REFUSED
+
+
+def test_channel_max_limits_open_channels_not_their_numbers(amqp_url: str) -> None:
+    conn = connect(amqp_url, channel_max=2)
+    try:
+        conn.channel(channel_number=5)  # numbers above channel_max are fine
+        conn.channel(channel_number=6)
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as err:
+            conn.channel(channel_number=7)
+        assert err.value.reply_code == NOT_ALLOWED
+        assert "has reached the negotiated channel_max (2)" in err.value.reply_text
+    finally:
+        if conn.is_open:
+            conn.close()
+
+
+def test_update_secret_with_the_users_password_is_answered(connection: BlockingConnection) -> None:
+    connection.update_secret("guest", "rotation")
+    connection.channel().queue_declare("", exclusive=True)  # the connection carries on
+
+
+@pytest.mark.skipif(EXTERNAL_URL is not None, reason="RabbitMQ takes any secret for an internal user")
+def test_update_secret_with_a_wrong_password_is_refused(amqp_url: str) -> None:
+    conn = connect(amqp_url)
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as err:
+        conn.update_secret("not the password", "rotation")
+    assert err.value.reply_code == NOT_ALLOWED
+
+
+@pytest.mark.parametrize("notify", [True, False])
+def test_queue_delete_ok_comes_before_the_deleting_channels_cancel(
+    amqp_url: str, names: Names, notify: bool
+) -> None:
+    """basic.cancel goes to clients that announced consumer_cancel_notify, after delete-ok."""
+    queue = names.queue()
+    with RawConnection.open(*host_port(amqp_url), capabilities={"consumer_cancel_notify": notify}) as raw:
+        raw.send_frame(commands.Queue.Declare(queue=queue), channel=1)
+        raw.expect(commands.Queue.DeclareOk)
+        raw.send_frame(commands.Basic.Consume(queue=queue, consumer_tag="c1"), channel=1)
+        raw.expect(commands.Basic.ConsumeOk)
+        raw.send_frame(commands.Queue.Delete(queue=queue), channel=1)
+        raw.expect(commands.Queue.DeleteOk)
+        if notify:
+            assert raw.expect(commands.Basic.Cancel).consumer_tag == "c1"
+        raw.send_frame(commands.Basic.Qos(prefetch_count=1), channel=1)
+        raw.expect(commands.Basic.QosOk)  # nothing (more) came in between
+
+
+def test_basic_recover_async_requeues_without_a_reply(amqp_url: str, names: Names) -> None:
+    queue = names.queue()
+    with RawConnection.open(*host_port(amqp_url)) as raw:
+        raw.send_frame(commands.Queue.Declare(queue=queue), channel=1)
+        raw.expect(commands.Queue.DeclareOk)
+        raw.send_frame(commands.Basic.Publish(exchange="", routing_key=queue), channel=1)
+        raw.send_frame(header.ContentHeader(0, 0, commands.Basic.Properties()), channel=1)  # no body
+        raw.send_frame(commands.Basic.Get(queue=queue), channel=1)
+        assert raw.expect(commands.Basic.GetOk).redelivered is False
+        raw.send_frame(commands.Basic.RecoverAsync(requeue=True), channel=1)
+        raw.send_frame(commands.Basic.Get(queue=queue), channel=1)
+        assert raw.expect(commands.Basic.GetOk).redelivered is True  # nothing in between

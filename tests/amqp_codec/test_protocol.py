@@ -41,6 +41,7 @@ from jackalope.amqp.protocol import (
     Nack,
     Publish,
     Reject,
+    SecretUpdateRequested,
     State,
     Tuned,
     VhostRequested,
@@ -259,10 +260,13 @@ def test_channel_open_and_client_close() -> None:
     ("data", "code", "text"),
     [
         (m(1, commands.Channel.Open()) * 2, CHANNEL_ERROR, "channel 1 is already open"),
-        (m(17, commands.Channel.Open()), CHANNEL_ERROR, "channel 17 is over channel_max"),
+        (
+            b"".join(m(n, commands.Channel.Open()) for n in range(100, 117)),
+            NOT_ALLOWED,
+            "number of channels opened (16) has reached the negotiated channel_max (16)",
+        ),
         (m(2, commands.Basic.Qos(prefetch_count=1)), CHANNEL_ERROR, "expected 'channel.open' for channel 2"),
         (m(0, commands.Basic.Qos(prefetch_count=1)), COMMAND_INVALID, "unexpected Basic.Qos on channel 0"),
-        (m(0, commands.Connection.UpdateSecret("x", "r")), NOT_IMPLEMENTED, "connection.update-secret"),
     ],
 )
 def test_channel_and_connection_rules(data: bytes, code: int, text: str) -> None:
@@ -272,6 +276,14 @@ def test_channel_and_connection_rules(data: bytes, code: int, text: str) -> None
     assert failed.error.reply_code == code and text in failed.error.reply_text
     (close,) = [f for _, f in sent(protocol) if isinstance(f, commands.Connection.Close)]
     assert close.reply_code == code
+
+
+def test_update_secret_is_the_brokers_to_judge() -> None:
+    protocol = opened()
+    (event,) = events(protocol, m(0, commands.Connection.UpdateSecret("new", "rotation")))
+    assert event == SecretUpdateRequested(b"new", "rotation")
+    protocol.accept_secret()
+    assert [type(f) for _, f in sent(protocol)] == [commands.Connection.UpdateSecretOk]
 
 
 def test_methods_before_the_connection_is_open_are_a_channel_error() -> None:

@@ -119,6 +119,7 @@ class Channel:
         self.active = True  # channel.flow
         self.closing = False
         self.consumers: dict[str, ChannelConsumer] = {}
+        self._held_cancels: list[str] | None = None  # during queue.delete: sent after delete-ok
         self.unacked: dict[int, Unacked] = {}
         self.unacked_count = 0
         self.global_prefetch = 0
@@ -240,11 +241,19 @@ class Channel:
             self.send(spec.Queue.PurgeOk(count))
 
     def _queue_delete(self, m: spec.Queue.Delete) -> None:
-        count = self.vhost.delete_queue(
-            m.queue, owner=self.output, if_unused=m.if_unused, if_empty=m.if_empty
-        )
-        if not m.nowait:
-            self.send(spec.Queue.DeleteOk(count))
+        # This channel's own consumers of the queue hear basic.cancel after delete-ok, as
+        # RabbitMQ orders them.
+        self._held_cancels = []
+        try:
+            count = self.vhost.delete_queue(
+                m.queue, owner=self.output, if_unused=m.if_unused, if_empty=m.if_empty
+            )
+            if not m.nowait:
+                self.send(spec.Queue.DeleteOk(count))
+        finally:
+            held, self._held_cancels = self._held_cancels, None
+        for tag in held:
+            self.send(spec.Basic.Cancel(tag, nowait=True))
 
     # -- basic: consuming --------------------------------------------------------------------
 
@@ -331,8 +340,13 @@ class Channel:
             self.send(spec.Basic.CancelOk(m.consumer_tag))
 
     def consumer_cancelled_by_broker(self, consumer: ChannelConsumer) -> None:
-        if self.consumers.pop(consumer.tag, None) is not None and not self.closing:
-            self.send(spec.Basic.Cancel(consumer.tag, nowait=True))
+        if self.consumers.pop(consumer.tag, None) is None or self.closing:
+            return
+        if self.output.cancel_notify:  # else the client never hears of it, as on RabbitMQ
+            if self._held_cancels is not None:
+                self._held_cancels.append(consumer.tag)
+            else:
+                self.send(spec.Basic.Cancel(consumer.tag, nowait=True))
 
     def deliver_record(self, consumer: ChannelConsumer, stream: Stream, record: Record) -> None:
         """A stream record to a stream consumer (always acknowledged by hand)."""
@@ -465,6 +479,12 @@ class Channel:
             raise ConnectionException(c.NOT_IMPLEMENTED, "requeue=false", m.index)
         self.requeue_all()
         self.send(spec.Basic.RecoverOk())
+
+    def _basic_recover_async(self, m: spec.Basic.RecoverAsync) -> None:
+        """Deprecated, and still served as RabbitMQ serves it: basic.recover without the reply."""
+        if not m.requeue:
+            raise ConnectionException(c.NOT_IMPLEMENTED, "requeue=false", m.index)
+        self.requeue_all()
 
     def requeue_all(self) -> None:
         """Every unacknowledged delivery goes back to its queue, in order."""
@@ -733,6 +753,7 @@ class Channel:
         spec.Basic.Cancel: _basic_cancel,
         spec.Basic.Get: _basic_get,
         spec.Basic.Recover: _basic_recover,
+        spec.Basic.RecoverAsync: _basic_recover_async,
         spec.Confirm.Select: _confirm_select,
         spec.Tx.Select: _tx_select,
         spec.Tx.Commit: _tx_commit,

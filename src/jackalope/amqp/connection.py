@@ -46,6 +46,7 @@ from jackalope.amqp.protocol import (
     MethodReceived,
     Nack,
     Reject,
+    SecretUpdateRequested,
     State,
     Tuned,
     VhostRequested,
@@ -153,6 +154,7 @@ class AmqpConnection(asyncio.Protocol):
             LoginRequested: self._login,
             Tuned: self._tuned,
             VhostRequested: self._open_vhost,
+            SecretUpdateRequested: self._update_secret,
             ConnectionFailed: self._on_failed,
             ConnectionClosed: self._on_closed,
         }
@@ -305,6 +307,17 @@ class AmqpConnection(asyncio.Protocol):
         self.user = event.user
         self.protocol.accept_login()
 
+    def _update_secret(self, event: SecretUpdateRequested) -> None:
+        """The broker's users have passwords, not expiring tokens: a new secret is taken when
+        it is the user's password still (a client refreshing what it has), refused otherwise."""
+        secret = event.secret.decode(errors="replace")
+        if self.user is None or not self.core.authenticate(self.user, secret):
+            log.warning("AMQP secret update refused", extra={"peer": self.peer, "user": self.user})
+            raise ConnectionException(
+                c.NOT_ALLOWED, f"Secret update was refused for user '{self.user}'", c.CONNECTION_UPDATE_SECRET
+            )
+        self.protocol.accept_secret()
+
     def _tuned(self, event: Tuned) -> None:
         if self._close_timer is not None:
             self._close_timer.cancel()
@@ -364,6 +377,10 @@ class AmqpConnection(asyncio.Protocol):
         data = self.protocol.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
+
+    @property
+    def cancel_notify(self) -> bool:
+        return bool(self.protocol.capabilities.get("consumer_cancel_notify"))
 
     def publish_backlog(self, delta: int) -> None:
         """Stop reading from a publisher whose messages the disk has not caught up with."""

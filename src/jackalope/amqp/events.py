@@ -26,6 +26,14 @@ class LoginRequested(NamedTuple):
     client_properties: Mapping[str, Any]
 
 
+class SecretUpdateRequested(NamedTuple):
+    """connection.update-secret arrived on an open connection.  Answer with
+    ``accept_secret()``, or fail the connection."""
+
+    secret: bytes
+    reason: str
+
+
 class Tuned(NamedTuple):
     """connection.tune-ok arrived: the negotiated limits (heartbeat 0: none)."""
 
@@ -85,6 +93,7 @@ Event: TypeAlias = (
     LoginRequested
     | Tuned
     | VhostRequested
+    | SecretUpdateRequested
     | ChannelOpened
     | ChannelClosed
     | MethodReceived

@@ -26,6 +26,11 @@ class ChannelOutput(Protocol):
 
     writable: bool
 
+    @property
+    def cancel_notify(self) -> bool:
+        """Whether the client takes a broker-sent basic.cancel (``consumer_cancel_notify``)."""
+        ...
+
     def send_method(self, channel: int, method: pamqp_base.Frame) -> None: ...
 
     def deliver(

@@ -61,6 +61,7 @@ from jackalope.amqp.events import (
     LoginRequested,
     MessageReceived,
     MethodReceived,
+    SecretUpdateRequested,
     Tuned,
     VhostRequested,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "Nack",
     "Publish",
     "Reject",
+    "SecretUpdateRequested",
     "State",
     "Tuned",
     "VhostRequested",
@@ -319,6 +321,11 @@ class AmqpProtocol:
             0, spec.Connection.Tune(self.max_channel_max, self.max_frame_max, self.offered_heartbeat)
         )
 
+    def accept_secret(self) -> None:
+        """The new secret is good: send connection.update-secret-ok."""
+        self._expect(State.OPEN)
+        self.send_method(0, spec.Connection.UpdateSecretOk())
+
     def refuse_login(self) -> None:
         """The credentials are wrong: connection.close(ACCESS_REFUSED) if the client announced
         ``authentication_failure_close``, else just close (what such clients expect)."""
@@ -371,9 +378,12 @@ class AmqpProtocol:
         if isinstance(method, spec.Channel.Open):
             if number in self._open:
                 raise ConnectionException(CHANNEL_ERROR, f"channel {number} is already open", method.index)
-            if number > self.channel_max:
+            if len(self._open) >= self.channel_max:  # RabbitMQ counts channels, not numbers
                 raise ConnectionException(
-                    CHANNEL_ERROR, f"channel {number} is over channel_max", method.index
+                    NOT_ALLOWED,
+                    f"number of channels opened ({len(self._open)}) has reached the negotiated "
+                    f"channel_max ({self.channel_max})",
+                    method.index,
                 )
             self._open[number] = _Content()
             self.send_method(number, spec.Channel.OpenOk())
@@ -401,8 +411,10 @@ class AmqpProtocol:
             return self._close_now(method.reply_code or 0, method.reply_text or "")
         if isinstance(method, (spec.Connection.Blocked, spec.Connection.Unblocked)):
             return None  # notifications for the client; a client that sends them is ignored
-        if isinstance(method, spec.Connection.UpdateSecret):
-            raise ConnectionException(NOT_IMPLEMENTED, "connection.update-secret", method.index)
+        if isinstance(method, spec.Connection.UpdateSecret) and state is State.OPEN:
+            secret = method.new_secret
+            raw = secret if isinstance(secret, bytes) else str(secret).encode()
+            return SecretUpdateRequested(raw, method.reason or "")
         raise ConnectionException(COMMAND_INVALID, f"unexpected {method.name} on channel 0", method.index)
 
     # -- content assembly ------------------------------------------------------------------------
