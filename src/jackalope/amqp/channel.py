@@ -282,6 +282,9 @@ class Channel:
                 self._consume_stream(m, found)
                 return
             queue = found
+        if m.arguments and "x-priority" in m.arguments:  # known to RabbitMQ: never ignored
+            reason = "invalid arg 'x-priority' for basic.consume: consumer priorities: not supported yet"
+            raise ChannelException(c.PRECONDITION_FAILED, reason, m.index)
         tag = m.consumer_tag or _tag("amq.ctag-")
         if tag in self.consumers:
             raise ConnectionException(c.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'", m.index)

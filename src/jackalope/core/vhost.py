@@ -24,6 +24,7 @@ from jackalope.core import queue_arguments
 from jackalope.core import stream as streams
 from jackalope.core.errors import AccessRefused, InvalidArgument, NotFound, PreconditionFailed
 from jackalope.core.exchanges import BindingInvalid, Exchange, HeadersThunk, make_exchange
+from jackalope.core.exchanges.base import Destination
 from jackalope.core.message import Message
 from jackalope.core.queue import Defer, Queue, Timer, exclusive_locked
 from jackalope.core.stream import MessageEncoder, Stream
@@ -40,6 +41,7 @@ PREDECLARED: Final = {
     "amq.match": "headers",
 }
 QUEUE_SEGMENT_BYTES: Final = 64 * 1024 * 1024
+ALTERNATE: Final = "alternate-exchange"  # the exchange argument
 REPLY_TO: Final = "amq.rabbitmq.reply-to"  # RabbitMQ's direct reply-to pseudo-queue
 STREAM_VHOST: Final = "/"  # the one virtual host whose streams are Kafka topics
 
@@ -522,19 +524,26 @@ class VirtualHost:
             return (queue,) if queue is not None else ()
         exchange = self.exchange(exchange_name)
         found = exchange.route(routing_key, headers)
-        if not self._exchange_bindings:
+        if not self._exchange_bindings and (found or ALTERNATE not in exchange.arguments):
             return found  # type: ignore[return-value]  # only queues and streams can be bound
         queues: dict[int, QueueLike] = {}
         seen: set[int] = {id(exchange)}
-        pending = list(found)
+        pending: list[Destination] = list(found) or self._alternate(exchange)
         while pending:
             dest = pending.pop()
             if isinstance(dest, Queue | Stream):
                 queues[id(dest)] = dest
             elif isinstance(dest, Exchange) and id(dest) not in seen:
                 seen.add(id(dest))
-                pending.extend(dest.route(routing_key, headers))
+                pending.extend(dest.route(routing_key, headers) or self._alternate(dest))
         return list(queues.values())
+
+    def _alternate(self, exchange: Exchange) -> list[Destination]:
+        """The alternate exchange that takes what ``exchange`` routes nowhere (RabbitMQ's
+        ``alternate-exchange`` argument), if it exists."""
+        name = exchange.arguments.get(ALTERNATE)
+        alternate = self.exchanges.get(name) if isinstance(name, str) else None
+        return [alternate] if alternate is not None else []
 
     def check_publish(self, exchange_name: str) -> None:
         if exchange_name:
