@@ -7,6 +7,7 @@ import logging
 
 from jackalope.amqp import stream_records
 from jackalope.amqp.connection import AmqpConnection
+from jackalope.amqp.dead_letters import stamp_death
 from jackalope.core import BrokerCore
 
 log = logging.getLogger(__name__)
@@ -16,6 +17,7 @@ class AmqpServer:
     def __init__(self, core: BrokerCore, *, max_message_bytes: int = 128 * 1024 * 1024) -> None:
         self.core = core
         core.stream_encoder = stream_records.message_record
+        core.death_stamp = stamp_death
         self.max_message_bytes = max_message_bytes
         self.connections: set[AmqpConnection] = set()
         self._server: asyncio.base_events.Server | None = None

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from jackalope.core.alarms import Alarms
+from jackalope.core.dead_letters import DeathStamp
 from jackalope.core.errors import NotFound
 from jackalope.core.queue import Defer, Timer
 from jackalope.core.stream import MessageEncoder, plain_record
@@ -53,6 +54,7 @@ class BrokerCore:
         self.vhosts: dict[str, VirtualHost] = {}
         self.topics = Topics(logs, data_dir, **(topic_defaults or {}))
         self._stream_encoder: MessageEncoder = plain_record
+        self._death_stamp: DeathStamp | None = None
         self._loading = True  # nothing to save until the stored definitions are loaded
         self.add_vhost("/")
         self._loading = False
@@ -72,6 +74,7 @@ class BrokerCore:
                 timer=self.timer,
             )
             vhost.stream_encoder = self._stream_encoder
+            vhost.death_stamp = self._death_stamp
             self.save_definitions()
         return vhost
 
@@ -86,6 +89,17 @@ class BrokerCore:
         self._stream_encoder = encoder
         for vhost in self.vhosts.values():
             vhost.stream_encoder = encoder
+
+    @property
+    def death_stamp(self) -> DeathStamp | None:
+        """How a dead letter's death is written into it (the AMQP front-end's x-death)."""
+        return self._death_stamp
+
+    @death_stamp.setter
+    def death_stamp(self, stamp: DeathStamp | None) -> None:
+        self._death_stamp = stamp
+        for vhost in self.vhosts.values():
+            vhost.death_stamp = stamp
 
     def vhost(self, name: str) -> VirtualHost:
         found = self.vhosts.get(name)

@@ -38,6 +38,11 @@ Timer = Callable[[float, Callable[[], None]], Cancellable]
 """Run a callback after a delay in seconds (the event loop's ``call_later``)."""
 
 
+# Why a message was dead-lettered (RabbitMQ's x-death reasons).
+REJECTED: Final = "rejected"
+EXPIRED: Final = "expired"
+MAXLEN: Final = "maxlen"
+
 OVERFLOW_MODES: Final = ("drop-head", "reject-publish", "reject-publish-dlx")
 
 
@@ -103,7 +108,9 @@ class Queue:
         # ``defer`` (the loop's call_soon) schedules the write; None writes at once.
         self.store = QueueStore(durable_log=log_, log_factory=log_factory, defer=defer)
         self.on_unused: Callable[[Queue], None] | None = None  # auto-delete hook (the vhost's)
-        self.on_dead_letter: Callable[[Queue, Message], None] | None = None  # x-dead-letter-exchange
+        # x-dead-letter-exchange: called with the message and why (RabbitMQ's reasons: rejected,
+        # expired, maxlen)
+        self.on_dead_letter: Callable[[Queue, Message, str], None] | None = None
         self._consumers: list[Consumer] = []
         self._next_consumer = 0
         self._unacked = 0
@@ -166,14 +173,14 @@ class Queue:
         if ttl is not None:
             if ttl == 0:  # expires unless a consumer could take it at once (RabbitMQ's TTL 0)
                 if self.on_dead_letter is not None:
-                    self.on_dead_letter(self, message)
+                    self.on_dead_letter(self, message, EXPIRED)
                 return QueueEntry(message, 0)  # taken, and gone
             self._expiring = True
         size = len(message.body)
         if self._full(size):
             if self.overflow != "drop-head":
                 if self.overflow == "reject-publish-dlx" and self.on_dead_letter is not None:
-                    self.on_dead_letter(self, message)
+                    self.on_dead_letter(self, message, MAXLEN)
                 return None
             while self._full(size):
                 dropped = self.store.pop_unseen()
@@ -181,7 +188,7 @@ class Queue:
                     return None  # too big even for an empty queue
                 self.store.settle(dropped)
                 if self.on_dead_letter is not None:
-                    self.on_dead_letter(self, dropped.message)
+                    self.on_dead_letter(self, dropped.message, MAXLEN)
         entry = self.store.push(message, expires_at)
         if self._consumers:
             self.dispatch()
@@ -275,7 +282,7 @@ class Queue:
             store.pop_unseen()
             store.settle(head)
             if self.on_dead_letter is not None:
-                self.on_dead_letter(self, head.message)
+                self.on_dead_letter(self, head.message, EXPIRED)
         if head.expires_at:
             self._wake_at(head.expires_at)
 
@@ -316,7 +323,7 @@ class Queue:
             self._unacked -= 1
             self.store.settle(entry)
             if self.on_dead_letter is not None:
-                self.on_dead_letter(self, entry.message)
+                self.on_dead_letter(self, entry.message, REJECTED)
 
     def purge(self) -> int:
         """Drop every ready message; return how many."""

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from jackalope.core import queue_arguments
 from jackalope.core import stream as streams
+from jackalope.core.dead_letters import Death, DeathStamp
 from jackalope.core.errors import AccessRefused, InvalidArgument, NotFound, PreconditionFailed
 from jackalope.core.exchanges import BindingInvalid, Exchange, HeadersThunk, make_exchange
 from jackalope.core.exchanges.base import Destination
@@ -70,6 +71,7 @@ class VirtualHost:
         self.name = name
         self.defer = defer
         self.timer = timer  # queue expiry (x-expires); None: no timers (x-expires refused)
+        self.death_stamp: DeathStamp | None = None  # the front-end's x-death (set by the broker)
         self.logs = logs
         # Where non-durable queues page their backlog (wiped at every start); None: in memory.
         self.transient_logs = transient_logs
@@ -346,14 +348,19 @@ class VirtualHost:
         if queue.log is not None and not queue.durable and self.transient_logs is not None:
             self.transient_logs.remove(queue.log)
 
-    def _dead_letter(self, queue: Queue, message: Message) -> None:
-        """Republish a rejected or overflowed message to the queue's dead-letter exchange
-        (the x-death header RabbitMQ adds is not written yet)."""
+    def _dead_letter(self, queue: Queue, message: Message, reason: str) -> None:
+        """Republish a message that left ``queue`` for ``reason`` to its dead-letter exchange,
+        its death recorded by the front-end's stamp (RabbitMQ's x-death)."""
         exchange = str(queue.arguments.get("x-dead-letter-exchange") or "")
         routing_key = str(queue.arguments.get("x-dead-letter-routing-key") or message.routing_key)
         if exchange and exchange not in self.exchanges:
             return
-        dead = Message(exchange, routing_key, message.properties, message.body, message.persistent)
+        properties = message.properties
+        if self.death_stamp is not None:
+            death = Death(queue.name, reason, message.exchange, (message.routing_key,), int(time.time()))
+            properties = self.death_stamp(properties, death)
+        # The publisher's TTL is spent: a dead letter has none (RabbitMQ keeps it in x-death).
+        dead = Message(exchange, routing_key, properties, message.body, message.persistent)
         for target in self.route(exchange, routing_key, lambda: {}):
             if target is not queue:
                 target.enqueue(dead)

@@ -1,0 +1,47 @@
+"""RabbitMQ's record of a message's deaths, written into its AMQP properties when a queue
+dead-letters it: the ``x-death`` header (most recent first, one entry per queue and reason,
+counted), ``x-first-death-*`` (kept from the first death) and ``x-last-death-*``.  A
+per-message ``expiration`` is spent by the death: it moves into the entry as
+``original-expiration``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from jackalope.amqp import properties as props
+from jackalope.amqp.errors import FrameError
+from jackalope.core.dead_letters import Death
+
+
+def stamp_death(properties: bytes, death: Death) -> bytes:
+    """``properties`` with ``death`` recorded (unchanged if they cannot be decoded)."""
+    try:
+        fields: dict[str, Any] = dict(props.decode_properties(properties)) if properties else {}
+    except FrameError:
+        return properties
+    headers = dict(fields.get("headers") or {})
+    expiration = fields.pop("expiration", None)
+    deaths = [d for d in headers.get("x-death") or [] if isinstance(d, dict)]
+    count = 1
+    for i, earlier in enumerate(deaths):
+        if earlier.get("queue") == death.queue and earlier.get("reason") == death.reason:
+            count += int(earlier.get("count") or 0)
+            del deaths[i]
+            break
+    entry: dict[str, Any] = {
+        "count": count,
+        "reason": death.reason,
+        "queue": death.queue,
+        "time": datetime.fromtimestamp(death.time, UTC),
+        "exchange": death.exchange,
+        "routing-keys": list(death.routing_keys),
+    }
+    if expiration is not None:
+        entry["original-expiration"] = expiration
+    headers["x-death"] = [entry, *deaths]
+    for what, value in (("exchange", death.exchange), ("queue", death.queue), ("reason", death.reason)):
+        headers.setdefault(f"x-first-death-{what}", value)
+        headers[f"x-last-death-{what}"] = value
+    fields["headers"] = headers
+    return props.encode_properties(**fields)

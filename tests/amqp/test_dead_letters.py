@@ -1,0 +1,98 @@
+"""Dead-lettering with RabbitMQ's ``x-death`` header, which Celery, dramatiq and retry libraries
+count on: the reason (rejected, expired, maxlen), the queue, the original exchange and routing
+keys, a count per queue and reason, ``x-first-death-*``.  Every test passes against RabbitMQ
+too (``JACKALOPE_TEST_AMQP_URL``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pika
+from pika.adapters.blocking_connection import BlockingChannel
+
+from tests.amqp.support import Names, ready_count, wait_until
+
+
+def dead_letter_pair(channel: BlockingChannel, names: Names, **arguments: object) -> tuple[str, str]:
+    dlx, dead, name = names.exchange("dlx"), names.queue("dead"), names.queue()
+    channel.exchange_declare(dlx, "fanout")
+    channel.queue_declare(dead)
+    channel.queue_bind(dead, dlx)
+    channel.queue_declare(name, arguments={"x-dead-letter-exchange": dlx, **arguments})
+    return name, dead
+
+
+def dead_letter(channel: BlockingChannel, dead: str) -> tuple[pika.BasicProperties, bytes]:
+    wait_until(lambda: ready_count(channel, dead) >= 1, "the dead letter")
+    method, properties, body = channel.basic_get(dead, auto_ack=True)
+    assert method is not None
+    return properties, body
+
+
+def deaths(properties: pika.BasicProperties) -> list[dict[str, Any]]:
+    return list((properties.headers or {}).get("x-death") or [])
+
+
+def test_a_rejected_message_carries_its_death(channel: BlockingChannel, names: Names) -> None:
+    name, dead = dead_letter_pair(channel, names)
+    channel.basic_publish("", name, b"no", pika.BasicProperties(headers={"mine": "kept"}))
+    wait_until(lambda: ready_count(channel, name) == 1, "the message")
+    method, _, _ = channel.basic_get(name)
+    assert method is not None
+    channel.basic_reject(method.delivery_tag, requeue=False)
+    properties, body = dead_letter(channel, dead)
+    assert body == b"no"
+    (death,) = deaths(properties)
+    assert death["count"] == 1
+    assert death["reason"] == "rejected"
+    assert death["queue"] == name
+    assert death["exchange"] == ""
+    assert death["routing-keys"] == [name]
+    assert "time" in death
+    headers = properties.headers
+    assert headers["mine"] == "kept"
+    assert (headers["x-first-death-queue"], headers["x-first-death-reason"]) == (name, "rejected")
+    assert headers["x-first-death-exchange"] == ""
+
+
+def test_an_expired_message_keeps_its_expiration_in_its_death(channel: BlockingChannel, names: Names) -> None:
+    name, dead = dead_letter_pair(channel, names)
+    channel.basic_publish("", name, b"late", pika.BasicProperties(expiration="50"))
+    properties, _ = dead_letter(channel, dead)
+    assert properties.expiration is None  # spent
+    (death,) = deaths(properties)
+    assert (death["reason"], death["original-expiration"]) == ("expired", "50")
+
+
+def test_an_overflowed_message_dies_of_maxlen(channel: BlockingChannel, names: Names) -> None:
+    name, dead = dead_letter_pair(channel, names, **{"x-max-length": 1})
+    channel.basic_publish("", name, b"first")
+    channel.basic_publish("", name, b"second")  # drops the head
+    properties, body = dead_letter(channel, dead)
+    assert body == b"first"
+    assert deaths(properties)[0]["reason"] == "maxlen"
+
+
+def test_retry_later_counts_every_round(channel: BlockingChannel, names: Names) -> None:
+    """The common pattern: reject into a delay queue whose TTL dead-letters back to work."""
+    work_x, retry_x = names.exchange("work"), names.exchange("retry")
+    work, retry = names.queue("work"), names.queue("retry")
+    channel.exchange_declare(work_x, "fanout")
+    channel.exchange_declare(retry_x, "fanout")
+    channel.queue_declare(work, arguments={"x-dead-letter-exchange": retry_x})
+    channel.queue_declare(retry, arguments={"x-dead-letter-exchange": work_x, "x-message-ttl": 20})
+    channel.queue_bind(work, work_x)
+    channel.queue_bind(retry, retry_x)
+    channel.basic_publish(work_x, "job", b"flaky")
+    seen: list[list[dict[str, Any]]] = []
+    for _ in range(3):
+        wait_until(lambda: ready_count(channel, work) == 1, "the job back in the work queue")
+        method, properties, _ = channel.basic_get(work)
+        assert method is not None
+        seen.append(deaths(properties))
+        channel.basic_reject(method.delivery_tag, requeue=False)
+    assert seen[0] == []
+    counts = {(d["queue"], d["reason"]): d["count"] for d in seen[2]}
+    assert counts == {(work, "rejected"): 2, (retry, "expired"): 2}
+    assert seen[2][0]["queue"] == retry  # most recent first
+    assert seen[2][1]["routing-keys"] == ["job"]
