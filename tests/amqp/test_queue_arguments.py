@@ -57,6 +57,7 @@ def queue_exists(conn: BlockingConnection, name: str) -> bool:
         ({"x-max-length": "5"}, '"expected integer, got longstr"'),
         ({"x-max-length-bytes": -1}, "{value_negative,-1}"),
         ({"x-message-ttl": -1}, "{value_negative,-1}"),
+        ({"x-single-active-consumer": "yes"}, "{unacceptable_type,longstr}"),
         ({"x-dead-letter-routing-key": "k"}, "routing_key_but_no_dlx_defined"),
         ({"x-delivery-limit": 5}, "of queue type rabbit_classic_queue"),
         ({"x-dead-letter-strategy": "at-least-once"}, "of queue type rabbit_classic_queue"),
@@ -86,7 +87,6 @@ def test_invalid_arguments_are_refused_naming_them(
     "arguments",
     [
         {"x-max-priority": 10},
-        {"x-single-active-consumer": True},
         {"x-consumer-timeout": 1000},
         {"x-queue-type": "quorum"},
     ],
@@ -113,6 +113,7 @@ def test_arguments_not_done_yet_are_refused_not_ignored(
         {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "elsewhere"},
         {"x-expires": 60_000},
         {"x-message-ttl": 0},
+        {"x-single-active-consumer": True},
         {"x-custom": "kept"},  # unknown to RabbitMQ as well: kept, as RabbitMQ keeps it
     ],
 )

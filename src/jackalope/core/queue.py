@@ -99,6 +99,9 @@ class Queue:
         self.last_used = time.monotonic()  # a consumer came or went, a basic.get, a redeclare
         self.expiry: Cancellable | None = None  # the vhost's x-expires timer
         self.message_ttl = _int_arg(self.arguments, "x-message-ttl")
+        # x-single-active-consumer: only the longest-standing consumer is given messages; the
+        # next one takes over when it leaves.
+        self.single_active = self.arguments.get("x-single-active-consumer") is True
         self._timer = timer  # wakes the queue when its head expires (None: checked when taken)
         self._ttl_wake: Cancellable | None = None
         self._ttl_wake_at = 0
@@ -160,7 +163,7 @@ class Queue:
         expires_at = 0 if ttl is None else now_ms() + ttl
         consumers = self._consumers
         if consumers and not self._limited and not len(self.store):  # empty, with consumers: hand over
-            n = len(consumers)
+            n = 1 if self.single_active else len(consumers)
             start = self._next_consumer % n
             for i in range(n):
                 consumer = consumers[(start + i) % n]
@@ -238,7 +241,7 @@ class Queue:
         consumers = self._consumers
         store = self.store
         while consumers and len(store):
-            n = len(consumers)
+            n = 1 if self.single_active else len(consumers)
             start = self._next_consumer % n
             for i in range(n):
                 consumer = consumers[(start + i) % n]

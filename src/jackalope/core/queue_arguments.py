@@ -4,7 +4,7 @@ An argument RabbitMQ knows is either done as RabbitMQ documents it or refused wi
 PRECONDITION_FAILED naming it, never taken and ignored:
 
 * done: ``x-max-length``, ``x-max-length-bytes``, ``x-overflow``, ``x-dead-letter-exchange``,
-  ``x-dead-letter-routing-key``, ``x-expires``, ``x-message-ttl``;
+  ``x-dead-letter-routing-key``, ``x-expires``, ``x-message-ttl``, ``x-single-active-consumer``;
 * taken with nothing to do, as on a single RabbitMQ node: ``x-queue-mode`` (every queue pages
   to disk as a lazy one does), ``x-queue-version`` (the storage is its own),
   ``x-queue-master-locator`` (there is one node);
@@ -28,7 +28,6 @@ QUEUE_TYPES: Final = ("classic", "quorum", "stream")
 # What RabbitMQ knows and Jackalope's classic queues do not do yet: refused, naming it.
 NOT_DONE: Final = {
     "x-max-priority": "priority queues",
-    "x-single-active-consumer": "single active consumer",
     "x-consumer-timeout": "consumer timeouts",
 }
 # Arguments of quorum queues and streams: RabbitMQ refuses them on a classic queue.
@@ -84,6 +83,9 @@ def check_classic(arguments: Mapping[str, Any], what: str) -> None:
         elif name in _CHOICES:
             if text_value(value) not in _CHOICES[name]:
                 raise _invalid(name, what, f'"unsupported value {value!r}"')
+        elif name == "x-single-active-consumer":
+            if not isinstance(value, bool):
+                raise _invalid(name, what, f"{{unacceptable_type,{_kind(value)}}}")
         elif name == "x-queue-version":
             if not _is_int(value) or value not in (1, 2):
                 raise _invalid(name, what, f"\"unsupported queue version '{value}'\"")
