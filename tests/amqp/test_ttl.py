@@ -91,6 +91,19 @@ def test_a_bad_expiration_closes_the_channel(
     assert f"invalid expiration '{expiration}': {reason}" in err.value.reply_text
 
 
+def test_a_bad_expiration_in_a_transaction_fails_at_the_publish(
+    channel: BlockingChannel, names: Names
+) -> None:
+    name = names.queue()
+    channel.queue_declare(name)
+    channel.tx_select()
+    channel.basic_publish("", name, b"x", pika.BasicProperties(expiration="soon"))
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as err:
+        channel.queue_declare(name, passive=True)  # before any commit
+    assert err.value.reply_code == PRECONDITION_FAILED
+    assert "invalid expiration 'soon': no_integer" in err.value.reply_text
+
+
 @pytest.mark.skipif(EXTERNAL_URL is not None, reason="restarts a jackalope serve")
 def test_expiry_survives_a_sigkill(serve_amqp: Callable[..., ServeProcess], tmp_path: Path) -> None:
     data = tmp_path / "data"

@@ -507,6 +507,7 @@ class Channel:
             # Checked now, as RabbitMQ checks it (a missing exchange closes the channel at the
             # publish); routed at tx.commit.
             self._check_publish(event, properties)
+            self._message(event, properties, body)  # a bad expiration, too, fails at the publish
             self.tx_publishes.append((event, properties, body))
             return
         if event.exchange or properties[0] & _REPLY_TO_FLAG_HIGH or properties[1] & _USER_ID_FLAG:
