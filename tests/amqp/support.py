@@ -163,6 +163,31 @@ def consume(
     return got
 
 
+def queue_exists(conn: BlockingConnection, name: str) -> bool:
+    """Whether a passive declare finds ``name`` (on a channel of its own)."""
+    ch = conn.channel()
+    try:
+        ch.queue_declare(name, passive=True)
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        assert exc.reply_code == 404
+        return False
+    ch.close()
+    return True
+
+
+def dead_letter_pair(channel: BlockingChannel, names: Names, **arguments: object) -> tuple[str, str]:
+    """A queue with ``arguments`` that dead-letters into a fanout exchange, and the queue bound
+    to that exchange."""
+    dlx = names.exchange("dlx")
+    dead = names.queue("dead")
+    channel.exchange_declare(dlx, "fanout")
+    channel.queue_declare(dead)
+    channel.queue_bind(dead, dlx)
+    name = names.queue()
+    channel.queue_declare(name, arguments={"x-dead-letter-exchange": dlx, **arguments})
+    return name, dead
+
+
 def wait_until(
     condition: Callable[[], object], what: str, connection: BlockingConnection | None = None
 ) -> None:

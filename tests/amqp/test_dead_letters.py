@@ -10,16 +10,7 @@ from typing import Any
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
-from tests.amqp.support import Names, ready_count, wait_until
-
-
-def dead_letter_pair(channel: BlockingChannel, names: Names, **arguments: object) -> tuple[str, str]:
-    dlx, dead, name = names.exchange("dlx"), names.queue("dead"), names.queue()
-    channel.exchange_declare(dlx, "fanout")
-    channel.queue_declare(dead)
-    channel.queue_bind(dead, dlx)
-    channel.queue_declare(name, arguments={"x-dead-letter-exchange": dlx, **arguments})
-    return name, dead
+from tests.amqp.support import Names, dead_letter_pair, ready_count, wait_until
 
 
 def dead_letter(channel: BlockingChannel, dead: str) -> tuple[pika.BasicProperties, bytes]:

@@ -10,24 +10,13 @@ import pika.exceptions
 import pytest
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
-from tests.amqp.support import Names, get_all, ready_count, wait_until
+from tests.amqp.support import Names, get_all, queue_exists, ready_count, wait_until
 
 # Reply codes of AMQP 0-9-1
 ACCESS_REFUSED = 403
 NOT_FOUND = 404
 RESOURCE_LOCKED = 405
 PRECONDITION_FAILED = 406
-
-
-def queue_exists(conn: BlockingConnection, name: str) -> bool:
-    ch = conn.channel()
-    try:
-        ch.queue_declare(name, passive=True)
-    except pika.exceptions.ChannelClosedByBroker as exc:
-        assert exc.reply_code == NOT_FOUND
-        return False
-    ch.close()
-    return True
 
 
 def exchange_exists(conn: BlockingConnection, name: str) -> bool:

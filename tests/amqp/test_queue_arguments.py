@@ -15,7 +15,7 @@ import pika.exceptions
 import pytest
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
-from tests.amqp.support import EXTERNAL_URL, WAIT, Names, get_all, wait_until
+from tests.amqp.support import EXTERNAL_URL, WAIT, Names, dead_letter_pair, get_all, queue_exists, wait_until
 
 PRECONDITION_FAILED = 406
 NOT_FOUND = 404
@@ -33,17 +33,6 @@ def declare_error(conn: BlockingConnection, name: str, arguments: dict[str, Any]
         return exc.reply_code, exc.reply_text
     ch.close()
     return None
-
-
-def queue_exists(conn: BlockingConnection, name: str) -> bool:
-    ch = conn.channel()
-    try:
-        ch.queue_declare(name, passive=True)
-    except pika.exceptions.ChannelClosedByBroker as exc:
-        assert exc.reply_code == NOT_FOUND
-        return False
-    ch.close()
-    return True
 
 
 @pytest.mark.parametrize(
@@ -162,15 +151,7 @@ def test_a_consumer_keeps_an_expiring_queue(
 
 
 def test_overflow_reject_publish_dlx_nacks_and_dead_letters(channel: BlockingChannel, names: Names) -> None:
-    dlx = names.exchange("dlx")
-    dead = names.queue("dead")
-    channel.exchange_declare(dlx, "fanout")
-    channel.queue_declare(dead)
-    channel.queue_bind(dead, dlx)
-    name = names.queue()
-    channel.queue_declare(
-        name, arguments={"x-max-length": 1, "x-overflow": "reject-publish-dlx", "x-dead-letter-exchange": dlx}
-    )
+    name, dead = dead_letter_pair(channel, names, **{"x-max-length": 1, "x-overflow": "reject-publish-dlx"})
     channel.confirm_delivery()
     channel.basic_publish("", name, b"first")
     with pytest.raises(pika.exceptions.NackError):

@@ -18,23 +18,18 @@ import pika.exceptions
 import pytest
 from pika.adapters.blocking_connection import BlockingChannel
 
-from tests.amqp.support import EXTERNAL_URL, Names, connect, get_all, ready_count, wait_until
+from tests.amqp.support import (
+    EXTERNAL_URL,
+    Names,
+    connect,
+    dead_letter_pair,
+    get_all,
+    ready_count,
+    wait_until,
+)
 from tests.conftest import ServeProcess
 
 PRECONDITION_FAILED = 406
-
-
-def dead_letter_pair(channel: BlockingChannel, names: Names, **arguments: object) -> tuple[str, str]:
-    """A queue with ``arguments`` that dead-letters into a fanout exchange, and the queue bound
-    to that exchange."""
-    dlx = names.exchange("dlx")
-    dead = names.queue("dead")
-    channel.exchange_declare(dlx, "fanout")
-    channel.queue_declare(dead)
-    channel.queue_bind(dead, dlx)
-    name = names.queue()
-    channel.queue_declare(name, arguments={"x-dead-letter-exchange": dlx, **arguments})
-    return name, dead
 
 
 def test_queue_ttl_expires_messages_nobody_consumes(channel: BlockingChannel, names: Names) -> None:
