@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jackalope.core import queue as queue_module
-from jackalope.core.message import Message
+from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue import EXPIRED, Queue
 from jackalope.storage import Log, LogConfig
 
@@ -102,3 +102,33 @@ def test_expiry_is_kept_in_a_durable_queues_log(clock: list[int], tmp_path: Path
     assert entry is not None and entry.message.body == b"stays"
     assert dead == [(b"expires", EXPIRED)]
     log.close()
+
+
+def test_a_requeued_message_keeps_its_expiry(clock: list[int]) -> None:
+    q = Queue("q")
+    dead = dead_lettering(q)
+    consumer = Taker()
+    q.add_consumer(consumer)
+    q.enqueue(msg(b"handed over", ttl=100))  # straight to the consumer
+    q.remove_consumer(consumer)
+    clock[0] += 200
+    q.requeue(consumer.got)
+    assert q.get() is None
+    assert dead == [(b"handed over", EXPIRED)]
+
+
+class Taker:
+    exclusive = False
+    tag = "taker"
+
+    def __init__(self) -> None:
+        self.got: list[QueueEntry] = []
+
+    def can_deliver(self) -> bool:
+        return True
+
+    def deliver(self, queue: Queue, entry: QueueEntry) -> None:
+        self.got.append(entry)
+
+    def cancelled(self, queue: Queue) -> None:
+        pass

@@ -160,7 +160,10 @@ class Queue:
         ttl = self.message_ttl
         if message.ttl_ms is not None and (ttl is None or message.ttl_ms < ttl):
             ttl = message.ttl_ms
-        expires_at = 0 if ttl is None else now_ms() + ttl
+        expires_at = 0
+        if ttl is not None:
+            expires_at = now_ms() + ttl
+            self._expiring = True  # even if handed over now: a requeue brings it back
         consumers = self._consumers
         if consumers and not self._limited and not len(self.store):  # empty, with consumers: hand over
             n = 1 if self.single_active else len(consumers)
@@ -173,12 +176,10 @@ class Queue:
                     self._unacked += 1
                     consumer.deliver(self, entry)
                     return entry
-        if ttl is not None:
-            if ttl == 0:  # expires unless a consumer could take it at once (RabbitMQ's TTL 0)
-                if self.on_dead_letter is not None:
-                    self.on_dead_letter(self, message, EXPIRED)
-                return QueueEntry(message, 0)  # taken, and gone
-            self._expiring = True
+        if ttl == 0:  # expires unless a consumer could take it at once (RabbitMQ's TTL 0)
+            if self.on_dead_letter is not None:
+                self.on_dead_letter(self, message, EXPIRED)
+            return QueueEntry(message, 0)  # taken, and gone
         size = len(message.body)
         if self._full(size):
             if self.overflow != "drop-head":
