@@ -164,18 +164,13 @@ class Queue:
         if ttl is not None:
             expires_at = now_ms() + ttl
             self._expiring = True  # even if handed over now: a requeue brings it back
-        consumers = self._consumers
-        if consumers and not self._limited and not len(self.store):  # empty, with consumers: hand over
-            n = 1 if self.single_active else len(consumers)
-            start = self._next_consumer % n
-            for i in range(n):
-                consumer = consumers[(start + i) % n]
-                if consumer.can_deliver():
-                    self._next_consumer = start + i + 1
-                    entry = self.store.handoff(message, expires_at)
-                    self._unacked += 1
-                    consumer.deliver(self, entry)
-                    return entry
+        if self._consumers and not self._limited and not len(self.store):  # empty: hand over
+            consumer = self._ready_consumer()
+            if consumer is not None:
+                entry = self.store.handoff(message, expires_at)
+                self._unacked += 1
+                consumer.deliver(self, entry)
+                return entry
         if ttl == 0:  # expires unless a consumer could take it at once (RabbitMQ's TTL 0)
             if self.on_dead_letter is not None:
                 self.on_dead_letter(self, message, EXPIRED)
@@ -239,23 +234,29 @@ class Queue:
         """Push ready messages to consumers with credit, round-robin."""
         if self._expiring:
             self.drop_expired()
-        consumers = self._consumers
         store = self.store
-        while consumers and len(store):
-            n = 1 if self.single_active else len(consumers)
-            start = self._next_consumer % n
-            for i in range(n):
-                consumer = consumers[(start + i) % n]
-                if consumer.can_deliver():
-                    self._next_consumer = start + i + 1
-                    entry = store.pop()
-                    if entry is None:
-                        return
-                    self._unacked += 1
-                    consumer.deliver(self, entry)
-                    break
-            else:
+        while self._consumers and len(store):
+            consumer = self._ready_consumer()
+            if consumer is None:
                 return  # nobody has credit
+            entry = store.pop()
+            if entry is None:
+                return
+            self._unacked += 1
+            consumer.deliver(self, entry)
+
+    def _ready_consumer(self) -> Consumer | None:
+        """The next consumer with credit, round-robin (the first only, with a single active
+        consumer); None if none has credit."""
+        consumers = self._consumers
+        n = 1 if self.single_active else len(consumers)
+        start = self._next_consumer % n
+        for i in range(n):
+            consumer = consumers[(start + i) % n]
+            if consumer.can_deliver():
+                self._next_consumer = start + i + 1
+                return consumer
+        return None
 
     def get(self) -> QueueEntry | None:
         """Pull one message (basic.get); the caller settles it like a delivery."""
