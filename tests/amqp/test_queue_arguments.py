@@ -75,7 +75,6 @@ def test_invalid_arguments_are_refused_naming_them(
 @pytest.mark.parametrize(
     "arguments",
     [
-        {"x-max-priority": 10},
         {"x-consumer-timeout": 1000},
         {"x-queue-type": "quorum"},
     ],
@@ -159,13 +158,3 @@ def test_overflow_reject_publish_dlx_nacks_and_dead_letters(channel: BlockingCha
     assert get_all(channel, name) == [b"first"]
     wait_until(lambda: channel.queue_declare(dead, passive=True).method.message_count == 1, "the dead letter")
     assert get_all(channel, dead) == [b"second"]
-
-
-@jackalope_only
-def test_consumer_priorities_are_refused_not_ignored(channel: BlockingChannel, names: Names) -> None:
-    name = names.queue()
-    channel.queue_declare(name)
-    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as err:
-        channel.basic_consume(name, lambda *_: None, arguments={"x-priority": 5})
-    assert err.value.reply_code == PRECONDITION_FAILED
-    assert "invalid arg 'x-priority'" in err.value.reply_text and "not supported" in err.value.reply_text

@@ -17,9 +17,10 @@ from jackalope.storage import Log, LogConfig
 class Recorder:
     """A consumer with a credit limit that records what it was given."""
 
-    def __init__(self, tag: str, credit: int = 1_000_000, exclusive: bool = False) -> None:
+    def __init__(self, tag: str, credit: int = 1_000_000, exclusive: bool = False, priority: int = 0) -> None:
         self.tag = tag
         self.exclusive = exclusive
+        self.priority = priority
         self.credit = credit
         self.got: list[QueueEntry] = []
         self.was_cancelled = False

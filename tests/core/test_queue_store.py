@@ -175,8 +175,8 @@ def test_a_restart_keeps_every_unsettled_persistent_message_in_order(tmp_path: P
         if entry is not None and number(entry) % 2 == 0:
             q.ack(entry)  # out of order: 0, 2, 4, 6, 8
     q.close()
-    assert q.log is not None
-    q.log.close()
+    (log_,) = q.logs()
+    log_.close()
 
     again = make_durable(tmp_path / "q")
     # 1, 5 and 9 (delivered, not acked) and the persistent ones of 10..39; no transient one
@@ -197,8 +197,8 @@ def test_after_a_crash_flushed_acks_stay_settled(tmp_path: Path) -> None:
     for entry in entries[1::2]:  # every odd one, with 0 left unacked at the head
         assert entry is not None
         q.ack(entry)
-    assert q.log is not None
-    q.log.flush()  # the end of the loop iteration
+    (log_,) = q.logs()
+    log_.flush()  # the end of the loop iteration
     for entry in entries[2:10:2]:
         assert entry is not None
         q.ack(entry)  # not flushed: these come back

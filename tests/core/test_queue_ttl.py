@@ -120,6 +120,7 @@ def test_a_requeued_message_keeps_its_expiry(clock: list[int]) -> None:
 class Taker:
     exclusive = False
     tag = "taker"
+    priority = 0
 
     def __init__(self) -> None:
         self.got: list[QueueEntry] = []

@@ -85,18 +85,26 @@ def _no_headers() -> dict[str, Any]:
 
 
 _NO_HEADERS: Final = _no_headers  # the default exchange routes by name only
-_PROPERTY_FACTS: dict[bytes, tuple[bool, int | None]] = {}  # property lists -> _property_facts
+_PROPERTY_FACTS: dict[bytes, tuple[bool, int | None, int]] = {}  # property lists -> _property_facts
 _EXPIRATION_FLAG: Final = 0x0100
+_PRIORITY_FLAG: Final = 0x0800
 _INTEGER: Final = re.compile(r"-?[0-9]+")
 
 
-def _property_facts(properties: bytes) -> tuple[bool, int | None]:
-    """What the core needs of a property list: persistent or not (delivery mode 2), and the
-    expiration in ms (None for none); a bad expiration closes the channel, as on RabbitMQ."""
+def _property_facts(properties: bytes) -> tuple[bool, int | None, int]:
+    """What the core needs of a property list: persistent or not (delivery mode 2), the
+    expiration in ms (None for none) and the priority (0 for none); a bad expiration closes
+    the channel, as on RabbitMQ."""
     persistent = props.delivery_mode(properties) == 2
-    if len(properties) < 2 or not ((properties[0] << 8) | properties[1]) & _EXPIRATION_FLAG:
-        return persistent, None
-    value = props.decode_properties(properties).get("expiration")
+    flags = ((properties[0] << 8) | properties[1]) if len(properties) >= 2 else 0
+    if not flags & (_EXPIRATION_FLAG | _PRIORITY_FLAG):
+        return persistent, None, 0
+    decoded = props.decode_properties(properties)
+    value = decoded.get("priority")
+    priority = value if isinstance(value, int) else 0
+    if not flags & _EXPIRATION_FLAG:
+        return persistent, None, priority
+    value = decoded.get("expiration")
     text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
     digits = _INTEGER.match(text)
     if digits is None:
@@ -106,8 +114,21 @@ def _property_facts(properties: bytes) -> tuple[bool, int | None]:
     elif int(text) < 0:
         reason = f"{{value_negative,{text}}}"
     else:
-        return persistent, int(text)
+        return persistent, int(text), priority
     raise ChannelException(c.PRECONDITION_FAILED, f"invalid expiration '{text}': {reason}", c.BASIC_PUBLISH)
+
+
+def _consumer_priority(m: spec.Basic.Consume, queue: str, vhost: str) -> int:
+    """A consumer's ``x-priority`` (0 when none), checked as RabbitMQ checks it."""
+    value = (m.arguments or {}).get("x-priority", 0)
+    if isinstance(value, bool) or not isinstance(value, int):
+        kind = "longstr" if isinstance(value, str | bytes) else type(value).__name__
+        reason = (
+            f"invalid arg 'x-priority' for queue '{queue}' in vhost '{vhost}': "
+            f'"expected integer, got {kind}"'
+        )
+        raise ChannelException(c.PRECONDITION_FAILED, reason, m.index)
+    return value
 
 
 class Channel:
@@ -282,13 +303,11 @@ class Channel:
                 self._consume_stream(m, found)
                 return
             queue = found
-        if m.arguments and "x-priority" in m.arguments:  # known to RabbitMQ: never ignored
-            reason = "invalid arg 'x-priority' for basic.consume: consumer priorities: not supported yet"
-            raise ChannelException(c.PRECONDITION_FAILED, reason, m.index)
+        priority = _consumer_priority(m, queue.name, self.vhost.name)
         tag = m.consumer_tag or _tag("amq.ctag-")
         if tag in self.consumers:
             raise ConnectionException(c.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'", m.index)
-        consumer = ChannelConsumer(self, queue, tag, m.no_ack, m.exclusive, self.consumer_prefetch)
+        consumer = ChannelConsumer(self, queue, tag, m.no_ack, m.exclusive, self.consumer_prefetch, priority)
         if m.exclusive and queue.consumer_count:
             raise ChannelException(c.ACCESS_REFUSED, f"queue '{queue.name}' in exclusive use", m.index)
         if not m.nowait:
@@ -559,8 +578,8 @@ class Channel:
             if len(_PROPERTY_FACTS) >= 4096:
                 _PROPERTY_FACTS.clear()
             _PROPERTY_FACTS[properties] = known
-        persistent, ttl = known
-        return Message(event.exchange, event.routing_key, properties, body, persistent, ttl)
+        persistent, ttl, priority = known
+        return Message(event.exchange, event.routing_key, properties, body, persistent, ttl, priority)
 
     def _return_unroutable(self, event: Publish, properties: bytes, body: bytes) -> None:
         self.output.basic_return(
@@ -684,8 +703,9 @@ class Channel:
         written: dict[int, Log] = {}
         for settle in settlements:
             for queue in settle():
-                if isinstance(queue, Queue) and queue.durable and queue.log is not None:
-                    written[id(queue.log)] = queue.log
+                if isinstance(queue, Queue) and queue.durable:
+                    for log_ in queue.logs():
+                        written[id(log_)] = log_
         for log_ in written.values():
             commit.remaining += 1
             log_.when_flushed(commit.flushed)

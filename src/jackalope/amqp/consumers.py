@@ -28,7 +28,17 @@ class ChannelConsumer:
     """A basic.consume subscription: the core's :class:`~jackalope.core.consumer.Consumer`
     for a queue, its :class:`~jackalope.core.stream.StreamConsumer` for a stream."""
 
-    __slots__ = ("channel", "exclusive", "no_ack", "prefetch", "queue", "tag", "tag_bytes", "unacked")
+    __slots__ = (
+        "channel",
+        "exclusive",
+        "no_ack",
+        "prefetch",
+        "priority",
+        "queue",
+        "tag",
+        "tag_bytes",
+        "unacked",
+    )
 
     def __init__(
         self,
@@ -38,6 +48,7 @@ class ChannelConsumer:
         no_ack: bool,
         exclusive: bool,
         prefetch: int,
+        priority: int = 0,
     ):
         self.channel = channel
         self.queue = queue
@@ -46,6 +57,7 @@ class ChannelConsumer:
         self.no_ack = no_ack
         self.exclusive = exclusive
         self.prefetch = prefetch
+        self.priority = priority  # x-priority: served before lower ones while it has credit
         self.unacked = 0
 
     def can_deliver(self) -> bool:

@@ -20,7 +20,7 @@ from jackalope.storage.files import atomic_write
 
 DEFINITIONS_FILE = "definitions.json"
 # topics.log_name and vhost.queue_log_name
-OWNED_PREFIXES = (("topic/", "a topic or stream"), ("queue/", "a queue"))
+OWNED_PREFIXES = (("topic/", "a topic or stream"), ("queue/", "a queue"), ("queue.p", "a priority queue"))
 GROUPS_LOG = "__consumer_offsets"
 
 

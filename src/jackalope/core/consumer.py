@@ -14,6 +14,7 @@ class Consumer(Protocol):
 
     tag: str
     exclusive: bool
+    priority: int  # higher first; consumers of one priority share messages round-robin
 
     def can_deliver(self) -> bool:
         """Whether it takes one more message now (prefetch credit, a writable connection)."""

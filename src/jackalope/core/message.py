@@ -10,10 +10,10 @@ class Message:
     published it (for AMQP the basic-class property flags and list, kept verbatim so every
     property round-trips exactly).  ``persistent`` says whether it must reach the disk when
     routed to a durable queue; ``ttl_ms`` is the publisher's time to live (AMQP's
-    ``expiration``), None for none.
+    ``expiration``), None for none; ``priority`` its priority (0 to 255) in a priority queue.
     """
 
-    __slots__ = ("body", "exchange", "persistent", "properties", "routing_key", "ttl_ms")
+    __slots__ = ("body", "exchange", "persistent", "priority", "properties", "routing_key", "ttl_ms")
 
     def __init__(
         self,
@@ -23,6 +23,7 @@ class Message:
         body: bytes,
         persistent: bool,
         ttl_ms: int | None = None,
+        priority: int = 0,
     ) -> None:
         self.exchange = exchange
         self.routing_key = routing_key
@@ -30,6 +31,7 @@ class Message:
         self.body = body
         self.persistent = persistent
         self.ttl_ms = ttl_ms
+        self.priority = priority
 
 
 class QueueEntry:

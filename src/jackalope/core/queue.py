@@ -20,6 +20,7 @@ from typing import Any, Final, Protocol
 from jackalope.core.consumer import Consumer
 from jackalope.core.errors import InvalidArgument, ResourceLocked
 from jackalope.core.message import Message, QueueEntry
+from jackalope.core.priority_store import PriorityStore
 from jackalope.core.queue_store import UNWRITTEN, Defer, DurableCallback, LogFactory, QueueStore
 from jackalope.storage import Log
 
@@ -83,6 +84,7 @@ class Queue:
         log_factory: LogFactory | None = None,
         defer: Defer | None = None,
         timer: Timer | None = None,
+        store: QueueStore | PriorityStore | None = None,
     ) -> None:
         self.name = name
         self.durable = durable
@@ -109,24 +111,27 @@ class Queue:
         self._limited = self.max_length is not None or self.max_length_bytes is not None
         # Persistent messages are written as one record batch per event-loop iteration:
         # ``defer`` (the loop's call_soon) schedules the write; None writes at once.
-        self.store = QueueStore(durable_log=log_, log_factory=log_factory, defer=defer)
+        # A priority queue's store is the vhost's to make (a log per level).
+        if store is None:
+            store = QueueStore(durable_log=log_, log_factory=log_factory, defer=defer)
+        self.store = store
         self.on_unused: Callable[[Queue], None] | None = None  # auto-delete hook (the vhost's)
         # x-dead-letter-exchange: called with the message and why (RabbitMQ's reasons: rejected,
         # expired, maxlen)
         self.on_dead_letter: Callable[[Queue, Message, str], None] | None = None
-        self._consumers: list[Consumer] = []
+        self._consumers: list[Consumer] = []  # by priority, highest first; then in arrival order
         self._next_consumer = 0
+        self._next_by_priority: dict[int, int] | None = None  # round-robin per priority, if several
         self._unacked = 0
         self._had_consumer = False
         self._deleted = False
 
     # -- state ---------------------------------------------------------------------------------
 
-    @property
-    def log(self) -> Log | None:
-        """The log behind the queue (a durable queue's from the start; a transient queue's once
-        its backlog outgrew memory)."""
-        return self.store.log
+    def logs(self) -> list[Log]:
+        """The logs behind the queue (a durable queue's from the start; a transient queue's once
+        its backlog outgrew memory; one per priority level of a priority queue)."""
+        return self.store.logs()
 
     @property
     def message_count(self) -> int:
@@ -216,7 +221,14 @@ class Queue:
             raise ResourceLocked(f"queue '{self.name}' in use: cannot obtain exclusive access")
         if any(c.exclusive for c in self._consumers):
             raise ResourceLocked(f"queue '{self.name}' has an exclusive consumer")
-        self._consumers.append(consumer)
+        consumers = self._consumers
+        if self.single_active or not consumers or consumer.priority <= consumers[-1].priority:
+            consumers.append(consumer)  # a single active consumer is the longest-standing one
+        else:
+            at = next(i for i, c in enumerate(consumers) if c.priority < consumer.priority)
+            consumers.insert(at, consumer)
+        if self._next_by_priority is None and consumers[0].priority != consumers[-1].priority:
+            self._next_by_priority = {}
         self._had_consumer = True
         self.last_used = time.monotonic()
         self.dispatch()
@@ -246,9 +258,11 @@ class Queue:
             consumer.deliver(self, entry)
 
     def _ready_consumer(self) -> Consumer | None:
-        """The next consumer with credit, round-robin (the first only, with a single active
-        consumer); None if none has credit."""
+        """The next consumer with credit, round-robin among those of the highest priority that
+        have credit (the first only, with a single active consumer); None if none has."""
         consumers = self._consumers
+        if self._next_by_priority is not None and not self.single_active:
+            return self._ready_by_priority(consumers, self._next_by_priority)
         n = 1 if self.single_active else len(consumers)
         start = self._next_consumer % n
         for i in range(n):
@@ -256,6 +270,26 @@ class Queue:
             if consumer.can_deliver():
                 self._next_consumer = start + i + 1
                 return consumer
+        return None
+
+    @staticmethod
+    def _ready_by_priority(consumers: list[Consumer], turns: dict[int, int]) -> Consumer | None:
+        """RabbitMQ's consumer priorities: a lower priority is served only while every
+        consumer of a higher one is blocked (no credit)."""
+        first = 0
+        while first < len(consumers):
+            priority = consumers[first].priority
+            end = first + 1
+            while end < len(consumers) and consumers[end].priority == priority:
+                end += 1
+            n = end - first
+            start = turns.get(priority, 0) % n
+            for i in range(n):
+                consumer = consumers[first + (start + i) % n]
+                if consumer.can_deliver():
+                    turns[priority] = start + i + 1
+                    return consumer
+            first = end
         return None
 
     def get(self) -> QueueEntry | None:
@@ -273,23 +307,26 @@ class Queue:
     # -- expiry (x-message-ttl, a message's expiration) ---------------------------------------------
 
     def drop_expired(self) -> None:
-        """Dead-letter (or drop) the expired messages at the head, as RabbitMQ's classic queues
-        do, and wake up when the next head expires."""
-        store = self.store
+        """Dead-letter (or drop) the expired messages at the head (of each priority level), as
+        RabbitMQ's classic queues do, and wake up when the next head expires."""
         now = now_ms()
-        while True:
-            head = store.peek()
-            if head is None:
-                self._expiring = self.message_ttl is not None
-                return
-            if not head.expires_at or head.expires_at > now:
-                break
-            store.pop_unseen()
-            store.settle(head)
-            if self.on_dead_letter is not None:
-                self.on_dead_letter(self, head.message, EXPIRED)
-        if head.expires_at:
-            self._wake_at(head.expires_at)
+        wake = 0
+        for store in self.store.levels():
+            while True:
+                head = store.peek()
+                if head is None or not head.expires_at:
+                    break
+                if head.expires_at > now:
+                    wake = head.expires_at if not wake else min(wake, head.expires_at)
+                    break
+                store.pop_unseen()
+                store.settle(head)
+                if self.on_dead_letter is not None:
+                    self.on_dead_letter(self, head.message, EXPIRED)
+        if not len(self.store):
+            self._expiring = self.message_ttl is not None
+        elif wake:
+            self._wake_at(wake)
 
     def _wake_at(self, when: int) -> None:
         if self._timer is None or (self._ttl_wake is not None and self._ttl_wake_at <= when):

@@ -4,7 +4,8 @@ An argument RabbitMQ knows is either done as RabbitMQ documents it or refused wi
 PRECONDITION_FAILED naming it, never taken and ignored:
 
 * done: ``x-max-length``, ``x-max-length-bytes``, ``x-overflow``, ``x-dead-letter-exchange``,
-  ``x-dead-letter-routing-key``, ``x-expires``, ``x-message-ttl``, ``x-single-active-consumer``;
+  ``x-dead-letter-routing-key``, ``x-expires``, ``x-message-ttl``, ``x-single-active-consumer``,
+  ``x-max-priority``;
 * taken with nothing to do, as on a single RabbitMQ node: ``x-queue-mode`` (every queue pages
   to disk as a lazy one does), ``x-queue-version`` (the storage is its own),
   ``x-queue-master-locator`` (there is one node);
@@ -27,9 +28,9 @@ QUEUE_TYPES: Final = ("classic", "quorum", "stream")
 
 # What RabbitMQ knows and Jackalope's classic queues do not do yet: refused, naming it.
 NOT_DONE: Final = {
-    "x-max-priority": "priority queues",
     "x-consumer-timeout": "consumer timeouts",
 }
+MAX_PRIORITY: Final = 255  # a classic queue's highest x-max-priority
 # Arguments of quorum queues and streams: RabbitMQ refuses them on a classic queue.
 OTHER_TYPES_ONLY: Final = frozenset(
     {
@@ -80,6 +81,13 @@ def check_classic(arguments: Mapping[str, Any], what: str) -> None:
                 raise _invalid(name, what, f'"expected integer, got {_kind(value)}"')
             if value < 0 or (value == 0 and name == "x-expires"):
                 raise _invalid(name, what, f"{{{'value_zero' if value == 0 else 'value_negative'},{value}}}")
+        elif name == "x-max-priority":
+            if not _is_int(value):
+                raise _invalid(name, what, f'"expected integer, got {_kind(value)}"')
+            if value < 0:
+                raise _invalid(name, what, f"{{value_negative,{value}}}")
+            if value > MAX_PRIORITY:
+                raise _invalid(name, what, f"{{max_value_exceeded,{value}}}")
         elif name in _CHOICES:
             if text_value(value) not in _CHOICES[name]:
                 raise _invalid(name, what, f'"unsupported value {value!r}"')

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 EXCHANGE_HEADER: Final = "x-exchange"
 PROPERTIES_HEADER: Final = "x-properties"
 EXPIRES_HEADER: Final = "x-expires-at"  # wall-clock ms, for a message that expires in its queue
+PRIORITY_HEADER: Final = "x-priority"  # a message's priority, when not 0
 UNWRITTEN: Final = -2
 """``QueueEntry.offset`` of a message waiting for this iteration's batch (-1: memory only)."""
 
@@ -67,6 +68,8 @@ def message_record(message: Message, expires_at: int = 0) -> Record:
     )
     if expires_at:
         headers += ((EXPIRES_HEADER, b"%d" % expires_at),)
+    if message.priority:
+        headers += ((PRIORITY_HEADER, b"%d" % message.priority),)
     return _new(Record, (message.body, message.routing_key.encode(), headers, None, -1))
 
 
@@ -75,6 +78,7 @@ def record_message(record: Record, persistent: bool) -> tuple[Message, int]:
     exchange = b""
     properties = b""
     expires_at = 0
+    priority = 0
     for name, value in record.headers:
         if name == EXCHANGE_HEADER:
             exchange = value or b""
@@ -82,7 +86,11 @@ def record_message(record: Record, persistent: bool) -> tuple[Message, int]:
             properties = value or b""
         elif name == EXPIRES_HEADER and value:
             expires_at = int(value)
-    message = Message(_text(exchange), _text(record.key or b""), properties, record.value or b"", persistent)
+        elif name == PRIORITY_HEADER and value:
+            priority = int(value)
+    message = Message(
+        _text(exchange), _text(record.key or b""), properties, record.value or b"", persistent, None, priority
+    )
     return message, expires_at
 
 
@@ -145,6 +153,15 @@ class QueueStore:
     @property
     def log(self) -> Log | None:
         return self._log
+
+    def logs(self) -> list[Log]:
+        """The logs behind the messages (none, or one)."""
+        return [] if self._log is None else [self._log]
+
+    def levels(self) -> tuple[QueueStore, ...]:
+        """The ordered runs the store is made of, first delivered first: itself alone (a
+        :class:`~jackalope.core.priority_store.PriorityStore` has one per priority)."""
+        return (self,)
 
     # -- adding --------------------------------------------------------------------------------
 

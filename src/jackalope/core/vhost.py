@@ -27,7 +27,9 @@ from jackalope.core.errors import AccessRefused, InvalidArgument, NotFound, Prec
 from jackalope.core.exchanges import BindingInvalid, Exchange, HeadersThunk, make_exchange
 from jackalope.core.exchanges.base import Destination
 from jackalope.core.message import Message
+from jackalope.core.priority_store import LevelFactory, PriorityStore
 from jackalope.core.queue import Defer, Queue, Timer, exclusive_locked
+from jackalope.core.queue_store import QueueStore
 from jackalope.core.stream import MessageEncoder, Stream
 from jackalope.core.topics import TopicError, Topics, UnknownTopic
 from jackalope.storage import Log, LogConfig, LogManager
@@ -49,8 +51,9 @@ STREAM_VHOST: Final = "/"  # the one virtual host whose streams are Kafka topics
 QueueLike = Queue | Stream
 
 
-def queue_log_name(vhost: str, queue: str) -> str:
-    return f"queue/{vhost}/{queue}"
+def queue_log_name(vhost: str, queue: str, level: int = 0) -> str:
+    """The log of a durable queue (of a priority queue's ``level``, each having its own)."""
+    return f"queue/{vhost}/{queue}" if not level else f"queue.p{level}/{vhost}/{queue}"
 
 
 def _server_named() -> str:
@@ -224,7 +227,11 @@ class VirtualHost:
         self, name: str, durable: bool, owner: object | None, auto_delete: bool, arguments: Mapping[str, Any]
     ) -> Queue:
         log = None
-        if durable:
+        store = None
+        max_priority = arguments.get("x-max-priority")
+        if isinstance(max_priority, int) and max_priority > 0:
+            store = PriorityStore(max_priority, self._level_maker(name, durable))
+        elif durable:
             log = self.logs.get_or_create(queue_log_name(self.name, name), _queue_log_config(self.logs))
         queue = Queue(
             name,
@@ -236,6 +243,7 @@ class VirtualHost:
             log_factory=None if durable else self._transient_log_factory(name),
             defer=self.defer,
             timer=self.timer,
+            store=store,
         )
         queue.on_unused = self._auto_delete
         if queue.expires_ms is not None:
@@ -332,6 +340,21 @@ class VirtualHost:
             queue.delete()
             self._drop_transient_log(queue)
 
+    def _level_maker(self, name: str, durable: bool) -> LevelFactory:
+        """How a priority queue makes the store of one of its levels (see PriorityStore)."""
+
+        def make(level: int, create: bool) -> QueueStore | None:
+            if not durable:
+                factory = self._transient_log_factory(f"{name}.p{level}")
+                return QueueStore(log_factory=factory, defer=self.defer) if create else None
+            log_name = queue_log_name(self.name, name, level)
+            if not create and log_name not in self.logs:
+                return None
+            log_ = self.logs.get_or_create(log_name, _queue_log_config(self.logs))
+            return QueueStore(durable_log=log_, defer=self.defer)
+
+        return make
+
     def _transient_log_factory(self, queue_name: str) -> Callable[[], Log] | None:
         """How a non-durable queue gets a log to page its backlog to, when it first needs one."""
         manager = self.transient_logs
@@ -345,8 +368,9 @@ class VirtualHost:
         return create
 
     def _drop_transient_log(self, queue: Queue) -> None:
-        if queue.log is not None and not queue.durable and self.transient_logs is not None:
-            self.transient_logs.remove(queue.log)
+        if not queue.durable and self.transient_logs is not None:
+            for log_ in queue.logs():
+                self.transient_logs.remove(log_)
 
     def _dead_letter(self, queue: Queue, message: Message, reason: str) -> None:
         """Republish a message that left ``queue`` for ``reason`` to its dead-letter exchange,
@@ -360,7 +384,9 @@ class VirtualHost:
             death = Death(queue.name, reason, message.exchange, (message.routing_key,), int(time.time()))
             properties = self.death_stamp(properties, death)
         # The publisher's TTL is spent: a dead letter has none (RabbitMQ keeps it in x-death).
-        dead = Message(exchange, routing_key, properties, message.body, message.persistent)
+        dead = Message(
+            exchange, routing_key, properties, message.body, message.persistent, None, message.priority
+        )
         for target in self.route(exchange, routing_key, lambda: {}):
             if target is not queue:
                 target.enqueue(dead)
@@ -426,7 +452,8 @@ class VirtualHost:
                 self._maybe_auto_delete_exchange(exchange)
         queue.delete()
         if queue.durable:
-            self.logs.delete(queue_log_name(self.name, queue.name))
+            for log_ in queue.logs():
+                self.logs.remove(log_)
             self.on_change()
         else:
             self._drop_transient_log(queue)
