@@ -76,7 +76,6 @@ def test_invalid_arguments_are_refused_naming_them(
     "arguments",
     [
         {"x-consumer-timeout": 1000},
-        {"x-queue-type": "quorum"},
     ],
 )
 def test_arguments_not_done_yet_are_refused_not_ignored(

@@ -27,7 +27,7 @@ from jackalope.amqp import constants as c
 from jackalope.amqp import properties as props
 from jackalope.amqp import stream_records
 from jackalope.amqp.confirms import Commit, PendingConfirm
-from jackalope.amqp.consumers import STREAM_ENTRY, ChannelConsumer, Unacked
+from jackalope.amqp.consumers import STREAM_ENTRY, ChannelConsumer, Unacked, delivered_properties
 from jackalope.amqp.errors import ChannelException, ConnectionException
 from jackalope.amqp.output import ChannelOutput
 from jackalope.amqp.reader import Publish
@@ -35,7 +35,8 @@ from jackalope.amqp.writers import build_method
 from jackalope.core import errors as core_errors
 from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue import Queue
-from jackalope.core.stream import Stream, parse_offset_spec
+from jackalope.core.queue_types import QueueType
+from jackalope.core.stream import Stream
 from jackalope.core.vhost import REPLY_TO, VirtualHost
 from jackalope.storage import Log, Record
 
@@ -54,10 +55,6 @@ def _tag(prefix: str) -> str:
 
 
 log = logging.getLogger(__name__)
-
-
-def _what(queue: Stream) -> str:
-    return f"queue '{queue.name}' in vhost '/'"
 
 
 _USER_ID_FLAG: Final = 0x10  # bit 4 of the property flags (low byte)
@@ -157,7 +154,7 @@ class Channel:
         # transactions
         self.tx = False
         self.tx_publishes: list[tuple[Publish, bytes, bytes]] = []
-        self.tx_settlements: list[Callable[[], Iterable[Queue | Stream]]] = []
+        self.tx_settlements: list[Callable[[], Iterable[QueueType]]] = []
         self.commits: deque[Commit] = deque()  # committed, waiting for the disk
         # direct reply-to: this channel's private reply queue, once it consumes from it
         self.reply_queue: Queue | None = None
@@ -170,6 +167,8 @@ class Channel:
             raise ConnectionException(c.NOT_IMPLEMENTED, f"{method.name} is not implemented", method.index)
         try:
             handler(self, method)
+        except core_errors.Unsupported as exc:  # RabbitMQ: a connection error
+            raise ConnectionException(c.NOT_IMPLEMENTED, str(exc), method.index) from None
         except core_errors.CoreError as exc:
             code = ERROR_CODES.get(type(exc), c.PRECONDITION_FAILED)
             raise ChannelException(code, str(exc), method.index) from None
@@ -252,12 +251,7 @@ class Channel:
         self.send(spec.Queue.UnbindOk())
 
     def _queue_purge(self, m: spec.Queue.Purge) -> None:
-        queue = self.vhost.queue(m.queue, self.output)
-        if isinstance(queue, Stream):  # RabbitMQ: a connection error
-            raise ConnectionException(
-                c.NOT_IMPLEMENTED, f"queue.purge not supported by stream queues {_what(queue)}", m.index
-            )
-        count = queue.purge()
+        count = self.vhost.queue(m.queue, self.output).purge()
         if not m.nowait:
             self.send(spec.Queue.PurgeOk(count))
 
@@ -296,60 +290,33 @@ class Channel:
             if self.reply_queue is not None:
                 raise ChannelException(c.PRECONDITION_FAILED, "reply consumer already set", m.index)
             self.reply_queue = self.vhost.open_reply_queue()
-            queue = self.reply_queue
+            queue: QueueType = self.reply_queue
         else:
-            found = self.vhost.queue(m.queue, self.output)
-            if isinstance(found, Stream):
-                self._consume_stream(m, found)
-                return
-            queue = found
+            queue = self.vhost.queue(m.queue, self.output)
         priority = _consumer_priority(m, queue.name, self.vhost.name)
         tag = m.consumer_tag or _tag("amq.ctag-")
         if tag in self.consumers:
             raise ConnectionException(c.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'", m.index)
-        consumer = ChannelConsumer(self, queue, tag, m.no_ack, m.exclusive, self.consumer_prefetch, priority)
         if m.exclusive and queue.consumer_count:
             raise ChannelException(c.ACCESS_REFUSED, f"queue '{queue.name}' in exclusive use", m.index)
-        if not m.nowait:
-            self.send(spec.Basic.ConsumeOk(tag))
-        try:
-            queue.add_consumer(consumer)
-        except core_errors.ResourceLocked as exc:
-            raise ChannelException(c.ACCESS_REFUSED, str(exc), m.index) from None
-        self.consumers[tag] = consumer
-
-    def _consume_stream(self, m: spec.Basic.Consume, stream: Stream) -> None:
-        """basic.consume on a stream, with RabbitMQ's rules: manual acks and a consumer
-        prefetch are required; ``x-stream-offset`` says where reading starts."""
-        if not self.consumer_prefetch:
-            raise ChannelException(
-                c.PRECONDITION_FAILED, f"consumer prefetch count is not set for {_what(stream)}", m.index
-            )
-        if m.no_ack:
-            raise ConnectionException(
-                c.NOT_IMPLEMENTED,
-                f"automatic acknowledgement not supported by stream queues {_what(stream)}",
-                m.index,
-            )
-        if self.global_prefetch:
-            raise ConnectionException(
-                c.NOT_IMPLEMENTED, f"{_what(stream)} does not support global qos", m.index
-            )
-        start = parse_offset_spec((m.arguments or {}).get("x-stream-offset"))
-        tag = m.consumer_tag or _tag("amq.ctag-")
-        if tag in self.consumers:
-            raise ConnectionException(c.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'", m.index)
-        if m.exclusive and stream.consumer_count:
-            raise ChannelException(c.ACCESS_REFUSED, f"queue '{stream.name}' in exclusive use", m.index)
-        consumer = ChannelConsumer(self, stream, tag, False, m.exclusive, self.consumer_prefetch)
-        if not m.nowait:
-            self.send(spec.Basic.ConsumeOk(tag))
+        consumer = ChannelConsumer(self, queue, tag, m.no_ack, m.exclusive, self.consumer_prefetch, priority)
         self.consumers[tag] = consumer
         try:
-            stream.add_consumer(consumer, start)
-        except core_errors.ResourceLocked as exc:
+            queue.subscribe(
+                consumer,
+                no_ack=m.no_ack,
+                prefetch=self.consumer_prefetch,
+                global_prefetch=self.global_prefetch,
+                arguments=m.arguments or {},
+            )
+        except core_errors.CoreError as exc:
             del self.consumers[tag]
-            raise ChannelException(c.ACCESS_REFUSED, str(exc), m.index) from None
+            if isinstance(exc, core_errors.ResourceLocked):
+                raise ChannelException(c.ACCESS_REFUSED, str(exc), m.index) from None
+            raise
+        if not m.nowait:
+            self.send(spec.Basic.ConsumeOk(tag))
+        queue.dispatch()  # after consume-ok: its first deliveries
 
     def _basic_cancel(self, m: spec.Basic.Cancel) -> None:
         consumer = self.consumers.pop(m.consumer_tag or "", None)
@@ -393,10 +360,6 @@ class Channel:
 
     def _basic_get(self, m: spec.Basic.Get) -> None:
         queue = self.vhost.queue(m.queue, self.output)
-        if isinstance(queue, Stream):  # RabbitMQ: a connection error
-            raise ConnectionException(
-                c.NOT_IMPLEMENTED, f"basic.get not supported by stream queues {_what(queue)}", m.index
-            )
         entry = queue.get()
         if entry is None:
             self.send(spec.Basic.GetEmpty())
@@ -416,7 +379,7 @@ class Channel:
             message.exchange,
             message.routing_key,
             queue.message_count,
-            message.properties,
+            delivered_properties(entry),
             message.body,
         )
 
@@ -455,7 +418,7 @@ class Channel:
         else:
             self.ack_now(delivery_tag, multiple)
 
-    def ack_now(self, delivery_tag: int, multiple: bool) -> Iterable[Queue | Stream]:
+    def ack_now(self, delivery_tag: int, multiple: bool) -> Iterable[QueueType]:
         return self._settle(self._take(delivery_tag, multiple, c.BASIC_ACK), ack=True, requeue=False)
 
     def nack(self, delivery_tag: int, multiple: bool, requeue: bool, index: int = c.BASIC_NACK) -> None:
@@ -464,14 +427,18 @@ class Channel:
         else:
             self.nack_now(delivery_tag, multiple, requeue, index)
 
-    def nack_now(
-        self, delivery_tag: int, multiple: bool, requeue: bool, index: int
-    ) -> Iterable[Queue | Stream]:
-        return self._settle(self._take(delivery_tag, multiple, index), ack=False, requeue=requeue)
+    def nack_now(self, delivery_tag: int, multiple: bool, requeue: bool, index: int) -> Iterable[QueueType]:
+        # RabbitMQ 4.3 counts a reject as a failed delivery (quorum queues), a nack as a return
+        failed = index != c.BASIC_NACK
+        return self._settle(
+            self._take(delivery_tag, multiple, index), ack=False, requeue=requeue, failed=failed
+        )
 
-    def _settle(self, taken: list[Unacked], *, ack: bool, requeue: bool) -> Iterable[Queue | Stream]:
+    def _settle(
+        self, taken: list[Unacked], *, ack: bool, requeue: bool, failed: bool = True
+    ) -> Iterable[QueueType]:
         """Settle deliveries; return the queues they came from."""
-        queues: dict[int, Queue | Stream] = {}
+        queues: dict[int, QueueType] = {}
         if ack:
             last = None
             for item in taken:
@@ -486,7 +453,7 @@ class Channel:
                 by_queue.setdefault(id(item.queue), []).append(item.entry)
             for key, entries in by_queue.items():
                 if requeue:
-                    queues[key].requeue(entries)
+                    queues[key].requeue(entries, failed=failed)
                 else:
                     queues[key].discard(entries)
         for queue in queues.values():  # freed prefetch credit
@@ -553,14 +520,14 @@ class Channel:
             queue.when_durable(entry, pending.done)
 
     def _enqueue(
-        self, event: Publish, properties: bytes, body: bytes, queues: Collection[Queue | Stream]
-    ) -> tuple[list[tuple[Queue | Stream, QueueEntry]], bool]:
+        self, event: Publish, properties: bytes, body: bytes, queues: Collection[QueueType]
+    ) -> tuple[list[tuple[QueueType, QueueEntry]], bool]:
         if not queues:
             if event.mandatory:
                 self._return_unroutable(event, properties, body)
             return [], False
         message = self._message(event, properties, body)
-        waiting: list[tuple[Queue | Stream, QueueEntry]] = []
+        waiting: list[tuple[QueueType, QueueEntry]] = []
         refused = False
         for queue in queues:
             entry = queue.enqueue(message)
@@ -586,7 +553,7 @@ class Channel:
             self.number, c.NO_ROUTE, "NO_ROUTE", event.exchange, event.routing_key, properties, body
         )
 
-    def _resolve(self, event: Publish, properties: bytes) -> tuple[Collection[Queue | Stream], bytes]:
+    def _resolve(self, event: Publish, properties: bytes) -> tuple[Collection[QueueType], bytes]:
         """The queues ``event`` reaches, and its properties as they will be delivered (direct
         reply-to rewritten); raises the channel exception a bad publish earns."""
         properties = self._check_publish(event, properties)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from jackalope.amqp import properties as props
 from jackalope.amqp.writers import shortstr
 from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue import Queue
+from jackalope.core.queue_types import QueueType
 from jackalope.core.stream import Stream
 from jackalope.storage import Record
 
@@ -43,7 +45,7 @@ class ChannelConsumer:
     def __init__(
         self,
         channel: Channel,
-        queue: Queue | Stream,
+        queue: QueueType,
         tag: str,
         no_ack: bool,
         exclusive: bool,
@@ -90,21 +92,29 @@ class ChannelConsumer:
             entry.redelivered,
             message.exchange,
             message.routing_key,
-            message.properties,
+            delivered_properties(entry),
             message.body,
         )
 
     def deliver_record(self, stream: Stream, record: Record) -> None:
         self.channel.deliver_record(self, stream, record)
 
-    def cancelled(self, queue: Queue | Stream) -> None:
+    def cancelled(self, queue: QueueType) -> None:
         self.channel.consumer_cancelled_by_broker(self)
+
+
+def delivered_properties(entry: QueueEntry) -> bytes:
+    """A message's properties as delivered: with ``x-delivery-count`` once a quorum queue has
+    counted a failed delivery of it (RabbitMQ's header)."""
+    if not entry.delivery_count:
+        return entry.message.properties
+    return props.with_header(entry.message.properties, "x-delivery-count", entry.delivery_count)
 
 
 class Unacked:
     __slots__ = ("consumer", "entry", "queue")
 
-    def __init__(self, queue: Queue | Stream, entry: QueueEntry, consumer: ChannelConsumer | None) -> None:
+    def __init__(self, queue: QueueType, entry: QueueEntry, consumer: ChannelConsumer | None) -> None:
         self.queue = queue
         self.entry = entry
         self.consumer = consumer

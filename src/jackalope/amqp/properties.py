@@ -15,6 +15,7 @@ from typing import Any, Final
 from pamqp import commands
 from pamqp import common as pamqp_common
 
+from jackalope.amqp.errors import FrameError
 from jackalope.amqp.validation import (
     PAMQP_DECODE_ERRORS,
     check_basic_properties,
@@ -118,3 +119,14 @@ def encode_properties(**fields: Any) -> bytes:
     values.
     """
     return commands.Basic.Properties(**fields).marshal()
+
+
+def with_header(properties: bytes, name: str, value: Any) -> bytes:
+    """``properties`` with the header ``name`` set to ``value`` (unchanged if they cannot be
+    decoded).  Not for the hot path: it decodes and encodes the whole list."""
+    try:
+        fields: dict[str, Any] = dict(decode_properties(properties)) if properties else {}
+    except FrameError:
+        return properties
+    fields["headers"] = {**(fields.get("headers") or {}), name: value}
+    return encode_properties(**fields)

@@ -28,3 +28,7 @@ class NotAllowed(CoreError):  # AMQP 530
 
 class InvalidArgument(CoreError):  # AMQP 406 in RabbitMQ for bad x-arguments
     pass
+
+
+class Unsupported(CoreError):  # AMQP 540 NOT_IMPLEMENTED (RabbitMQ: a connection error)
+    pass

@@ -36,9 +36,19 @@ class Message:
 
 class QueueEntry:
     """A message's place in one queue: its order, redelivery flag, log offset (-1: memory
-    only) and when it expires there (wall-clock ms; 0: never)."""
+    only), when it expires there (wall-clock ms; 0: never), and (counted by quorum queues)
+    its failed deliveries and plain returns."""
 
-    __slots__ = ("delivered", "expires_at", "message", "offset", "redelivered", "seq")
+    __slots__ = (
+        "delivered",
+        "delivery_count",
+        "expires_at",
+        "message",
+        "offset",
+        "redelivered",
+        "returns",
+        "seq",
+    )
 
     def __init__(
         self, message: Message, seq: int, offset: int = -1, redelivered: bool = False, expires_at: int = 0
@@ -49,3 +59,5 @@ class QueueEntry:
         self.redelivered = redelivered
         self.expires_at = expires_at
         self.delivered = False  # handed to a consumer (a durable queue notes it in its log)
+        self.delivery_count = 0
+        self.returns = 0

@@ -38,11 +38,17 @@ class Cancellable(Protocol):
 Timer = Callable[[float, Callable[[], None]], Cancellable]
 """Run a callback after a delay in seconds (the event loop's ``call_later``)."""
 
+DurableWait = Callable[[DurableCallback], None]
+"""Register a callback for when a dead letter is as safe as its target queue makes it."""
+DeadLetter = Callable[["Queue", Message, str], list[DurableWait]]
+"""Republish a message that left a queue, for a reason; return how to wait for its copies."""
+
 
 # Why a message was dead-lettered (RabbitMQ's x-death reasons).
 REJECTED: Final = "rejected"
 EXPIRED: Final = "expired"
 MAXLEN: Final = "maxlen"
+DELIVERY_LIMIT: Final = "delivery_limit"
 
 OVERFLOW_MODES: Final = ("drop-head", "reject-publish", "reject-publish-dlx")
 
@@ -72,6 +78,10 @@ def _int_arg(arguments: Mapping[str, Any], name: str) -> int | None:
 
 
 class Queue:
+    """A classic queue (and the base of the quorum queue): see the module's docstring."""
+
+    type_name = "classic"
+
     def __init__(
         self,
         name: str,
@@ -118,7 +128,10 @@ class Queue:
         self.on_unused: Callable[[Queue], None] | None = None  # auto-delete hook (the vhost's)
         # x-dead-letter-exchange: called with the message and why (RabbitMQ's reasons: rejected,
         # expired, maxlen)
-        self.on_dead_letter: Callable[[Queue, Message, str], None] | None = None
+        self.on_dead_letter: DeadLetter | None = None
+        # Settle a dead-lettered message only once its copies are safe (a quorum queue's
+        # at-least-once dead-letter strategy); else at once, as RabbitMQ's at-most-once.
+        self.dead_letter_at_least_once = False
         self._consumers: list[Consumer] = []  # by priority, highest first; then in arrival order
         self._next_consumer = 0
         self._next_by_priority: dict[int, int] | None = None  # round-robin per priority, if several
@@ -190,9 +203,7 @@ class Queue:
                 dropped = self.store.pop_unseen()
                 if dropped is None:
                     return None  # too big even for an empty queue
-                self.store.settle(dropped)
-                if self.on_dead_letter is not None:
-                    self.on_dead_letter(self, dropped.message, MAXLEN)
+                self._leave(dropped, MAXLEN)
         entry = self.store.push(message, expires_at)
         if self._consumers:
             self.dispatch()
@@ -216,7 +227,24 @@ class Queue:
 
     # -- consuming -----------------------------------------------------------------------------
 
+    def subscribe(
+        self,
+        consumer: Consumer,
+        *,
+        no_ack: bool,
+        prefetch: int,
+        global_prefetch: int,
+        arguments: Mapping[str, Any],
+    ) -> None:
+        """Add a consumer, delivering nothing yet (the front-end confirms the subscription,
+        then calls :meth:`dispatch`).  Its credit is its own business; so is its priority."""
+        self._add_consumer(consumer)
+
     def add_consumer(self, consumer: Consumer) -> None:
+        self._add_consumer(consumer)
+        self.dispatch()
+
+    def _add_consumer(self, consumer: Consumer) -> None:
         if consumer.exclusive and self._consumers:
             raise ResourceLocked(f"queue '{self.name}' in use: cannot obtain exclusive access")
         if any(c.exclusive for c in self._consumers):
@@ -231,7 +259,6 @@ class Queue:
             self._next_by_priority = {}
         self._had_consumer = True
         self.last_used = time.monotonic()
-        self.dispatch()
 
     def remove_consumer(self, consumer: Consumer) -> None:
         try:
@@ -320,9 +347,7 @@ class Queue:
                     wake = head.expires_at if not wake else min(wake, head.expires_at)
                     break
                 store.pop_unseen()
-                store.settle(head)
-                if self.on_dead_letter is not None:
-                    self.on_dead_letter(self, head.message, EXPIRED)
+                self._leave(head, EXPIRED)
         if not len(self.store):
             self._expiring = self.message_ttl is not None
         elif wake:
@@ -348,8 +373,9 @@ class Queue:
         self._unacked -= 1
         self.store.settle(entry)
 
-    def requeue(self, entries: Iterable[QueueEntry]) -> None:
-        """Return delivered entries to the queue in their original order, marked redelivered."""
+    def requeue(self, entries: Iterable[QueueEntry], *, failed: bool = True) -> None:
+        """Return delivered entries to the queue in their original order, marked redelivered
+        (whether they ``failed`` matters to quorum queues only)."""
         back = list(entries)
         if not back:
             return
@@ -363,9 +389,28 @@ class Queue:
         """Delivered entries rejected without requeue: dead-lettered if the queue says where."""
         for entry in entries:
             self._unacked -= 1
+            self._leave(entry, REJECTED)
+
+    def _leave(self, entry: QueueEntry, reason: str) -> None:
+        """``entry`` (taken from the store) leaves for good: dead-lettered if the queue says
+        where, and settled (once its copies are safe, with at-least-once dead-lettering)."""
+        if self.on_dead_letter is None:
             self.store.settle(entry)
-            if self.on_dead_letter is not None:
-                self.on_dead_letter(self, entry.message, REJECTED)
+            return
+        waits = self.on_dead_letter(self, entry.message, reason)
+        if not waits or not self.dead_letter_at_least_once:
+            self.store.settle(entry)
+            return
+        remaining = len(waits)
+
+        def copied(error: BaseException | None) -> None:
+            nonlocal remaining
+            remaining -= 1
+            if remaining == 0 and error is None and not self._deleted:
+                self.store.settle(entry)  # else it comes back after a restart: at least once
+
+        for wait in waits:
+            wait(copied)
 
     def purge(self) -> int:
         """Drop every ready message; return how many."""

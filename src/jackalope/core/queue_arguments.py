@@ -1,4 +1,4 @@
-"""The declaration arguments of a classic queue, checked as RabbitMQ checks them.
+"""The declaration arguments of classic and quorum queues, checked as RabbitMQ checks them.
 
 An argument RabbitMQ knows is either done as RabbitMQ documents it or refused with
 PRECONDITION_FAILED naming it, never taken and ignored:
@@ -10,7 +10,11 @@ PRECONDITION_FAILED naming it, never taken and ignored:
   to disk as a lazy one does), ``x-queue-version`` (the storage is its own),
   ``x-queue-master-locator`` (there is one node);
 * refused until they are done: :data:`NOT_DONE`;
-* refused as RabbitMQ refuses them on a classic queue: :data:`OTHER_TYPES_ONLY`.
+* refused as RabbitMQ refuses another type's arguments (:data:`TAKES`, :data:`KNOWN`).
+
+A quorum queue takes the common ones and its own (``x-delivery-limit``,
+``x-dead-letter-strategy``, the delayed retries of RabbitMQ 4.3, the group sizes and leader
+locator, which one node has nothing to do with), and refuses the classic-only ones.
 
 Arguments RabbitMQ does not know (``x-foo``) are kept and shown, as RabbitMQ keeps them.
 """
@@ -21,38 +25,74 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from jackalope.core.errors import InvalidArgument
+from jackalope.core.queue_types import CLASSIC, QUEUE_TYPES, QUORUM
 
 QUEUE_TYPE: Final = "x-queue-type"
-CLASSIC: Final = "classic"
-QUEUE_TYPES: Final = ("classic", "quorum", "stream")
 
-# What RabbitMQ knows and Jackalope's classic queues do not do yet: refused, naming it.
+# What RabbitMQ knows and Jackalope does not do yet: refused, naming it.
 NOT_DONE: Final = {
     "x-consumer-timeout": "consumer timeouts",
 }
-MAX_PRIORITY: Final = 255  # a classic queue's highest x-max-priority
-# Arguments of quorum queues and streams: RabbitMQ refuses them on a classic queue.
-OTHER_TYPES_ONLY: Final = frozenset(
+# The arguments each type takes (besides x-queue-type and NOT_DONE); RabbitMQ refuses the
+# arguments of the other types "of queue type rabbit_<type>_queue".
+_COMMON: Final = frozenset(
     {
+        "x-max-length",
+        "x-max-length-bytes",
+        "x-overflow",
+        "x-dead-letter-exchange",
+        "x-dead-letter-routing-key",
+        "x-expires",
+        "x-message-ttl",
+        "x-single-active-consumer",
+        "x-max-priority",
+    }
+)
+TAKES: Final = {
+    CLASSIC: _COMMON | {"x-queue-mode", "x-queue-version", "x-queue-master-locator"},
+    QUORUM: _COMMON
+    | {
         "x-delivery-limit",
         "x-dead-letter-strategy",
-        "x-max-in-memory-length",
-        "x-max-in-memory-bytes",
         "x-quorum-initial-group-size",
         "x-quorum-target-group-size",
+        "x-queue-leader-locator",
+        "x-delayed-retry-type",
+        "x-delayed-retry-min",
+        "x-delayed-retry-max",
+    },
+}
+# Every argument of a queue type RabbitMQ knows (those of the stream type included).
+KNOWN: Final = (
+    TAKES[CLASSIC]
+    | TAKES[QUORUM]
+    | {
+        "x-max-in-memory-length",
+        "x-max-in-memory-bytes",
         "x-initial-cluster-size",
         "x-max-age",
         "x-stream-max-segment-size-bytes",
         "x-stream-filter-size-bytes",
-        "x-queue-leader-locator",
     }
 )
+_RABBIT_NAME: Final = {CLASSIC: "rabbit_classic_queue", QUORUM: "rabbit_quorum_queue"}
+MAX_PRIORITY: Final = {CLASSIC: 255, QUORUM: 32}  # the highest x-max-priority of each type
+DELIVERY_LIMIT: Final = 20  # a quorum queue's default x-delivery-limit (RabbitMQ 4)
 _CHOICES: Final = {
     "x-overflow": ("drop-head", "reject-publish", "reject-publish-dlx"),
     "x-queue-mode": ("default", "lazy"),
     "x-queue-master-locator": ("min-masters", "client-local", "random"),
+    "x-queue-leader-locator": ("client-local", "balanced"),
+    "x-delayed-retry-type": ("disabled", "all", "failed", "returned"),
 }
-_NON_NEGATIVE: Final = ("x-max-length", "x-max-length-bytes", "x-message-ttl")
+_NON_NEGATIVE: Final = (
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-message-ttl",
+    "x-delayed-retry-min",
+    "x-delayed-retry-max",
+)
+_POSITIVE: Final = ("x-expires", "x-quorum-initial-group-size", "x-quorum-target-group-size")
 
 
 def queue_type(arguments: Mapping[str, Any]) -> str:
@@ -61,46 +101,50 @@ def queue_type(arguments: Mapping[str, Any]) -> str:
     return CLASSIC if value is None else (text_value(value) or repr(value))
 
 
-def check_classic(arguments: Mapping[str, Any], what: str) -> None:
-    """Raise InvalidArgument (406) for what a classic queue may not be declared with.
+def check(arguments: Mapping[str, Any], what: str) -> str:
+    """Raise InvalidArgument (406) for what a classic or quorum queue may not be declared
+    with; return the type.  (Streams check their own: :func:`jackalope.core.stream.topic_configs`.)
 
     ``what`` names the queue RabbitMQ's way: ``queue 'q' in vhost '/'``."""
     kind = queue_type(arguments)
     if kind not in QUEUE_TYPES:
         raise _invalid(QUEUE_TYPE, what, f"\"unsupported queue type '{kind}'\"")
-    if kind != CLASSIC:
-        raise _invalid(QUEUE_TYPE, what, f"{kind} queues: not supported by Jackalope yet")
+    takes = TAKES[kind]
     for name, value in arguments.items():
-        if name in OTHER_TYPES_ONLY:
-            raise InvalidArgument(f"invalid arg '{name}' for {what} of queue type rabbit_classic_queue")
         feature = NOT_DONE.get(name)
         if feature is not None:
             raise _invalid(name, what, f"{feature}: not supported by Jackalope yet")
-        if name in _NON_NEGATIVE or name == "x-expires":
-            if not _is_int(value):
-                raise _invalid(name, what, f'"expected integer, got {_kind(value)}"')
-            if value < 0 or (value == 0 and name == "x-expires"):
-                raise _invalid(name, what, f"{{{'value_zero' if value == 0 else 'value_negative'},{value}}}")
-        elif name == "x-max-priority":
-            if not _is_int(value):
-                raise _invalid(name, what, f'"expected integer, got {_kind(value)}"')
-            if value < 0:
-                raise _invalid(name, what, f"{{value_negative,{value}}}")
-            if value > MAX_PRIORITY:
-                raise _invalid(name, what, f"{{max_value_exceeded,{value}}}")
-        elif name in _CHOICES:
-            if text_value(value) not in _CHOICES[name]:
-                raise _invalid(name, what, f'"unsupported value {value!r}"')
-        elif name == "x-single-active-consumer":
-            if not isinstance(value, bool):
-                raise _invalid(name, what, f"{{unacceptable_type,{_kind(value)}}}")
-        elif name == "x-queue-version":
-            if not _is_int(value) or value not in (1, 2):
-                raise _invalid(name, what, f"\"unsupported queue version '{value}'\"")
-        elif name in ("x-dead-letter-exchange", "x-dead-letter-routing-key") and text_value(value) is None:
-            raise _invalid(name, what, f'"expected string, got {_kind(value)}"')
+        if name in KNOWN and name not in takes:
+            raise InvalidArgument(f"invalid arg '{name}' for {what} of queue type {_RABBIT_NAME[kind]}")
+        _check_value(kind, name, value, what)
     if "x-dead-letter-routing-key" in arguments and "x-dead-letter-exchange" not in arguments:
         raise _invalid("x-dead-letter-routing-key", what, "routing_key_but_no_dlx_defined")
+    return kind
+
+
+def _check_value(kind: str, name: str, value: Any, what: str) -> None:
+    if name in _NON_NEGATIVE or name in _POSITIVE or name in ("x-max-priority", "x-delivery-limit"):
+        if not _is_int(value):
+            raise _invalid(name, what, f'"expected integer, got {_kind(value)}"')
+        floor = 1 if name in _POSITIVE else -1 if name == "x-delivery-limit" else 0
+        if value < floor:
+            raise _invalid(name, what, f"{{{'value_zero' if value == 0 else 'value_negative'},{value}}}")
+        if name == "x-max-priority" and value > MAX_PRIORITY[kind]:
+            raise _invalid(name, what, f"{{max_value_exceeded,{value}}}")
+    elif name in _CHOICES:
+        if text_value(value) not in _CHOICES[name]:
+            raise _invalid(name, what, f'"unsupported value {value!r}"')
+    elif name == "x-dead-letter-strategy":
+        if text_value(value) not in ("at-most-once", "at-least-once"):
+            raise _invalid(name, what, "invalid_dlx_strategy")
+    elif name == "x-single-active-consumer":
+        if not isinstance(value, bool):
+            raise _invalid(name, what, f"{{unacceptable_type,{_kind(value)}}}")
+    elif name == "x-queue-version":
+        if not _is_int(value) or value not in (1, 2):
+            raise _invalid(name, what, f"\"unsupported queue version '{value}'\"")
+    elif name in ("x-dead-letter-exchange", "x-dead-letter-routing-key") and text_value(value) is None:
+        raise _invalid(name, what, f'"expected string, got {_kind(value)}"')
 
 
 def _invalid(name: str, what: str, reason: str) -> InvalidArgument:

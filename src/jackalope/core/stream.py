@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
-from jackalope.core.errors import InvalidArgument, ResourceLocked
+from jackalope.core.errors import InvalidArgument, PreconditionFailed, ResourceLocked, Unsupported
 from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue import UNWRITTEN, Defer, DurableCallback
 from jackalope.core.queue_arguments import text_value
@@ -264,6 +264,7 @@ class _Reader:
 class Stream:
     """An AMQP stream queue over partition 0 of the topic of the same name."""
 
+    type_name: Final = "stream"
     durable: Final = True
     auto_delete: Final = False
     exclusive_owner: Final = None
@@ -380,14 +381,37 @@ class Stream:
 
     # -- consuming -----------------------------------------------------------------------------
 
+    def subscribe(
+        self,
+        consumer: StreamConsumer,
+        *,
+        no_ack: bool,
+        prefetch: int,
+        global_prefetch: int,
+        arguments: Mapping[str, Any],
+    ) -> None:
+        """A consumer, under RabbitMQ's rules for streams: manual acks and a consumer prefetch
+        are required; ``x-stream-offset`` says where reading starts."""
+        what = f"queue '{self.name}' in vhost '/'"
+        if not prefetch:
+            raise PreconditionFailed(f"consumer prefetch count is not set for {what}")
+        if no_ack:
+            raise Unsupported(f"automatic acknowledgement not supported by stream queues {what}")
+        if global_prefetch:
+            raise Unsupported(f"{what} does not support global qos")
+        self._add_reader(consumer, parse_offset_spec(arguments.get("x-stream-offset")))
+
     def add_consumer(self, consumer: StreamConsumer, start: OffsetSpec = NEXT) -> None:
+        self._add_reader(consumer, start)
+        self.dispatch()
+
+    def _add_reader(self, consumer: StreamConsumer, start: OffsetSpec) -> None:
         if consumer.exclusive and self._readers:
             raise ResourceLocked(f"queue '{self.name}' in use: cannot obtain exclusive access")
         if any(r.consumer.exclusive for r in self._readers.values()):
             raise ResourceLocked(f"queue '{self.name}' has an exclusive consumer")
         self.write_pending()  # "next" means after what was published before the subscription
         self._readers[id(consumer)] = _Reader(consumer, resolve_offset(self.log, start))
-        self.dispatch()
 
     def remove_consumer(self, consumer: StreamConsumer) -> None:
         self._readers.pop(id(consumer), None)
@@ -487,18 +511,27 @@ class Stream:
         if watcher is not None and not watcher.done():
             watcher.cancel()
 
+    def get(self) -> QueueEntry | None:
+        raise Unsupported(f"basic.get not supported by stream queues queue '{self.name}' in vhost '/'")
+
     # -- settling: credit only -----------------------------------------------------------------
 
     def ack(self, entry: QueueEntry) -> None:
         """Nothing to do: a stream keeps its records (the channel returns the credit)."""
 
-    def requeue(self, entries: Iterable[QueueEntry]) -> None:
+    def purge(self) -> int:
+        raise Unsupported(f"queue.purge not supported by stream queues queue '{self.name}' in vhost '/'")
+
+    def requeue(self, entries: Iterable[QueueEntry], *, failed: bool = True) -> None:
         """Streams never requeue: a nack or reject with requeue is an ack (as RabbitMQ)."""
 
     def discard(self, entries: Iterable[QueueEntry]) -> None:
         """Streams never dead-letter: a nack or reject is an ack (as RabbitMQ)."""
 
     # -- life and death ------------------------------------------------------------------------
+
+    def logs(self) -> list[Log]:
+        return [self.log]
 
     def delete(self) -> None:
         """The stream goes (its topic is deleted by the caller): consumers are told."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -28,8 +29,10 @@ from jackalope.core.exchanges import BindingInvalid, Exchange, HeadersThunk, mak
 from jackalope.core.exchanges.base import Destination
 from jackalope.core.message import Message
 from jackalope.core.priority_store import LevelFactory, PriorityStore
-from jackalope.core.queue import Defer, Queue, Timer, exclusive_locked
+from jackalope.core.queue import Defer, DurableWait, Queue, Timer, exclusive_locked
 from jackalope.core.queue_store import QueueStore
+from jackalope.core.queue_types import QUORUM
+from jackalope.core.quorum import QuorumQueue
 from jackalope.core.stream import MessageEncoder, Stream
 from jackalope.core.topics import TopicError, Topics, UnknownTopic
 from jackalope.storage import Log, LogConfig, LogManager
@@ -214,8 +217,9 @@ class VirtualHost:
             self.on_change()
             return stream
         what = f"queue '{name}' in vhost '{self.name}'"
-        queue_arguments.check_classic(arguments or {}, what)
-        for timed in ("x-expires", "x-message-ttl"):
+        if queue_arguments.check(arguments or {}, what) == QUORUM:
+            _check_replicated(what, durable, exclusive, auto_delete)
+        for timed in ("x-expires", "x-message-ttl", "x-delayed-retry-type"):
             if self.timer is None and (arguments or {}).get(timed) is not None:
                 raise InvalidArgument(f"invalid arg '{timed}' for {what}: this broker runs no timers")
         queue = self._make_queue(name, durable, (exclusive and owner) or None, auto_delete, arguments or {})
@@ -233,7 +237,8 @@ class VirtualHost:
             store = PriorityStore(max_priority, self._level_maker(name, durable))
         elif durable:
             log = self.logs.get_or_create(queue_log_name(self.name, name), _queue_log_config(self.logs))
-        queue = Queue(
+        kind = QuorumQueue if queue_arguments.queue_type(arguments) == QUORUM else Queue
+        queue = kind(
             name,
             durable=durable,
             exclusive_owner=owner,
@@ -271,12 +276,7 @@ class VirtualHost:
         self, name: str, durable: bool, exclusive: bool, auto_delete: bool, arguments: dict[str, Any]
     ) -> Stream:
         what = f"queue '{name}' in vhost '{self.name}'"
-        if auto_delete:
-            raise PreconditionFailed(f"invalid property 'auto-delete' for {what}")
-        if exclusive:
-            raise PreconditionFailed(f"invalid property 'exclusive-owner' for {what}")
-        if not durable:
-            raise PreconditionFailed(f"invalid property 'non-durable' for {what}")
+        _check_replicated(what, durable, exclusive, auto_delete)
         if self.name != STREAM_VHOST:
             raise PreconditionFailed(
                 f"cannot declare stream {what}: streams are Kafka topics, which exist only in "
@@ -372,13 +372,14 @@ class VirtualHost:
             for log_ in queue.logs():
                 self.transient_logs.remove(log_)
 
-    def _dead_letter(self, queue: Queue, message: Message, reason: str) -> None:
+    def _dead_letter(self, queue: Queue, message: Message, reason: str) -> list[DurableWait]:
         """Republish a message that left ``queue`` for ``reason`` to its dead-letter exchange,
-        its death recorded by the front-end's stamp (RabbitMQ's x-death)."""
+        its death recorded by the front-end's stamp (RabbitMQ's x-death); return how to wait
+        for the copies to be safe."""
         exchange = str(queue.arguments.get("x-dead-letter-exchange") or "")
         routing_key = str(queue.arguments.get("x-dead-letter-routing-key") or message.routing_key)
         if exchange and exchange not in self.exchanges:
-            return
+            return []
         properties = message.properties
         if self.death_stamp is not None:
             death = Death(queue.name, reason, message.exchange, (message.routing_key,), int(time.time()))
@@ -387,9 +388,13 @@ class VirtualHost:
         dead = Message(
             exchange, routing_key, properties, message.body, message.persistent, None, message.priority
         )
+        waits: list[DurableWait] = []
         for target in self.route(exchange, routing_key, lambda: {}):
             if target is not queue:
-                target.enqueue(dead)
+                entry = target.enqueue(dead)
+                if entry is not None:
+                    waits.append(functools.partial(target.when_durable, entry))
+        return waits
 
     def _arm_expiry(self, queue: Queue, delay: float) -> None:
         if self.timer is not None:
@@ -675,6 +680,16 @@ class VirtualHost:
             queue.close()
         for stream in self.streams.values():
             stream.close()
+
+
+def _check_replicated(what: str, durable: bool, exclusive: bool, auto_delete: bool) -> None:
+    """Quorum queues and streams are durable, never exclusive or auto-delete (RabbitMQ's 406)."""
+    if auto_delete:
+        raise PreconditionFailed(f"invalid property 'auto-delete' for {what}")
+    if exclusive:
+        raise PreconditionFailed(f"invalid property 'exclusive-owner' for {what}")
+    if not durable:
+        raise PreconditionFailed(f"invalid property 'non-durable' for {what}")
 
 
 def _queue_log_config(manager: LogManager) -> LogConfig:
