@@ -100,25 +100,17 @@ class Queue:
         self.durable = durable
         self.exclusive_owner = exclusive_owner
         self.auto_delete = auto_delete
-        self.arguments = dict(arguments or {})
-        self.max_length = _int_arg(self.arguments, "x-max-length")
-        self.max_length_bytes = _int_arg(self.arguments, "x-max-length-bytes")
-        overflow = self.arguments.get("x-overflow", "drop-head")
-        if overflow not in OVERFLOW_MODES:
-            raise InvalidArgument(f"invalid arg 'x-overflow' for queue: {overflow!r}")
-        self.overflow = overflow
-        self.expires_ms = _int_arg(self.arguments, "x-expires")  # deleted after this long unused
+        self.arguments = dict(arguments or {})  # as declared (what a redeclaration must match)
         self.last_used = time.monotonic()  # a consumer came or went, a basic.get, a redeclare
         self.expiry: Cancellable | None = None  # the vhost's x-expires timer
-        self.message_ttl = _int_arg(self.arguments, "x-message-ttl")
         # x-single-active-consumer: only the longest-standing consumer is given messages; the
         # next one takes over when it leaves.
         self.single_active = self.arguments.get("x-single-active-consumer") is True
+        self._expiring = False  # may hold messages that expire
+        self.configure(self.arguments)
         self._timer = timer  # wakes the queue when its head expires (None: checked when taken)
         self._ttl_wake: Cancellable | None = None
         self._ttl_wake_at = 0
-        self._expiring = self.message_ttl is not None  # may hold messages that expire
-        self._limited = self.max_length is not None or self.max_length_bytes is not None
         # Persistent messages are written as one record batch per event-loop iteration:
         # ``defer`` (the loop's call_soon) schedules the write; None writes at once.
         # A priority queue's store is the vhost's to make (a log per level).
@@ -129,15 +121,48 @@ class Queue:
         # x-dead-letter-exchange: called with the message and why (RabbitMQ's reasons: rejected,
         # expired, maxlen)
         self.on_dead_letter: DeadLetter | None = None
-        # Settle a dead-lettered message only once its copies are safe (a quorum queue's
-        # at-least-once dead-letter strategy); else at once, as RabbitMQ's at-most-once.
-        self.dead_letter_at_least_once = False
         self._consumers: list[Consumer] = []  # by priority, highest first; then in arrival order
         self._next_consumer = 0
         self._next_by_priority: dict[int, int] | None = None  # round-robin per priority, if several
         self._unacked = 0
         self._had_consumer = False
         self._deleted = False
+
+    def configure(self, effective: Mapping[str, Any]) -> None:
+        """Act on ``effective`` arguments: the declared ones, or those resolved against the
+        queue's policies (:func:`jackalope.core.policies.effective_arguments`), live."""
+        self.effective_arguments = dict(effective)
+        self.max_length = _int_arg(effective, "x-max-length")
+        self.max_length_bytes = _int_arg(effective, "x-max-length-bytes")
+        overflow = effective.get("x-overflow", "drop-head")
+        if overflow not in OVERFLOW_MODES:
+            raise InvalidArgument(f"invalid arg 'x-overflow' for queue: {overflow!r}")
+        self.overflow = overflow
+        self.expires_ms = _int_arg(effective, "x-expires")  # deleted after this long unused
+        self.message_ttl = _int_arg(effective, "x-message-ttl")
+        exchange = effective.get("x-dead-letter-exchange")
+        self.dead_letter_exchange = str(exchange) if exchange is not None else None
+        key = effective.get("x-dead-letter-routing-key")
+        self.dead_letter_routing_key = str(key) if key is not None else None
+        self._expiring = self._expiring or self.message_ttl is not None
+        self._limited = self.max_length is not None or self.max_length_bytes is not None
+        # Settle a dead-lettered message only once its copies are safe (a quorum queue's
+        # at-least-once dead-letter strategy); else at once, as RabbitMQ's at-most-once.
+        self.dead_letter_at_least_once = False
+
+    def enforce_limits(self) -> None:
+        """After a lower limit came into force: drop (dead-letter) from the head what is over
+        it, as drop-head does; reject-publish queues keep what they hold."""
+        if self.overflow != "drop-head":
+            return
+        store = self.store
+        while (self.max_length is not None and len(store) > self.max_length) or (
+            self.max_length_bytes is not None and store.ready_bytes > self.max_length_bytes
+        ):
+            dropped = store.pop_unseen()
+            if dropped is None:
+                return
+            self._leave(dropped, MAXLEN)
 
     # -- state ---------------------------------------------------------------------------------
 

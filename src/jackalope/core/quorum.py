@@ -23,7 +23,7 @@ clustered, this is the type that replicates.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jackalope.core import queue as classic
@@ -38,19 +38,21 @@ class QuorumQueue(Queue):
 
     def __init__(self, name: str, **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
-        args = self.arguments
-        limit = args.get("x-delivery-limit")
-        self.delivery_limit: int = DEFAULT_DELIVERY_LIMIT if limit is None else limit  # -1: none
-        self.retry_type = str(args.get("x-delayed-retry-type") or "disabled")
-        self.retry_min: int = args.get("x-delayed-retry-min") or 0
-        self.retry_max: int | None = args.get("x-delayed-retry-max")
-        self.dead_letter_at_least_once = (
-            args.get("x-dead-letter-strategy") == "at-least-once" and self.overflow == "reject-publish"
-        )
+        self.retry_type = str(self.arguments.get("x-delayed-retry-type") or "disabled")
+        self.retry_min: int = self.arguments.get("x-delayed-retry-min") or 0
+        self.retry_max: int | None = self.arguments.get("x-delayed-retry-max")
         self._waiting: list[tuple[int, int, QueueEntry]] = []  # (ready at, seq, entry): a heap
         self._waiting_seq = 0
         self._retry_wake: Cancellable | None = None
         self._retry_wake_at = 0
+
+    def configure(self, effective: Mapping[str, Any]) -> None:
+        super().configure(effective)
+        limit = effective.get("x-delivery-limit")
+        self.delivery_limit: int = DEFAULT_DELIVERY_LIMIT if limit is None else limit  # -1: none
+        self.dead_letter_at_least_once = (
+            effective.get("x-dead-letter-strategy") == "at-least-once" and self.overflow == "reject-publish"
+        )
 
     @property
     def message_count(self) -> int:

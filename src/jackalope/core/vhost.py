@@ -21,13 +21,14 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final
 
-from jackalope.core import queue_arguments
+from jackalope.core import policies, queue_arguments
 from jackalope.core import stream as streams
 from jackalope.core.dead_letters import Death, DeathStamp
 from jackalope.core.errors import AccessRefused, InvalidArgument, NotFound, PreconditionFailed
 from jackalope.core.exchanges import BindingInvalid, Exchange, HeadersThunk, make_exchange
 from jackalope.core.exchanges.base import Destination
 from jackalope.core.message import Message
+from jackalope.core.policies import Policy, make_policy
 from jackalope.core.priority_store import LevelFactory, PriorityStore
 from jackalope.core.queue import Defer, DurableWait, Queue, Timer, exclusive_locked
 from jackalope.core.queue_store import QueueStore
@@ -94,6 +95,9 @@ class VirtualHost:
         self.reply_queues: dict[str, Queue] = {}
         # Whether any exchange is bound to another: only then does routing follow hops.
         self._exchange_bindings = False
+        self.policies: dict[str, Policy] = {}
+        self.operator_policies: dict[str, Policy] = {}
+        self._policy_alternates: dict[str, str] = {}  # exchange -> alternate-exchange by policy
         for ex_name, ex_type in PREDECLARED.items():
             self.exchanges[ex_name] = make_exchange(ex_type, ex_name, durable=True)
 
@@ -136,6 +140,7 @@ class VirtualHost:
             type_name, name, durable=durable, auto_delete=auto_delete, internal=internal, arguments=arguments
         )
         self.exchanges[name] = exchange
+        self._apply_exchange_policy(exchange)
         if durable:
             self.on_change()
         return exchange
@@ -147,6 +152,7 @@ class VirtualHost:
         if if_unused and (exchange.has_bindings() or self._is_destination(exchange)):
             raise PreconditionFailed(f"exchange '{name}' in vhost '{self.name}' in use")
         del self.exchanges[name]
+        self._policy_alternates.pop(name, None)
         for other in self.exchanges.values():
             other.unbind_destination(exchange)
         self._topology_changed()
@@ -251,11 +257,8 @@ class VirtualHost:
             store=store,
         )
         queue.on_unused = self._auto_delete
-        if queue.expires_ms is not None:
-            self._arm_expiry(queue, queue.expires_ms / 1000)
-        if "x-dead-letter-exchange" in queue.arguments:
-            queue.on_dead_letter = self._dead_letter
         self.queues[name] = queue
+        self._apply_policy(queue)
         return queue
 
     # -- streams -------------------------------------------------------------------------------
@@ -376,8 +379,8 @@ class VirtualHost:
         """Republish a message that left ``queue`` for ``reason`` to its dead-letter exchange,
         its death recorded by the front-end's stamp (RabbitMQ's x-death); return how to wait
         for the copies to be safe."""
-        exchange = str(queue.arguments.get("x-dead-letter-exchange") or "")
-        routing_key = str(queue.arguments.get("x-dead-letter-routing-key") or message.routing_key)
+        exchange = queue.dead_letter_exchange or ""
+        routing_key = queue.dead_letter_routing_key or message.routing_key
         if exchange and exchange not in self.exchanges:
             return []
         properties = message.properties
@@ -467,6 +470,55 @@ class VirtualHost:
         """Delete the exclusive queues of a closed connection."""
         for queue in [q for q in self.queues.values() if q.exclusive_owner is owner]:
             self._remove_queue(queue)
+
+    # -- policies ------------------------------------------------------------------------------
+
+    def set_policy(self, name: str, body: Mapping[str, Any], *, operator: bool = False) -> Policy:
+        """Add or replace a policy (RabbitMQ's JSON shape) and apply it to what it matches."""
+        policy = make_policy(name, body, operator=operator)
+        (self.operator_policies if operator else self.policies)[name] = policy
+        self._apply_policies()
+        self.on_change()
+        return policy
+
+    def delete_policy(self, name: str, *, operator: bool = False) -> None:
+        store = self.operator_policies if operator else self.policies
+        if store.pop(name, None) is None:
+            raise NotFound(f"no {'operator ' if operator else ''}policy '{name}' in vhost '{self.name}'")
+        self._apply_policies()
+        self.on_change()
+
+    def _apply_policies(self) -> None:
+        for queue in list(self.queues.values()):
+            self._apply_policy(queue)
+            queue.enforce_limits()
+        for exchange in self.exchanges.values():
+            self._apply_exchange_policy(exchange)
+
+    def _apply_exchange_policy(self, exchange: Exchange) -> None:
+        policy = policies.choose(self.policies.values(), exchange.name, "exchange")
+        alternate = policy.definition.get(ALTERNATE) if policy is not None else None
+        if isinstance(alternate, str):
+            self._policy_alternates[exchange.name] = alternate
+        else:
+            self._policy_alternates.pop(exchange.name, None)
+
+    def _apply_policy(self, queue: Queue) -> None:
+        """Configure ``queue`` with its arguments resolved against its policies."""
+        effective = policies.effective_arguments(
+            queue.arguments,
+            policies.choose(self.policies.values(), queue.name, queue.type_name),
+            policies.choose(self.operator_policies.values(), queue.name, queue.type_name),
+        )
+        if effective != queue.effective_arguments:
+            queue.configure(effective)
+        queue.on_dead_letter = self._dead_letter if queue.dead_letter_exchange is not None else None
+        if queue.expiry is not None:
+            queue.expiry.cancel()
+            queue.expiry = None
+        if queue.expires_ms is not None:
+            idle = time.monotonic() - queue.last_used
+            self._arm_expiry(queue, max(queue.expires_ms / 1000 - idle, 0))
 
     # -- bindings ------------------------------------------------------------------------------
 
@@ -563,7 +615,9 @@ class VirtualHost:
             return (queue,) if queue is not None else ()
         exchange = self.exchange(exchange_name)
         found = exchange.route(routing_key, headers)
-        if not self._exchange_bindings and (found or ALTERNATE not in exchange.arguments):
+        if not self._exchange_bindings and (
+            found or (ALTERNATE not in exchange.arguments and exchange_name not in self._policy_alternates)
+        ):
             return found  # type: ignore[return-value]  # only queues and streams can be bound
         queues: dict[int, QueueLike] = {}
         seen: set[int] = {id(exchange)}
@@ -580,7 +634,7 @@ class VirtualHost:
     def _alternate(self, exchange: Exchange) -> list[Destination]:
         """The alternate exchange that takes what ``exchange`` routes nowhere (RabbitMQ's
         ``alternate-exchange`` argument), if it exists."""
-        name = exchange.arguments.get(ALTERNATE)
+        name = exchange.arguments.get(ALTERNATE) or self._policy_alternates.get(exchange.name)
         alternate = self.exchanges.get(name) if isinstance(name, str) else None
         return [alternate] if alternate is not None else []
 
@@ -637,10 +691,23 @@ class VirtualHost:
                         "arguments": dict(b.arguments),
                     }
                 )
-        return {"exchanges": exchanges, "queues": queues, "bindings": bindings}
+        return {
+            "exchanges": exchanges,
+            "queues": queues,
+            "bindings": bindings,
+            "policies": [p.to_json(self.name) for p in self.policies.values()],
+            "operator_policies": [p.to_json(self.name) for p in self.operator_policies.values()],
+        }
 
     def load_definitions(self, data: Mapping[str, Any]) -> None:
-        """Re-create durable exchanges, queues (with their persistent messages) and bindings."""
+        """Re-create policies, durable exchanges, queues (with their persistent messages) and
+        bindings."""
+        for key, store in (("policies", self.policies), ("operator_policies", self.operator_policies)):
+            for p in data.get(key, []):
+                try:
+                    store[p["name"]] = make_policy(p["name"], p, operator=store is self.operator_policies)
+                except InvalidArgument as exc:
+                    log.error("policy %r of vhost %r not restored: %s", p["name"], self.name, exc)
         for ex in data.get("exchanges", []):
             self.exchanges[ex["name"]] = make_exchange(
                 ex["type"],
@@ -666,6 +733,7 @@ class VirtualHost:
             if source is not None and dest is not None:
                 source.bind(dest, b["routing_key"], b["arguments"])
         self._topology_changed()
+        self._apply_policies()
 
     def _load_stream(self, name: str, arguments: dict[str, Any]) -> None:
         """Attach a stored stream to its topic (made again if the topic went missing)."""

@@ -283,4 +283,7 @@ def make_app(core: BrokerCore, info: dict[str, Any]) -> web.Application:
     app[CORE] = core
     app[INFO] = info
     app.add_routes(routes)
+    from jackalope.http import policies  # its routes need this module's helpers
+
+    app.add_routes(policies.routes)
     return app
