@@ -18,6 +18,8 @@ from typing import IO
 
 import pytest
 
+from tests.certs import TestCA
+
 URL = re.compile(r"listening (\w+)\s+(\S+)")
 GUEST_AUTH = "Basic " + base64.b64encode(b"guest:guest").decode()
 
@@ -109,3 +111,9 @@ def serve(tmp_path: Path) -> Iterator[type[ServeProcess]]:
         if p.proc.poll() is None:
             p.proc.kill()
             p.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def tls_ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
+    """One test CA for the session: server and client certificates on demand."""
+    return TestCA(tmp_path_factory.mktemp("tls-ca"))
