@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
 
 from jackalope import Broker
+from jackalope.datadir import StartupError
 from tests.certs import TestCA
 from tests.kafka_frontend.conftest import unique
 
@@ -90,3 +93,16 @@ def test_tls_refuses_an_untrusted_client_handshake(tls_broker: Broker) -> None:
         pytest.raises(ssl.SSLCertVerificationError),
     ):
         context.wrap_socket(raw, server_hostname=host)
+
+
+def test_a_missing_kafka_key_file_is_a_startup_error_naming_it(tmp_path: Path, tls_ca: TestCA) -> None:
+    server = tls_ca.server()
+    missing = tmp_path / "missing-key.pem"
+    broker = Broker(
+        tmp_path / "data",
+        amqp_port=-1,
+        kafka_tls_certfile=str(server.certfile),
+        kafka_tls_keyfile=str(missing),
+    )
+    with pytest.raises(StartupError, match=re.escape(f"cannot load the Kafka TLS key file {missing}: No such file")):
+        broker.start()
