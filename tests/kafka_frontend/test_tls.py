@@ -104,5 +104,6 @@ def test_a_missing_kafka_key_file_is_a_startup_error_naming_it(tmp_path: Path, t
         kafka_tls_certfile=str(server.certfile),
         kafka_tls_keyfile=str(missing),
     )
-    with pytest.raises(StartupError, match=re.escape(f"cannot load the Kafka TLS key file {missing}: No such file")):
+    message = f"cannot load the Kafka TLS key file {missing}: No such file"
+    with pytest.raises(StartupError, match=re.escape(message)):
         broker.start()
