@@ -18,6 +18,8 @@ from typing import IO
 
 import pytest
 
+from tests.certs import TestCA
+
 URL = re.compile(r"listening (\w+)\s+(\S+)")
 GUEST_AUTH = "Basic " + base64.b64encode(b"guest:guest").decode()
 
@@ -55,12 +57,14 @@ def start_serve(
 
     ``wrap`` goes in front of the command (a program that runs it, e.g. in a namespace)."""
     cmd = [*wrap, sys.executable, "-m", "jackalope", "serve", "--data-dir", str(data_dir), "--http-port", "0"]
-    for flag in ("--amqp-port", "--kafka-port"):
+    for flag in ("--amqp-port", "--amqp-tls-port", "--kafka-port"):
         if flag not in args:
             cmd += [flag, "0"]
     cmd += args
     wanted = {"http"}
-    for flag, name in (("--amqp-port", "amqp"), ("--kafka-port", "kafka")):
+    for flag, name in (("--amqp-port", "amqp"), ("--amqp-tls-port", "amqps"), ("--kafka-port", "kafka")):
+        if name == "amqps" and "--amqp-tls-certfile" not in args:
+            continue  # amqps listens only with a certificate
         if not (flag in args and args[args.index(flag) + 1] == "-1"):
             wanted.add(name)
     proc = subprocess.Popen(
@@ -90,6 +94,16 @@ def start_serve(
     raise AssertionError("jackalope serve did not start:\n" + "".join(served.output))
 
 
+def run_serve(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """`jackalope serve` run to its end (for start-up errors): its exit status and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "jackalope", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def _drain(stream: IO[str], into: list[str]) -> None:
     for line in stream:
         into.append(line)
@@ -109,3 +123,9 @@ def serve(tmp_path: Path) -> Iterator[type[ServeProcess]]:
         if p.proc.poll() is None:
             p.proc.kill()
             p.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def tls_ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
+    """One test CA for the session: server and client certificates on demand."""
+    return TestCA(tmp_path_factory.mktemp("tls-ca"))

@@ -35,6 +35,7 @@ class Broker:
             data_dir = self._tempdir
         overrides.setdefault("http_port", 0)
         overrides.setdefault("amqp_port", 0)
+        overrides.setdefault("amqp_tls_port", 0)  # listening only with amqp_tls_certfile
         overrides.setdefault("kafka_port", 0)
         self.settings = Settings(data_dir=Path(data_dir), **overrides)
         self._server: Server | None = None
@@ -63,6 +64,15 @@ class Broker:
         s = self.settings
         hostport = self.server.addresses["amqp"].split("://", 1)[1]
         return f"amqp://{s.default_user}:{s.default_pass}@{hostport}/"
+
+    @property
+    def amqps_url(self) -> str:
+        """``amqps://user:pass@host:port/`` for AMQP clients over TLS (with ``amqp_tls_certfile``)."""
+        if "amqps" not in self.server.addresses:
+            raise RuntimeError("the broker has no amqps listener: amqp_tls_certfile is not set")
+        s = self.settings
+        hostport = self.server.addresses["amqps"].split("://", 1)[1]
+        return f"amqps://{s.default_user}:{s.default_pass}@{hostport}/"
 
     @property
     def kafka_bootstrap(self) -> str:

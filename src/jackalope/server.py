@@ -9,13 +9,12 @@ import asyncio
 import errno
 import logging
 import shutil
-import ssl
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from jackalope import __version__
+from jackalope import __version__, tls
 from jackalope.amqp.server import AmqpServer
 from jackalope.core import BrokerCore
 from jackalope.core.groups import GroupCoordinator
@@ -100,14 +99,7 @@ class Server:
         await self._listen(site, "HTTP API", s.http_port)
         port = int(self._http.addresses[-1][1])
         self.addresses["http"] = _url("http", s.host, port)
-        if s.amqp_port >= 0:
-            self._amqp = AmqpServer(core, max_message_bytes=s.amqp_max_message_bytes)
-            try:
-                port = await self._amqp.start(s.host, s.amqp_port)
-            except OSError as exc:
-                self._amqp = None
-                raise self._listen_error("AMQP", s.amqp_port, exc) from None
-            self.addresses["amqp"] = _url("amqp", s.host, port)
+        await self._start_amqp(core)
         if s.kafka_port >= 0:
             await self._start_kafka(core)
         log.info(
@@ -134,6 +126,36 @@ class Server:
         await manager.start()
         return manager
 
+    async def _start_amqp(self, core: BrokerCore) -> None:
+        """The plaintext listener and the amqps one, each where its settings ask for it."""
+        s = self.settings
+        amqps = s.amqp_tls_port >= 0 and bool(s.amqp_tls_certfile)
+        if s.amqp_port < 0 and not amqps:
+            return
+        context = None
+        if amqps:
+            context = tls.server_context(
+                "AMQP",
+                s.amqp_tls_certfile,
+                s.amqp_tls_keyfile,
+                cafile=s.amqp_tls_cafile,
+                verify=tls.Verify(s.amqp_tls_verify),
+                fail_if_no_peer_cert=s.amqp_tls_fail_if_no_peer_cert,
+            )
+        amqp = self._amqp = AmqpServer(core, max_message_bytes=s.amqp_max_message_bytes)
+        if s.amqp_port >= 0:
+            try:
+                port = await amqp.start(s.host, s.amqp_port)
+            except OSError as exc:
+                raise self._listen_error("AMQP", s.amqp_port, exc) from None
+            self.addresses["amqp"] = _url("amqp", s.host, port)
+        if context is not None:
+            try:
+                port = await amqp.start(s.host, s.amqp_tls_port, tls=context)
+            except OSError as exc:
+                raise self._listen_error("AMQP over TLS", s.amqp_tls_port, exc) from None
+            self.addresses["amqps"] = _url("amqps", s.host, port)
+
     async def _start_kafka(self, core: BrokerCore) -> None:
         s = self.settings
         groups = self._groups = GroupCoordinator(
@@ -152,14 +174,10 @@ class Server:
             producer_ids=self._producer_ids(),
             sasl_mechanisms=s.kafka_sasl_list(),
         )
-        tls = None
+        context = None
         if s.kafka_tls_certfile:
-            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            try:
-                tls.load_cert_chain(s.kafka_tls_certfile, s.kafka_tls_keyfile)
-            except (OSError, ssl.SSLError) as exc:
-                raise StartupError(f"cannot load the Kafka TLS certificate: {exc}") from None
-        self._kafka = KafkaServer(broker, tls)
+            context = tls.server_context("Kafka", s.kafka_tls_certfile, s.kafka_tls_keyfile)
+        self._kafka = KafkaServer(broker, context)
         try:
             port = await self._kafka.start(s.host, s.kafka_port)
         except OSError as exc:
@@ -169,7 +187,7 @@ class Server:
             "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
         )
         broker.advertised_port = s.kafka_advertised_port or port
-        self.addresses["kafka"] = _url("kafka+ssl" if tls else "kafka", s.host, port)
+        self.addresses["kafka"] = _url("kafka+ssl" if context else "kafka", s.host, port)
 
     def _producer_ids(self) -> ProducerIds:
         path = self.settings.data_dir / "producer-ids"

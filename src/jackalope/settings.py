@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jackalope import resources
+from jackalope import resources, tls
 from jackalope.storage import Durability, LogConfig
 
 ENV_PREFIX = "JACKALOPE_"
@@ -40,6 +40,26 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address the listeners bind to (0.0.0.0 for every interface).")
     http_port: int = _setting(15672, "HTTP API port (0 picks a free port).")
     amqp_port: int = _setting(5672, "AMQP 0-9-1 port (0 picks a free port, -1 disables).")
+    amqp_tls_port: int = _setting(
+        5671,
+        "AMQP 0-9-1 over TLS (amqps) port, listening only when amqp_tls_certfile and amqp_tls_keyfile "
+        "are set (0 picks a free port, -1 disables).",
+    )
+    amqp_tls_certfile: str = _setting(
+        "", "PEM certificate (chain) of the amqps listener; empty: no amqps listener."
+    )
+    amqp_tls_keyfile: str = _setting("", "PEM private key of amqp_tls_certfile (not encrypted).")
+    amqp_tls_cafile: str = _setting(
+        "", "PEM CA certificates that amqps client certificates must be signed by (for verify_peer)."
+    )
+    amqp_tls_verify: str = _setting(
+        "verify_none",
+        "verify_none: no client certificate is asked for; verify_peer: one is asked for and, if sent, "
+        "must be signed by amqp_tls_cafile (its CN is then the user of the EXTERNAL mechanism).",
+    )
+    amqp_tls_fail_if_no_peer_cert: bool = _setting(
+        False, "With verify_peer: refuse amqps clients that send no certificate."
+    )
     amqp_max_message_bytes: int = _setting(128 * 1024 * 1024, "Largest AMQP message body accepted.")
     kafka_port: int = _setting(9092, "Kafka protocol port (0 picks a free port, -1 disables).")
     kafka_advertised_host: str = _setting(
@@ -106,7 +126,7 @@ class Settings:
             raise SettingsError(f"durability must be always, interval or never, not {self.durability!r}")
         if not 0 <= self.http_port <= 65535:
             raise SettingsError(f"http_port {self.http_port} is not a port number")
-        for name in ("amqp_port", "kafka_port"):
+        for name in ("amqp_port", "amqp_tls_port", "kafka_port"):
             if not -1 <= getattr(self, name) <= 65535:
                 raise SettingsError(f"{name} {getattr(self, name)} is not a port number")
         if not 0 <= self.kafka_advertised_port <= 65535:
@@ -120,12 +140,26 @@ class Settings:
             )
         if bool(self.kafka_tls_certfile) != bool(self.kafka_tls_keyfile):
             raise SettingsError("kafka_tls_certfile and kafka_tls_keyfile go together")
+        self._check_amqp_tls()
         try:
             self.log_config()
             self.memory_limit()
             self.disk_limit()
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
+
+    def _check_amqp_tls(self) -> None:
+        if bool(self.amqp_tls_certfile) != bool(self.amqp_tls_keyfile):
+            raise SettingsError("amqp_tls_certfile and amqp_tls_keyfile go together")
+        if self.amqp_tls_verify not in tls.VERIFY_VALUES:
+            raise SettingsError(
+                f"amqp_tls_verify must be verify_none or verify_peer, not {self.amqp_tls_verify!r}"
+            )
+        verify_peer = self.amqp_tls_verify == tls.Verify.PEER.value
+        if verify_peer and not self.amqp_tls_cafile:
+            raise SettingsError("amqp_tls_verify=verify_peer needs amqp_tls_cafile (the CAs to trust)")
+        if self.amqp_tls_fail_if_no_peer_cert and not verify_peer:
+            raise SettingsError("amqp_tls_fail_if_no_peer_cert needs amqp_tls_verify=verify_peer")
 
     def kafka_sasl_list(self) -> tuple[str, ...]:
         return tuple(m.strip().upper() for m in self.kafka_sasl_mechanisms.split(",") if m.strip())

@@ -187,6 +187,81 @@ def test_unreadable_credentials_have_no_user() -> None:
     assert isinstance(login, LoginRequested) and login.user is None
 
 
+def certificate(*common_names: str) -> dict[str, Any]:
+    """A verified peer certificate as ``ssl.SSLSocket.getpeercert()`` gives it."""
+    subject = [(("countryName", "FR"),), (("organizationName", "Jackalope tests"),)]
+    subject += [(("commonName", cn),) for cn in common_names]
+    return {"subject": tuple(subject), "issuer": ((("commonName", "test CA"),),), "version": 3}
+
+
+def external_start_ok(response: str = "") -> bytes:
+    props = {"capabilities": CAPABILITIES}
+    return m(0, commands.Connection.StartOk(client_properties=props, mechanism="EXTERNAL", response=response))
+
+
+def offered(protocol: AmqpProtocol) -> str:
+    events(protocol, PROTOCOL_HEADER)
+    ((_, start),) = sent(protocol)
+    assert isinstance(start, commands.Connection.Start)
+    return str(start.mechanisms)
+
+
+@pytest.mark.parametrize("cert", [None, {}])
+def test_external_is_not_offered_without_a_verified_certificate(cert: dict[str, Any] | None) -> None:
+    protocol = make()
+    protocol.set_peer_certificate(cert)  # {}: a certificate that was not verified
+    assert offered(protocol) == "PLAIN AMQPLAIN"
+
+
+def test_external_is_offered_with_a_verified_certificate_and_logs_in_its_cn() -> None:
+    protocol = make()
+    protocol.set_peer_certificate(certificate("guest"))
+    assert offered(protocol) == "PLAIN AMQPLAIN EXTERNAL"
+    (login,) = events(protocol, external_start_ok("ignored, as RabbitMQ ignores it"))
+    assert login == LoginRequested("EXTERNAL", "guest", None, {"capabilities": CAPABILITIES})
+    protocol.accept_login()
+    assert [type(f) for _, f in sent(protocol)] == [commands.Connection.Tune]
+
+
+def test_password_mechanisms_stay_offered_beside_external() -> None:
+    protocol = make()
+    protocol.set_peer_certificate(certificate("guest"))
+    events(protocol, PROTOCOL_HEADER)
+    (login,) = events(protocol, start_ok("alice", "pw"))
+    assert isinstance(login, LoginRequested)
+    assert (login.mechanism, login.user, login.password) == ("PLAIN", "alice", "pw")
+
+
+def test_several_cns_are_joined_with_commas_as_rabbitmq_does() -> None:
+    protocol = make()
+    protocol.set_peer_certificate(certificate("app", "eu"))
+    (login,) = events(protocol, PROTOCOL_HEADER + external_start_ok())
+    assert isinstance(login, LoginRequested) and login.user == "app,eu"
+
+
+@pytest.mark.parametrize("cert", [None, certificate()], ids=["no certificate", "no CN"])
+def test_external_without_a_name_from_a_certificate_has_no_user_and_is_refused(
+    cert: dict[str, Any] | None,
+) -> None:
+    protocol = make()
+    protocol.set_peer_certificate(cert)
+    (login,) = events(protocol, PROTOCOL_HEADER + external_start_ok())
+    assert isinstance(login, LoginRequested)
+    assert (login.mechanism, login.user) == ("EXTERNAL", None)
+    sent(protocol)
+    protocol.refuse_login()
+    close = closing_error(protocol)
+    assert close.reply_code == ACCESS_REFUSED
+    assert "Login was refused using authentication mechanism EXTERNAL" in close.reply_text
+
+
+def test_the_peer_certificate_is_given_before_the_handshake() -> None:
+    protocol = make()
+    events(protocol, PROTOCOL_HEADER)
+    with pytest.raises(RuntimeError, match=r"await connection\.start-ok"):
+        protocol.set_peer_certificate(certificate("guest"))
+
+
 def test_refused_login_with_the_capability_gets_access_refused_then_waits_for_close_ok() -> None:
     protocol = make()
     events(protocol, PROTOCOL_HEADER + start_ok())

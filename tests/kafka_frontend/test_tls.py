@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,23 +11,20 @@ import pytest
 from confluent_kafka import Producer
 
 from jackalope import Broker
-from tests.kafka_frontend.conftest import make_certificate, unique
+from jackalope.datadir import StartupError
+from tests.certs import TestCA
+from tests.kafka_frontend.conftest import unique
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return make_certificate(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="module")
-def tls_broker(tmp_path_factory: pytest.TempPathFactory, certificate: tuple[Path, Path]) -> Iterator[Broker]:
-    cert, key = certificate
+def tls_broker(tmp_path_factory: pytest.TempPathFactory, tls_ca: TestCA) -> Iterator[Broker]:
+    server = tls_ca.server()
     b = Broker(
         tmp_path_factory.mktemp("tls-broker") / "data",
         kafka_port=0,
         amqp_port=-1,
-        kafka_tls_certfile=str(cert),
-        kafka_tls_keyfile=str(key),
+        kafka_tls_certfile=str(server.certfile),
+        kafka_tls_keyfile=str(server.keyfile),
         kafka_sasl_mechanisms="SCRAM-SHA-512",
     ).start()
     try:
@@ -35,13 +33,13 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory, certificate: tuple[Path
         b.stop()
 
 
-async def test_sasl_ssl_with_each_client(tls_broker: Broker, certificate: tuple[Path, Path]) -> None:
+async def test_sasl_ssl_with_each_client(tls_broker: Broker, tls_ca: TestCA) -> None:
     from aiokafka import AIOKafkaProducer
     from aiokafka.helpers import create_ssl_context
 
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-    cert, _ = certificate
+    cert = tls_ca.cafile
     assert tls_broker.addresses["kafka"].startswith("kafka+ssl://")
     topic = unique("tls")
 
@@ -89,9 +87,23 @@ def test_tls_refuses_an_untrusted_client_handshake(tls_broker: Broker) -> None:
     import socket
 
     host, port = tls_broker.kafka_bootstrap.rsplit(":", 1)
-    context = ssl.create_default_context()  # the self-signed certificate is not trusted here
+    context = ssl.create_default_context()  # the test CA is not trusted here
     with (
         socket.create_connection((host, int(port)), timeout=10) as raw,
         pytest.raises(ssl.SSLCertVerificationError),
     ):
         context.wrap_socket(raw, server_hostname=host)
+
+
+def test_a_missing_kafka_key_file_is_a_startup_error_naming_it(tmp_path: Path, tls_ca: TestCA) -> None:
+    server = tls_ca.server()
+    missing = tmp_path / "missing-key.pem"
+    broker = Broker(
+        tmp_path / "data",
+        amqp_port=-1,
+        kafka_tls_certfile=str(server.certfile),
+        kafka_tls_keyfile=str(missing),
+    )
+    message = f"cannot load the Kafka TLS key file {missing}: No such file"
+    with pytest.raises(StartupError, match=re.escape(message)):
+        broker.start()

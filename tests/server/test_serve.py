@@ -12,20 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ServeProcess, http_json, start_serve
+from tests.conftest import ServeProcess, http_json, run_serve, start_serve
 
 
 def get(url: str) -> object:
     return http_json(url)
-
-
-def run_serve(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "jackalope", "serve", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_serve_prints_listeners_and_answers(serve: type[ServeProcess]) -> None:

@@ -62,3 +62,41 @@ def test_bad_environment() -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(settings.SettingsError, match="cannot read config file"):
         settings.load({}, environ={}, config_file=tmp_path / "nope.toml")
+
+
+def test_amqps_defaults_to_5671_listening_only_with_a_certificate() -> None:
+    s = settings.load({}, environ={})
+    assert (s.amqp_tls_port, s.amqp_tls_certfile, s.amqp_tls_verify) == (5671, "", "verify_none")
+    assert s.amqp_tls_fail_if_no_peer_cert is False
+
+
+def test_amqps_settings_from_the_environment() -> None:
+    env = {
+        "JACKALOPE_AMQP_TLS_CERTFILE": "c.pem",
+        "JACKALOPE_AMQP_TLS_KEYFILE": "k.pem",
+        "JACKALOPE_AMQP_TLS_CAFILE": "ca.pem",
+        "JACKALOPE_AMQP_TLS_VERIFY": "verify_peer",
+        "JACKALOPE_AMQP_TLS_FAIL_IF_NO_PEER_CERT": "true",
+    }
+    s = settings.load({}, environ=env)
+    assert (s.amqp_tls_certfile, s.amqp_tls_cafile, s.amqp_tls_fail_if_no_peer_cert) == (
+        "c.pem",
+        "ca.pem",
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"amqp_tls_certfile": "c.pem"}, "amqp_tls_certfile and amqp_tls_keyfile go together"),
+        ({"amqp_tls_keyfile": "k.pem"}, "amqp_tls_certfile and amqp_tls_keyfile go together"),
+        ({"amqp_tls_verify": "verify_some"}, "amqp_tls_verify must be verify_none or verify_peer"),
+        ({"amqp_tls_verify": "verify_peer"}, "verify_peer needs amqp_tls_cafile"),
+        ({"amqp_tls_fail_if_no_peer_cert": True}, "needs amqp_tls_verify=verify_peer"),
+        ({"amqp_tls_port": 70000}, "amqp_tls_port 70000 is not a port number"),
+    ],
+)
+def test_bad_amqps_settings(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(settings.SettingsError, match=message):
+        settings.load(changes, environ={})

@@ -34,6 +34,7 @@ from jackalope.amqp import constants as c
 from jackalope.amqp.channel import Channel
 from jackalope.amqp.errors import ChannelException, ConnectionException
 from jackalope.amqp.protocol import (
+    EXTERNAL,
     Ack,
     AmqpProtocol,
     ChannelClosed,
@@ -165,6 +166,9 @@ class AmqpConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not an asyncio.Transport subclass
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        # Over TLS: the client's certificate if it sent one and the listener verified it (the
+        # dict is empty for an unverified one), for EXTERNAL.
+        self.protocol.set_peer_certificate(transport.get_extra_info("peercert"))
         self.server.connections.add(self)
         self._close_timer = self.loop.call_later(HANDSHAKE_TIMEOUT, self._handshake_timeout)
         self._alarms.subscribe(self._alarms_changed)
@@ -299,13 +303,27 @@ class AmqpConnection(asyncio.Protocol):
         self._close_transport()
 
     def _login(self, event: LoginRequested) -> None:
-        if event.user is None or not self.core.authenticate(event.user, event.password or ""):
-            log.warning("AMQP login refused", extra={"peer": self.peer, "user": event.user})
+        refused = self._login_refused(event)
+        if refused or event.user is None:
+            log.warning(
+                "AMQP login refused",
+                extra={"peer": self.peer, "user": event.user, "mechanism": event.mechanism, "why": refused},
+            )
             self.protocol.refuse_login()
             self._closing()
             return
         self.user = event.user
         self.protocol.accept_login()
+
+    def _login_refused(self, event: LoginRequested) -> str:
+        """Why the login is refused, for the log; empty if it is not."""
+        if event.user is None:
+            if event.mechanism == EXTERNAL:
+                return "no verified client certificate with a CN"
+            return "unknown mechanism or unreadable response"
+        if event.mechanism == EXTERNAL:
+            return "" if self.core.user_exists(event.user) else f"no user '{event.user}'"
+        return "" if self.core.authenticate(event.user, event.password or "") else "invalid credentials"
 
     def _update_secret(self, event: SecretUpdateRequested) -> None:
         """The broker's users have passwords, not expiring tokens: a new secret is taken when

@@ -18,7 +18,9 @@ from jackalope.amqp.reader import Ack, Nack, Reject, WholeMessage
 
 class LoginRequested(NamedTuple):
     """connection.start-ok arrived.  ``user`` is None if the response could not be parsed.
-    Answer with ``accept_login()`` or ``refuse_login()`` before reading on."""
+    For EXTERNAL, ``user`` is the CN of the client's verified TLS certificate (None without
+    one) and ``password`` is None: the user must exist.  Answer with ``accept_login()`` or
+    ``refuse_login()`` before reading on."""
 
     mechanism: str
     user: str | None

@@ -2,7 +2,9 @@
 
 Everything in the AMQP front-end that is protocol rather than broker lives here, with no
 socket, no event loop and no clock: the protocol header, the start / tune / open handshake
-(with PLAIN and AMQPLAIN credentials), channel numbers and their open and close handshakes,
+(with PLAIN and AMQPLAIN credentials, and EXTERNAL: the CN of the client's verified TLS
+certificate, which the connection hands in with :meth:`AmqpProtocol.set_peer_certificate`),
+channel numbers and their open and close handshakes,
 the assembly of basic.publish + content header + body frames into one message per channel,
 frame-max and channel-max, heartbeat bookkeeping, and the connection.close handshake in
 both directions.  :class:`AmqpProtocol` is used like h11's ``Connection``::
@@ -80,6 +82,7 @@ from jackalope.amqp.reader import (
 )
 
 __all__ = [
+    "EXTERNAL",
     "Ack",
     "AmqpProtocol",
     "ChannelClosed",
@@ -100,6 +103,8 @@ __all__ = [
 ]
 
 MECHANISMS: Final = "PLAIN AMQPLAIN"
+EXTERNAL: Final = "EXTERNAL"
+"""Offered besides MECHANISMS on a connection whose client sent a verified TLS certificate."""
 LOCALES: Final = "en_US"
 MISSED_TICKS: Final = 4
 """A peer that sent nothing for this many ticks (two heartbeat intervals) is gone."""
@@ -167,6 +172,7 @@ class AmqpProtocol:
         self.client_properties: dict[str, Any] = {}
         self.capabilities: dict[str, Any] = {}
         self.mechanism = ""
+        self._peer_certificate: Mapping[str, Any] | None = None
         self._reader = FrameReader(frame_max)
         self._out = bytearray()
         self._open: dict[int, _Content] = {}  # open channels, with the message being received
@@ -175,6 +181,19 @@ class AmqpProtocol:
         self._received = False
         self._sent = False
         self._idle_ticks = 0
+
+    def set_peer_certificate(self, certificate: Mapping[str, Any] | None) -> None:
+        """The client's TLS certificate as verified against the listener's CAs (the fields of
+        :meth:`ssl.SSLSocket.getpeercert`), or None for none.  With one, connection.start offers
+        EXTERNAL, whose user is the certificate's CN (RabbitMQ's ``ssl_cert_login_from =
+        common_name``).  Call before feeding the protocol header."""
+        self._expect(State.AWAIT_HEADER)
+        self._peer_certificate = dict(certificate) if certificate else None
+
+    @property
+    def mechanisms(self) -> str:
+        """The SASL mechanisms connection.start offers."""
+        return f"{MECHANISMS} {EXTERNAL}" if self._peer_certificate else MECHANISMS
 
     # -- input -----------------------------------------------------------------------------------
 
@@ -300,7 +319,9 @@ class AmqpProtocol:
             self._write(writers.protocol_header())
             return self._close_now()
         self.state = State.AWAIT_START_OK
-        start = spec.Connection.Start(0, 9, self.server_properties, mechanisms=MECHANISMS, locales=LOCALES)
+        start = spec.Connection.Start(
+            0, 9, self.server_properties, mechanisms=self.mechanisms, locales=LOCALES
+        )
         self.send_method(0, start)
         return None
 
@@ -309,7 +330,10 @@ class AmqpProtocol:
         capabilities = self.client_properties.get("capabilities")
         self.capabilities = dict(capabilities) if isinstance(capabilities, dict) else {}
         self.mechanism = m.mechanism
-        user, password = _credentials(m)
+        if m.mechanism == EXTERNAL:  # the response is not looked at, as in RabbitMQ
+            user, password = _common_name(self._peer_certificate), None
+        else:
+            user, password = _credentials(m)
         self.state = State.AWAIT_LOGIN
         return LoginRequested(m.mechanism, user, password, self.client_properties)
 
@@ -676,6 +700,15 @@ class AmqpProtocol:
             self._write(writers.heartbeat())
         self._received = self._sent = False
         return True
+
+
+def _common_name(certificate: Mapping[str, Any] | None) -> str | None:
+    """The CN of a certificate's subject (several joined with ",", as RabbitMQ joins them);
+    None without a certificate or a CN."""
+    if not certificate:
+        return None
+    names = [value for rdn in certificate.get("subject", ()) for key, value in rdn if key == "commonName"]
+    return ",".join(names) if names else None
 
 
 def _credentials(m: spec.Connection.StartOk) -> tuple[str | None, str | None]:

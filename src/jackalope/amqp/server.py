@@ -1,9 +1,12 @@
-"""The AMQP 0-9-1 listener: accepts connections and closes them on shutdown."""
+"""The AMQP 0-9-1 listeners (plaintext, and amqps over TLS): accept connections and close them
+on shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+from typing import Final
 
 from jackalope.amqp import stream_records
 from jackalope.amqp.connection import AmqpConnection
@@ -11,6 +14,8 @@ from jackalope.amqp.dead_letters import stamp_death
 from jackalope.core import BrokerCore
 
 log = logging.getLogger(__name__)
+
+TLS_HANDSHAKE_TIMEOUT: Final = 5.0  # seconds, RabbitMQ's ssl_handshake_timeout
 
 
 class AmqpServer:
@@ -20,21 +25,28 @@ class AmqpServer:
         core.death_stamp = stamp_death
         self.max_message_bytes = max_message_bytes
         self.connections: set[AmqpConnection] = set()
-        self._server: asyncio.base_events.Server | None = None
+        self._servers: list[asyncio.Server] = []
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen; return the bound port."""
+    async def start(self, host: str, port: int, *, tls: ssl.SSLContext | None = None) -> int:
+        """Listen (over TLS with a ``tls`` context); return the bound port.  May be called once
+        per listener; :meth:`stop` stops them all."""
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            lambda: AmqpConnection(self), host, port, reuse_address=True, backlog=1024
+            lambda: AmqpConnection(self),
+            host,
+            port,
+            reuse_address=True,
+            backlog=1024,
+            ssl=tls,
+            ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if tls is not None else None,
         )
-        self._server = server
+        self._servers.append(server)
         return int(server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         """Stop accepting, then close every connection with 320 CONNECTION_FORCED."""
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         for connection in list(self.connections):
             connection.force_close("broker shutdown")
         for _ in range(50):
@@ -43,6 +55,6 @@ class AmqpServer:
             await asyncio.sleep(0.02)
         for connection in list(self.connections):
             connection.abort()
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()

@@ -107,6 +107,9 @@ class BrokerCore:
             raise NotFound(f"no vhost '{name}'")
         return found
 
+    def user_exists(self, name: str) -> bool:
+        return name in self.users
+
     def authenticate(self, user: str, password: str) -> bool:
         expected = self.users.get(user)
         return expected is not None and hmac.compare_digest(expected.encode(), password.encode())
