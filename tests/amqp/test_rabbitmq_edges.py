@@ -137,3 +137,59 @@ def test_basic_recover_async_requeues_without_a_reply(amqp_url: str, names: Name
         raw.send_frame(commands.Basic.RecoverAsync(requeue=True), channel=1)
         raw.send_frame(commands.Basic.Get(queue=queue), channel=1)
         assert raw.expect(commands.Basic.GetOk).redelivered is True  # nothing in between
+
+
+def test_an_empty_queue_name_is_the_last_declared_queue(channel: BlockingChannel, names: Names) -> None:
+    exchange = names.exchange()
+    channel.exchange_declare(exchange, "direct")
+    queue = channel.queue_declare("", exclusive=True).method.queue
+    channel.queue_bind("", exchange)  # queue and routing key: the last declared queue's name
+    channel.confirm_delivery()
+    channel.basic_publish(exchange, queue, b"by the shortcut")
+    method, _, body = channel.basic_get("", auto_ack=True)
+    assert method is not None and body == b"by the shortcut"
+    channel.basic_publish(exchange, queue, b"purged")
+    assert channel.queue_purge("").method.message_count == 1
+    channel.queue_unbind("", exchange)
+    channel.basic_consume("", lambda *_: None)
+    channel.queue_delete("")
+    assert channel.is_open
+
+
+@pytest.mark.parametrize("operation", ["get", "bind", "purge", "delete", "consume"])
+def test_an_empty_queue_name_with_none_declared_is_404(
+    connection: BlockingConnection, names: Names, operation: str
+) -> None:
+    ch = connection.channel()
+    do = {
+        "get": lambda: ch.basic_get(""),
+        "bind": lambda: ch.queue_bind("", "amq.direct", "k"),
+        "purge": lambda: ch.queue_purge(""),
+        "delete": lambda: ch.queue_delete(""),
+        "consume": lambda: ch.basic_consume("", lambda *_: None),
+    }[operation]
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as err:
+        do()
+    assert (err.value.reply_code, err.value.reply_text) == (404, "NOT_FOUND - no previously declared queue")
+
+
+def test_channel_flow_off_is_not_implemented(connection: BlockingConnection) -> None:
+    ch = connection.channel()
+    assert ch.flow(True) is True
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as err:
+        ch.flow(False)
+    assert (err.value.reply_code, err.value.reply_text) == (540, "NOT_IMPLEMENTED - active=false")
+
+
+def test_the_capabilities_rabbitmq_advertises(connection: BlockingConnection) -> None:
+    assert connection._impl.server_properties["capabilities"] == {
+        "publisher_confirms": True,
+        "exchange_exchange_bindings": True,
+        "basic.nack": True,
+        "consumer_cancel_notify": True,
+        "connection.blocked": True,
+        "consumer_priorities": True,
+        "authentication_failure_close": True,
+        "per_consumer_qos": True,
+        "direct_reply_to": True,
+    }

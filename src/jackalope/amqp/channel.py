@@ -134,7 +134,7 @@ class Channel:
         self.number = number
         self.vhost = vhost
         self.user = user
-        self.active = True  # channel.flow
+        self.last_queue: str | None = None  # what an empty queue name means (queue.declare's)
         self.closing = False
         self.consumers: dict[str, ChannelConsumer] = {}
         self._held_cancels: list[str] | None = None  # during queue.delete: sent after delete-ok
@@ -231,6 +231,7 @@ class Channel:
             arguments=m.arguments or {},
             passive=m.passive,
         )
+        self.last_queue = queue.name
         if not m.nowait:
             self.send(
                 build_method(
@@ -241,17 +242,29 @@ class Channel:
                 )
             )
 
+    def _queue_name(self, name: str) -> str:
+        """AMQP's shortcut: an empty queue name is the queue last declared on the channel."""
+        if name:
+            return name
+        if self.last_queue is None:
+            raise core_errors.NotFound("no previously declared queue")
+        return self.last_queue
+
     def _queue_bind(self, m: spec.Queue.Bind) -> None:
-        self.vhost.bind_queue(m.queue, m.exchange, m.routing_key, m.arguments or {}, self.output)
+        queue = self._queue_name(m.queue)
+        routing_key = m.routing_key or ("" if m.queue else queue)  # the shortcut covers both
+        self.vhost.bind_queue(queue, m.exchange, routing_key, m.arguments or {}, self.output)
         if not m.nowait:
             self.send(spec.Queue.BindOk())
 
     def _queue_unbind(self, m: spec.Queue.Unbind) -> None:
-        self.vhost.unbind_queue(m.queue, m.exchange, m.routing_key, m.arguments or {}, self.output)
+        queue = self._queue_name(m.queue)
+        routing_key = m.routing_key or ("" if m.queue else queue)
+        self.vhost.unbind_queue(queue, m.exchange, routing_key, m.arguments or {}, self.output)
         self.send(spec.Queue.UnbindOk())
 
     def _queue_purge(self, m: spec.Queue.Purge) -> None:
-        count = self.vhost.queue(m.queue, self.output).purge()
+        count = self.vhost.queue(self._queue_name(m.queue), self.output).purge()
         if not m.nowait:
             self.send(spec.Queue.PurgeOk(count))
 
@@ -261,7 +274,7 @@ class Channel:
         self._held_cancels = []
         try:
             count = self.vhost.delete_queue(
-                m.queue, owner=self.output, if_unused=m.if_unused, if_empty=m.if_empty
+                self._queue_name(m.queue), owner=self.output, if_unused=m.if_unused, if_empty=m.if_empty
             )
             if not m.nowait:
                 self.send(spec.Queue.DeleteOk(count))
@@ -292,7 +305,7 @@ class Channel:
             self.reply_queue = self.vhost.open_reply_queue()
             queue: QueueType = self.reply_queue
         else:
-            queue = self.vhost.queue(m.queue, self.output)
+            queue = self.vhost.queue(self._queue_name(m.queue), self.output)
         priority = _consumer_priority(m, queue.name, self.vhost.name)
         tag = m.consumer_tag or _tag("amq.ctag-")
         if tag in self.consumers:
@@ -359,7 +372,7 @@ class Channel:
         )
 
     def _basic_get(self, m: spec.Basic.Get) -> None:
-        queue = self.vhost.queue(m.queue, self.output)
+        queue = self.vhost.queue(self._queue_name(m.queue), self.output)
         entry = queue.get()
         if entry is None:
             self.send(spec.Basic.GetEmpty())
@@ -702,10 +715,10 @@ class Channel:
     # -- flow and lifecycle --------------------------------------------------------------------
 
     def _channel_flow(self, m: spec.Channel.Flow) -> None:
-        self.active = bool(m.active)
-        self.send(spec.Channel.FlowOk(self.active))
-        if self.active:
-            self.dispatch_consumers()
+        """RabbitMQ never stops deliveries for channel.flow: active=false is a 540."""
+        if not m.active:
+            raise ConnectionException(c.NOT_IMPLEMENTED, "active=false", m.index)
+        self.send(spec.Channel.FlowOk(True))
 
     def dispatch_consumers(self) -> None:
         """Let the queues this channel consumes from deliver (it can take more now)."""

@@ -65,11 +65,10 @@ class ChannelConsumer:
     def can_deliver(self) -> bool:
         ch = self.channel
         if self.no_ack:
-            return ch.active and ch.output.writable
+            return ch.output.writable
         return (
             (self.prefetch == 0 or self.unacked < self.prefetch)
             and (ch.global_prefetch == 0 or ch.unacked_count < ch.global_prefetch)
-            and ch.active
             and ch.output.writable
         )
 
