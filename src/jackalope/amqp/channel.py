@@ -33,10 +33,11 @@ from jackalope.amqp.output import ChannelOutput
 from jackalope.amqp.reader import Publish
 from jackalope.amqp.writers import build_method
 from jackalope.core import errors as core_errors
+from jackalope.core.exchanges import UnknownExchangeType
 from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue import Queue
 from jackalope.core.stream import Stream, parse_offset_spec
-from jackalope.core.vhost import REPLY_TO, VirtualHost
+from jackalope.core.vhost import REPLY_TO, Target, VirtualHost
 from jackalope.storage import Log, Record
 
 ERROR_CODES: Final[dict[type[core_errors.CoreError], int]] = {
@@ -62,22 +63,6 @@ def _what(queue: Stream) -> str:
 
 _USER_ID_FLAG: Final = 0x10  # bit 4 of the property flags (low byte)
 _REPLY_TO_FLAG_HIGH: Final = 0x02  # bit 9 of the property flags (high byte)
-
-
-class _HeadersOf:
-    """The message's headers table, decoded on first use only (headers exchanges)."""
-
-    __slots__ = ("headers", "properties")
-
-    def __init__(self, properties: bytes) -> None:
-        self.properties = properties
-        self.headers: dict[str, Any] | None = None
-
-    def __call__(self) -> dict[str, Any]:
-        if self.headers is None:
-            headers = props.decode_properties(self.properties).get("headers")
-            self.headers = headers if isinstance(headers, dict) else {}
-        return self.headers
 
 
 def _no_headers() -> dict[str, Any]:
@@ -169,11 +154,9 @@ class Channel:
                 arguments=m.arguments or {},
                 passive=m.passive,
             )
-        except ValueError as exc:
-            if isinstance(exc, core_errors.CoreError):
-                raise
+        except UnknownExchangeType as exc:  # x-delayed-type too names the type
             raise ConnectionException(
-                c.COMMAND_INVALID, f"invalid exchange type '{m.exchange_type}'", m.index
+                c.COMMAND_INVALID, f"invalid exchange type '{exc.type_name}'", m.index
             ) from None
         if not m.nowait:
             self.send(spec.Exchange.DeclareOk())
@@ -534,14 +517,14 @@ class Channel:
             queue.when_durable(entry, pending.done)
 
     def _enqueue(
-        self, event: Publish, properties: bytes, body: bytes, queues: Collection[Queue | Stream]
-    ) -> tuple[list[tuple[Queue | Stream, QueueEntry]], bool]:
+        self, event: Publish, properties: bytes, body: bytes, queues: Collection[Target]
+    ) -> tuple[list[tuple[Target, QueueEntry]], bool]:
         if not queues:
             if event.mandatory:
                 self._return_unroutable(event, properties, body)
             return [], False
         message = self._message(event, properties, body)
-        waiting: list[tuple[Queue | Stream, QueueEntry]] = []
+        waiting: list[tuple[Target, QueueEntry]] = []
         refused = False
         for queue in queues:
             entry = queue.enqueue(message)
@@ -567,13 +550,15 @@ class Channel:
             self.number, c.NO_ROUTE, "NO_ROUTE", event.exchange, event.routing_key, properties, body
         )
 
-    def _resolve(self, event: Publish, properties: bytes) -> tuple[Collection[Queue | Stream], bytes]:
+    def _resolve(self, event: Publish, properties: bytes) -> tuple[Collection[Target], bytes]:
         """The queues ``event`` reaches, and its properties as they will be delivered (direct
         reply-to rewritten); raises the channel exception a bad publish earns."""
         properties = self._check_publish(event, properties)
         try:
             if event.exchange:
-                return self.vhost.route(event.exchange, event.routing_key, _HeadersOf(properties)), properties
+                return self.vhost.route(
+                    event.exchange, event.routing_key, props.LazyProperties(properties)
+                ), properties
             return self.vhost.route("", event.routing_key, _NO_HEADERS), properties
         except core_errors.CoreError as exc:
             raise ChannelException(
