@@ -156,7 +156,7 @@ class Channel:
             )
         except UnknownExchangeType as exc:  # x-delayed-type too names the type
             raise ConnectionException(
-                c.COMMAND_INVALID, f"invalid exchange type '{exc.type_name}'", m.index
+                c.COMMAND_INVALID, f"unknown exchange type '{exc.type_name}'", m.index
             ) from None
         if not m.nowait:
             self.send(spec.Exchange.DeclareOk())

@@ -6,7 +6,7 @@ Rules are those of RabbitMQ's ``rabbitmq_delayed_message_exchange`` plugin:
 * ``x-delayed-type`` must name an existing type (``direct``, ``fanout``, ``topic``, ``headers``,
   ``x-consistent-hash``); missing or not a string: 406 "Invalid argument, 'x-delayed-type' must
   be an existing exchange type"; ``x-delayed-message`` itself: 406 "Invalid argument,
-  'x-delayed-message' can't be used for 'x-delayed-type'"; an unknown name: 503 "invalid
+  'x-delayed-message' can't be used for 'x-delayed-type'"; an unknown name: 503 "unknown
   exchange type", as for ``exchange.declare`` of that type. Bindings are checked and indexed by
   that type; a re-declare compares what every type compares (``alternate-exchange``);
 * ``x-delay`` is the delay in ms: an integer of any width, a string of one (``"5000"``), or a
