@@ -255,6 +255,21 @@ def test_a_durable_exchange_keeps_held_messages_across_a_restart(
     again_logs.close_sync()
 
 
+def test_a_new_exchange_does_not_take_over_a_leftover_log(logs: LogManager, clock: list[int]) -> None:
+    vhost = make_vhost(logs, Timers(clock))
+    setup(vhost)
+    publish(vhost, "dx", "k", b"of an exchange whose definition was never saved", 10)
+    vhost.close()
+    timers = Timers(clock)
+    again = make_vhost(logs, timers)  # no definitions loaded: the exchange is declared anew
+    queue = setup(again)
+    held_log = logs.get(delayed_log_name("/", "dx"))
+    assert held_log is not None and held_log.end_offset == 0
+    clock[0] += 20
+    timers.run_due()
+    assert bodies(queue) == []
+
+
 def test_a_non_durable_exchange_holds_in_memory(logs: LogManager, clock: list[int]) -> None:
     vhost = make_vhost(logs, Timers(clock))
     setup(vhost, durable=False)

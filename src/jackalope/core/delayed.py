@@ -51,7 +51,7 @@ def delayed_log_name(vhost: str, exchange: str) -> str:
     return f"delayed/{vhost}/{exchange}"
 
 
-class Target(Protocol):
+class Receiver(Protocol):
     """Where a due message goes (a queue or a stream)."""
 
     def enqueue(self, message: Message) -> QueueEntry | None: ...
@@ -63,7 +63,7 @@ ReleaseStamp = Callable[[bytes], tuple[bytes, HeadersThunk]]
 """The front-end's part in a release: given a held message's properties, the properties it is
 routed with (``x-delay`` negated) and a thunk of their headers."""
 
-RouteDue = Callable[[DelayedMessageExchange, Message], tuple[Message, Collection[Target]]]
+RouteDue = Callable[[DelayedMessageExchange, Message], tuple[Message, Collection[Receiver]]]
 """The vhost's part: the message as released and where it goes from the exchange now."""
 
 
@@ -223,7 +223,7 @@ class DelayedMessages:
     def _release(self, entry: QueueEntry) -> None:
         """Route a due message; settle its record once its copies are durable."""
         released, targets = self._route_due(self.exchange, entry.message)
-        waiting: list[tuple[Target, QueueEntry]] = []
+        waiting: list[tuple[Receiver, QueueEntry]] = []
         for target in targets:
             copy = target.enqueue(released)
             if copy is not None and copy.offset != -1:

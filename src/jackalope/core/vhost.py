@@ -151,7 +151,7 @@ class VirtualHost:
         if isinstance(exchange, DelayedMessageExchange):
             if self.timer is None:
                 raise InvalidArgument(f"cannot declare exchange '{name}' of type '{type_name}': no timers")
-            self._hold_delayed(exchange)
+            self._hold_delayed(exchange, fresh=True)
         self.exchanges[name] = exchange
         if durable:
             self.on_change()
@@ -171,14 +171,16 @@ class VirtualHost:
         if exchange.durable:
             self.on_change()
 
-    def _hold_delayed(self, exchange: DelayedMessageExchange) -> DelayedMessages:
-        """Give a delayed-message exchange the place that holds its messages (a log if durable)."""
+    def _hold_delayed(self, exchange: DelayedMessageExchange, fresh: bool = False) -> DelayedMessages:
+        """Give a delayed-message exchange the place that holds its messages (a log if durable;
+        ``fresh``: a new exchange, so a log of that name is a leftover of an unsaved one)."""
         assert self.timer is not None
         log_ = None
         if exchange.durable:
-            log_ = self.logs.get_or_create(
-                delayed_log_name(self.name, exchange.name), _queue_log_config(self.logs)
-            )
+            name = delayed_log_name(self.name, exchange.name)
+            if fresh and name in self.logs:
+                self.logs.delete(name)
+            log_ = self.logs.get_or_create(name, _queue_log_config(self.logs))
         held = self.delayed[exchange] = DelayedMessages(
             exchange, self._route_due, self.timer, log_=log_, defer=self.defer
         )
