@@ -116,6 +116,37 @@ def test_routing_follows_the_delayed_type(channel: BlockingChannel, names: Names
 
 
 @jackalope_only
+def test_headers_routing_reads_the_held_messages_headers(channel: BlockingChannel, names: Names) -> None:
+    x = names.exchange("delayed")
+    channel.exchange_declare(x, "x-delayed-message", arguments={"x-delayed-type": "headers"})
+    queue = names.queue()
+    channel.queue_declare(queue)
+    channel.queue_bind(queue, x, arguments={"x-match": "all", "region": "eu"})
+    channel.confirm_delivery()
+    channel.basic_publish(x, "", b"eu", after(30, headers={"region": "eu"}))
+    channel.basic_publish(x, "", b"us", after(30, headers={"region": "us"}))
+    channel.basic_publish(x, "", b"eu later", after(60, headers={"region": "eu"}))
+    assert [body for _, body in wait_for_messages(channel, queue, 2)] == [b"eu", b"eu later"]
+
+
+@jackalope_only
+def test_a_transaction_holds_its_delayed_publishes_from_the_commit(
+    connection: BlockingConnection, names: Names
+) -> None:
+    ch = connection.channel()
+    x, queue = delayed(ch, names)  # confirm mode: a fresh channel for the transaction
+    tx = connection.channel()
+    tx.tx_select()
+    tx.basic_publish(x, "k", b"in tx", after(50))
+    tx.basic_publish(x, "k", b"rolled back", after(50))
+    tx.tx_rollback()
+    tx.basic_publish(x, "k", b"committed", after(50))
+    tx.tx_commit()
+    assert [body for _, body in wait_for_messages(ch, queue, 1)] == [b"committed"]
+    assert ready_count(ch, queue) == 0
+
+
+@jackalope_only
 def test_a_held_mandatory_message_is_not_returned(channel: BlockingChannel, names: Names) -> None:
     x = names.exchange("delayed")
     channel.exchange_declare(x, "x-delayed-message", arguments=DIRECT)
