@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from jackalope import __version__, tls
-from jackalope.amqp.server import AmqpServer
+from jackalope.amqp.server import AmqpServer, install_codecs
 from jackalope.core import BrokerCore
 from jackalope.core.groups import GroupCoordinator
 from jackalope.core.producer_ids import ProducerIds
@@ -89,6 +89,7 @@ class Server:
                 "default_max_message_bytes": s.kafka_max_message_bytes,
             },
         )
+        install_codecs(core)
         core.load_definitions()
         self._monitor = ResourceMonitor(core.alarms, s.data_dir, s.memory_limit(), s.disk_limit())
         self._monitor.start()

@@ -19,6 +19,8 @@ from jackalope.core.exchanges import (
     EMPTY_ROUTE,
     Binding,
     BindingInvalid,
+    ConsistentHashExchange,
+    DelayedMessageExchange,
     DirectExchange,
     Exchange,
     FanoutExchange,
@@ -64,10 +66,12 @@ def test_exchange_types_registry() -> None:
         "fanout": FanoutExchange,
         "topic": TopicExchange,
         "headers": HeadersExchange,
+        "x-consistent-hash": ConsistentHashExchange,
+        "x-delayed-message": DelayedMessageExchange,
     }
     assert all(cls.type_name == name for name, cls in types.items())
     types.clear()
-    assert len(exchange_types()) == 4  # a copy: the registry is not the caller's to change
+    assert len(exchange_types()) == 6  # a copy: the registry is not the caller's to change
 
 
 @pytest.mark.parametrize("type_name", ALL_TYPES)
@@ -95,10 +99,10 @@ def test_make_exchange(type_name: str) -> None:
 
 def test_unknown_exchange_type() -> None:
     with pytest.raises(UnknownExchangeType) as caught:
-        make_exchange("x-consistent-hash", "x")
+        make_exchange("x-foo", "x")
     assert isinstance(caught.value, ValueError)
-    assert caught.value.type_name == "x-consistent-hash"
-    assert "x-consistent-hash" in str(caught.value)
+    assert caught.value.type_name == "x-foo"
+    assert "x-foo" in str(caught.value)
 
 
 # -- binding identity -------------------------------------------------------------------------

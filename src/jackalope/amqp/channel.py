@@ -33,11 +33,12 @@ from jackalope.amqp.output import ChannelOutput
 from jackalope.amqp.reader import Publish
 from jackalope.amqp.writers import build_method
 from jackalope.core import errors as core_errors
+from jackalope.core.exchanges import UnknownExchangeType
 from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue import Queue
 from jackalope.core.queue_types import QueueType
 from jackalope.core.stream import Stream
-from jackalope.core.vhost import REPLY_TO, VirtualHost
+from jackalope.core.vhost import REPLY_TO, Target, VirtualHost
 from jackalope.storage import Log, Record
 
 ERROR_CODES: Final[dict[type[core_errors.CoreError], int]] = {
@@ -59,22 +60,6 @@ log = logging.getLogger(__name__)
 
 _USER_ID_FLAG: Final = 0x10  # bit 4 of the property flags (low byte)
 _REPLY_TO_FLAG_HIGH: Final = 0x02  # bit 9 of the property flags (high byte)
-
-
-class _HeadersOf:
-    """The message's headers table, decoded on first use only (headers exchanges)."""
-
-    __slots__ = ("headers", "properties")
-
-    def __init__(self, properties: bytes) -> None:
-        self.properties = properties
-        self.headers: dict[str, Any] | None = None
-
-    def __call__(self) -> dict[str, Any]:
-        if self.headers is None:
-            headers = props.decode_properties(self.properties).get("headers")
-            self.headers = headers if isinstance(headers, dict) else {}
-        return self.headers
 
 
 def _no_headers() -> dict[str, Any]:
@@ -189,11 +174,9 @@ class Channel:
                 arguments=m.arguments or {},
                 passive=m.passive,
             )
-        except ValueError as exc:
-            if isinstance(exc, core_errors.CoreError):
-                raise
+        except UnknownExchangeType as exc:  # x-delayed-type too names the type
             raise ConnectionException(
-                c.COMMAND_INVALID, f"invalid exchange type '{m.exchange_type}'", m.index
+                c.COMMAND_INVALID, f"unknown exchange type '{exc.type_name}'", m.index
             ) from None
         if not m.nowait:
             self.send(spec.Exchange.DeclareOk())
@@ -533,14 +516,14 @@ class Channel:
             queue.when_durable(entry, pending.done)
 
     def _enqueue(
-        self, event: Publish, properties: bytes, body: bytes, queues: Collection[QueueType]
-    ) -> tuple[list[tuple[QueueType, QueueEntry]], bool]:
+        self, event: Publish, properties: bytes, body: bytes, queues: Collection[Target]
+    ) -> tuple[list[tuple[Target, QueueEntry]], bool]:
         if not queues:
             if event.mandatory:
                 self._return_unroutable(event, properties, body)
             return [], False
         message = self._message(event, properties, body)
-        waiting: list[tuple[QueueType, QueueEntry]] = []
+        waiting: list[tuple[Target, QueueEntry]] = []
         refused = False
         for queue in queues:
             entry = queue.enqueue(message)
@@ -566,13 +549,15 @@ class Channel:
             self.number, c.NO_ROUTE, "NO_ROUTE", event.exchange, event.routing_key, properties, body
         )
 
-    def _resolve(self, event: Publish, properties: bytes) -> tuple[Collection[QueueType], bytes]:
+    def _resolve(self, event: Publish, properties: bytes) -> tuple[Collection[Target], bytes]:
         """The queues ``event`` reaches, and its properties as they will be delivered (direct
         reply-to rewritten); raises the channel exception a bad publish earns."""
         properties = self._check_publish(event, properties)
         try:
             if event.exchange:
-                return self.vhost.route(event.exchange, event.routing_key, _HeadersOf(properties)), properties
+                return self.vhost.route(
+                    event.exchange, event.routing_key, props.LazyProperties(properties)
+                ), properties
             return self.vhost.route("", event.routing_key, _NO_HEADERS), properties
         except core_errors.CoreError as exc:
             raise ChannelException(
@@ -682,9 +667,9 @@ class Channel:
                 queue.when_durable(entry, commit.done)
         written: dict[int, Log] = {}
         for settle in settlements:
-            for queue in settle():
-                if isinstance(queue, Queue) and queue.durable:
-                    for log_ in queue.logs():
+            for settled in settle():
+                if settled.durable:
+                    for log_ in settled.logs():
                         written[id(log_)] = log_
         for log_ in written.values():
             commit.remaining += 1

@@ -75,6 +75,30 @@ def decode_properties(properties: bytes) -> dict[str, pamqp_common.FieldValue]:
     return {name: getattr(decoded, name) for name in cls.__slots__ if flags & cls.flags[name]}
 
 
+class LazyProperties:
+    """A message's properties for the exchanges that read them, decoded on first use only:
+    called, the headers table (headers, consistent-hash and delayed-message exchanges);
+    ``property(name)``, another property by pamqp's name (consistent-hash ``hash-property``)."""
+
+    __slots__ = ("fields", "properties")
+
+    def __init__(self, properties: bytes) -> None:
+        self.properties = properties
+        self.fields: dict[str, pamqp_common.FieldValue] | None = None
+
+    def _decoded(self) -> dict[str, pamqp_common.FieldValue]:
+        if self.fields is None:
+            self.fields = decode_properties(self.properties) if self.properties else {}
+        return self.fields
+
+    def __call__(self) -> dict[str, Any]:
+        headers = self._decoded().get("headers")
+        return headers if isinstance(headers, dict) else {}
+
+    def property(self, name: str) -> Any:
+        return self._decoded().get(name)
+
+
 _REPLY_TO_FLAG: Final = 0x0200
 
 

@@ -11,6 +11,7 @@ from typing import Final
 from jackalope.amqp import stream_records
 from jackalope.amqp.connection import AmqpConnection
 from jackalope.amqp.dead_letters import stamp_death
+from jackalope.amqp.delayed import release_delayed
 from jackalope.core import BrokerCore
 
 log = logging.getLogger(__name__)
@@ -18,11 +19,20 @@ log = logging.getLogger(__name__)
 TLS_HANDSHAKE_TIMEOUT: Final = 5.0  # seconds, RabbitMQ's ssl_handshake_timeout
 
 
+def install_codecs(core: BrokerCore) -> None:
+    """Give the core what it needs of AMQP's message format: stream records, dead letters'
+    x-death, due delayed messages' x-delay. Messages at rest are AMQP-encoded, so the server
+    installs these before the stored definitions load (a recovered delayed message may be due
+    at once), whether an AMQP listener runs or not."""
+    core.stream_encoder = stream_records.message_record
+    core.death_stamp = stamp_death
+    core.release_stamp = release_delayed
+
+
 class AmqpServer:
     def __init__(self, core: BrokerCore, *, max_message_bytes: int = 128 * 1024 * 1024) -> None:
         self.core = core
-        core.stream_encoder = stream_records.message_record
-        core.death_stamp = stamp_death
+        install_codecs(core)
         self.max_message_bytes = max_message_bytes
         self.connections: set[AmqpConnection] = set()
         self._servers: list[asyncio.Server] = []

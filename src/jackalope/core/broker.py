@@ -10,6 +10,7 @@ from typing import Any
 
 from jackalope.core.alarms import Alarms
 from jackalope.core.dead_letters import DeathStamp
+from jackalope.core.delayed import ReleaseStamp
 from jackalope.core.errors import NotFound
 from jackalope.core.queue import Defer, Timer
 from jackalope.core.stream import MessageEncoder, plain_record
@@ -19,8 +20,13 @@ from jackalope.storage import AppendInfo, Log, LogConfig, LogManager, Record
 from jackalope.storage.files import atomic_write
 
 DEFINITIONS_FILE = "definitions.json"
-# topics.log_name and vhost.queue_log_name
-OWNED_PREFIXES = (("topic/", "a topic or stream"), ("queue/", "a queue"), ("queue.p", "a priority queue"))
+# topics.log_name, vhost.queue_log_name and delayed.delayed_log_name
+OWNED_PREFIXES = (
+    ("topic/", "a topic or stream"),
+    ("queue/", "a queue"),
+    ("queue.p", "a priority queue"),  # its levels above 0
+    ("delayed/", "a delayed-message exchange"),
+)
 GROUPS_LOG = "__consumer_offsets"
 
 
@@ -55,6 +61,7 @@ class BrokerCore:
         self.topics = Topics(logs, data_dir, **(topic_defaults or {}))
         self._stream_encoder: MessageEncoder = plain_record
         self._death_stamp: DeathStamp | None = None
+        self._release_stamp: ReleaseStamp | None = None
         self._loading = True  # nothing to save until the stored definitions are loaded
         self.add_vhost("/")
         self._loading = False
@@ -75,6 +82,7 @@ class BrokerCore:
             )
             vhost.stream_encoder = self._stream_encoder
             vhost.death_stamp = self._death_stamp
+            vhost.release_stamp = self._release_stamp
             self.save_definitions()
         return vhost
 
@@ -100,6 +108,17 @@ class BrokerCore:
         self._death_stamp = stamp
         for vhost in self.vhosts.values():
             vhost.death_stamp = stamp
+
+    @property
+    def release_stamp(self) -> ReleaseStamp | None:
+        """How a due delayed message's properties are rewritten (the AMQP front-end's x-delay)."""
+        return self._release_stamp
+
+    @release_stamp.setter
+    def release_stamp(self, stamp: ReleaseStamp | None) -> None:
+        self._release_stamp = stamp
+        for vhost in self.vhosts.values():
+            vhost.release_stamp = stamp
 
     def vhost(self, name: str) -> VirtualHost:
         found = self.vhosts.get(name)

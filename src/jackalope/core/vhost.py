@@ -24,8 +24,16 @@ from typing import Any, Final
 from jackalope.core import policies, queue_arguments
 from jackalope.core import stream as streams
 from jackalope.core.dead_letters import Death, DeathStamp
+from jackalope.core.delayed import DelayedMessages, Holding, ReleaseStamp, delayed_log_name
 from jackalope.core.errors import AccessRefused, InvalidArgument, NotFound, PreconditionFailed
-from jackalope.core.exchanges import BindingInvalid, Exchange, HeadersThunk, make_exchange
+from jackalope.core.exchanges import (
+    ArgumentInvalid,
+    BindingInvalid,
+    DelayedMessageExchange,
+    Exchange,
+    HeadersThunk,
+    make_exchange,
+)
 from jackalope.core.exchanges.base import Destination
 from jackalope.core.message import Message
 from jackalope.core.policies import Policy, make_policy
@@ -53,6 +61,7 @@ REPLY_TO: Final = "amq.rabbitmq.reply-to"  # RabbitMQ's direct reply-to pseudo-q
 STREAM_VHOST: Final = "/"  # the one virtual host whose streams are Kafka topics
 
 QueueLike = Queue | Stream
+Target = Queue | Stream | Holding  # where a published message goes (Holding: a delayed exchange's)
 
 
 def queue_log_name(vhost: str, queue: str, level: int = 0) -> str:
@@ -79,6 +88,8 @@ class VirtualHost:
         self.defer = defer
         self.timer = timer  # queue expiry (x-expires); None: no timers (x-expires refused)
         self.death_stamp: DeathStamp | None = None  # the front-end's x-death (set by the broker)
+        self.release_stamp: ReleaseStamp | None = None  # the front-end's x-delay rewrite (likewise)
+        self.delayed: dict[Exchange, DelayedMessages] = {}  # the messages each delayed exchange holds
         self.logs = logs
         # Where non-durable queues page their backlog (wiped at every start); None: in memory.
         self.transient_logs = transient_logs
@@ -136,9 +147,21 @@ class VirtualHost:
             return existing
         if name.startswith("amq."):
             raise AccessRefused(f"exchange name '{name}' contains reserved prefix 'amq.*'")
-        exchange = make_exchange(
-            type_name, name, durable=durable, auto_delete=auto_delete, internal=internal, arguments=arguments
-        )
+        try:
+            exchange = make_exchange(
+                type_name,
+                name,
+                durable=durable,
+                auto_delete=auto_delete,
+                internal=internal,
+                arguments=arguments,
+            )
+        except ArgumentInvalid as exc:
+            raise PreconditionFailed(str(exc)) from None
+        if isinstance(exchange, DelayedMessageExchange):
+            if self.timer is None:
+                raise InvalidArgument(f"cannot declare exchange '{name}' of type '{type_name}': no timers")
+            self._hold_delayed(exchange, fresh=True)
         self.exchanges[name] = exchange
         self._apply_exchange_policy(exchange)
         if durable:
@@ -155,9 +178,49 @@ class VirtualHost:
         self._policy_alternates.pop(name, None)
         for other in self.exchanges.values():
             other.unbind_destination(exchange)
+        self._drop_delayed(exchange)
         self._topology_changed()
         if exchange.durable:
             self.on_change()
+
+    def _hold_delayed(self, exchange: DelayedMessageExchange, fresh: bool = False) -> DelayedMessages:
+        """Give a delayed-message exchange the place that holds its messages (a log if durable;
+        ``fresh``: a new exchange, so a log of that name is a leftover of an unsaved one)."""
+        assert self.timer is not None
+        log_ = None
+        if exchange.durable:
+            name = delayed_log_name(self.name, exchange.name)
+            if fresh and name in self.logs:
+                self.logs.delete(name)
+            log_ = self.logs.get_or_create(name, _queue_log_config(self.logs))
+        held = self.delayed[exchange] = DelayedMessages(
+            exchange, self._route_due, self.timer, log_=log_, defer=self.defer
+        )
+        return held
+
+    def _drop_delayed(self, exchange: Exchange) -> None:
+        """A deleted delayed-message exchange's held messages go with it, and its log."""
+        held = self.delayed.pop(exchange, None)
+        if held is not None:
+            held.delete()
+            if held.log is not None:
+                self.logs.delete(delayed_log_name(self.name, exchange.name))
+
+    def _route_due(
+        self, exchange: DelayedMessageExchange, message: Message
+    ) -> tuple[Message, Collection[Target]]:
+        """A held message is due: as it is routed (``x-delay`` negated by the front-end's stamp)
+        and where it goes from ``exchange`` now."""
+        properties, headers = message.properties, _no_headers
+        if self.release_stamp is not None:
+            properties, headers = self.release_stamp(properties)
+        released = Message(
+            exchange.name, message.routing_key, properties, message.body, message.persistent, message.ttl_ms
+        )
+        if self.exchanges.get(exchange.name) is not exchange:
+            return released, ()
+        found = exchange.route_now(message.routing_key, headers)
+        return released, self._follow(exchange, found, message.routing_key, headers)
 
     def _topology_changed(self) -> None:
         """Recompute what routing needs to know (exchange changes are rare; publishes are not)."""
@@ -597,15 +660,17 @@ class VirtualHost:
             del self.exchanges[exchange.name]
             for other in self.exchanges.values():
                 other.unbind_destination(exchange)
+            self._drop_delayed(exchange)
             self._topology_changed()
             if exchange.durable:
                 self.on_change()
 
     # -- routing -------------------------------------------------------------------------------
 
-    def route(self, exchange_name: str, routing_key: str, headers: HeadersThunk) -> Collection[QueueLike]:
+    def route(self, exchange_name: str, routing_key: str, headers: HeadersThunk) -> Collection[Target]:
         """The queues and streams a message published to ``exchange_name`` reaches
-        (exchange-to-exchange bindings followed, each queue once)."""
+        (exchange-to-exchange bindings followed, each queue once), or the place a delayed-message
+        exchange holds it."""
         if not exchange_name:
             queue: QueueLike | None = (
                 self.queues.get(routing_key)
@@ -614,17 +679,23 @@ class VirtualHost:
             )
             return (queue,) if queue is not None else ()
         exchange = self.exchange(exchange_name)
-        found = exchange.route(routing_key, headers)
+        return self._follow(exchange, exchange.route(routing_key, headers), routing_key, headers)
+
+    def _follow(
+        self, exchange: Exchange, found: Collection[Destination], routing_key: str, headers: HeadersThunk
+    ) -> Collection[Target]:
+        """Where ``found`` (what ``exchange`` routed to) leads: exchanges followed, or the
+        alternate exchange's if it is empty."""
         if not self._exchange_bindings and (
-            found or (ALTERNATE not in exchange.arguments and exchange_name not in self._policy_alternates)
+            found or (ALTERNATE not in exchange.arguments and exchange.name not in self._policy_alternates)
         ):
             return found  # type: ignore[return-value]  # only queues and streams can be bound
-        queues: dict[int, QueueLike] = {}
+        queues: dict[int, Target] = {}
         seen: set[int] = {id(exchange)}
         pending: list[Destination] = list(found) or self._alternate(exchange)
         while pending:
             dest = pending.pop()
-            if isinstance(dest, Queue | Stream):
+            if isinstance(dest, Queue | Stream | Holding):
                 queues[id(dest)] = dest
             elif isinstance(dest, Exchange) and id(dest) not in seen:
                 seen.add(id(dest))
@@ -709,7 +780,7 @@ class VirtualHost:
                 except InvalidArgument as exc:
                     log.error("policy %r of vhost %r not restored: %s", p["name"], self.name, exc)
         for ex in data.get("exchanges", []):
-            self.exchanges[ex["name"]] = make_exchange(
+            exchange = make_exchange(
                 ex["type"],
                 ex["name"],
                 durable=True,
@@ -717,6 +788,12 @@ class VirtualHost:
                 internal=ex["internal"],
                 arguments=ex["arguments"],
             )
+            if isinstance(exchange, DelayedMessageExchange):
+                if self.timer is None:
+                    log.error("delayed-message exchange %r not restored: no timers", exchange.name)
+                    continue
+                self._hold_delayed(exchange)
+            self.exchanges[ex["name"]] = exchange
         for q in data.get("queues", []):
             if streams.is_stream(q["arguments"]):
                 self._load_stream(q["name"], q["arguments"])
@@ -734,6 +811,8 @@ class VirtualHost:
                 source.bind(dest, b["routing_key"], b["arguments"])
         self._topology_changed()
         self._apply_policies()
+        for held in self.delayed.values():  # once the bindings are there to route by
+            held.recover()
 
     def _load_stream(self, name: str, arguments: dict[str, Any]) -> None:
         """Attach a stored stream to its topic (made again if the topic went missing)."""
@@ -744,6 +823,8 @@ class VirtualHost:
             log.error("stream %r not restored: %s", name, exc)
 
     def close(self) -> None:
+        for held in self.delayed.values():
+            held.close()
         for queue in self.queues.values():
             queue.close()
         for stream in self.streams.values():
@@ -758,6 +839,10 @@ def _check_replicated(what: str, durable: bool, exclusive: bool, auto_delete: bo
         raise PreconditionFailed(f"invalid property 'exclusive-owner' for {what}")
     if not durable:
         raise PreconditionFailed(f"invalid property 'non-durable' for {what}")
+
+
+def _no_headers() -> Mapping[str, Any]:
+    return {}
 
 
 def _queue_log_config(manager: LogManager) -> LogConfig:

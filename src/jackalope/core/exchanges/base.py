@@ -23,8 +23,10 @@ Destination: TypeAlias = Hashable
 """A Queue or an Exchange object of the core. Exchanges only hash and compare them (identity)."""
 
 HeadersThunk: TypeAlias = Callable[[], Mapping[str, Any]]
-"""Returns the message's AMQP headers table, decoded lazily: only the headers exchange calls it,
-so a message routed through direct/topic/fanout exchanges never pays for decoding its headers."""
+"""Returns the message's AMQP headers table, decoded lazily: only the exchanges that read headers
+call it, so a message routed through direct/topic/fanout exchanges never pays for decoding its
+headers. A thunk may also answer ``property(name)`` with one of the message's other properties
+(the AMQP front-end's does; see :func:`message_property`)."""
 
 EMPTY_ROUTE: Final[frozenset[Any]] = frozenset()
 """The one empty result every exchange returns, so "no match" allocates nothing."""
@@ -41,9 +43,21 @@ class UnknownExchangeType(ValueError):
         return f"unknown exchange type {self.type_name!r}"
 
 
+class ArgumentInvalid(ValueError):
+    """The exchange type rejects the declaration's arguments (AMQP 406 PRECONDITION_FAILED, with
+    this message). Nothing was declared."""
+
+
 class BindingInvalid(ValueError):
     """The exchange type rejects a binding's arguments (RabbitMQ's ``binding_invalid``, which
     the AMQP front-end reports as 406 PRECONDITION_FAILED). Nothing was bound."""
+
+
+def message_property(headers: HeadersThunk, name: str) -> Any:
+    """The message property ``name`` (``message_id``, ``correlation_id``, ``timestamp``...) if the
+    thunk can tell it (``property(name)``), else None, as for a property the message lacks."""
+    lookup = getattr(headers, "property", None)
+    return lookup(name) if lookup is not None else None
 
 
 # -- canonical, hashable forms of AMQP field values ----------------------------------------------
