@@ -10,7 +10,7 @@ from typing import Any
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
-from tests.amqp.support import Names, dead_letter_pair, ready_count, wait_until
+from tests.amqp.support import Names, dead_letter_pair, get_all, ready_count, wait_until
 
 
 def dead_letter(channel: BlockingChannel, dead: str) -> tuple[pika.BasicProperties, bytes]:
@@ -87,3 +87,55 @@ def test_retry_later_counts_every_round(channel: BlockingChannel, names: Names) 
     assert counts == {(work, "rejected"): 2, (retry, "expired"): 2}
     assert seen[2][0]["queue"] == retry  # most recent first
     assert seen[2][1]["routing-keys"] == ["job"]
+
+
+def test_a_dead_letter_is_routed_by_its_headers(channel: BlockingChannel, names: Names) -> None:
+    dlx, matched, other = names.exchange("dlx"), names.queue("matched"), names.queue("other")
+    channel.exchange_declare(dlx, "headers")
+    channel.queue_declare(matched)
+    channel.queue_declare(other)
+    channel.queue_bind(matched, dlx, arguments={"x-match": "all", "kind": "invoice"})
+    channel.queue_bind(other, dlx, arguments={"x-match": "all", "kind": "receipt"})
+    source = names.queue()
+    channel.queue_declare(source, arguments={"x-dead-letter-exchange": dlx})
+    channel.confirm_delivery()
+    channel.basic_publish("", source, b"doc", pika.BasicProperties(headers={"kind": "invoice"}))
+    method, _, _ = channel.basic_get(source)
+    assert method is not None
+    channel.basic_reject(method.delivery_tag, requeue=False)
+    wait_until(lambda: ready_count(channel, matched) == 1, "the dead letter routed by its headers")
+    assert ready_count(channel, other) == 0
+
+
+def test_a_rejected_message_may_be_dead_lettered_back_to_its_queue(
+    channel: BlockingChannel, names: Names
+) -> None:
+    queue = names.queue()
+    channel.queue_declare(queue, arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue})
+    channel.confirm_delivery()
+    channel.basic_publish("", queue, b"again")
+    method, _, _ = channel.basic_get(queue)
+    assert method is not None
+    channel.basic_reject(method.delivery_tag, requeue=False)
+    wait_until(lambda: ready_count(channel, queue) == 1, "the rejected message back in its queue")
+    _, props, body = channel.basic_get(queue, auto_ack=True)
+    assert body == b"again" and deaths(props)[0]["count"] == 1
+
+
+def test_an_expired_message_is_not_dead_lettered_back_to_its_queue(
+    channel: BlockingChannel, names: Names
+) -> None:
+    dlx, queue, observer = names.exchange("dlx"), names.queue(), names.queue("observer")
+    channel.exchange_declare(dlx, "fanout")
+    channel.queue_declare(queue, arguments={"x-dead-letter-exchange": dlx, "x-message-ttl": 20})
+    channel.queue_declare(observer)
+    channel.queue_bind(queue, dlx)  # the dead letters come back here too: a cycle
+    channel.queue_bind(observer, dlx)
+    channel.confirm_delivery()
+    channel.basic_publish("", queue, b"cycle")
+    wait_until(lambda: ready_count(channel, observer) == 1, "the first dead letter")
+    # Had the copy gone back to the queue, it would expire again before this one does.
+    channel.basic_publish("", queue, b"marker")
+    wait_until(lambda: ready_count(channel, observer) == 2, "the marker's dead letter")
+    assert get_all(channel, observer) == [b"cycle", b"marker"]
+    assert ready_count(channel, queue) == 0

@@ -14,12 +14,13 @@ from jackalope.amqp.errors import FrameError
 from jackalope.core.dead_letters import Death
 
 
-def stamp_death(properties: bytes, death: Death) -> bytes:
-    """``properties`` with ``death`` recorded (unchanged if they cannot be decoded)."""
+def stamp_death(properties: bytes, death: Death) -> tuple[bytes, props.LazyProperties]:
+    """``properties`` with ``death`` recorded (unchanged if they cannot be decoded), and their
+    lazy decoding for the exchanges the dead letter is routed through."""
     try:
         fields: dict[str, Any] = dict(props.decode_properties(properties)) if properties else {}
     except FrameError:
-        return properties
+        return properties, props.LazyProperties(properties)
     headers = dict(fields.get("headers") or {})
     expiration = fields.pop("expiration", None)
     deaths = [d for d in headers.get("x-death") or [] if isinstance(d, dict)]
@@ -44,4 +45,5 @@ def stamp_death(properties: bytes, death: Death) -> bytes:
         headers.setdefault(f"x-first-death-{what}", value)
         headers[f"x-last-death-{what}"] = value
     fields["headers"] = headers
-    return props.encode_properties(**fields)
+    stamped = props.encode_properties(**fields)
+    return stamped, props.LazyProperties(stamped)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from jackalope.core.exchanges import HeadersThunk
+
 
 @dataclass(frozen=True, slots=True)
 class Death:
@@ -25,5 +27,6 @@ class Death:
     time: int
 
 
-DeathStamp = Callable[[bytes, Death], bytes]
-"""A message's encoded properties, with ``death`` recorded in them."""
+DeathStamp = Callable[[bytes, Death], tuple[bytes, HeadersThunk]]
+"""A message's encoded properties, with ``death`` recorded in them, and a thunk of their
+headers (a dead letter is routed by them, as any message)."""

@@ -38,7 +38,7 @@ from jackalope.core.exchanges.base import Destination
 from jackalope.core.message import Message
 from jackalope.core.policies import Policy, make_policy
 from jackalope.core.priority_store import LevelFactory, PriorityStore
-from jackalope.core.queue import Defer, DurableWait, Queue, Timer, exclusive_locked
+from jackalope.core.queue import REJECTED, Defer, DurableWait, Queue, Timer, exclusive_locked
 from jackalope.core.queue_store import QueueStore
 from jackalope.core.queue_types import QUORUM
 from jackalope.core.quorum import QuorumQueue
@@ -447,16 +447,18 @@ class VirtualHost:
         if exchange and exchange not in self.exchanges:
             return []
         properties = message.properties
+        headers: HeadersThunk = _no_headers
         if self.death_stamp is not None:
             death = Death(queue.name, reason, message.exchange, (message.routing_key,), int(time.time()))
-            properties = self.death_stamp(properties, death)
+            properties, headers = self.death_stamp(properties, death)
         # The publisher's TTL is spent: a dead letter has none (RabbitMQ keeps it in x-death).
         dead = Message(
             exchange, routing_key, properties, message.body, message.persistent, None, message.priority
         )
         waits: list[DurableWait] = []
-        for target in self.route(exchange, routing_key, lambda: {}):
-            if target is not queue:
+        for target in self.route(exchange, routing_key, headers):
+            # back to the queue it left: a cycle, dropped unless a client rejected it (RabbitMQ)
+            if target is not queue or reason == REJECTED:
                 entry = target.enqueue(dead)
                 if entry is not None:
                     waits.append(functools.partial(target.when_durable, entry))
