@@ -34,6 +34,7 @@ from jackalope.amqp.reader import Publish
 from jackalope.amqp.writers import build_method
 from jackalope.core import errors as core_errors
 from jackalope.core.message import Message, QueueEntry
+from jackalope.core.permissions import Grant, Kind
 from jackalope.core.queue import Queue
 from jackalope.core.stream import Stream, parse_offset_spec
 from jackalope.core.vhost import REPLY_TO, VirtualHost
@@ -111,11 +112,16 @@ def _property_facts(properties: bytes) -> tuple[bool, int | None]:
 
 
 class Channel:
-    def __init__(self, output: ChannelOutput, number: int, vhost: VirtualHost, user: str) -> None:
+    def __init__(
+        self, output: ChannelOutput, number: int, vhost: VirtualHost, user: str, grant: Grant
+    ) -> None:
         self.output = output  # also the owner of this connection's exclusive queues
         self.number = number
         self.vhost = vhost
         self.user = user
+        # The user's permissions, checked as RabbitMQ's channel checks them (each method's
+        # handler says which; declarations check inside the vhost, in RabbitMQ's order).
+        self.grant = grant
         self.active = True  # channel.flow
         self.closing = False
         self.consumers: dict[str, ChannelConsumer] = {}
@@ -168,6 +174,7 @@ class Channel:
                 internal=m.internal,
                 arguments=m.arguments or {},
                 passive=m.passive,
+                grant=self.grant,
             )
         except ValueError as exc:
             if isinstance(exc, core_errors.CoreError):
@@ -179,16 +186,27 @@ class Channel:
             self.send(spec.Exchange.DeclareOk())
 
     def _exchange_delete(self, m: spec.Exchange.Delete) -> None:
+        if m.exchange and not m.exchange.startswith("amq."):  # those are refused as such first
+            self.grant.check("configure", "exchange", m.exchange)
         self.vhost.delete_exchange(m.exchange, if_unused=m.if_unused)
         if not m.nowait:
             self.send(spec.Exchange.DeleteOk())
 
+    def _check_binding(self, kind: Kind, destination: str, source: str) -> None:
+        """RabbitMQ's binding rule: write on the destination, read on the source exchange (the
+        default exchange, refused as such, needs no check)."""
+        self.grant.check("write", kind, destination)
+        if source and destination:
+            self.grant.check("read", "exchange", source)
+
     def _exchange_bind(self, m: spec.Exchange.Bind) -> None:
+        self._check_binding("exchange", m.destination, m.source)
         self.vhost.bind_exchange(m.destination, m.source, m.routing_key, m.arguments or {})
         if not m.nowait:
             self.send(spec.Exchange.BindOk())
 
     def _exchange_unbind(self, m: spec.Exchange.Unbind) -> None:
+        self._check_binding("exchange", m.destination, m.source)
         self.vhost.unbind_exchange(m.destination, m.source, m.routing_key, m.arguments or {})
         if not m.nowait:
             self.send(spec.Exchange.UnbindOk())
@@ -210,6 +228,7 @@ class Channel:
             auto_delete=m.auto_delete,
             arguments=m.arguments or {},
             passive=m.passive,
+            grant=self.grant,
         )
         if not m.nowait:
             self.send(
@@ -222,15 +241,18 @@ class Channel:
             )
 
     def _queue_bind(self, m: spec.Queue.Bind) -> None:
+        self._check_binding("queue", m.queue, m.exchange or "")
         self.vhost.bind_queue(m.queue, m.exchange, m.routing_key, m.arguments or {}, self.output)
         if not m.nowait:
             self.send(spec.Queue.BindOk())
 
     def _queue_unbind(self, m: spec.Queue.Unbind) -> None:
+        self._check_binding("queue", m.queue, m.exchange or "")
         self.vhost.unbind_queue(m.queue, m.exchange, m.routing_key, m.arguments or {}, self.output)
         self.send(spec.Queue.UnbindOk())
 
     def _queue_purge(self, m: spec.Queue.Purge) -> None:
+        self.grant.check("read", "queue", m.queue)
         queue = self.vhost.queue(m.queue, self.output)
         if isinstance(queue, Stream):  # RabbitMQ: a connection error
             raise ConnectionException(
@@ -243,6 +265,7 @@ class Channel:
     def _queue_delete(self, m: spec.Queue.Delete) -> None:
         # This channel's own consumers of the queue hear basic.cancel after delete-ok, as
         # RabbitMQ orders them.
+        self.grant.check("configure", "queue", m.queue)
         self._held_cancels = []
         try:
             count = self.vhost.delete_queue(
@@ -277,6 +300,7 @@ class Channel:
             self.reply_queue = self.vhost.open_reply_queue()
             queue = self.reply_queue
         else:
+            self.grant.check("read", "queue", m.queue)
             found = self.vhost.queue(m.queue, self.output)
             if isinstance(found, Stream):
                 self._consume_stream(m, found)
@@ -373,6 +397,7 @@ class Channel:
         )
 
     def _basic_get(self, m: spec.Basic.Get) -> None:
+        self.grant.check("read", "queue", m.queue)
         queue = self.vhost.queue(m.queue, self.output)
         if isinstance(queue, Stream):  # RabbitMQ: a connection error
             raise ConnectionException(
@@ -503,6 +528,10 @@ class Channel:
 
     def publish(self, event: Publish, properties: bytes, body: bytes) -> None:
         """A whole message has arrived (method, header, body)."""
+        try:  # write on the exchange (the default one is amq.default), before it is looked up
+            self.grant.check_publish(event.exchange)
+        except core_errors.AccessRefused as exc:
+            raise ChannelException(c.ACCESS_REFUSED, str(exc), c.BASIC_PUBLISH) from None
         if self.tx:
             # Checked now, as RabbitMQ checks it (a missing exchange closes the channel at the
             # publish); routed at tx.commit.

@@ -51,6 +51,9 @@ from jackalope.amqp.protocol import (
     Tuned,
     VhostRequested,
 )
+from jackalope.core.access import LoginRefused
+from jackalope.core.errors import NotAllowed
+from jackalope.core.permissions import Grant
 from jackalope.core.vhost import VirtualHost
 
 if TYPE_CHECKING:
@@ -133,7 +136,9 @@ class AmqpConnection(asyncio.Protocol):
         self.channels: dict[int, Channel] = {}
         self.user = ""
         self.vhost: VirtualHost | None = None
+        self.grant: Grant | None = None  # the user's rights in the vhost, once it is open
         self.peer = "?"
+        self.peer_host: str | None = None
         self.backlog = 0
         self._holds = 0  # Hold flags
         self._budget = SLICE_EVENTS  # of this loop iteration
@@ -165,6 +170,7 @@ class AmqpConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not an asyncio.Transport subclass
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.peer_host = str(peer[0]) if peer else None
         self.server.connections.add(self)
         self._close_timer = self.loop.call_later(HANDSHAKE_TIMEOUT, self._handshake_timeout)
         self._alarms.subscribe(self._alarms_changed)
@@ -283,8 +289,8 @@ class AmqpConnection(asyncio.Protocol):
             self._close_channel(channel, exc)
 
     def _on_channel_opened(self, event: ChannelOpened) -> None:
-        assert self.vhost is not None
-        self.channels[event.channel] = Channel(self, event.channel, self.vhost, self.user)
+        assert self.vhost is not None and self.grant is not None
+        self.channels[event.channel] = Channel(self, event.channel, self.vhost, self.user, self.grant)
 
     def _on_channel_closed(self, event: ChannelClosed) -> None:
         channel = self.channels.pop(event.channel, None)
@@ -299,8 +305,21 @@ class AmqpConnection(asyncio.Protocol):
         self._close_transport()
 
     def _login(self, event: LoginRequested) -> None:
-        if event.user is None or not self.core.authenticate(event.user, event.password or ""):
-            log.warning("AMQP login refused", extra={"peer": self.peer, "user": event.user})
+        """As RabbitMQ: a refused login (a wrong password, or a loopback-only user such as
+        guest from elsewhere) gets the generic refusal; the log says why."""
+        try:
+            if event.user is None:
+                raise LoginRefused(f"unreadable {event.mechanism} response")
+            self.core.login(event.user, event.password or "", self.peer_host)
+        except LoginRefused as exc:
+            log.warning(
+                "AMQP login refused",
+                extra={
+                    "peer": self.peer,
+                    "user": event.user,
+                    "reason": f"{event.mechanism} login refused: {exc}",
+                },
+            )
             self.protocol.refuse_login()
             self._closing()
             return
@@ -326,10 +345,13 @@ class AmqpConnection(asyncio.Protocol):
             self._heartbeat_timer = self.loop.call_later(event.heartbeat / 2, self._heartbeat_tick)
 
     def _open_vhost(self, event: VhostRequested) -> None:
-        vhost = self.core.vhosts.get(event.vhost)
-        if vhost is None:
-            raise ConnectionException(c.NOT_ALLOWED, f"vhost {event.vhost} not found", c.CONNECTION_OPEN)
-        self.vhost = vhost
+        """connection.open: RabbitMQ's rules (the vhost exists, is under its connection limit,
+        and the user has permissions in it), or 530 NOT_ALLOWED in RabbitMQ's words."""
+        try:
+            self.vhost = self.core.open_connection(self.user, event.vhost)
+        except NotAllowed as exc:
+            raise ConnectionException(c.NOT_ALLOWED, str(exc), c.CONNECTION_OPEN) from None
+        self.grant = self.core.grant(self.user, event.vhost)
         self.protocol.accept_vhost()
 
     def close_channel(self, channel: Channel, error: ChannelException) -> None:
@@ -439,5 +461,7 @@ class AmqpConnection(asyncio.Protocol):
                 timer.cancel()
         for vhost in self.core.vhosts.values():
             vhost.connection_closed(self)
+        if self.vhost is not None:
+            self.core.connection_closed(self.vhost)
         self._alarms.unsubscribe(self._alarms_changed)
         self.server.connections.discard(self)

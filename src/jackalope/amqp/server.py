@@ -21,6 +21,19 @@ class AmqpServer:
         self.max_message_bytes = max_message_bytes
         self.connections: set[AmqpConnection] = set()
         self._server: asyncio.base_events.Server | None = None
+        core.on_vhost_deleted.append(self._vhost_deleted)
+        core.access.on_user_deleted.append(self._user_deleted)
+
+    def _vhost_deleted(self, name: str) -> None:
+        """RabbitMQ closes a deleted vhost's connections with 320 CONNECTION_FORCED."""
+        for connection in list(self.connections):
+            if connection.vhost is not None and connection.vhost.name == name:
+                connection.force_close(f"vhost '{name}' is deleted")
+
+    def _user_deleted(self, name: str) -> None:
+        for connection in list(self.connections):
+            if connection.user == name:
+                connection.force_close(f"user '{name}' is deleted")
 
     async def start(self, host: str, port: int) -> int:
         """Listen; return the bound port."""
@@ -46,3 +59,5 @@ class AmqpServer:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+        self.core.on_vhost_deleted.remove(self._vhost_deleted)
+        self.core.access.on_user_deleted.remove(self._user_deleted)

@@ -27,6 +27,7 @@ from jackalope.core.errors import AccessRefused, InvalidArgument, NotFound, Prec
 from jackalope.core.exchanges import BindingInvalid, Exchange, HeadersThunk, make_exchange
 from jackalope.core.exchanges.base import Destination
 from jackalope.core.message import Message
+from jackalope.core.permissions import Grant
 from jackalope.core.queue import Defer, Queue, Timer, exclusive_locked
 from jackalope.core.stream import MessageEncoder, Stream
 from jackalope.core.topics import TopicError, Topics, UnknownTopic
@@ -45,11 +46,16 @@ QUEUE_SEGMENT_BYTES: Final = 64 * 1024 * 1024
 ALTERNATE: Final = "alternate-exchange"  # the exchange argument
 REPLY_TO: Final = "amq.rabbitmq.reply-to"  # RabbitMQ's direct reply-to pseudo-queue
 STREAM_VHOST: Final = "/"  # the one virtual host whose streams are Kafka topics
+LIMITS: Final = ("max-connections", "max-queues")  # RabbitMQ's vhost limits
 
 QueueLike = Queue | Stream
 
 
 def queue_log_name(vhost: str, queue: str) -> str:
+    """``queue/<vhost>/<queue>``; a vhost name other than "/" is quoted (no "/" or "%" left
+    in it), so that no two vhost and queue names share a log."""
+    if vhost != "/":
+        vhost = vhost.replace("%", "%25").replace("/", "%2F")
     return f"queue/{vhost}/{queue}"
 
 
@@ -69,6 +75,11 @@ class VirtualHost:
         timer: Timer | None = None,
     ) -> None:
         self.name = name
+        self.description = ""
+        self.tags: tuple[str, ...] = ()
+        # RabbitMQ's vhost limits (max-connections, max-queues); absent: no limit.
+        self.limits: dict[str, int] = {}
+        self.connection_count = 0  # open connections (the front-ends count them in and out)
         self.defer = defer
         self.timer = timer  # queue expiry (x-expires); None: no timers (x-expires refused)
         self.death_stamp: DeathStamp | None = None  # the front-end's x-death (set by the broker)
@@ -109,12 +120,17 @@ class VirtualHost:
         internal: bool = False,
         arguments: Mapping[str, Any] | None = None,
         passive: bool = False,
+        grant: Grant | None = None,
     ) -> Exchange:
+        """``grant``: the declaring user's rights, checked as RabbitMQ checks them (configure
+        on the exchange; read on it and write on its alternate exchange when it is new)."""
         arguments = dict(arguments or {})
         if not name:
             raise AccessRefused("operation not permitted on the default exchange")
         if passive:
             return self.exchange(name)
+        if grant is not None:
+            grant.check("configure", "exchange", name)
         existing = self.exchanges.get(name)
         if existing is not None:
             if not existing.equivalent(type_name, durable, auto_delete, internal, arguments):
@@ -126,6 +142,10 @@ class VirtualHost:
             return existing
         if name.startswith("amq."):
             raise AccessRefused(f"exchange name '{name}' contains reserved prefix 'amq.*'")
+        alternate = arguments.get(ALTERNATE)
+        if grant is not None and isinstance(alternate, str):
+            grant.check("read", "exchange", name)
+            grant.check("write", "exchange", alternate)
         exchange = make_exchange(
             type_name, name, durable=durable, auto_delete=auto_delete, internal=internal, arguments=arguments
         )
@@ -177,7 +197,11 @@ class VirtualHost:
         auto_delete: bool = False,
         arguments: Mapping[str, Any] | None = None,
         passive: bool = False,
+        grant: Grant | None = None,
     ) -> QueueLike:
+        """``grant``: the declaring user's rights, checked as RabbitMQ checks them (configure
+        on the queue, server-named ones too; read on it and write on its dead-letter exchange
+        when it is new); a passive declaration needs none."""
         if passive:
             found = self.queue(name, owner)
             if isinstance(found, Queue):
@@ -187,6 +211,8 @@ class VirtualHost:
             name = _server_named()
         elif name.startswith("amq."):
             raise AccessRefused(f"queue name '{name}' contains reserved prefix 'amq.*'")
+        if grant is not None:
+            grant.check("configure", "queue", name)
         current: QueueLike | None = self.streams.get(name) or self.queues.get(name)
         if current is not None:  # a redeclaration (of either kind) must match exactly
             current.check_owner(owner)
@@ -206,6 +232,11 @@ class VirtualHost:
             if isinstance(current, Queue):
                 current.last_used = time.monotonic()  # as a passive declaration does
             return current
+        self._check_queue_limit(name)
+        dead_letter_exchange = (arguments or {}).get("x-dead-letter-exchange")
+        if grant is not None and isinstance(dead_letter_exchange, str):
+            grant.check("read", "queue", name)
+            grant.check("write", "exchange", dead_letter_exchange)
         if streams.is_stream(arguments):
             stream = self._declare_stream(name, durable, exclusive, auto_delete, dict(arguments or {}))
             self.on_change()
@@ -219,6 +250,13 @@ class VirtualHost:
         if durable and not exclusive:
             self.on_change()
         return queue
+
+    def _check_queue_limit(self, name: str) -> None:
+        limit = self.limits.get("max-queues")
+        if limit is not None and len(self.queues) + len(self.streams) >= limit:
+            raise PreconditionFailed(
+                f"cannot declare queue '{name}': queue limit in vhost '{self.name}' ({limit}) is reached"
+            )
 
     def _make_queue(
         self, name: str, durable: bool, owner: object | None, auto_delete: bool, arguments: Mapping[str, Any]
@@ -642,6 +680,17 @@ class VirtualHost:
             self._make_stream(name, arguments, configs)
         except (PreconditionFailed, InvalidArgument) as exc:
             log.error("stream %r not restored: %s", name, exc)
+
+    def delete_all(self) -> None:
+        """The vhost is being deleted: every queue (with its messages) and exchange goes."""
+        for queue in list(self.queues.values()):
+            self._remove_queue(queue)
+        for stream in list(self.streams.values()):
+            self._remove_stream(stream)
+        for reply_queue in list(self.reply_queues.values()):
+            self.close_reply_queue(reply_queue)
+        self.exchanges.clear()
+        self.topics.on_delete.remove(self._topic_deleted)
 
     def close(self) -> None:
         for queue in self.queues.values():
