@@ -72,7 +72,10 @@ class AccessControl(PermissionSource):
             return False
         except (OSError, ValueError) as exc:
             raise ValueError(f"{self.path} cannot be read: {exc}") from None
-        self._take(data, set(vhosts), replace=True)
+        try:
+            self._take(data, set(vhosts), replace=True)
+        except BadUser as exc:
+            raise ValueError(f"{self.path} is damaged: {exc}") from None
         return True
 
     def save(self) -> None:
