@@ -39,7 +39,7 @@ def parse_tags(value: Any) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         items: Iterable[Any] = value.split(",")
-    elif isinstance(value, list):
+    elif isinstance(value, list | tuple):
         items = value
     else:
         raise BadUser("tags must be a list or a comma-separated string")
