@@ -282,7 +282,8 @@ def test_the_queue_limit_of_a_vhost(world: World) -> None:
         ch.queue_declare("cfg.more")
     assert (caught.value.reply_code, caught.value.reply_text) == (
         406,
-        f"PRECONDITION_FAILED - cannot declare queue 'cfg.more': queue limit in vhost '{world.vhost}' (4) is reached",
+        "PRECONDITION_FAILED - cannot declare queue 'cfg.more': "
+        f"queue limit in vhost '{world.vhost}' (4) is reached",
     )
     ch = conn.channel()
     ch.queue_delete("cfg.q")
