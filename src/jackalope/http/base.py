@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 CORE: web.AppKey[BrokerCore] = web.AppKey("core", BrokerCore)
 INFO: web.AppKey[dict[str, Any]] = web.AppKey("info")
-USER = "jackalope.user"  # the request's authenticated User
+# The request's authenticated User (a RequestKey where aiohttp has them).
+USER: Any = web.RequestKey("user", User) if hasattr(web, "RequestKey") else "jackalope.user"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
