@@ -131,7 +131,7 @@ async def test_what_each_tag_may_do(api: Api) -> None:
     assert await api.call("GET", "/users", who=("mgmt", "pw")) == not_admin
     assert await api.call("PUT", "/vhosts/x", {}, who=("mgmt", "pw")) == not_admin
     assert await api.call("GET", "/permissions", who=("mon", "pw")) == not_admin
-    status, vhosts = await api.call("GET", "/vhosts", who=("mgmt", "pw"))
+    _, vhosts = await api.call("GET", "/vhosts", who=("mgmt", "pw"))
     assert [v["name"] for v in vhosts] == ["mine"]
     assert await api.call("GET", "/vhosts/theirs", who=("mgmt", "pw")) == (
         401,
