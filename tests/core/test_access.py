@@ -100,12 +100,21 @@ def test_permissions_match_anywhere_and_the_empty_one_matches_nothing_but_empty(
         Permission(configure="(")
 
 
-@given(st.text(min_size=1, max_size=20), st.text(max_size=20))
+NO_NEWLINE = st.characters(blacklist_characters="\n")
+
+
+@given(st.text(NO_NEWLINE, min_size=1, max_size=20), st.text(NO_NEWLINE, max_size=20))
 def test_an_escaped_name_as_a_pattern_allows_exactly_that_name(name: str, other: str) -> None:
     p = Permission(configure=f"^{re.escape(name)}$", write="", read="")
     assert p.allows("configure", name)
     assert p.allows("configure", other) == (other == name)
     assert p.allows("write", other) == (other == "")
+
+
+def test_dollar_matches_before_a_final_newline_as_in_pcre() -> None:
+    # Erlang's re (PCRE) without dollar_endonly, as RabbitMQ runs it: "^$" matches "\n" too.
+    assert Permission(configure="^q$").allows("configure", "q\n")
+    assert Permission(configure="").allows("configure", "\n")
 
 
 class Source:
