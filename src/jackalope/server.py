@@ -80,7 +80,8 @@ class Server:
         core = self.core = BrokerCore(
             logs,
             s.data_dir,
-            users={s.default_user: s.default_pass},
+            default_user=(s.default_user, s.default_pass),
+            loopback_users=s.loopback_user_list(),
             defer=asyncio.get_running_loop().call_soon,
             timer=asyncio.get_running_loop().call_later,
             transient_logs=transient,
@@ -90,7 +91,10 @@ class Server:
             },
         )
         install_codecs(core)
-        core.load_definitions()
+        try:
+            core.load_definitions()
+        except ValueError as exc:  # a damaged users.json: say so rather than start without users
+            raise StartupError(str(exc)) from None
         self._monitor = ResourceMonitor(core.alarms, s.data_dir, s.memory_limit(), s.disk_limit())
         self._monitor.start()
         info: dict[str, Any] = {"listeners": self.addresses, "data_dir": str(s.data_dir)}

@@ -100,8 +100,15 @@ class Settings:
         "Free disk space below which the disk alarm blocks publishers: a size (50MB, 2GiB) or "
         "mem_relative:1.5 (a multiple of the machine's memory).",
     )
-    default_user: str = _setting("guest", "The user created at start.")
+    default_user: str = _setting(
+        "guest", "The user created on the first start (administrator, every permission on vhost /)."
+    )
     default_pass: str = _setting("guest", "Its password.")
+    loopback_users: str = _setting(
+        "guest",
+        "Comma-separated users who may log in only from a loopback address (RabbitMQ's "
+        "loopback_users); empty or none: no such user.",
+    )
     log_level: str = _setting("info", "Logging level: debug, info, warning, error.")
     log_format: str = _setting("text", "Log line format: text or json.")
     durability: str = _setting(
@@ -160,6 +167,11 @@ class Settings:
             raise SettingsError("amqp_tls_verify=verify_peer needs amqp_tls_cafile (the CAs to trust)")
         if self.amqp_tls_fail_if_no_peer_cert and not verify_peer:
             raise SettingsError("amqp_tls_fail_if_no_peer_cert needs amqp_tls_verify=verify_peer")
+
+    def loopback_user_list(self) -> tuple[str, ...]:
+        if self.loopback_users.strip().lower() == "none":
+            return ()
+        return tuple(u.strip() for u in self.loopback_users.split(",") if u.strip())
 
     def kafka_sasl_list(self) -> tuple[str, ...]:
         return tuple(m.strip().upper() for m in self.kafka_sasl_mechanisms.split(",") if m.strip())

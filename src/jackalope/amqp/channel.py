@@ -35,6 +35,7 @@ from jackalope.amqp.writers import build_method
 from jackalope.core import errors as core_errors
 from jackalope.core.exchanges import UnknownExchangeType
 from jackalope.core.message import Message, QueueEntry
+from jackalope.core.permissions import Grant, Kind
 from jackalope.core.queue import Queue
 from jackalope.core.queue_types import QueueType
 from jackalope.core.stream import Stream
@@ -114,12 +115,17 @@ def _consumer_priority(m: spec.Basic.Consume, queue: str, vhost: str) -> int:
 
 
 class Channel:
-    def __init__(self, output: ChannelOutput, number: int, vhost: VirtualHost, user: str) -> None:
+    def __init__(
+        self, output: ChannelOutput, number: int, vhost: VirtualHost, user: str, grant: Grant
+    ) -> None:
         self.output = output  # also the owner of this connection's exclusive queues
         self.number = number
         self.vhost = vhost
         self.user = user
         self.last_queue: str | None = None  # what an empty queue name means (queue.declare's)
+        # The user's permissions, checked as RabbitMQ's channel checks them (each method's
+        # handler says which; declarations check inside the vhost, in RabbitMQ's order).
+        self.grant = grant
         self.closing = False
         self.consumers: dict[str, ChannelConsumer] = {}
         self._held_cancels: list[str] | None = None  # during queue.delete: sent after delete-ok
@@ -173,6 +179,7 @@ class Channel:
                 internal=m.internal,
                 arguments=m.arguments or {},
                 passive=m.passive,
+                grant=self.grant,
             )
         except UnknownExchangeType as exc:  # x-delayed-type too names the type
             raise ConnectionException(
@@ -182,16 +189,27 @@ class Channel:
             self.send(spec.Exchange.DeclareOk())
 
     def _exchange_delete(self, m: spec.Exchange.Delete) -> None:
+        if m.exchange and not m.exchange.startswith("amq."):  # those are refused as such first
+            self.grant.check("configure", "exchange", m.exchange)
         self.vhost.delete_exchange(m.exchange, if_unused=m.if_unused)
         if not m.nowait:
             self.send(spec.Exchange.DeleteOk())
 
+    def _check_binding(self, kind: Kind, destination: str, source: str) -> None:
+        """RabbitMQ's binding rule: write on the destination, read on the source exchange (the
+        default exchange, refused as such, needs no check)."""
+        self.grant.check("write", kind, destination)
+        if source and destination:
+            self.grant.check("read", "exchange", source)
+
     def _exchange_bind(self, m: spec.Exchange.Bind) -> None:
+        self._check_binding("exchange", m.destination, m.source)
         self.vhost.bind_exchange(m.destination, m.source, m.routing_key, m.arguments or {})
         if not m.nowait:
             self.send(spec.Exchange.BindOk())
 
     def _exchange_unbind(self, m: spec.Exchange.Unbind) -> None:
+        self._check_binding("exchange", m.destination, m.source)
         self.vhost.unbind_exchange(m.destination, m.source, m.routing_key, m.arguments or {})
         if not m.nowait:
             self.send(spec.Exchange.UnbindOk())
@@ -213,6 +231,7 @@ class Channel:
             auto_delete=m.auto_delete,
             arguments=m.arguments or {},
             passive=m.passive,
+            grant=self.grant,
         )
         self.last_queue = queue.name
         if not m.nowait:
@@ -236,6 +255,7 @@ class Channel:
     def _queue_bind(self, m: spec.Queue.Bind) -> None:
         queue = self._queue_name(m.queue)
         routing_key = m.routing_key or ("" if m.queue else queue)  # the shortcut covers both
+        self._check_binding("queue", queue, m.exchange or "")
         self.vhost.bind_queue(queue, m.exchange, routing_key, m.arguments or {}, self.output)
         if not m.nowait:
             self.send(spec.Queue.BindOk())
@@ -243,21 +263,26 @@ class Channel:
     def _queue_unbind(self, m: spec.Queue.Unbind) -> None:
         queue = self._queue_name(m.queue)
         routing_key = m.routing_key or ("" if m.queue else queue)
+        self._check_binding("queue", queue, m.exchange or "")
         self.vhost.unbind_queue(queue, m.exchange, routing_key, m.arguments or {}, self.output)
         self.send(spec.Queue.UnbindOk())
 
     def _queue_purge(self, m: spec.Queue.Purge) -> None:
-        count = self.vhost.queue(self._queue_name(m.queue), self.output).purge()
+        name = self._queue_name(m.queue)
+        self.grant.check("read", "queue", name)
+        count = self.vhost.queue(name, self.output).purge()
         if not m.nowait:
             self.send(spec.Queue.PurgeOk(count))
 
     def _queue_delete(self, m: spec.Queue.Delete) -> None:
         # This channel's own consumers of the queue hear basic.cancel after delete-ok, as
         # RabbitMQ orders them.
+        name = self._queue_name(m.queue)
+        self.grant.check("configure", "queue", name)
         self._held_cancels = []
         try:
             count = self.vhost.delete_queue(
-                self._queue_name(m.queue), owner=self.output, if_unused=m.if_unused, if_empty=m.if_empty
+                name, owner=self.output, if_unused=m.if_unused, if_empty=m.if_empty
             )
             if not m.nowait:
                 self.send(spec.Queue.DeleteOk(count))
@@ -288,7 +313,9 @@ class Channel:
             self.reply_queue = self.vhost.open_reply_queue()
             queue: QueueType = self.reply_queue
         else:
-            queue = self.vhost.queue(self._queue_name(m.queue), self.output)
+            name = self._queue_name(m.queue)
+            self.grant.check("read", "queue", name)
+            queue = self.vhost.queue(name, self.output)
         priority = _consumer_priority(m, queue.name, self.vhost.name)
         tag = m.consumer_tag or _tag("amq.ctag-")
         if tag in self.consumers:
@@ -355,7 +382,9 @@ class Channel:
         )
 
     def _basic_get(self, m: spec.Basic.Get) -> None:
-        queue = self.vhost.queue(self._queue_name(m.queue), self.output)
+        name = self._queue_name(m.queue)
+        self.grant.check("read", "queue", name)
+        queue = self.vhost.queue(name, self.output)
         entry = queue.get()
         if entry is None:
             self.send(spec.Basic.GetEmpty())
@@ -485,6 +514,10 @@ class Channel:
 
     def publish(self, event: Publish, properties: bytes, body: bytes) -> None:
         """A whole message has arrived (method, header, body)."""
+        try:  # write on the exchange (the default one is amq.default), before it is looked up
+            self.grant.check_publish(event.exchange)
+        except core_errors.AccessRefused as exc:
+            raise ChannelException(c.ACCESS_REFUSED, str(exc), c.BASIC_PUBLISH) from None
         if self.tx:
             # Checked now, as RabbitMQ checks it (a missing exchange closes the channel at the
             # publish); routed at tx.commit.

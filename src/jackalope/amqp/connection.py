@@ -52,6 +52,9 @@ from jackalope.amqp.protocol import (
     Tuned,
     VhostRequested,
 )
+from jackalope.core.access import LoginRefused
+from jackalope.core.errors import NotAllowed
+from jackalope.core.permissions import Grant
 from jackalope.core.vhost import VirtualHost
 
 if TYPE_CHECKING:
@@ -134,7 +137,9 @@ class AmqpConnection(asyncio.Protocol):
         self.channels: dict[int, Channel] = {}
         self.user = ""
         self.vhost: VirtualHost | None = None
+        self.grant: Grant | None = None  # the user's rights in the vhost, once it is open
         self.peer = "?"
+        self.peer_host: str | None = None
         self.backlog = 0
         self._holds = 0  # Hold flags
         self._budget = SLICE_EVENTS  # of this loop iteration
@@ -169,6 +174,7 @@ class AmqpConnection(asyncio.Protocol):
         # Over TLS: the client's certificate if it sent one and the listener verified it (the
         # dict is empty for an unverified one), for EXTERNAL.
         self.protocol.set_peer_certificate(transport.get_extra_info("peercert"))
+        self.peer_host = str(peer[0]) if peer else None
         self.server.connections.add(self)
         self._close_timer = self.loop.call_later(HANDSHAKE_TIMEOUT, self._handshake_timeout)
         self._alarms.subscribe(self._alarms_changed)
@@ -287,8 +293,8 @@ class AmqpConnection(asyncio.Protocol):
             self._close_channel(channel, exc)
 
     def _on_channel_opened(self, event: ChannelOpened) -> None:
-        assert self.vhost is not None
-        self.channels[event.channel] = Channel(self, event.channel, self.vhost, self.user)
+        assert self.vhost is not None and self.grant is not None
+        self.channels[event.channel] = Channel(self, event.channel, self.vhost, self.user, self.grant)
 
     def _on_channel_closed(self, event: ChannelClosed) -> None:
         channel = self.channels.pop(event.channel, None)
@@ -303,27 +309,37 @@ class AmqpConnection(asyncio.Protocol):
         self._close_transport()
 
     def _login(self, event: LoginRequested) -> None:
-        refused = self._login_refused(event)
-        if refused or event.user is None:
+        """As RabbitMQ: a refused login (a wrong password, an unknown EXTERNAL user, or a
+        loopback-only user such as guest from elsewhere) gets the generic refusal; the log
+        says why."""
+        try:
+            self._check_login(event)
+        except LoginRefused as exc:
             log.warning(
                 "AMQP login refused",
-                extra={"peer": self.peer, "user": event.user, "mechanism": event.mechanism, "why": refused},
+                extra={
+                    "peer": self.peer,
+                    "user": event.user,
+                    "reason": f"{event.mechanism} login refused: {exc}",
+                },
             )
             self.protocol.refuse_login()
             self._closing()
             return
+        assert event.user is not None  # _check_login refuses a login without one
         self.user = event.user
         self.protocol.accept_login()
 
-    def _login_refused(self, event: LoginRequested) -> str:
-        """Why the login is refused, for the log; empty if it is not."""
+    def _check_login(self, event: LoginRequested) -> None:
+        """Raise LoginRefused, saying why, unless the login is good."""
         if event.user is None:
             if event.mechanism == EXTERNAL:
-                return "no verified client certificate with a CN"
-            return "unknown mechanism or unreadable response"
-        if event.mechanism == EXTERNAL:
-            return "" if self.core.user_exists(event.user) else f"no user '{event.user}'"
-        return "" if self.core.authenticate(event.user, event.password or "") else "invalid credentials"
+                raise LoginRefused("no verified client certificate with a CN")
+            raise LoginRefused(f"unreadable {event.mechanism} response")
+        if event.mechanism == EXTERNAL:  # the certificate vouches for the user
+            self.core.check_login_source(event.user, self.peer_host)
+        else:
+            self.core.login(event.user, event.password or "", self.peer_host)
 
     def _update_secret(self, event: SecretUpdateRequested) -> None:
         """The broker's users have passwords, not expiring tokens: a new secret is taken when
@@ -344,10 +360,13 @@ class AmqpConnection(asyncio.Protocol):
             self._heartbeat_timer = self.loop.call_later(event.heartbeat / 2, self._heartbeat_tick)
 
     def _open_vhost(self, event: VhostRequested) -> None:
-        vhost = self.core.vhosts.get(event.vhost)
-        if vhost is None:
-            raise ConnectionException(c.NOT_ALLOWED, f"vhost {event.vhost} not found", c.CONNECTION_OPEN)
-        self.vhost = vhost
+        """connection.open: RabbitMQ's rules (the vhost exists, is under its connection limit,
+        and the user has permissions in it), or 530 NOT_ALLOWED in RabbitMQ's words."""
+        try:
+            self.vhost = self.core.open_connection(self.user, event.vhost)
+        except NotAllowed as exc:
+            raise ConnectionException(c.NOT_ALLOWED, str(exc), c.CONNECTION_OPEN) from None
+        self.grant = self.core.grant(self.user, event.vhost)
         self.protocol.accept_vhost()
 
     def close_channel(self, channel: Channel, error: ChannelException) -> None:
@@ -457,5 +476,7 @@ class AmqpConnection(asyncio.Protocol):
                 timer.cancel()
         for vhost in self.core.vhosts.values():
             vhost.connection_closed(self)
+        if self.vhost is not None:
+            self.core.connection_closed(self.vhost)
         self._alarms.unsubscribe(self._alarms_changed)
         self.server.connections.discard(self)

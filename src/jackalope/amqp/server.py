@@ -36,6 +36,19 @@ class AmqpServer:
         self.max_message_bytes = max_message_bytes
         self.connections: set[AmqpConnection] = set()
         self._servers: list[asyncio.Server] = []
+        core.on_vhost_deleted.append(self._vhost_deleted)
+        core.access.on_user_deleted.append(self._user_deleted)
+
+    def _vhost_deleted(self, name: str) -> None:
+        """RabbitMQ closes a deleted vhost's connections with 320 CONNECTION_FORCED."""
+        for connection in list(self.connections):
+            if connection.vhost is not None and connection.vhost.name == name:
+                connection.force_close(f"vhost '{name}' is deleted")
+
+    def _user_deleted(self, name: str) -> None:
+        for connection in list(self.connections):
+            if connection.user == name:
+                connection.force_close(f"user '{name}' is deleted")
 
     async def start(self, host: str, port: int, *, tls: ssl.SSLContext | None = None) -> int:
         """Listen (over TLS with a ``tls`` context); return the bound port.  May be called once
@@ -68,3 +81,5 @@ class AmqpServer:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+        self.core.on_vhost_deleted.remove(self._vhost_deleted)
+        self.core.access.on_user_deleted.remove(self._user_deleted)

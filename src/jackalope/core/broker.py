@@ -1,21 +1,32 @@
-"""The protocol-independent broker: virtual hosts, users, and the named logs beneath them."""
+"""The protocol-independent broker: virtual hosts, users, and the named logs beneath them.
+
+Virtual hosts are created and deleted here (deleting one deletes its queues and exchanges
+and closes its connections, as in RabbitMQ); their exchanges, queues, bindings, description,
+tags and limits are stored in ``definitions.json``.  Users and permissions are
+:class:`~jackalope.core.access.AccessControl`'s (``users.json``).  Front-ends log users in
+(:meth:`BrokerCore.login`), open a vhost for a connection (:meth:`BrokerCore.open_connection`,
+RabbitMQ's connection.open rules) and check operations with the user's
+:class:`~jackalope.core.permissions.Grant`.
+"""
 
 from __future__ import annotations
 
-import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from jackalope.core.access import AccessControl, LoginRefused
 from jackalope.core.alarms import Alarms
 from jackalope.core.dead_letters import DeathStamp
 from jackalope.core.delayed import ReleaseStamp
-from jackalope.core.errors import NotFound
+from jackalope.core.errors import AccessRefused, NotAllowed, NotFound, PreconditionFailed
+from jackalope.core.permissions import Grant, Permission
 from jackalope.core.queue import Defer, Timer
 from jackalope.core.stream import MessageEncoder, plain_record
 from jackalope.core.topics import Topics
-from jackalope.core.vhost import VirtualHost
+from jackalope.core.users import User
+from jackalope.core.vhost import LIMITS, VirtualHost
 from jackalope.storage import AppendInfo, Log, LogConfig, LogManager, Record
 from jackalope.storage.files import atomic_write
 
@@ -28,6 +39,7 @@ OWNED_PREFIXES = (
     ("delayed/", "a delayed-message exchange"),
 )
 GROUPS_LOG = "__consumer_offsets"
+DEFAULT_VHOST = "/"  # the first start's; Kafka's topics and the streams live in it
 
 
 class LogNotFound(KeyError):
@@ -44,7 +56,8 @@ class BrokerCore:
         self,
         logs: LogManager,
         data_dir: Path | None = None,
-        users: dict[str, str] | None = None,
+        default_user: tuple[str, str] = ("guest", "guest"),
+        loopback_users: Sequence[str] = ("guest",),
         defer: Defer | None = None,
         topic_defaults: dict[str, int] | None = None,
         transient_logs: LogManager | None = None,
@@ -56,14 +69,17 @@ class BrokerCore:
         self.alarms = Alarms()
         self.defer = defer
         self.data_dir = data_dir
-        self.users = users if users is not None else {"guest": "guest"}
+        self.access = AccessControl(data_dir, loopback_users)
+        self.default_user = default_user  # created on the first start (no users.json yet)
         self.vhosts: dict[str, VirtualHost] = {}
+        # The front-ends close a deleted vhost's connections (RabbitMQ: "vhost 'x' is deleted").
+        self.on_vhost_deleted: list[Callable[[str], None]] = []
         self.topics = Topics(logs, data_dir, **(topic_defaults or {}))
         self._stream_encoder: MessageEncoder = plain_record
         self._death_stamp: DeathStamp | None = None
         self._release_stamp: ReleaseStamp | None = None
         self._loading = True  # nothing to save until the stored definitions are loaded
-        self.add_vhost("/")
+        self.add_vhost(DEFAULT_VHOST)
         self._loading = False
 
     # -- virtual hosts and users -----------------------------------------------------------------
@@ -126,12 +142,100 @@ class BrokerCore:
             raise NotFound(f"no vhost '{name}'")
         return found
 
-    def user_exists(self, name: str) -> bool:
-        return name in self.users
+    def put_vhost(self, name: str, description: str | None = None, tags: Sequence[str] | None = None) -> bool:
+        """Create a vhost or update its description and tags; returns whether it is new."""
+        if not name:
+            raise PreconditionFailed("a vhost needs a non-empty name")
+        new = name not in self.vhosts
+        vhost = self.add_vhost(name)
+        if description is not None:
+            vhost.description = description
+        if tags is not None:
+            vhost.tags = tuple(tags)
+        self.save_definitions()
+        return new
+
+    def delete_vhost(self, name: str) -> None:
+        """Delete a vhost with its queues (and their messages), exchanges and permissions; its
+        connections are closed by the front-ends."""
+        vhost = self.vhost(name)
+        if name == DEFAULT_VHOST:
+            raise AccessRefused(
+                f"vhost '{name}' cannot be deleted: Kafka's topics and the stream queues live in it"
+            )
+        vhost.delete_all()
+        del self.vhosts[name]
+        self.save_definitions()
+        self.access.vhost_deleted(name)
+        for callback in list(self.on_vhost_deleted):
+            callback(name)
+
+    def set_vhost_limit(self, name: str, limit: str, value: int) -> None:
+        """RabbitMQ's vhost limits; a negative value means no limit."""
+        vhost = self.vhost(name)
+        if limit not in LIMITS:
+            raise PreconditionFailed(f"unknown vhost limit '{limit}'; known: {', '.join(LIMITS)}")
+        if value < 0:
+            vhost.limits.pop(limit, None)
+        else:
+            vhost.limits[limit] = value
+        self.save_definitions()
+
+    def clear_vhost_limit(self, name: str, limit: str) -> None:
+        vhost = self.vhost(name)
+        if limit not in LIMITS:
+            raise PreconditionFailed(f"unknown vhost limit '{limit}'; known: {', '.join(LIMITS)}")
+        vhost.limits.pop(limit, None)
+        self.save_definitions()
+
+    # -- users, logins and permissions -----------------------------------------------------------
 
     def authenticate(self, user: str, password: str) -> bool:
-        expected = self.users.get(user)
-        return expected is not None and hmac.compare_digest(expected.encode(), password.encode())
+        """Whether ``password`` is ``user``'s (the loopback rule is :meth:`login`'s)."""
+        return self.access.authenticate(user, password)
+
+    def user_exists(self, name: str) -> bool:
+        return self.access.user_exists(name)
+
+    def login(self, user: str, password: str, peer_host: str | None) -> User:
+        """The user, or :class:`LoginRefused` (the reason is for the log): a wrong password,
+        or a user of ``loopback_users`` connecting from elsewhere than a loopback address."""
+        return self.access.login(user, password, peer_host)
+
+    def check_login_source(self, user: str, peer_host: str | None) -> None:
+        """For logins without a password (TLS EXTERNAL): LoginRefused for an unknown user or
+        one whom the loopback rule keeps out."""
+        if not self.access.user_exists(user):
+            raise LoginRefused(f"user '{user}' - not found")
+        self.access.check_source(user, peer_host)
+
+    def open_connection(self, user: str, vhost_name: str) -> VirtualHost:
+        """connection.open, as RabbitMQ decides it: the vhost must exist, be under its
+        connection limit and be one the user has permissions in (NotAllowed otherwise).  The
+        connection is counted until :meth:`connection_closed`."""
+        vhost = self.vhosts.get(vhost_name)
+        if vhost is None:
+            raise NotAllowed(f"vhost {vhost_name} not found")
+        limit = vhost.limits.get("max-connections")
+        if limit is not None and vhost.connection_count >= limit:
+            raise NotAllowed(
+                f"access to vhost '{vhost_name}' refused for user '{user}': "
+                f"connection limit ({limit}) is reached"
+            )
+        self.access.check_vhost_access(user, vhost_name)
+        vhost.connection_count += 1
+        return vhost
+
+    def connection_closed(self, vhost: VirtualHost) -> None:
+        vhost.connection_count = max(0, vhost.connection_count - 1)
+
+    def grant(self, user: str, vhost: str) -> Grant:
+        return Grant(self.access, user, vhost)
+
+    def set_permission(self, user: str, vhost: str, permission: Permission) -> bool:
+        """Returns whether the user had no permission in ``vhost`` before."""
+        self.vhost(vhost)
+        return self.access.set_permission(user, vhost, permission)
 
     # -- definitions ---------------------------------------------------------------------------
 
@@ -139,11 +243,29 @@ class BrokerCore:
         """Write every durable exchange, queue and binding (atomically, fsynced)."""
         if self.data_dir is None or self._loading:
             return
-        data = {"vhosts": {name: vhost.definitions() for name, vhost in self.vhosts.items()}}
+        data = {
+            "vhosts": {
+                name: {
+                    **vhost.definitions(),
+                    "description": vhost.description,
+                    "tags": list(vhost.tags),
+                    "limits": vhost.limits,
+                }
+                for name, vhost in self.vhosts.items()
+            }
+        }
         atomic_write(self.data_dir / DEFINITIONS_FILE, json.dumps(data, indent=1, default=str).encode())
 
     def load_definitions(self) -> None:
+        """The stored vhosts (and all in them), users and permissions; on the first start
+        (no users stored yet) the default user, administrator with every permission on "/"."""
         self.topics.load()
+        self._load_vhosts()
+        if not self.access.load(self.vhosts):
+            name, password = self.default_user
+            self.access.create_default(name, password, DEFAULT_VHOST)
+
+    def _load_vhosts(self) -> None:
         if self.data_dir is None:
             return
         try:
@@ -153,7 +275,11 @@ class BrokerCore:
         self._loading = True
         try:
             for name, definitions in data.get("vhosts", {}).items():
-                self.add_vhost(name).load_definitions(definitions)
+                vhost = self.add_vhost(name)
+                vhost.load_definitions(definitions)
+                vhost.description = str(definitions.get("description", ""))
+                vhost.tags = tuple(str(t) for t in definitions.get("tags", ()))
+                vhost.limits = {k: int(v) for k, v in definitions.get("limits", {}).items() if k in LIMITS}
         finally:
             self._loading = False
 

@@ -36,6 +36,7 @@ from jackalope.core.exchanges import (
 )
 from jackalope.core.exchanges.base import Destination
 from jackalope.core.message import Message
+from jackalope.core.permissions import Grant
 from jackalope.core.policies import Policy, make_policy
 from jackalope.core.priority_store import LevelFactory, PriorityStore
 from jackalope.core.queue import REJECTED, Defer, DurableWait, Queue, Timer, exclusive_locked
@@ -59,13 +60,18 @@ QUEUE_SEGMENT_BYTES: Final = 64 * 1024 * 1024
 ALTERNATE: Final = "alternate-exchange"  # the exchange argument
 REPLY_TO: Final = "amq.rabbitmq.reply-to"  # RabbitMQ's direct reply-to pseudo-queue
 STREAM_VHOST: Final = "/"  # the one virtual host whose streams are Kafka topics
+LIMITS: Final = ("max-connections", "max-queues")  # RabbitMQ's vhost limits
 
 QueueLike = Queue | Stream
 Target = Queue | Stream | Holding  # where a published message goes (Holding: a delayed exchange's)
 
 
 def queue_log_name(vhost: str, queue: str, level: int = 0) -> str:
-    """The log of a durable queue (of a priority queue's ``level``, each having its own)."""
+    """``queue/<vhost>/<queue>`` (``queue.p<level>/...`` for a priority queue's levels above 0,
+    each having its own log); a vhost name other than "/" is quoted (no "/" or "%" left in
+    it), so that no two vhost and queue names share a log."""
+    if vhost != "/":
+        vhost = vhost.replace("%", "%25").replace("/", "%2F")
     return f"queue/{vhost}/{queue}" if not level else f"queue.p{level}/{vhost}/{queue}"
 
 
@@ -85,6 +91,11 @@ class VirtualHost:
         timer: Timer | None = None,
     ) -> None:
         self.name = name
+        self.description = ""
+        self.tags: tuple[str, ...] = ()
+        # RabbitMQ's vhost limits (max-connections, max-queues); absent: no limit.
+        self.limits: dict[str, int] = {}
+        self.connection_count = 0  # open connections (the front-ends count them in and out)
         self.defer = defer
         self.timer = timer  # queue expiry (x-expires); None: no timers (x-expires refused)
         self.death_stamp: DeathStamp | None = None  # the front-end's x-death (set by the broker)
@@ -130,12 +141,17 @@ class VirtualHost:
         internal: bool = False,
         arguments: Mapping[str, Any] | None = None,
         passive: bool = False,
+        grant: Grant | None = None,
     ) -> Exchange:
+        """``grant``: the declaring user's rights, checked as RabbitMQ checks them (configure
+        on the exchange; read on it and write on its alternate exchange when it is new)."""
         arguments = dict(arguments or {})
         if not name:
             raise AccessRefused("operation not permitted on the default exchange")
         if passive:
             return self.exchange(name)
+        if grant is not None:
+            grant.check("configure", "exchange", name)
         existing = self.exchanges.get(name)
         if existing is not None:
             if not existing.equivalent(type_name, durable, auto_delete, internal, arguments):
@@ -147,6 +163,10 @@ class VirtualHost:
             return existing
         if name.startswith("amq."):
             raise AccessRefused(f"exchange name '{name}' contains reserved prefix 'amq.*'")
+        alternate = arguments.get(ALTERNATE)
+        if grant is not None and isinstance(alternate, str):
+            grant.check("read", "exchange", name)
+            grant.check("write", "exchange", alternate)
         try:
             exchange = make_exchange(
                 type_name,
@@ -252,7 +272,11 @@ class VirtualHost:
         auto_delete: bool = False,
         arguments: Mapping[str, Any] | None = None,
         passive: bool = False,
+        grant: Grant | None = None,
     ) -> QueueLike:
+        """``grant``: the declaring user's rights, checked as RabbitMQ checks them (configure
+        on the queue, server-named ones too; read on it and write on its dead-letter exchange
+        when it is new); a passive declaration needs none."""
         if passive:
             found = self.queue(name, owner)
             if isinstance(found, Queue):
@@ -262,6 +286,8 @@ class VirtualHost:
             name = _server_named()
         elif name.startswith("amq."):
             raise AccessRefused(f"queue name '{name}' contains reserved prefix 'amq.*'")
+        if grant is not None:
+            grant.check("configure", "queue", name)
         current: QueueLike | None = self.streams.get(name) or self.queues.get(name)
         if current is not None:  # a redeclaration (of either kind) must match exactly
             current.check_owner(owner)
@@ -281,6 +307,11 @@ class VirtualHost:
             if isinstance(current, Queue):
                 current.last_used = time.monotonic()  # as a passive declaration does
             return current
+        self._check_queue_limit(name)
+        dead_letter_exchange = (arguments or {}).get("x-dead-letter-exchange")
+        if grant is not None and isinstance(dead_letter_exchange, str):
+            grant.check("read", "queue", name)
+            grant.check("write", "exchange", dead_letter_exchange)
         if streams.is_stream(arguments):
             stream = self._declare_stream(name, durable, exclusive, auto_delete, dict(arguments or {}))
             self.on_change()
@@ -295,6 +326,13 @@ class VirtualHost:
         if durable and not exclusive:
             self.on_change()
         return queue
+
+    def _check_queue_limit(self, name: str) -> None:
+        limit = self.limits.get("max-queues")
+        if limit is not None and len(self.queues) + len(self.streams) >= limit:
+            raise PreconditionFailed(
+                f"cannot declare queue '{name}': queue limit in vhost '{self.name}' ({limit}) is reached"
+            )
 
     def _make_queue(
         self, name: str, durable: bool, owner: object | None, auto_delete: bool, arguments: Mapping[str, Any]
@@ -823,6 +861,17 @@ class VirtualHost:
             self._make_stream(name, arguments, configs)
         except (PreconditionFailed, InvalidArgument) as exc:
             log.error("stream %r not restored: %s", name, exc)
+
+    def delete_all(self) -> None:
+        """The vhost is being deleted: every queue (with its messages) and exchange goes."""
+        for queue in list(self.queues.values()):
+            self._remove_queue(queue)
+        for stream in list(self.streams.values()):
+            self._remove_stream(stream)
+        for reply_queue in list(self.reply_queues.values()):
+            self.close_reply_queue(reply_queue)
+        self.exchanges.clear()
+        self.topics.on_delete.remove(self._topic_deleted)
 
     def close(self) -> None:
         for held in self.delayed.values():

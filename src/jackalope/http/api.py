@@ -1,8 +1,12 @@
-"""The HTTP API (aiohttp): health, alarms, overview and the storage engine's logs.
+"""The HTTP API (aiohttp): health, alarms, overview and the storage engine's logs; the
+management of users, vhosts, permissions and limits is :mod:`jackalope.http.management`'s.
 
-Every request authenticates with HTTP basic auth against the broker's users (401 otherwise,
-as RabbitMQ's management API answers).  Errors are JSON ``{"error": <kind>, "reason":
-<text>}`` with a matching status.  Record values travel as UTF-8 text, or base64 with
+Every request authenticates with HTTP basic auth against the broker's users and needs a
+management tag (:mod:`jackalope.http.base`; 401 otherwise, as RabbitMQ's management API
+answers).  The raw logs are the storage engine's, below every vhost and permission, so
+reading them needs the ``monitoring`` (or ``administrator``) tag and changing them the
+``administrator`` tag.  Errors are JSON ``{"error": <kind>, "reason": <text>}`` with a
+matching status.  Record values travel as UTF-8 text, or base64 with
 ``encoding=base64``.  The logs behind queues, streams, topics and the consumer groups belong
 to them: they can be read here but not created, written, truncated or deleted.
 """
@@ -11,53 +15,27 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from jackalope import __version__
 from jackalope.core import BrokerCore, LogNotFound
+from jackalope.http import management, policies
+from jackalope.http.base import (
+    CORE,
+    INFO,
+    ApiError,
+    Handler,
+    authenticate,
+    json_body,
+    require_administrator,
+    require_monitor,
+)
+from jackalope.http.base import error_response as _error
 from jackalope.storage import OffsetOutOfRangeError, Record, StorageError
 
-CORE: web.AppKey[BrokerCore] = web.AppKey("core", BrokerCore)
-INFO: web.AppKey[dict[str, Any]] = web.AppKey("info")
 MAX_REQUEST_BYTES = 128 * 1024 * 1024
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, kind: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.kind = kind
-        self.reason = reason
-
-
-def _error(status: int, kind: str, reason: str) -> web.Response:
-    return web.json_response({"error": kind, "reason": reason}, status=status)
-
-
-@web.middleware
-async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """HTTP basic auth against the broker's users, on every endpoint."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    user = password = None
-    if scheme.lower() == "basic":
-        try:
-            user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            user = None
-    if user is None or password is None or not request.app[CORE].authenticate(user, password):
-        return web.json_response(
-            {"error": "not_authorized", "reason": "Not_Authorized"},
-            status=401,
-            headers={"WWW-Authenticate": 'Basic realm="Jackalope"'},
-        )
-    return await handler(request)
 
 
 @web.middleware
@@ -122,13 +100,7 @@ def _int_param(request: web.Request, name: str, default: int | None = None) -> i
         raise ApiError(400, "bad_request", f"{name} must be an integer") from None
 
 
-async def _json_body(request: web.Request) -> Any:
-    if not request.can_read_body:
-        return {}
-    try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "bad_request", "request body is not valid JSON") from None
+_json_body = json_body
 
 
 def _parse_records(body: Any, encoding: str) -> list[Record]:
@@ -193,7 +165,9 @@ async def overview(request: web.Request) -> web.Response:
 
 
 def _writable(request: web.Request) -> str:
-    """The log named in the path, if the raw log API may change it (403 otherwise)."""
+    """The log named in the path, if the raw log API may change it (403 otherwise) and the
+    user is an administrator (401 otherwise)."""
+    require_administrator(request)
     name = request.match_info["name"]
     owner = request.app[CORE].log_owner(name)
     if owner is not None:
@@ -203,17 +177,20 @@ def _writable(request: web.Request) -> str:
 
 @routes.get("/api/logs")
 async def list_logs(request: web.Request) -> web.Response:
+    require_monitor(request)
     core = request.app[CORE]
     return web.json_response([core.describe(name) for name, _ in core.logs])
 
 
 @routes.get("/api/logs/{name}")
 async def get_log(request: web.Request) -> web.Response:
+    require_monitor(request)
     return web.json_response(request.app[CORE].describe(request.match_info["name"]))
 
 
 @routes.put("/api/logs/{name}")
 async def put_log(request: web.Request) -> web.Response:
+    require_administrator(request)
     body = await _json_body(request)
     overrides = body.get("config", {}) if isinstance(body, dict) else None
     if not isinstance(overrides, dict):
@@ -235,6 +212,7 @@ async def delete_log(request: web.Request) -> web.Response:
 @routes.post("/api/logs/{name}/records")
 async def append_records(request: web.Request) -> web.Response:
     """Append records and answer once they are durable."""
+    require_administrator(request)
     records = _parse_records(await _json_body(request), _encoding(request))
     info = await request.app[CORE].append(_writable(request), records)
     return web.json_response({"base_offset": info.base_offset, "last_offset": info.last_offset})
@@ -242,6 +220,7 @@ async def append_records(request: web.Request) -> web.Response:
 
 @routes.get("/api/logs/{name}/records")
 async def read_records(request: web.Request) -> web.Response:
+    require_monitor(request)
     core = request.app[CORE]
     name = request.match_info["name"]
     target = core.log(name)
@@ -268,6 +247,7 @@ async def read_records(request: web.Request) -> web.Response:
 
 @routes.post("/api/logs/{name}/truncate")
 async def truncate(request: web.Request) -> web.Response:
+    require_administrator(request)
     body = await _json_body(request)
     before = body.get("before") if isinstance(body, dict) else None
     if not isinstance(before, int) or isinstance(before, bool):
@@ -283,7 +263,6 @@ def make_app(core: BrokerCore, info: dict[str, Any]) -> web.Application:
     app[CORE] = core
     app[INFO] = info
     app.add_routes(routes)
-    from jackalope.http import policies  # its routes need this module's helpers
-
+    app.add_routes(management.routes)
     app.add_routes(policies.routes)
     return app

@@ -12,6 +12,7 @@ rename, an empty file): for files whose loss costs only time, such as recovery h
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Final
@@ -20,10 +21,14 @@ TMP_SUFFIX: Final = ".tmp"
 """Left behind only by a crash in the middle of a write; safe to delete at start."""
 
 
-def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` (see the module docstring)."""
+def atomic_write(path: Path, data: bytes, *, durable: bool = True, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` (see the module docstring); the new file has ``mode``
+    (less what the umask takes away; 0o600 for secrets, never readable by others meanwhile)."""
     tmp = path.with_name(path.name + TMP_SUFFIX)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    if mode != 0o644:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # a crash's leftover would keep its looser mode
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         view = memoryview(data)
         while view:

@@ -5,10 +5,12 @@ SaslAuthenticate requests (KIP-152).  SaslHandshake v0, after which the raw toke
 bare size-prefixed frames, is not offered: kafka-python, aiokafka and librdkafka all use v1
 when the broker offers it.
 
-SCRAM (RFC 5802, RFC 7677) is served by ``scramp``.  The broker's users have plaintext
-passwords (:attr:`BrokerCore.users`); the SCRAM stored and server keys are derived from them
-with 4096 iterations and a salt per user, random for each process.  An unknown user gets
-keys of a random password so the exchange fails at the proof, like a wrong password does.
+The users are the broker's (the same as AMQP's and the HTTP API's).  SCRAM (RFC 5802, RFC
+7677) is served by ``scramp`` from the SCRAM credentials the user store keeps for each user
+(made whenever a password is set, as Kafka stores them).  An unknown user, or one imported
+with only a RabbitMQ password hash (no SCRAM credentials), gets the keys of a random password
+so the exchange fails at the proof, like a wrong password does.  The loopback rule
+(``loopback_users``) holds here too.
 
 A failed authentication is answered with SASL_AUTHENTICATION_FAILED and the connection is
 closed once that response is written, as Kafka does.
@@ -28,33 +30,27 @@ from typing import Any
 import scramp
 
 from jackalope.core import BrokerCore
+from jackalope.core.access import LoginRefused
+from jackalope.core.passwords import SCRAM_ITERATIONS, ScramCredential, scram_credential
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 
 log = logging.getLogger(__name__)
 
-SCRAM_ITERATIONS = 4096
 FAILED_AUTH_CLOSE_DELAY = 0.1  # seconds
 FAILED = "failed"  # the connection's sasl_state after a failure, until it closes
 
-_SALT_KEY = os.urandom(32)
-_decoy_password = os.urandom(24).hex()
-
-
-def _salt(user: str) -> bytes:
-    """A per-process random salt for ``user``, derived rather than stored, so that clients
-    trying made-up user names cannot grow the broker's memory."""
-    return hmac.new(_SALT_KEY, user.encode(), hashlib.sha256).digest()[:16]
+_DECOY_PASSWORD = os.urandom(24).hex()
+_DECOY_SALT_KEY = os.urandom(32)
 
 
 @functools.lru_cache(maxsize=1024)
-def _scram_keys(mechanism: str, password: str, salt: bytes) -> tuple[bytes, bytes, bytes, int]:
-    """``(salt, stored_key, server_key, iterations)`` as scramp's ``auth_fn`` returns them."""
-    salt_, stored_key, server_key, iterations = scramp.ScramMechanism(mechanism).make_auth_info(
-        password, iteration_count=SCRAM_ITERATIONS, salt=salt
-    )
-    return bytes(salt_), bytes(stored_key), bytes(server_key), int(iterations)
+def _decoy(mechanism: str, user: str) -> ScramCredential:
+    """The credential offered for a user who has none: a random password's, with a salt of
+    the user's own (derived, not stored), so that the salt does not tell users apart."""
+    salt = hmac.new(_DECOY_SALT_KEY, user.encode(), hashlib.sha256).digest()
+    return scram_credential(mechanism, _DECOY_PASSWORD, SCRAM_ITERATIONS, salt)
 
 
 class AuthenticationFailed(Exception):
@@ -73,6 +69,7 @@ class SaslExchange:
     """The connection's ``sasl_state`` between SaslHandshake and a successful SaslAuthenticate."""
 
     mechanism: str
+    peer_host: str | None = None  # the client's address (the loopback rule)
     scram: Any = None  # scramp.ScramServer once the client-first message arrived
     user: str | None = None
 
@@ -98,8 +95,13 @@ class SaslExchange:
             raise AuthenticationFailed(
                 "Authentication failed: Client requested an authorization id that is different from username"
             )
-        if not core.authenticate(user, password):
-            raise _invalid_credentials(self.mechanism)
+        try:
+            core.login(user, password, self.peer_host)
+        except LoginRefused as exc:
+            log.info("kafka SASL/PLAIN login refused: %s", exc)
+            if core.authenticate(user, password):  # the password is right: say what is wrong
+                raise AuthenticationFailed(f"Authentication failed: {exc}") from None
+            raise _invalid_credentials(self.mechanism) from None
         return user
 
     def _scram_step(self, core: BrokerCore, token: bytes) -> tuple[bytes, str | None]:
@@ -116,17 +118,24 @@ class SaslExchange:
                 return str(self.scram.get_server_first()).encode(), None
             self.scram.set_client_final(message)
             final = str(self.scram.get_server_final()).encode()
+            if self.user is not None:
+                core.check_login_source(self.user, self.peer_host)
         except scramp.ScramException as exc:
             server_error = getattr(exc, "server_error", None)  # a scramp.utils.ServerError
             if getattr(server_error, "value", None) == "invalid-proof":
                 raise _invalid_credentials(self.mechanism) from None
             raise AuthenticationFailed(f"Authentication failed: {exc}") from None
+        except LoginRefused as exc:
+            raise AuthenticationFailed(f"Authentication failed: {exc}") from None
         return final, self.user
 
     def _auth_info(self, core: BrokerCore, user: str) -> tuple[bytes, bytes, bytes, int]:
         self.user = user
-        password = core.users.get(user)
-        return _scram_keys(self.mechanism, _decoy_password if password is None else password, _salt(user))
+        found = core.access.users.get(user)
+        credential = found.scram.get(self.mechanism) if found is not None else None
+        if credential is None:
+            credential = _decoy(self.mechanism, user)
+        return credential.salt, credential.stored_key, credential.server_key, credential.iterations
 
 
 def _close_after_response(ctx: RequestContext) -> None:
@@ -163,7 +172,7 @@ async def handle_sasl_handshake(ctx: RequestContext, request: Any) -> Any:
         return build(
             mod.SaslHandshakeResponse, error_code=ErrorCode.unsupported_sasl_mechanism, mechanisms=enabled
         )
-    conn.sasl_state = SaslExchange(request.mechanism)
+    conn.sasl_state = SaslExchange(request.mechanism, conn.client_host)
     return build(mod.SaslHandshakeResponse, error_code=ErrorCode.none, mechanisms=enabled)
 
 

@@ -1,0 +1,141 @@
+"""What every HTTP API module shares: the app's keys, errors, the JSON body, and who may call.
+
+Every request authenticates with HTTP basic auth against the broker's users, and, as
+RabbitMQ's management API, must come from a user with a management tag (``management``,
+``policymaker``, ``monitoring`` or ``administrator``); failures are 401 with RabbitMQ's
+``error``/``reason`` pairs (``not_authorized``/``Not_Authorized`` for bad credentials,
+``not_authorised``/``Not management user``, ``... Not administrator user`` and so on for a
+user who may not).  The loopback rule holds too: guest from elsewhere gets ``User can only
+log in via localhost``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from jackalope.core import BrokerCore
+from jackalope.core.access import LoginRefused
+from jackalope.core.users import User
+
+log = logging.getLogger(__name__)
+
+CORE: web.AppKey[BrokerCore] = web.AppKey("core", BrokerCore)
+INFO: web.AppKey[dict[str, Any]] = web.AppKey("info")
+# The request's authenticated User (a RequestKey where aiohttp has them).
+USER: Any = web.RequestKey("user", User) if hasattr(web, "RequestKey") else "jackalope.user"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.kind = kind
+        self.reason = reason
+
+
+def error_response(status: int, kind: str, reason: str) -> web.Response:
+    return web.json_response({"error": kind, "reason": reason}, status=status)
+
+
+def not_found() -> ApiError:
+    return ApiError(404, "Object Not Found", "Not Found")  # RabbitMQ's words
+
+
+def bad_request(reason: str) -> ApiError:
+    return ApiError(400, "bad_request", reason)
+
+
+async def json_body(request: web.Request) -> Any:
+    if not request.can_read_body:
+        return {}
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise bad_request("request body is not valid JSON") from None
+
+
+def _credentials(request: web.Request) -> tuple[str, str] | None:
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+def _refused(reason: str) -> web.Response:
+    return web.json_response(
+        {"error": "not_authorized", "reason": reason},
+        status=401,
+        headers={"WWW-Authenticate": 'Basic realm="Jackalope"'},
+    )
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Basic auth, the loopback rule and a management tag, on every endpoint."""
+    core = request.app[CORE]
+    credentials = _credentials(request)
+    if credentials is None:
+        return _refused("Not_Authorized")
+    name, password = credentials
+    try:
+        user = core.login(name, password, request.remote)
+    except LoginRefused as exc:
+        log.warning("HTTP access denied", extra={"peer": request.remote, "user": name, "reason": str(exc)})
+        if core.authenticate(name, password):
+            return _refused("User can only log in via localhost")
+        return _refused("Not_Authorized")
+    if not user.may_manage:
+        return error_response(401, "not_authorised", "Not management user")
+    request[USER] = user
+    return await handler(request)
+
+
+def current_user(request: web.Request) -> User:
+    user: User = request[USER]
+    return user
+
+
+def require_administrator(request: web.Request) -> User:
+    user = current_user(request)
+    if not user.is_administrator:
+        raise ApiError(401, "not_authorised", "Not administrator user")
+    return user
+
+
+def require_monitor(request: web.Request) -> User:
+    user = current_user(request)
+    if not user.is_monitor:
+        raise ApiError(401, "not_authorised", "Not monitor user")
+    return user
+
+
+def visible_vhosts(request: web.Request) -> list[str]:
+    """The vhosts a user may see: all for administrators and monitors, else those it has
+    permissions in (as RabbitMQ's management API lists them)."""
+    core = request.app[CORE]
+    user = current_user(request)
+    if user.is_monitor:
+        return list(core.vhosts)
+    allowed = set(core.access.vhosts_of(user.name))
+    return [name for name in core.vhosts if name in allowed]
+
+
+def require_vhost(request: web.Request, name: str) -> None:
+    """The vhost exists (404) and the user may see it (401, RabbitMQ's words)."""
+    if name not in request.app[CORE].vhosts:
+        raise not_found()
+    if name not in visible_vhosts(request):
+        raise ApiError(401, "not_authorised", "User not authorised to access virtual host")

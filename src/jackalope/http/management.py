@@ -1,0 +1,393 @@
+"""Users, vhosts, permissions and vhost limits over HTTP, in RabbitMQ's management API shape.
+
+``GET /api/whoami``; ``/api/users[/{name}]``; ``/api/vhosts[/{name}]``;
+``/api/permissions[/{vhost}/{user}]`` (and ``/api/users/{name}/permissions``,
+``/api/vhosts/{name}/permissions``); ``/api/vhost-limits[/{vhost}[/{name}]]``; and
+``/api/definitions`` for the users, vhosts, permissions and vhost limits of RabbitMQ's
+definitions (a RabbitMQ export's users import with their password hashes as they are).
+
+Who may: users, permissions, definitions and every change need the ``administrator`` tag;
+a user with another management tag may see itself (``whoami``), the vhosts it has
+permissions in (every vhost for ``monitoring``) and their limits.  Refusals are RabbitMQ's
+401s.  PUT answers 201 when it created, 204 when it updated; DELETE 204; a missing object
+404 ``Object Not Found``.  Topic permissions are not supported: none can be set (501), so
+there are none to enforce.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from jackalope.core.errors import CoreError
+from jackalope.core.passwords import SHA256
+from jackalope.core.permissions import BadPermission, Permission
+from jackalope.core.users import BadUser, User, parse_tags
+from jackalope.core.vhost import LIMITS
+from jackalope.http.base import (
+    CORE,
+    ApiError,
+    bad_request,
+    current_user,
+    json_body,
+    not_found,
+    require_administrator,
+    require_vhost,
+    visible_vhosts,
+)
+
+routes = web.RouteTableDef()
+TOPIC_PERMISSIONS_REFUSED = "topic permissions are not supported by Jackalope yet"
+UNSUPPORTED_DEFINITIONS = ("queues", "exchanges", "bindings", "policies", "global_parameters")
+
+
+def _created(new: bool) -> web.Response:
+    return web.Response(status=201 if new else 204)
+
+
+async def _object(request: web.Request) -> dict[str, Any]:
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object")
+    return body
+
+
+# -- who am I ------------------------------------------------------------------------------
+
+
+@routes.get("/api/whoami")
+async def whoami(request: web.Request) -> web.Response:
+    user = current_user(request)
+    return web.json_response({"name": user.name, "tags": list(user.tags)})
+
+
+# -- users ------------------------------------------------------------------------------------
+
+
+def _user_json(user: User) -> dict[str, Any]:
+    return {
+        "name": user.name,
+        "password_hash": user.password_hash,
+        "hashing_algorithm": user.hashing_algorithm,
+        "tags": list(user.tags),
+        "limits": {},
+    }
+
+
+def _user(request: web.Request) -> User:
+    user = request.app[CORE].access.users.get(request.match_info["name"])
+    if user is None:
+        raise not_found()
+    return user
+
+
+@routes.get("/api/users")
+async def list_users(request: web.Request) -> web.Response:
+    require_administrator(request)
+    return web.json_response([_user_json(u) for u in request.app[CORE].access.users.values()])
+
+
+@routes.get("/api/users/{name}")
+async def get_user(request: web.Request) -> web.Response:
+    require_administrator(request)
+    return web.json_response(_user_json(_user(request)))
+
+
+@routes.put("/api/users/{name}")
+async def put_user(request: web.Request) -> web.Response:
+    """RabbitMQ's body: ``password`` or ``password_hash`` (+ ``hashing_algorithm``) or
+    neither (no password), and ``tags`` (a list or a comma-separated string)."""
+    require_administrator(request)
+    body = await _object(request)
+    password, password_hash = body.get("password"), body.get("password_hash")
+    algorithm = body.get("hashing_algorithm", SHA256)
+    for field, value in (
+        ("password", password),
+        ("password_hash", password_hash),
+        ("hashing_algorithm", algorithm),
+    ):
+        if value is not None and not isinstance(value, str):
+            raise bad_request(f"{field} must be a string")
+    try:
+        new = request.app[CORE].access.put_user(
+            request.match_info["name"],
+            password=password,
+            password_hash=password_hash,
+            hashing_algorithm=algorithm,
+            tags=parse_tags(body["tags"]) if "tags" in body else None,
+        )
+    except BadUser as exc:
+        raise bad_request(str(exc)) from None
+    return _created(new)
+
+
+@routes.delete("/api/users/{name}")
+async def delete_user(request: web.Request) -> web.Response:
+    require_administrator(request)
+    request.app[CORE].access.delete_user(_user(request).name)
+    return web.Response(status=204)
+
+
+@routes.get("/api/users/{name}/permissions")
+async def user_permissions(request: web.Request) -> web.Response:
+    require_administrator(request)
+    name = _user(request).name
+    return web.json_response(_permissions(request, lambda u, v: u == name))
+
+
+# -- vhosts -----------------------------------------------------------------------------------
+
+
+def _vhost_json(request: web.Request, name: str) -> dict[str, Any]:
+    vhost = request.app[CORE].vhosts[name]
+    return {
+        "name": name,
+        "description": vhost.description,
+        "tags": list(vhost.tags),
+        "metadata": {"description": vhost.description, "tags": list(vhost.tags)},
+        "tracing": False,
+    }
+
+
+@routes.get("/api/vhosts")
+async def list_vhosts(request: web.Request) -> web.Response:
+    return web.json_response([_vhost_json(request, name) for name in visible_vhosts(request)])
+
+
+@routes.get("/api/vhosts/{name}")
+async def get_vhost(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    require_vhost(request, name)
+    return web.json_response(_vhost_json(request, name))
+
+
+@routes.put("/api/vhosts/{name}")
+async def put_vhost(request: web.Request) -> web.Response:
+    """Create or update a vhost (``description``, ``tags``).  A new vhost gives its creator
+    every permission in it, as RabbitMQ's API does."""
+    user = require_administrator(request)
+    body = await _object(request)
+    description = body.get("description")
+    if description is not None and not isinstance(description, str):
+        raise bad_request("description must be a string")
+    if body.get("tracing"):
+        raise bad_request("tracing is not supported by Jackalope yet")
+    core = request.app[CORE]
+    name = request.match_info["name"]
+    try:
+        tags = parse_tags(body["tags"]) if "tags" in body else None
+        new = core.put_vhost(name, description, tags)
+    except (BadUser, CoreError) as exc:
+        raise bad_request(str(exc)) from None
+    if new:
+        core.set_permission(user.name, name, Permission())
+    return _created(new)
+
+
+@routes.delete("/api/vhosts/{name}")
+async def delete_vhost(request: web.Request) -> web.Response:
+    require_administrator(request)
+    core = request.app[CORE]
+    name = request.match_info["name"]
+    if name not in core.vhosts:
+        raise not_found()
+    try:
+        core.delete_vhost(name)
+    except CoreError as exc:
+        raise bad_request(str(exc)) from None
+    return web.Response(status=204)
+
+
+@routes.get("/api/vhosts/{name}/permissions")
+async def vhost_permissions(request: web.Request) -> web.Response:
+    require_administrator(request)
+    name = request.match_info["name"]
+    if name not in request.app[CORE].vhosts:
+        raise not_found()
+    return web.json_response(_permissions(request, lambda u, v: v == name))
+
+
+# -- permissions ------------------------------------------------------------------------------
+
+
+def _permissions(request: web.Request, keep: Any) -> list[dict[str, str]]:
+    return [
+        {"user": u, "vhost": v, **p.to_json()}
+        for (u, v), p in request.app[CORE].access.permissions.items()
+        if keep(u, v)
+    ]
+
+
+@routes.get("/api/permissions")
+async def list_permissions(request: web.Request) -> web.Response:
+    require_administrator(request)
+    return web.json_response(_permissions(request, lambda u, v: True))
+
+
+@routes.get("/api/permissions/{vhost}/{user}")
+async def get_permission(request: web.Request) -> web.Response:
+    require_administrator(request)
+    vhost, user = request.match_info["vhost"], request.match_info["user"]
+    permission = request.app[CORE].access.permission(user, vhost)
+    if permission is None:
+        raise not_found()
+    return web.json_response({"user": user, "vhost": vhost, **permission.to_json()})
+
+
+@routes.put("/api/permissions/{vhost}/{user}")
+async def put_permission(request: web.Request) -> web.Response:
+    require_administrator(request)
+    body = await _object(request)
+    core = request.app[CORE]
+    vhost, user = request.match_info["vhost"], request.match_info["user"]
+    if vhost not in core.vhosts:
+        raise bad_request(f"no vhost '{vhost}'")
+    if not core.user_exists(user):
+        raise bad_request(f"no user '{user}'")
+    try:
+        permission = Permission.from_json(body)
+    except BadPermission as exc:
+        raise bad_request(str(exc)) from None
+    return _created(core.set_permission(user, vhost, permission))
+
+
+@routes.delete("/api/permissions/{vhost}/{user}")
+async def delete_permission(request: web.Request) -> web.Response:
+    require_administrator(request)
+    vhost, user = request.match_info["vhost"], request.match_info["user"]
+    try:
+        request.app[CORE].access.clear_permission(user, vhost)
+    except CoreError:
+        raise not_found() from None
+    return web.Response(status=204)
+
+
+@routes.get("/api/topic-permissions")
+async def list_topic_permissions(request: web.Request) -> web.Response:
+    require_administrator(request)
+    return web.json_response([])  # none can be set
+
+
+@routes.put("/api/topic-permissions/{vhost}/{user}")
+@routes.delete("/api/topic-permissions/{vhost}/{user}")
+async def topic_permissions(request: web.Request) -> web.Response:
+    require_administrator(request)
+    raise ApiError(501, "not_implemented", TOPIC_PERMISSIONS_REFUSED)
+
+
+# -- vhost limits -----------------------------------------------------------------------------
+
+
+def _limits_json(request: web.Request, names: list[str]) -> list[dict[str, Any]]:
+    vhosts = request.app[CORE].vhosts
+    return [{"vhost": n, "value": dict(vhosts[n].limits)} for n in names if vhosts[n].limits]
+
+
+@routes.get("/api/vhost-limits")
+async def list_limits(request: web.Request) -> web.Response:
+    return web.json_response(_limits_json(request, visible_vhosts(request)))
+
+
+@routes.get("/api/vhost-limits/{vhost}")
+async def get_limits(request: web.Request) -> web.Response:
+    vhost = request.match_info["vhost"]
+    require_vhost(request, vhost)
+    return web.json_response(_limits_json(request, [vhost]))
+
+
+def _limit_target(request: web.Request) -> tuple[str, str]:
+    require_administrator(request)
+    vhost, name = request.match_info["vhost"], request.match_info["name"]
+    if vhost not in request.app[CORE].vhosts:
+        raise not_found()
+    if name not in LIMITS:
+        raise bad_request(f"unknown vhost limit '{name}'; known: {', '.join(LIMITS)}")
+    return vhost, name
+
+
+@routes.put("/api/vhost-limits/{vhost}/{name}")
+async def put_limit(request: web.Request) -> web.Response:
+    vhost, name = _limit_target(request)
+    value = (await _object(request)).get("value")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise bad_request('the body must be {"value": <integer>} (negative: no limit)')
+    request.app[CORE].set_vhost_limit(vhost, name, value)
+    return web.Response(status=204)
+
+
+@routes.delete("/api/vhost-limits/{vhost}/{name}")
+async def delete_limit(request: web.Request) -> web.Response:
+    vhost, name = _limit_target(request)
+    request.app[CORE].clear_vhost_limit(vhost, name)
+    return web.Response(status=204)
+
+
+# -- definitions ------------------------------------------------------------------------------
+
+
+@routes.get("/api/definitions")
+async def export_definitions(request: web.Request) -> web.Response:
+    """The access part of RabbitMQ's definitions: users, vhosts, permissions, vhost limits."""
+    require_administrator(request)
+    core = request.app[CORE]
+    access = core.access.definitions()
+    return web.json_response(
+        {
+            "users": [_user_json(u) for u in core.access.users.values()],
+            "vhosts": [_vhost_json(request, name) for name in core.vhosts],
+            "permissions": access["permissions"],
+            "topic_permissions": [],
+            "parameters": [
+                {"vhost": name, "component": "vhost-limits", "name": "limits", "value": dict(v.limits)}
+                for name, v in core.vhosts.items()
+                if v.limits
+            ],
+        }
+    )
+
+
+@routes.post("/api/definitions")
+async def import_definitions(request: web.Request) -> web.Response:
+    """Import a RabbitMQ definitions file's users, vhosts, permissions and vhost limits.
+    What Jackalope cannot import yet (queues, exchanges, bindings, policies, topic
+    permissions) is refused, naming it, before anything is taken."""
+    require_administrator(request)
+    body = await _object(request)
+    core = request.app[CORE]
+    unsupported = [key for key in (*UNSUPPORTED_DEFINITIONS, "topic_permissions") if body.get(key)]
+    if unsupported:
+        raise bad_request(f"importing {', '.join(unsupported)} is not supported by Jackalope yet")
+    vhosts = body.get("vhosts") or []
+    parameters = body.get("parameters") or []
+    if not isinstance(vhosts, list) or not all(isinstance(v, dict) and v.get("name") for v in vhosts):
+        raise bad_request("vhosts must be a list of objects with a name")
+    if not isinstance(parameters, list) or not all(isinstance(p, dict) for p in parameters):
+        raise bad_request("parameters must be a list of objects")
+    limits: list[tuple[str, dict[str, Any]]] = []
+    for p in parameters:
+        value = p.get("value")
+        if p.get("component") != "vhost-limits" or not isinstance(value, dict):
+            raise bad_request(f"importing parameters of component {p.get('component')!r} is not supported")
+        for key, limit in value.items():
+            if key not in LIMITS or not isinstance(limit, int):
+                raise bad_request(f"bad vhost limit {key!r}: {limit!r}")
+        limits.append((str(p.get("vhost")), value))
+    names = {str(v["name"]) for v in vhosts} | set(core.vhosts)
+    if any(vhost not in names for vhost, _ in limits):
+        raise bad_request("a vhost limit names a vhost that is neither defined nor existing")
+    try:  # users and permissions first: all checked before any is taken
+        core.access.import_definitions({**body, "users": body.get("users") or []}, names)
+    except BadUser as exc:
+        raise bad_request(str(exc)) from None
+    for v in vhosts:
+        metadata = v.get("metadata") if isinstance(v.get("metadata"), dict) else {}
+        description = v.get("description", metadata.get("description"))
+        tags = v.get("tags", metadata.get("tags"))
+        core.put_vhost(
+            str(v["name"]), str(description or ""), parse_tags(tags if isinstance(tags, list | str) else [])
+        )
+    for vhost, value in limits:
+        for key, limit in value.items():
+            core.set_vhost_limit(vhost, key, limit)
+    return web.Response(status=204)
