@@ -175,3 +175,20 @@ async def test_policies_survive_a_restart(tmp_path: Path) -> None:
             return counts(ch, "kept.q")
 
         assert await pika_run(again, flow) == 1
+
+
+async def test_policies_are_for_policymakers_and_operator_policies_for_administrators(broker: Broker) -> None:
+    for user, tags in (("mgmt", "management"), ("maker", "policymaker")):
+        assert (await put(broker, f"/api/users/{user}", {"password": "pw", "tags": tags}))[0] == 201
+        perms = {"configure": ".*", "write": ".*", "read": ".*"}
+        assert (await put(broker, f"/api/permissions/%2F/{user}", perms))[0] == 201
+    body = {"pattern": ".", "definition": {"max-length": 1}, "apply-to": "queues"}
+
+    async def put_as(user: str, path: str) -> int:
+        auth = aiohttp.BasicAuth(user, "pw")
+        async with aiohttp.ClientSession(auth=auth) as http, http.put(broker.http_url + path, json=body) as r:
+            return r.status
+
+    assert await put_as("mgmt", "/api/policies/%2F/p") == 401
+    assert await put_as("maker", "/api/policies/%2F/p") == 201
+    assert await put_as("maker", "/api/operator-policies/%2F/op") == 401
