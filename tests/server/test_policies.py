@@ -4,6 +4,7 @@ live on queues and exchanges that pika uses, and kept across a restart."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -185,8 +186,11 @@ async def test_policies_are_for_policymakers_and_operator_policies_for_administr
     body = {"pattern": ".", "definition": {"max-length": 1}, "apply-to": "queues"}
 
     async def put_as(user: str, path: str) -> int:
-        auth = aiohttp.BasicAuth(user, "pw")
-        async with aiohttp.ClientSession(auth=auth) as http, http.put(broker.http_url + path, json=body) as r:
+        auth = {"Authorization": "Basic " + base64.b64encode(f"{user}:pw".encode()).decode()}
+        async with (
+            aiohttp.ClientSession(headers=auth) as http,
+            http.put(broker.http_url + path, json=body) as r,
+        ):
             return r.status
 
     assert await put_as("mgmt", "/api/policies/%2F/p") == 401
