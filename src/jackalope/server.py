@@ -84,6 +84,7 @@ class Server:
             loopback_users=s.loopback_user_list(),
             defer=asyncio.get_running_loop().call_soon,
             timer=asyncio.get_running_loop().call_later,
+            consumer_timeout_ms=s.consumer_timeout_ms,
             transient_logs=transient,
             topic_defaults={
                 "default_partitions": s.kafka_num_partitions,

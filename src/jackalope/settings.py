@@ -100,6 +100,11 @@ class Settings:
         "Free disk space below which the disk alarm blocks publishers: a size (50MB, 2GiB) or "
         "mem_relative:1.5 (a multiple of the machine's memory).",
     )
+    consumer_timeout_ms: int = _setting(
+        30 * 60 * 1000,
+        "How long a delivery may stay unacknowledged before its consumer is cancelled "
+        "(RabbitMQ's consumer_timeout; a queue's x-consumer-timeout overrides it; 0: never).",
+    )
     default_user: str = _setting(
         "guest", "The user created on the first start (administrator, every permission on vhost /)."
     )
@@ -138,6 +143,8 @@ class Settings:
                 raise SettingsError(f"{name} {getattr(self, name)} is not a port number")
         if not 0 <= self.kafka_advertised_port <= 65535:
             raise SettingsError(f"kafka_advertised_port {self.kafka_advertised_port} is not a port number")
+        if self.consumer_timeout_ms < 0:
+            raise SettingsError("consumer_timeout_ms must be 0 (never) or more")
         if self.kafka_num_partitions < 1:
             raise SettingsError("kafka_num_partitions must be at least 1")
         unknown = set(self.kafka_sasl_list()) - SASL_MECHANISMS

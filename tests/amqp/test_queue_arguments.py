@@ -1,9 +1,7 @@
 """Classic queue declaration arguments, as RabbitMQ takes them: each one RabbitMQ knows is done
 or refused with 406 naming it, never taken and ignored.
 
-Run against RabbitMQ too (``JACKALOPE_TEST_AMQP_URL``): every test but the ones marked
-``jackalope_only`` (arguments RabbitMQ does and Jackalope refuses until it does them) passes
-on both."""
+Run against RabbitMQ too (``JACKALOPE_TEST_AMQP_URL``): every test passes on both."""
 
 from __future__ import annotations
 
@@ -15,12 +13,10 @@ import pika.exceptions
 import pytest
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
-from tests.amqp.support import EXTERNAL_URL, WAIT, Names, dead_letter_pair, get_all, queue_exists, wait_until
+from tests.amqp.support import WAIT, Names, dead_letter_pair, get_all, queue_exists, wait_until
 
 PRECONDITION_FAILED = 406
 NOT_FOUND = 404
-
-jackalope_only = pytest.mark.skipif(EXTERNAL_URL is not None, reason="not done by Jackalope yet")
 
 
 def declare_error(conn: BlockingConnection, name: str, arguments: dict[str, Any]) -> tuple[int, str] | None:
@@ -69,24 +65,6 @@ def test_invalid_arguments_are_refused_naming_them(
     assert f"invalid arg '{name}'" in text
     if reason is not None:
         assert reason in text
-
-
-@jackalope_only
-@pytest.mark.parametrize(
-    "arguments",
-    [
-        {"x-consumer-timeout": 1000},
-    ],
-)
-def test_arguments_not_done_yet_are_refused_not_ignored(
-    connection: BlockingConnection, names: Names, arguments: dict[str, Any]
-) -> None:
-    refused = declare_error(connection, names.queue(), arguments)
-    assert refused is not None, f"{arguments} was taken and would be ignored"
-    code, text = refused
-    (name,) = arguments
-    assert code == PRECONDITION_FAILED
-    assert f"invalid arg '{name}'" in text and "not supported by Jackalope yet" in text
 
 
 @pytest.mark.parametrize(

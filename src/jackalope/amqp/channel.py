@@ -27,6 +27,7 @@ from jackalope.amqp import constants as c
 from jackalope.amqp import properties as props
 from jackalope.amqp import stream_records
 from jackalope.amqp.confirms import Commit, PendingConfirm
+from jackalope.amqp.consumer_timeouts import ConsumerTimeouts
 from jackalope.amqp.consumers import STREAM_ENTRY, ChannelConsumer, Unacked, delivered_properties
 from jackalope.amqp.errors import ChannelException, ConnectionException
 from jackalope.amqp.output import ChannelOutput
@@ -126,6 +127,7 @@ class Channel:
         # The user's permissions, checked as RabbitMQ's channel checks them (each method's
         # handler says which; declarations check inside the vhost, in RabbitMQ's order).
         self.grant = grant
+        self.timeouts = ConsumerTimeouts(self)
         self.closing = False
         self.consumers: dict[str, ChannelConsumer] = {}
         self._held_cancels: list[str] | None = None  # during queue.delete: sent after delete-ok
@@ -351,6 +353,20 @@ class Channel:
         if not m.nowait:
             self.send(spec.Basic.CancelOk(m.consumer_tag))
 
+    def cancel_late_consumer(self, consumer: ChannelConsumer) -> None:
+        """The consumer timeout: ``consumer`` goes, its unacknowledged deliveries back to the
+        queue (failed deliveries, as a lost consumer's), with basic.cancel if the client asked."""
+        if self.consumers.pop(consumer.tag, None) is None:
+            return
+        consumer.queue.remove_consumer(consumer)
+        if self.output.cancel_notify:
+            self.send(spec.Basic.Cancel(consumer.tag, nowait=True))
+        tags = [tag for tag, item in self.unacked.items() if item.consumer is consumer]
+        taken = [self.unacked.pop(tag) for tag in tags]
+        self.unacked_count -= len(taken)
+        consumer.unacked = 0
+        self._settle(taken, ack=False, requeue=True)
+
     def consumer_cancelled_by_broker(self, consumer: ChannelConsumer) -> None:
         if self.consumers.pop(consumer.tag, None) is None or self.closing:
             return
@@ -365,6 +381,7 @@ class Channel:
         self.delivery_tag += 1
         tag = self.delivery_tag
         self.unacked[tag] = Unacked(stream, STREAM_ENTRY, consumer)
+        self.timeouts.delivered()
         self.unacked_count += 1
         consumer.unacked += 1
         exchange, routing_key, properties = stream_records.message_from_record(
@@ -396,6 +413,7 @@ class Channel:
         else:
             self.unacked[tag] = Unacked(queue, entry, None)
             self.unacked_count += 1
+            self.timeouts.delivered()
         message = entry.message
         self.output.get_ok(
             self.number,
@@ -746,6 +764,7 @@ class Channel:
     def close(self) -> None:
         """The channel ends: consumers go, unacknowledged deliveries return to their queues."""
         self.closing = True
+        self.timeouts.close()
         for consumer in list(self.consumers.values()):
             consumer.queue.remove_consumer(consumer)
         self.consumers.clear()

@@ -8,6 +8,7 @@ queue's entry into a basic.deliver.  :class:`Unacked` is one delivery awaiting i
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Final
 
 from jackalope.amqp import properties as props
@@ -83,6 +84,7 @@ class ChannelConsumer:
             ch.unacked[tag] = Unacked(queue, entry, self)
             ch.unacked_count += 1
             self.unacked += 1
+            ch.timeouts.delivered()
         message = entry.message
         ch.output.deliver(
             ch.number,
@@ -111,9 +113,10 @@ def delivered_properties(entry: QueueEntry) -> bytes:
 
 
 class Unacked:
-    __slots__ = ("consumer", "entry", "queue")
+    __slots__ = ("at", "consumer", "entry", "queue")
 
     def __init__(self, queue: QueueType, entry: QueueEntry, consumer: ChannelConsumer | None) -> None:
         self.queue = queue
         self.entry = entry
         self.consumer = consumer
+        self.at = time.monotonic()  # when delivered (the consumer timeout's clock)

@@ -62,9 +62,11 @@ class BrokerCore:
         topic_defaults: dict[str, int] | None = None,
         transient_logs: LogManager | None = None,
         timer: Timer | None = None,
+        consumer_timeout_ms: int = 30 * 60 * 1000,
     ) -> None:
         self.logs = logs
         self.timer = timer  # the event loop's call_later (queue expiry)
+        self.consumer_timeout_ms = consumer_timeout_ms  # of queues that set none (0: none)
         self.transient_logs = transient_logs  # where non-durable queues page their backlog
         self.alarms = Alarms()
         self.defer = defer
@@ -99,6 +101,7 @@ class BrokerCore:
             vhost.stream_encoder = self._stream_encoder
             vhost.death_stamp = self._death_stamp
             vhost.release_stamp = self._release_stamp
+            vhost.consumer_timeout_ms = self.consumer_timeout_ms
             self.save_definitions()
         return vhost
 

@@ -32,6 +32,7 @@ _QUEUE_KEYS: Final = {
     "max-length": "non-negative",
     "max-length-bytes": "non-negative",
     "delivery-limit": "limit",
+    "consumer-timeout": "positive",
     "overflow": ("drop-head", "reject-publish", "reject-publish-dlx"),
     "dead-letter-exchange": "string",
     "dead-letter-routing-key": "string",

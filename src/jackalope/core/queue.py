@@ -140,6 +140,7 @@ class Queue:
         self.overflow = overflow
         self.expires_ms = _int_arg(effective, "x-expires")  # deleted after this long unused
         self.message_ttl = _int_arg(effective, "x-message-ttl")
+        self.consumer_timeout_ms = _int_arg(effective, "x-consumer-timeout")  # None: the broker's
         exchange = effective.get("x-dead-letter-exchange")
         self.dead_letter_exchange = str(exchange) if exchange is not None else None
         key = effective.get("x-dead-letter-routing-key")

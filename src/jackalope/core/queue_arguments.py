@@ -5,11 +5,10 @@ PRECONDITION_FAILED naming it, never taken and ignored:
 
 * done: ``x-max-length``, ``x-max-length-bytes``, ``x-overflow``, ``x-dead-letter-exchange``,
   ``x-dead-letter-routing-key``, ``x-expires``, ``x-message-ttl``, ``x-single-active-consumer``,
-  ``x-max-priority``;
+  ``x-max-priority``, ``x-consumer-timeout``;
 * taken with nothing to do, as on a single RabbitMQ node: ``x-queue-mode`` (every queue pages
   to disk as a lazy one does), ``x-queue-version`` (the storage is its own),
   ``x-queue-master-locator`` (there is one node);
-* refused until they are done: :data:`NOT_DONE`;
 * refused as RabbitMQ refuses another type's arguments (:data:`TAKES`, :data:`KNOWN`).
 
 A quorum queue takes the common ones and its own (``x-delivery-limit``,
@@ -29,11 +28,7 @@ from jackalope.core.queue_types import CLASSIC, QUEUE_TYPES, QUORUM
 
 QUEUE_TYPE: Final = "x-queue-type"
 
-# What RabbitMQ knows and Jackalope does not do yet: refused, naming it.
-NOT_DONE: Final = {
-    "x-consumer-timeout": "consumer timeouts",
-}
-# The arguments each type takes (besides x-queue-type and NOT_DONE); RabbitMQ refuses the
+# The arguments each type takes (besides x-queue-type); RabbitMQ refuses the
 # arguments of the other types "of queue type rabbit_<type>_queue".
 _COMMON: Final = frozenset(
     {
@@ -46,6 +41,7 @@ _COMMON: Final = frozenset(
         "x-message-ttl",
         "x-single-active-consumer",
         "x-max-priority",
+        "x-consumer-timeout",
     }
 )
 TAKES: Final = {
@@ -92,7 +88,12 @@ _NON_NEGATIVE: Final = (
     "x-delayed-retry-min",
     "x-delayed-retry-max",
 )
-_POSITIVE: Final = ("x-expires", "x-quorum-initial-group-size", "x-quorum-target-group-size")
+_POSITIVE: Final = (
+    "x-expires",
+    "x-consumer-timeout",
+    "x-quorum-initial-group-size",
+    "x-quorum-target-group-size",
+)
 
 
 def queue_type(arguments: Mapping[str, Any]) -> str:
@@ -111,9 +112,6 @@ def check(arguments: Mapping[str, Any], what: str) -> str:
         raise _invalid(QUEUE_TYPE, what, f"\"unsupported queue type '{kind}'\"")
     takes = TAKES[kind]
     for name, value in arguments.items():
-        feature = NOT_DONE.get(name)
-        if feature is not None:
-            raise _invalid(name, what, f"{feature}: not supported by Jackalope yet")
         if name in KNOWN and name not in takes:
             raise InvalidArgument(f"invalid arg '{name}' for {what} of queue type {_RABBIT_NAME[kind]}")
         _check_value(kind, name, value, what)

@@ -265,6 +265,7 @@ class Stream:
     """An AMQP stream queue over partition 0 of the topic of the same name."""
 
     type_name: Final = "stream"
+    consumer_timeout_ms: Final = None  # the broker's
     durable: Final = True
     auto_delete: Final = False
     exclusive_owner: Final = None

@@ -98,6 +98,7 @@ class VirtualHost:
         self.connection_count = 0  # open connections (the front-ends count them in and out)
         self.defer = defer
         self.timer = timer  # queue expiry (x-expires); None: no timers (x-expires refused)
+        self.consumer_timeout_ms = 30 * 60 * 1000  # of queues that set none (0: none)
         self.death_stamp: DeathStamp | None = None  # the front-end's x-death (set by the broker)
         self.release_stamp: ReleaseStamp | None = None  # the front-end's x-delay rewrite (likewise)
         self.delayed: dict[Exchange, DelayedMessages] = {}  # the messages each delayed exchange holds
