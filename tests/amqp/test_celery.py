@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import celery.contrib.testing.tasks  # noqa: F401  (registers celery.ping for the worker's start check)
@@ -10,7 +11,7 @@ import pytest
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 
-from tests.amqp.support import WAIT, Names
+from tests.amqp.support import EXTERNAL_URL, WAIT, Names
 
 
 class TaskFailedOnPurpose(ValueError):
@@ -63,3 +64,46 @@ def test_task_round_trip_and_error(app: Celery) -> None:
         with pytest.raises(ValueError, match="boom from the worker"):
             failing.get(timeout=WAIT)
         assert failing.failed()
+
+
+@pytest.fixture
+def quorum_app(app: Celery) -> Celery:
+    """Celery on quorum queues, as Celery 5.5+ runs on RabbitMQ 4: countdowns go through its
+    native delayed delivery (28 levels of quorum queues with TTLs, dead-lettering
+    at-least-once from one to the next)."""
+    app.conf.update(
+        task_default_queue_type="quorum",
+        worker_detect_quorum_queues=True,
+        broker_transport_options={"confirm_publish": True},
+    )
+    return app
+
+
+@pytest.mark.skipif(EXTERNAL_URL is not None, reason="declares Celery's 28 delayed-delivery queues for good")
+def test_quorum_queues_and_native_delayed_delivery(quorum_app: Celery) -> None:
+    with start_worker(
+        quorum_app, pool="solo", perform_ping_check=True, ping_task_timeout=WAIT, shutdown_timeout=WAIT
+    ):
+        assert quorum_app.tasks["add"].delay(1, 2).get(timeout=WAIT) == 3
+        sent = time.monotonic()
+        later = quorum_app.tasks["add"].apply_async((20, 22), countdown=1)
+        assert later.get(timeout=WAIT) == 42
+        assert time.monotonic() - sent >= 1  # it waited out its countdown in the delay queues
+
+
+def test_task_priorities(app: Celery) -> None:
+    """Celery's task priorities: a queue with x-max-priority, and higher-priority tasks first."""
+    app.conf.update(task_queue_max_priority=10, task_default_priority=0, worker_prefetch_multiplier=1)
+    order: list[str] = []
+
+    @app.task(name="record")
+    def record(label: str) -> None:
+        order.append(label)
+
+    for label, priority in [("low-1", 1), ("low-2", 1), ("high", 9), ("mid", 5)]:
+        app.tasks["record"].apply_async((label,), priority=priority, ignore_result=True)
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=WAIT):
+        deadline = time.monotonic() + WAIT
+        while len(order) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert order == ["high", "mid", "low-1", "low-2"]
