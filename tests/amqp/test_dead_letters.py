@@ -139,3 +139,27 @@ def test_an_expired_message_is_not_dead_lettered_back_to_its_queue(
     wait_until(lambda: ready_count(channel, observer) == 2, "the marker's dead letter")
     assert get_all(channel, observer) == [b"cycle", b"marker"]
     assert ready_count(channel, queue) == 0
+
+
+def test_a_cycle_through_two_queues_is_broken_where_it_closes(channel: BlockingChannel, names: Names) -> None:
+    """A expires into B, B into A: back at A with no rejection on the way, the message is
+    dropped there (RabbitMQ's cycle rule, read from x-death)."""
+    to_b, to_a = names.exchange("to-b"), names.exchange("to-a")
+    a, b = names.queue("a"), names.queue("b")
+    seen_a, seen_b = names.queue("left-a"), names.queue("left-b")
+    for exchange in (to_b, to_a):
+        channel.exchange_declare(exchange, "fanout")
+    channel.queue_declare(a, arguments={"x-dead-letter-exchange": to_b, "x-message-ttl": 20})
+    channel.queue_declare(b, arguments={"x-dead-letter-exchange": to_a, "x-message-ttl": 20})
+    for observer in (seen_a, seen_b):
+        channel.queue_declare(observer)
+    for queue, exchange in ((b, to_b), (seen_a, to_b), (a, to_a), (seen_b, to_a)):
+        channel.queue_bind(queue, exchange)
+    channel.confirm_delivery()
+    channel.basic_publish("", a, b"round")
+    wait_until(lambda: ready_count(channel, seen_b) == 1, "the message leaving b")
+    # Had it gone on into a, it would leave a again before this one does.
+    channel.basic_publish("", a, b"marker")
+    wait_until(lambda: ready_count(channel, seen_b) == 2, "the marker leaving b")
+    assert get_all(channel, seen_a) == [b"round", b"marker"]
+    assert get_all(channel, seen_b) == [b"round", b"marker"]

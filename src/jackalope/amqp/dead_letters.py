@@ -11,16 +11,17 @@ from typing import Any
 
 from jackalope.amqp import properties as props
 from jackalope.amqp.errors import FrameError
-from jackalope.core.dead_letters import Death
+from jackalope.core.dead_letters import Death, Stamped
 
 
-def stamp_death(properties: bytes, death: Death) -> tuple[bytes, props.LazyProperties]:
-    """``properties`` with ``death`` recorded (unchanged if they cannot be decoded), and their
-    lazy decoding for the exchanges the dead letter is routed through."""
+def stamp_death(properties: bytes, death: Death) -> Stamped:
+    """``properties`` with ``death`` recorded (unchanged if they cannot be decoded), their lazy
+    decoding for the exchanges the dead letter is routed through, and the queues it may not
+    go back to (RabbitMQ's cycle rule: those it died in since it was last rejected)."""
     try:
         fields: dict[str, Any] = dict(props.decode_properties(properties)) if properties else {}
     except FrameError:
-        return properties, props.LazyProperties(properties)
+        return Stamped(properties, props.LazyProperties(properties), frozenset({death.queue}))
     headers = dict(fields.get("headers") or {})
     expiration = fields.pop("expiration", None)
     deaths = [d for d in headers.get("x-death") or [] if isinstance(d, dict)]
@@ -46,4 +47,13 @@ def stamp_death(properties: bytes, death: Death) -> tuple[bytes, props.LazyPrope
         headers[f"x-last-death-{what}"] = value
     fields["headers"] = headers
     stamped = props.encode_properties(**fields)
-    return stamped, props.LazyProperties(stamped)
+    return Stamped(stamped, props.LazyProperties(stamped), _cycle(headers["x-death"]))
+
+
+def _cycle(deaths: list[dict[str, Any]]) -> frozenset[str]:
+    queues = set()
+    for entry in deaths:  # the most recent first
+        if entry.get("reason") == "rejected":
+            break
+        queues.add(str(entry.get("queue")))
+    return frozenset(queues)

@@ -27,6 +27,18 @@ class Death:
     time: int
 
 
-DeathStamp = Callable[[bytes, Death], tuple[bytes, HeadersThunk]]
-"""A message's encoded properties, with ``death`` recorded in them, and a thunk of their
-headers (a dead letter is routed by them, as any message)."""
+@dataclass(frozen=True, slots=True)
+class Stamped:
+    """A dead letter's properties with its death recorded, a thunk of their headers (it is
+    routed by them, as any message), and the queues it would cycle back to."""
+
+    properties: bytes
+    headers: HeadersThunk
+    # RabbitMQ's cycle rule: the queues the message died in since its last rejection (the
+    # most recent deaths first, up to one that was a rejection); sending it to one of these
+    # again is a cycle with no client in it, and the dead letter is dropped there.
+    cycle: frozenset[str] = frozenset()
+
+
+DeathStamp = Callable[[bytes, Death], Stamped]
+"""A message's encoded properties, with ``death`` recorded in them."""

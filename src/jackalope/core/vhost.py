@@ -487,17 +487,19 @@ class VirtualHost:
             return []
         properties = message.properties
         headers: HeadersThunk = _no_headers
+        cycle = frozenset() if reason == REJECTED else frozenset({queue.name})
         if self.death_stamp is not None:
             death = Death(queue.name, reason, message.exchange, (message.routing_key,), int(time.time()))
-            properties, headers = self.death_stamp(properties, death)
+            stamped = self.death_stamp(properties, death)
+            properties, headers, cycle = stamped.properties, stamped.headers, stamped.cycle
         # The publisher's TTL is spent: a dead letter has none (RabbitMQ keeps it in x-death).
         dead = Message(
             exchange, routing_key, properties, message.body, message.persistent, None, message.priority
         )
         waits: list[DurableWait] = []
         for target in self.route(exchange, routing_key, headers):
-            # back to the queue it left: a cycle, dropped unless a client rejected it (RabbitMQ)
-            if target is not queue or reason == REJECTED:
+            # back to a queue it died in with no rejection since: a cycle, dropped (RabbitMQ)
+            if not (isinstance(target, Queue | Stream) and target.name in cycle):
                 entry = target.enqueue(dead)
                 if entry is not None:
                     waits.append(functools.partial(target.when_durable, entry))
