@@ -31,7 +31,7 @@ from jackalope.storage import AppendInfo, Log, LogConfig, LogManager, Record
 from jackalope.storage.files import atomic_write
 
 DEFINITIONS_FILE = "definitions.json"
-# topics.log_name, vhost.queue_log_name and delayed.delayed_log_name
+# topics.log_name, queue_logs.queue_log_name and delayed.delayed_log_name
 OWNED_PREFIXES = (
     ("topic/", "a topic or stream"),
     ("queue/", "a queue"),

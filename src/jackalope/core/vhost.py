@@ -38,14 +38,14 @@ from jackalope.core.exchanges.base import Destination
 from jackalope.core.message import Message
 from jackalope.core.permissions import Grant
 from jackalope.core.policies import Policy, make_policy
-from jackalope.core.priority_store import LevelFactory, PriorityStore
+from jackalope.core.priority_store import PriorityStore
 from jackalope.core.queue import REJECTED, Defer, DurableWait, Queue, Timer, exclusive_locked
-from jackalope.core.queue_store import QueueStore
+from jackalope.core.queue_logs import QueueLogs, queue_log_config
 from jackalope.core.queue_types import QUORUM
 from jackalope.core.quorum import QuorumQueue
 from jackalope.core.stream import MessageEncoder, Stream
 from jackalope.core.topics import TopicError, Topics, UnknownTopic
-from jackalope.storage import Log, LogConfig, LogManager
+from jackalope.storage import LogManager
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,6 @@ PREDECLARED: Final = {
     "amq.headers": "headers",
     "amq.match": "headers",
 }
-QUEUE_SEGMENT_BYTES: Final = 64 * 1024 * 1024
 ALTERNATE: Final = "alternate-exchange"  # the exchange argument
 REPLY_TO: Final = "amq.rabbitmq.reply-to"  # RabbitMQ's direct reply-to pseudo-queue
 STREAM_VHOST: Final = "/"  # the one virtual host whose streams are Kafka topics
@@ -64,15 +63,6 @@ LIMITS: Final = ("max-connections", "max-queues")  # RabbitMQ's vhost limits
 
 QueueLike = Queue | Stream
 Target = Queue | Stream | Holding  # where a published message goes (Holding: a delayed exchange's)
-
-
-def queue_log_name(vhost: str, queue: str, level: int = 0) -> str:
-    """``queue/<vhost>/<queue>`` (``queue.p<level>/...`` for a priority queue's levels above 0,
-    each having its own log); a vhost name other than "/" is quoted (no "/" or "%" left in
-    it), so that no two vhost and queue names share a log."""
-    if vhost != "/":
-        vhost = vhost.replace("%", "%25").replace("/", "%2F")
-    return f"queue/{vhost}/{queue}" if not level else f"queue.p{level}/{vhost}/{queue}"
 
 
 def _server_named() -> str:
@@ -105,6 +95,7 @@ class VirtualHost:
         self.logs = logs
         # Where non-durable queues page their backlog (wiped at every start); None: in memory.
         self.transient_logs = transient_logs
+        self.queue_logs = QueueLogs(name, logs, transient_logs, defer)
         self.on_change = on_change
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, Queue] = {}
@@ -213,7 +204,7 @@ class VirtualHost:
             name = delayed_log_name(self.name, exchange.name)
             if fresh and name in self.logs:
                 self.logs.delete(name)
-            log_ = self.logs.get_or_create(name, _queue_log_config(self.logs))
+            log_ = self.logs.get_or_create(name, queue_log_config(self.logs))
         held = self.delayed[exchange] = DelayedMessages(
             exchange, self._route_due, self.timer, log_=log_, defer=self.defer
         )
@@ -342,9 +333,9 @@ class VirtualHost:
         store = None
         max_priority = arguments.get("x-max-priority")
         if isinstance(max_priority, int) and max_priority > 0:
-            store = PriorityStore(max_priority, self._level_maker(name, durable))
+            store = PriorityStore(max_priority, self.queue_logs.levels(name, durable))
         elif durable:
-            log = self.logs.get_or_create(queue_log_name(self.name, name), _queue_log_config(self.logs))
+            log = self.queue_logs.durable(name)
         kind = QuorumQueue if queue_arguments.queue_type(arguments) == QUORUM else Queue
         queue = kind(
             name,
@@ -353,7 +344,7 @@ class VirtualHost:
             auto_delete=auto_delete,
             arguments=arguments,
             log_=log,
-            log_factory=None if durable else self._transient_log_factory(name),
+            log_factory=None if durable else self.queue_logs.transient_factory(name),
             defer=self.defer,
             timer=self.timer,
             store=store,
@@ -436,46 +427,14 @@ class VirtualHost:
         """A private queue for one direct reply-to consumer, named ``amq.rabbitmq.reply-to.<token>``."""
         name = f"{REPLY_TO}.{base64.urlsafe_b64encode(os.urandom(18)).decode()}"
         queue = self.reply_queues[name] = Queue(
-            name, log_factory=self._transient_log_factory(name), defer=self.defer
+            name, log_factory=self.queue_logs.transient_factory(name), defer=self.defer
         )
         return queue
 
     def close_reply_queue(self, queue: Queue) -> None:
         if self.reply_queues.pop(queue.name, None) is queue:
             queue.delete()
-            self._drop_transient_log(queue)
-
-    def _level_maker(self, name: str, durable: bool) -> LevelFactory:
-        """How a priority queue makes the store of one of its levels (see PriorityStore)."""
-
-        def make(level: int, create: bool) -> QueueStore | None:
-            if not durable:
-                factory = self._transient_log_factory(f"{name}.p{level}")
-                return QueueStore(log_factory=factory, defer=self.defer) if create else None
-            log_name = queue_log_name(self.name, name, level)
-            if not create and log_name not in self.logs:
-                return None
-            log_ = self.logs.get_or_create(log_name, _queue_log_config(self.logs))
-            return QueueStore(durable_log=log_, defer=self.defer)
-
-        return make
-
-    def _transient_log_factory(self, queue_name: str) -> Callable[[], Log] | None:
-        """How a non-durable queue gets a log to page its backlog to, when it first needs one."""
-        manager = self.transient_logs
-        if manager is None:
-            return None
-
-        def create() -> Log:
-            name = f"{self.name}/{queue_name}/{os.urandom(8).hex()}"
-            return manager.create(name, _queue_log_config(manager))
-
-        return create
-
-    def _drop_transient_log(self, queue: Queue) -> None:
-        if not queue.durable and self.transient_logs is not None:
-            for log_ in queue.logs():
-                self.transient_logs.remove(log_)
+            self.queue_logs.drop(False, queue.logs())
 
     def _dead_letter(self, queue: Queue, message: Message, reason: str) -> list[DurableWait]:
         """Republish a message that left ``queue`` for ``reason`` to its dead-letter exchange,
@@ -565,12 +524,9 @@ class VirtualHost:
             if exchange.unbind_destination(queue):  # only the exchanges it was bound to
                 self._maybe_auto_delete_exchange(exchange)
         queue.delete()
+        self.queue_logs.drop(queue.durable, queue.logs())
         if queue.durable:
-            for log_ in queue.logs():
-                self.logs.remove(log_)
             self.on_change()
-        else:
-            self._drop_transient_log(queue)
 
     def connection_closed(self, owner: object) -> None:
         """Delete the exclusive queues of a closed connection."""
@@ -897,15 +853,6 @@ def _check_replicated(what: str, durable: bool, exclusive: bool, auto_delete: bo
 
 def _no_headers() -> Mapping[str, Any]:
     return {}
-
-
-def _queue_log_config(manager: LogManager) -> LogConfig:
-    """A queue's log: the manager's defaults (durability, fsync period), segments of at most
-    QUEUE_SEGMENT_BYTES, no retention (messages go when settled)."""
-    default = manager.default_config
-    return default.replace(
-        segment_bytes=min(default.segment_bytes, QUEUE_SEGMENT_BYTES), retention_ms=-1, retention_bytes=-1
-    )
 
 
 def _bind(
