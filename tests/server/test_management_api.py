@@ -200,6 +200,23 @@ async def test_importing_a_rabbitmq_export(api: Api) -> None:
     )
 
 
+async def test_policies_import_and_export_with_the_definitions(api: Api) -> None:
+    policy = {
+        "vhost": "/",
+        "name": "ttl",
+        "pattern": "^q",
+        "apply-to": "queues",
+        "definition": {"message-ttl": 5},
+    }
+    bad = {**policy, "name": "bad", "definition": {"ha-mode": "all"}}
+    status, answer = await api.call("POST", "/definitions", {"policies": [policy, bad]})
+    assert status == 400 and "policy 'bad'" in answer["reason"]
+    assert (await api.call("GET", "/policies"))[1] == []  # nothing taken
+    assert (await api.call("POST", "/definitions", {"policies": [policy]}))[0] == 204
+    exported = (await api.call("GET", "/definitions"))[1]["policies"]
+    assert exported == [{**policy, "priority": 0}]
+
+
 def test_users_vhosts_permissions_and_limits_survive_a_restart(
     serve: type[ServeProcess], tmp_path: Path
 ) -> None:

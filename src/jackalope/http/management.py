@@ -3,7 +3,7 @@
 ``GET /api/whoami``; ``/api/users[/{name}]``; ``/api/vhosts[/{name}]``;
 ``/api/permissions[/{vhost}/{user}]`` (and ``/api/users/{name}/permissions``,
 ``/api/vhosts/{name}/permissions``); ``/api/vhost-limits[/{vhost}[/{name}]]``; and
-``/api/definitions`` for the users, vhosts, permissions and vhost limits of RabbitMQ's
+``/api/definitions`` for the users, vhosts, permissions, vhost limits and policies of RabbitMQ's
 definitions (a RabbitMQ export's users import with their password hashes as they are).
 
 Who may: users, permissions, definitions and every change need the ``administrator`` tag;
@@ -20,9 +20,10 @@ from typing import Any
 
 from aiohttp import web
 
-from jackalope.core.errors import CoreError
+from jackalope.core.errors import CoreError, InvalidArgument
 from jackalope.core.passwords import SHA256
 from jackalope.core.permissions import BadPermission, Permission
+from jackalope.core.policies import make_policy
 from jackalope.core.users import BadUser, User, parse_tags
 from jackalope.core.vhost import LIMITS
 from jackalope.http.base import (
@@ -39,7 +40,7 @@ from jackalope.http.base import (
 
 routes = web.RouteTableDef()
 TOPIC_PERMISSIONS_REFUSED = "topic permissions are not supported by Jackalope yet"
-UNSUPPORTED_DEFINITIONS = ("queues", "exchanges", "bindings", "policies", "global_parameters")
+UNSUPPORTED_DEFINITIONS = ("queues", "exchanges", "bindings", "global_parameters")
 
 
 def _created(new: bool) -> web.Response:
@@ -338,6 +339,7 @@ async def export_definitions(request: web.Request) -> web.Response:
             "vhosts": [_vhost_json(request, name) for name in core.vhosts],
             "permissions": access["permissions"],
             "topic_permissions": [],
+            "policies": [p.to_json(name) for name, v in core.vhosts.items() for p in v.policies.values()],
             "parameters": [
                 {"vhost": name, "component": "vhost-limits", "name": "limits", "value": dict(v.limits)}
                 for name, v in core.vhosts.items()
@@ -349,8 +351,8 @@ async def export_definitions(request: web.Request) -> web.Response:
 
 @routes.post("/api/definitions")
 async def import_definitions(request: web.Request) -> web.Response:
-    """Import a RabbitMQ definitions file's users, vhosts, permissions and vhost limits.
-    What Jackalope cannot import yet (queues, exchanges, bindings, policies, topic
+    """Import a RabbitMQ definitions file's users, vhosts, permissions, vhost limits and
+    policies.  What Jackalope cannot import yet (queues, exchanges, bindings, topic
     permissions) is refused, naming it, before anything is taken."""
     require_administrator(request)
     body = await _object(request)
@@ -376,6 +378,7 @@ async def import_definitions(request: web.Request) -> web.Response:
     names = {str(v["name"]) for v in vhosts} | set(core.vhosts)
     if any(vhost not in names for vhost, _ in limits):
         raise bad_request("a vhost limit names a vhost that is neither defined nor existing")
+    policies = _policies(body.get("policies") or [], names)
     try:  # users and permissions first: all checked before any is taken
         core.access.import_definitions({**body, "users": body.get("users") or []}, names)
     except BadUser as exc:
@@ -390,4 +393,23 @@ async def import_definitions(request: web.Request) -> web.Response:
     for vhost, value in limits:
         for key, limit in value.items():
             core.set_vhost_limit(vhost, key, limit)
+    for vhost, name, policy in policies:
+        core.vhost(vhost).set_policy(name, policy)
     return web.Response(status=204)
+
+
+def _policies(listed: Any, vhosts: set[str]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The policies of a definitions file, each checked before any is taken."""
+    if not isinstance(listed, list) or not all(isinstance(p, dict) for p in listed):
+        raise bad_request("policies must be a list of objects")
+    found = []
+    for p in listed:
+        vhost, name = str(p.get("vhost", "/")), p.get("name")
+        if not isinstance(name, str) or vhost not in vhosts:
+            raise bad_request(f"policy {name!r}: needs a name and a vhost that is defined or exists")
+        try:
+            make_policy(name, p)
+        except InvalidArgument as exc:
+            raise bad_request(f"policy {name!r}: {exc}") from None
+        found.append((vhost, name, p))
+    return found
