@@ -61,7 +61,8 @@ class QuorumQueue(Queue):
 
     def requeue(self, entries: Iterable[QueueEntry], *, failed: bool = True) -> None:
         back = list(entries)
-        if not back:
+        if not back or self.deleted:
+            super().requeue(back)  # nothing to count: only the unacked tally goes down
             return
         poison = []
         returned = []
