@@ -193,3 +193,26 @@ def test_the_capabilities_rabbitmq_advertises(connection: BlockingConnection) ->
         "per_consumer_qos": True,
         "direct_reply_to": True,
     }
+
+
+@pytest.mark.parametrize(
+    "method",
+    [commands.Basic.Qos(prefetch_count=1), commands.Queue.Declare(queue="q"), commands.Channel.Open()],
+    ids=["basic.qos", "queue.declare", "channel.open"],
+)
+def test_a_channel_method_on_channel_0_is_a_channel_error(amqp_url: str, method: commands.Frame) -> None:
+    with RawConnection.open(*host_port(amqp_url), open_channel=False) as raw:
+        raw.send_frame(method, channel=0)
+        close = raw.expect_connection_close()
+    assert (close.reply_code, close.reply_text) == (
+        504,
+        "CHANNEL_ERROR - unexpected method in connection state running",
+    )
+    assert (close.class_id << 16) | close.method_id == method.index
+
+
+def test_a_method_on_a_channel_never_opened_is_a_channel_error(amqp_url: str) -> None:
+    with RawConnection.open(*host_port(amqp_url), open_channel=False) as raw:
+        raw.send_frame(commands.Basic.Qos(prefetch_count=1), channel=5)
+        close = raw.expect_connection_close()
+    assert (close.reply_code, close.reply_text) == (504, "CHANNEL_ERROR - expected 'channel.open'")

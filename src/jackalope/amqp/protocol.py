@@ -128,6 +128,9 @@ class State(Enum):
 _new = tuple.__new__
 _deliver: Final = writers.deliver
 _OPEN: Final = State.OPEN
+_CONNECTION_METHODS: Final = tuple(
+    v for v in vars(spec.Connection).values() if isinstance(v, type) and issubclass(v, pamqp_base.Frame)
+)
 _CLOSED: Final = State.CLOSED
 
 
@@ -310,7 +313,7 @@ class AmqpProtocol:
             return True
         if number in self._closing:
             return False
-        raise ConnectionException(CHANNEL_ERROR, f"expected 'channel.open' for channel {number}")
+        raise ConnectionException(CHANNEL_ERROR, "expected 'channel.open'")  # RabbitMQ's words
 
     # -- handshake -------------------------------------------------------------------------------
 
@@ -439,6 +442,10 @@ class AmqpProtocol:
             secret = method.new_secret
             raw = secret if isinstance(secret, bytes) else str(secret).encode()
             return SecretUpdateRequested(raw, method.reason or "")
+        if state is State.OPEN and not isinstance(method, _CONNECTION_METHODS):  # RabbitMQ's words
+            raise ConnectionException(
+                CHANNEL_ERROR, "unexpected method in connection state running", method.index
+            )
         raise ConnectionException(COMMAND_INVALID, f"unexpected {method.name} on channel 0", method.index)
 
     # -- content assembly ------------------------------------------------------------------------
