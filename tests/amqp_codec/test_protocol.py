@@ -15,7 +15,6 @@ from pamqp import encode as pamqp_encode
 from jackalope.amqp.constants import (
     ACCESS_REFUSED,
     CHANNEL_ERROR,
-    COMMAND_INVALID,
     CONNECTION_FORCED,
     FRAME_ERROR,
     NOT_ALLOWED,
