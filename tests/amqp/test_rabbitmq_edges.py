@@ -63,6 +63,25 @@ def test_deleting_the_last_bound_queue_deletes_an_auto_delete_exchange(
         connection.channel().exchange_declare(exchange, "fanout", passive=True)
 
 
+def test_deleting_what_is_gone_is_delete_ok(channel: BlockingChannel, names: Names) -> None:
+    # aio-pika's and kombu's cleanups delete exchanges an auto-delete may already have removed
+    gone_exchange, gone_queue = names.exchange("gone"), names.queue("gone")
+    channel.exchange_delete(gone_exchange)
+    channel.exchange_delete(gone_exchange, if_unused=True)
+    assert channel.queue_delete(gone_queue).method.message_count == 0
+    assert channel.queue_delete(gone_queue, if_unused=True, if_empty=True).method.message_count == 0
+    channel.queue_declare(names.queue(), passive=False)  # the channel is still open
+
+
+def test_deleting_the_default_or_an_amq_exchange_is_403_even_if_missing(
+    connection: BlockingConnection,
+) -> None:
+    for name in ("", "amq.direct", "amq.no-such-exchange"):
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as err:
+            connection.channel().exchange_delete(name)
+        assert err.value.reply_code == ACCESS_REFUSED
+
+
 def test_redeclaring_ones_exclusive_queue_as_not_exclusive_is_405(
     channel: BlockingChannel, names: Names
 ) -> None:

@@ -183,7 +183,9 @@ class VirtualHost:
     def delete_exchange(self, name: str, *, if_unused: bool = False) -> None:
         if not name or name.startswith("amq."):
             raise AccessRefused(f"operation not permitted on exchange '{name or '(default)'}'")
-        exchange = self.exchange(name)
+        exchange = self.exchanges.get(name)
+        if exchange is None:
+            return  # RabbitMQ: deleting a missing exchange succeeds, as a missing queue's does
         if if_unused and (exchange.has_bindings() or self._is_destination(exchange)):
             raise PreconditionFailed(f"exchange '{name}' in vhost '{self.name}' in use")
         del self.exchanges[name]
