@@ -144,14 +144,14 @@ def test_a_lost_consumer_counts_a_failed_delivery(
 @rabbitmq_4_3
 def test_delayed_retries_hold_a_rejected_message(channel: BlockingChannel, names: Names) -> None:
     queue = names.queue()
-    arguments = {**QUORUM, "x-delayed-retry-type": "failed", "x-delayed-retry-min": 300}
+    arguments = {**QUORUM, "x-delayed-retry-type": "failed", "x-delayed-retry-min": 3000}
     channel.queue_declare(queue, durable=True, arguments=arguments)
     channel.confirm_delivery()
     channel.basic_publish("", queue, b"retry me")
     method, _, _ = channel.basic_get(queue)
     assert method is not None
     channel.basic_reject(method.delivery_tag, requeue=True)
-    assert channel.basic_get(queue)[0] is None  # waiting out its delay
+    assert channel.basic_get(queue)[0] is None  # waiting out its delay (3 s: room for a busy machine)
     wait_until(
         lambda: channel.basic_get(queue, auto_ack=True)[0] is not None, "the retry", channel.connection
     )
