@@ -51,8 +51,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
+from amqp_load.wire import AmqpUrl
 from jackalope import Broker
 
 PLUGIN_NAME = "_client_suites_plugin"
@@ -91,42 +91,20 @@ def pytest_runtest_logreport(report):
 """
 
 
-@dataclass(frozen=True)
-class BrokerURL:
-    host: str
-    port: int
-    user: str
-    password: str
-    vhost: str
-
-    @classmethod
-    def parse(cls, url: str) -> BrokerURL:
-        parts = urlsplit(url)
-        if parts.scheme != "amqp" or not parts.hostname:
-            raise SystemExit(f"not an amqp:// URL with a host: {url}")
-        vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-        return cls(
-            parts.hostname,
-            parts.port or 5672,
-            unquote(parts.username or "guest"),
-            unquote(parts.password or "guest"),
-            vhost,
-        )
-
-    def env(self) -> dict[str, str]:
-        """Every variable some suite reads for its broker (py-amqp and kombu: host and port only)."""
-        vhost = "" if self.vhost == "/" else self.vhost
-        return {
-            "CLIENT_SUITES_HOST": self.host,
-            "CLIENT_SUITES_PORT": str(self.port),
-            "CLIENT_SUITES_USER": self.user,
-            "CLIENT_SUITES_PASSWORD": self.password,
-            "CLIENT_SUITES_VHOST": self.vhost,
-            "AMQP_URL": f"amqp://{self.user}:{self.password}@{self.host}:{self.port}/{vhost}",
-            "RABBITMQ_HOST": self.host,
-            "RABBITMQ_5672_TCP": str(self.port),
-            "TEST_BROKER": f"pyamqp://{self.user}:{self.password}@{self.host}:{self.port}/{vhost}",
-        }
+def broker_env(url: AmqpUrl) -> dict[str, str]:
+    """Every variable some suite reads for its broker (py-amqp and kombu: host and port only)."""
+    vhost = "" if url.vhost == "/" else url.vhost
+    return {
+        "CLIENT_SUITES_HOST": url.host,
+        "CLIENT_SUITES_PORT": str(url.port),
+        "CLIENT_SUITES_USER": url.user,
+        "CLIENT_SUITES_PASSWORD": url.password,
+        "CLIENT_SUITES_VHOST": url.vhost,
+        "AMQP_URL": f"amqp://{url.user}:{url.password}@{url.host}:{url.port}/{vhost}",
+        "RABBITMQ_HOST": url.host,
+        "RABBITMQ_5672_TCP": str(url.port),
+        "TEST_BROKER": f"pyamqp://{url.user}:{url.password}@{url.host}:{url.port}/{vhost}",
+    }
 
 
 # Fixtures appended to aiormq's and aio-pika's conftest: the upstream ones start a docker container.
@@ -281,7 +259,7 @@ def prepare(suite: Suite, source: Path, scratch: Path) -> Path:
 
 
 def run_suite(
-    python: str, suite: Suite, work: Path, url: BrokerURL, label: str, timeout: int, extra: list[str]
+    python: str, suite: Suite, work: Path, url: AmqpUrl, label: str, timeout: int, extra: list[str]
 ) -> RunResult:
     """One pytest run of ``extra`` (or the suite's paths when it names no test) in the suite's copy."""
     scratch = work.parent
@@ -289,7 +267,7 @@ def run_suite(
     log = scratch / f"{suite.name}.{label}.log"
     outcomes_file.unlink(missing_ok=True)
     env = dict(os.environ)
-    env.update(url.env())
+    env.update(broker_env(url))
     env.setdefault("TEST_BACKEND", "rpc://")  # Celery's result backend: over AMQP unless told
     env["CLIENT_SUITES_SKIPS"] = json.dumps(suite.skips)
     env["CLIENT_SUITES_OUTCOMES"] = str(outcomes_file)
@@ -324,11 +302,11 @@ def read_outcomes(path: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 @contextmanager
-def jackalope(data_dir: Path) -> Iterator[BrokerURL]:
+def jackalope(data_dir: Path) -> Iterator[AmqpUrl]:
     broker = Broker(data_dir=data_dir, kafka_port=-1)
     broker.start()
     try:
-        yield BrokerURL.parse(broker.amqp_url)
+        yield AmqpUrl.parse(broker.amqp_url)
     finally:
         broker.stop()
 
@@ -380,7 +358,7 @@ def run_both(
     python: str,
     suite: Suite,
     work: Path,
-    reference: BrokerURL | None,
+    reference: AmqpUrl | None,
     tag: str,
     timeout: int,
     args: list[str],
@@ -438,7 +416,7 @@ def main() -> int:
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="client-suites-"))
     scratch.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(filename=scratch / "jackalope.log", level=logging.INFO)
-    reference = BrokerURL.parse(args.reference) if args.reference else None
+    reference = AmqpUrl.parse(args.reference) if args.reference else None
     results: dict[str, dict[str, RunResult]] = {}
     rechecks: dict[str, dict[str, RunResult]] = {}
     for name in names:

@@ -45,6 +45,11 @@ class ServeProcess:
             self.proc.terminate()
         return self.proc.wait(timeout)
 
+    def kill9(self) -> None:
+        """SIGKILL, as a crash: nothing is flushed or closed."""
+        self.proc.kill()
+        self.proc.wait()
+
 
 def start_serve(
     data_dir: Path,

@@ -9,7 +9,6 @@ has no plugins."""
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections.abc import Callable
@@ -243,8 +242,7 @@ def test_a_confirmed_delayed_message_survives_a_sigkill_and_is_delivered_once(
 
     published = time.time()
     ch.basic_publish("delayed", "k", b"held", after(3000, **persistent))  # confirmed: on disk
-    os.kill(server.proc.pid, signal.SIGKILL)
-    server.proc.wait()
+    server.kill9()
 
     again = serve_amqp(data_dir=data)
     conn = connect(again.urls["amqp"])

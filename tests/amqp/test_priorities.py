@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -148,8 +146,7 @@ def test_a_durable_priority_queue_keeps_its_order_across_a_sigkill(
     ch.queue_declare("jobs", durable=True, arguments={"x-max-priority": 9})
     ch.confirm_delivery()
     publish(ch, "jobs", [(b"a", 1), (b"b", 9), (b"c", None), (b"d", 9), (b"e", 4)], delivery_mode=2)
-    os.kill(server.proc.pid, signal.SIGKILL)  # every publish was confirmed: on disk
-    server.proc.wait()
+    server.kill9()  # every publish was confirmed: on disk
     again = serve_amqp(data_dir=data)
     conn = connect(again.urls["amqp"])
     assert get_all(conn.channel(), "jobs") == [b"b", b"d", b"e", b"a", b"c"]

@@ -4,8 +4,6 @@ the RabbitMQ 3.10 installed here predates (marked ``rabbitmq_4_3``: Jackalope on
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -189,8 +187,7 @@ def test_a_quorum_queue_keeps_confirmed_messages_across_a_sigkill(
     ch.confirm_delivery()
     for i in range(20):
         ch.basic_publish("", "orders", b"%d" % i, pika.BasicProperties(delivery_mode=2))
-    os.kill(server.proc.pid, signal.SIGKILL)
-    server.proc.wait()
+    server.kill9()
     again = serve_amqp(data_dir=data)
     conn = connect(again.urls["amqp"])
     ch = conn.channel()
