@@ -169,6 +169,7 @@ class Server:
             initial_rebalance_delay_ms=s.kafka_group_initial_delay_ms,
         )
         await groups.load()
+        core.groups = groups
         core.topics.on_delete.append(groups.delete_topic_offsets)
         broker = KafkaBroker(
             core=core,

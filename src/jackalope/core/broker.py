@@ -21,6 +21,7 @@ from jackalope.core.alarms import Alarms
 from jackalope.core.dead_letters import DeathStamp
 from jackalope.core.delayed import ReleaseStamp
 from jackalope.core.errors import AccessRefused, NotAllowed, NotFound, PreconditionFailed
+from jackalope.core.groups import GroupCoordinator
 from jackalope.core.permissions import Grant, Permission
 from jackalope.core.queue import Defer, Timer
 from jackalope.core.stream import MessageEncoder, plain_record
@@ -77,6 +78,8 @@ class BrokerCore:
         # The front-ends close a deleted vhost's connections (RabbitMQ: "vhost 'x' is deleted").
         self.on_vhost_deleted: list[Callable[[str], None]] = []
         self.topics = Topics(logs, data_dir, **(topic_defaults or {}))
+        # The Kafka consumer groups' coordinator, when the Kafka front-end runs.
+        self.groups: GroupCoordinator | None = None
         self._stream_encoder: MessageEncoder = plain_record
         self._death_stamp: DeathStamp | None = None
         self._release_stamp: ReleaseStamp | None = None
