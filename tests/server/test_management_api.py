@@ -186,8 +186,9 @@ async def test_vhosts_permissions_and_limits(api: Api) -> None:
 
 
 async def test_importing_a_rabbitmq_export(api: Api) -> None:
-    status, answer = await api.call("POST", "/definitions", {**RABBITMQ_EXPORT, "queues": [{"name": "q"}]})
-    assert (status, answer["reason"]) == (400, "importing queues is not supported by Jackalope yet")
+    dangling = {"source": "amq.direct", "vhost": "jk-vh", "destination": "nope", "destination_type": "queue"}
+    status, answer = await api.call("POST", "/definitions", {**RABBITMQ_EXPORT, "bindings": [dangling]})
+    assert (status, answer["reason"]) == (400, "binding: no queue 'nope' in vhost 'jk-vh'")
     assert (await api.call("GET", "/users/jk-probe"))[0] == 404  # nothing taken
     assert (await api.call("POST", "/definitions", RABBITMQ_EXPORT))[0] == 204
     status, exported = await api.call("GET", "/definitions")
