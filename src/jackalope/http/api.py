@@ -8,6 +8,7 @@ answers).  Errors are JSON ``{"error": <kind>, "reason": <text>}`` with a matchi
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 from aiohttp import web
@@ -39,6 +40,7 @@ from jackalope.http.base import error_response as _error
 from jackalope.resources import ResourceMonitor
 from jackalope.storage import OffsetOutOfRangeError, StorageError
 
+log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 128 * 1024 * 1024
 # How the core's refusals answer over HTTP (as RabbitMQ's management API maps AMQP's).
 CORE_ERRORS: Final[dict[type[CoreError], tuple[int, str]]] = {
@@ -81,6 +83,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status == 404:
             return _error(404, "Object Not Found", "Not Found")  # RabbitMQ's words
         return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.text or exc.reason)
+    except Exception:  # a bug: logged, and still a JSON answer
+        log.exception("HTTP API error", extra={"path": request.path, "method": request.method})
+        return _error(500, "internal_error", "internal error (logged by the broker)")
 
 
 def make_app(

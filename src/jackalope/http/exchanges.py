@@ -18,7 +18,7 @@ from aiohttp import web
 
 from jackalope.core import policies
 from jackalope.core.errors import AccessRefused
-from jackalope.core.exchanges.base import Exchange
+from jackalope.core.exchanges.base import Exchange, UnknownExchangeType
 from jackalope.core.permissions import Grant
 from jackalope.core.vhost import VirtualHost
 from jackalope.http import amqp_messages, listing
@@ -122,6 +122,8 @@ async def put_exchange(request: web.Request) -> web.Response:
         vhost.declare_exchange(name, type_name, arguments=arguments, grant=_grant(request, vhost), **flags)
     except AccessRefused as exc:
         raise ApiError(403, "access_refused", str(exc)) from None
+    except UnknownExchangeType as exc:
+        raise bad_request(str(exc)) from None
     return created(not existed)
 
 

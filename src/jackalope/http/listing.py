@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -23,10 +23,13 @@ MAX_PAGE_SIZE = 500  # RabbitMQ's
 DEFAULT_PAGE_SIZE = 100
 
 
-def _path(item: Any, dotted: str) -> Any:
+_MISSING: Final = object()
+
+
+def _path(item: Any, dotted: str, missing: Any = None) -> Any:
     for part in dotted.split("."):
         if not isinstance(item, dict) or part not in item:
-            return None
+            return missing
         item = item[part]
     return item
 
@@ -46,8 +49,8 @@ def _columns(item: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for column in columns:
         parts = column.split(".")
-        value = _path(item, column)
-        if value is None and _path(item, parts[0]) is None:
+        value = _path(item, column, _MISSING)
+        if value is _MISSING:
             continue
         target = out
         for part in parts[:-1]:
