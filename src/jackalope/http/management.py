@@ -139,12 +139,18 @@ async def user_permissions(request: web.Request) -> web.Response:
 
 def vhost_json(request: web.Request, name: str) -> dict[str, Any]:
     vhost = request.app[CORE].vhosts[name]
+    queues = [*vhost.queues.values(), *vhost.streams.values()]
+    ready = sum(q.message_count for q in queues)
+    unacked = sum(q.unacked_count for q in queues)
     return {
         "name": name,
         "description": vhost.description,
         "tags": list(vhost.tags),
         "metadata": {"description": vhost.description, "tags": list(vhost.tags)},
         "tracing": False,
+        "messages": ready + unacked,
+        "messages_ready": ready,
+        "messages_unacknowledged": unacked,
     }
 
 
