@@ -31,6 +31,7 @@ from jackalope.http import (
     exchanges,
     logs,
     management,
+    openapi,
     overview,
     policies,
     queues,
@@ -105,6 +106,7 @@ def make_app(
         exchanges,
         bindings,
         connections,
+        openapi,
     ):
         app.add_routes(module.routes)
     return app
