@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import datetime
+import struct
 from typing import Any, Final
 
 from jackalope.amqp import properties as props
@@ -60,17 +60,20 @@ def encode(fields: Any) -> bytes:
         if not _typed(value, kind):
             raise bad_request(f"message property {name} must be a {getattr(kind, '__name__', kind)}")
         if name == "timestamp":
-            value = datetime.datetime.fromtimestamp(value, datetime.UTC)
+            try:
+                value = datetime.datetime.fromtimestamp(value, datetime.UTC)
+            except (OverflowError, OSError, ValueError):
+                raise bad_request("timestamp is out of range (seconds since the epoch)") from None
         elif name == "delivery_mode" and value not in (1, 2):
             raise bad_request("delivery_mode must be 1 or 2")
         elif name == "priority" and not 0 <= value <= 255:
             raise bad_request("priority must be between 0 and 255")
-        elif name == "expiration" and not (value.isdigit()):
+        elif name == "expiration" and not (value.isascii() and value.isdigit()):
             raise bad_request("expiration must be a non-negative integer (ms) as a string")
         kwargs[pamqp_name] = value
     try:
         return props.encode_properties(**kwargs)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError, struct.error) as exc:  # e.g. a header out of range
         raise bad_request(f"invalid message properties: {exc}") from None
 
 
@@ -106,7 +109,7 @@ def payload(body: Any, encoding: Any) -> bytes:
     if encoding == "base64":
         try:
             return base64.b64decode(body, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or text that is not ASCII
             raise bad_request("payload is not valid base64") from None
     raise bad_request("payload_encoding must be string or base64")
 

@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -178,7 +179,7 @@ def flag(body: dict[str, Any], name: str, default: bool) -> bool:
 def integer(body: dict[str, Any], name: str, default: int | None) -> int | None:
     """An integer field; a decimal string too, as rabbitmqadmin sends it (400 otherwise)."""
     value = body.get(name, default)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
         return int(value)
     if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
         raise bad_request(f"{name} must be an integer")

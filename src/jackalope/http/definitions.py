@@ -140,6 +140,8 @@ def _check_topology(core: BrokerCore, body: dict[str, Any], vhosts: set[str]) ->
             raise bad_request(f"exchange {name!r}: unknown exchange type {ex.get('type')!r}")
         if ex.get("durable") is False:
             raise bad_request(f"exchange {name!r}: definitions hold durable exchanges only")
+        if not isinstance(ex.get("arguments") or {}, dict):
+            raise bad_request(f"exchange {name!r}: arguments must be an object")
         exchanges.add((vhost, name))
     for q in _list(body, "queues"):
         name, vhost = q.get("name"), str(q.get("vhost", "/"))
@@ -156,6 +158,8 @@ def _check_topology(core: BrokerCore, body: dict[str, Any], vhosts: set[str]) ->
         ends = exchanges if kind == "exchange" else queues
         if kind not in ("queue", "exchange"):
             raise bad_request(f"binding {source!r} -> {dest!r}: destination_type must be queue or exchange")
+        if not isinstance(b.get("arguments") or {}, dict):
+            raise bad_request(f"binding {source!r} -> {dest!r}: arguments must be an object")
         if (vhost, source) not in exchanges and source not in PREDECLARED:
             raise bad_request(f"binding: no exchange {source!r} in vhost {vhost!r}")
         if (vhost, dest) not in ends and dest not in PREDECLARED:

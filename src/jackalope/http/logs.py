@@ -10,7 +10,6 @@ but not created, written, truncated or deleted.
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any
 
 from aiohttp import web
@@ -29,7 +28,7 @@ def _decode(text: Any, encoding: str, what: str) -> bytes | None:
     if encoding == "base64":
         try:
             return base64.b64decode(text, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or text that is not ASCII
             raise ApiError(400, "bad_request", f"{what} is not valid base64") from None
     return text.encode()
 
@@ -79,8 +78,10 @@ def _parse_records(body: Any, encoding: str) -> list[Record]:
         timestamp = item.get("timestamp")
         if not isinstance(headers, dict):
             raise ApiError(400, "bad_request", "headers must be an object")
-        if timestamp is not None and (not isinstance(timestamp, int) or isinstance(timestamp, bool)):
-            raise ApiError(400, "bad_request", "timestamp must be an integer (ms since the epoch)")
+        if timestamp is not None and (
+            not isinstance(timestamp, int) or isinstance(timestamp, bool) or not -(2**63) <= timestamp < 2**63
+        ):
+            raise ApiError(400, "bad_request", "timestamp must be a 64-bit integer (ms since the epoch)")
         records.append(
             Record(
                 value=_decode(item.get("value"), encoding, "value"),

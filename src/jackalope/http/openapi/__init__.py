@@ -37,8 +37,8 @@ def document() -> dict[str, Any]:
             "description": (
                 "RabbitMQ's management API (same paths and JSON) and Jackalope's own. "
                 "Every request authenticates with HTTP basic auth against the broker's users; "
-                "errors are JSON {\"error\", \"reason\"}. Vhost names in paths are percent-encoded "
-                "(%2F for \"/\")."
+                'errors are JSON {"error", "reason"}. Vhost names in paths are percent-encoded '
+                '(%2F for "/").'
             ),
         },
         "paths": {

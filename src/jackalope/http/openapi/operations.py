@@ -26,7 +26,7 @@ JSON: Final = "application/json"
 
 # Path parameters by name: what each is.  Names in paths are percent-encoded (``%2F`` for "/").
 PATH_PARAMETERS: Final[dict[str, dict[str, Any]]] = {
-    "vhost": {"schema": STRING, "description": "a vhost's name (\"/\" is %2F)", "example": "/"},
+    "vhost": {"schema": STRING, "description": 'a vhost\'s name ("/" is %2F)', "example": "/"},
     "name": {"schema": STRING, "description": "the object's name"},
     "user": {"schema": STRING, "description": "a user's name"},
     "source": {"schema": STRING, "description": "the source exchange's name"},
@@ -36,7 +36,12 @@ PATH_PARAMETERS: Final[dict[str, dict[str, Any]]] = {
 }
 # RabbitMQ's list parameters (jackalope.http.listing).
 LIST_PARAMETERS: Final[list[dict[str, Any]]] = [
-    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}, "description": "answer a page"},
+    {
+        "name": "page",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1},
+        "description": "answer a page",
+    },
     {
         "name": "page_size",
         "in": "query",
@@ -146,4 +151,3 @@ def complete(path: str, operation: dict[str, Any]) -> dict[str, Any]:
     if not out["parameters"]:
         del out["parameters"]
     return out
-

@@ -68,8 +68,7 @@ def _bindings(kind: str, what: str) -> dict[str, dict[str, Any]]:
                 errors=(403,),
             ),
         },
-        base
-        + "/{props}": {
+        base + "/{props}": {
             "get": _show(f"One binding to a {what}", "Binding", "bindings"),
             "delete": _delete(f"Unbind a {what}", "bindings", errors=(403,)),
         },
@@ -153,9 +152,7 @@ PATHS: Final[dict[str, dict[str, dict[str, Any]]]] = {
     "/api/queues/{vhost}/{name}": {
         "get": _show("One queue, with its consumers", "Queue", "queues"),
         "put": _put("Declare a queue", "QueueBody", "queues", errors=(403, 405, 503)),
-        "delete": _delete(
-            "Delete a queue", "queues", errors=(400, 403, 405), query=(_IF_EMPTY, _IF_UNUSED)
-        ),
+        "delete": _delete("Delete a queue", "queues", errors=(400, 403, 405), query=(_IF_EMPTY, _IF_UNUSED)),
     },
     "/api/queues/{vhost}/{name}/contents": {"delete": _delete("Purge a queue", "queues", errors=(403, 405))},
     "/api/queues/{vhost}/{name}/bindings": {"get": _list("A queue's bindings", "Binding", "queues")},

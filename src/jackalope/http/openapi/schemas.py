@@ -304,7 +304,12 @@ SCHEMAS: Final[dict[str, Schema]] = {
                 "count": {**INTEGRAL, "description": "how many to take (at least 1)"},
                 "ackmode": {
                     "type": "string",
-                    "enum": ["ack_requeue_true", "ack_requeue_false", "reject_requeue_true", "reject_requeue_false"],
+                    "enum": [
+                        "ack_requeue_true",
+                        "ack_requeue_false",
+                        "reject_requeue_true",
+                        "reject_requeue_false",
+                    ],
                 },
                 "encoding": {"type": "string", "enum": ["auto", "base64"]},
                 "truncate": nullable(INTEGRAL),
@@ -356,7 +361,11 @@ SCHEMAS: Final[dict[str, Schema]] = {
     ),
     "ExchangeBody": obj(
         {
-            "type": {"type": "string", "description": "direct, fanout, topic, headers, …", "example": "direct"},
+            "type": {
+                "type": "string",
+                "description": "direct, fanout, topic, headers, …",
+                "example": "direct",
+            },
             "durable": FLAG,
             "auto_delete": FLAG,
             "internal": FLAG,
