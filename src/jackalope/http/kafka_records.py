@@ -253,7 +253,8 @@ def _parse_record(item: Any, i: int, how: str, partitions: int) -> tuple[int | N
     unknown = sorted(set(item) - set(_RECORD_FIELDS))
     if unknown:
         raise bad_request(f"{what} has unknown field(s) {', '.join(unknown)}")
-    headers = item.get("headers") or {}
+    headers = item.get("headers")
+    headers = {} if headers is None else headers
     if not isinstance(headers, dict):
         raise bad_request(f"{what}.headers must be an object")
     timestamp = item.get("timestamp")
