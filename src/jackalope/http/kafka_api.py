@@ -33,7 +33,15 @@ from jackalope.core.topics import (
     Topics,
     UnknownTopic,
 )
-from jackalope.http.base import CORE, ApiError, bad_request, json_body, require_administrator, require_monitor
+from jackalope.http.base import (
+    CORE,
+    ApiError,
+    bad_request,
+    json_object,
+    require_administrator,
+    require_monitor,
+    unknown_keys,
+)
 from jackalope.storage import Log
 
 routes = web.RouteTableDef()
@@ -90,12 +98,8 @@ def topic_error(exc: TopicError) -> ApiError:
 
 async def object_body(request: web.Request, allowed: Sequence[str]) -> dict[str, Any]:
     """The JSON object body (400 if it is not one, or has a key not in ``allowed``)."""
-    body = await json_body(request)
-    if not isinstance(body, dict):
-        raise bad_request("the body must be a JSON object")
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise bad_request(f"unknown field(s) {', '.join(unknown)}; expected {', '.join(allowed)}")
+    body = await json_object(request)
+    unknown_keys(body, set(allowed))
     return body
 
 
