@@ -757,3 +757,21 @@ def test_without_the_kafka_listener_groups_are_503(tmp_path: Path) -> None:
         # Topics are still there: streams are topics.
         assert api("PUT", "/api/kafka/topics/still", {})[0] == 201
         assert [t["name"] for t in api.ok("GET", "/api/kafka/topics")] == ["still"]
+
+
+def test_log_append_time_shows_as_such(api: Api, clients: Callable[..., Any], topic: str) -> None:
+    create_topic(clients, topic, 1, **{"message.timestamp.type": "LogAppendTime"})
+    (sent,) = produce(clients, topic, [{"value": b"v", "timestamp_ms": 1000}])
+    view = api.ok("GET", f"/api/kafka/topics/{topic}/partitions/0/records/0")
+    assert view["kafka"]["timestamp_type"] == "LogAppendTime"
+    assert view["kafka"]["timestamp"] == sent.timestamp != 1000  # the broker's time, as Kafka says
+
+
+def test_producing_is_refused_during_an_alarm(tmp_path: Path) -> None:
+    """While a resource alarm blocks publishers, a produce over HTTP is 503 and writes nothing."""
+    with Broker(tmp_path, kafka_port=-1, memory_high_watermark="1MiB") as broker:
+        api = Api(broker.http_url)
+        api.ok("PUT", "/api/kafka/topics/held", {})
+        status, answer = api("POST", "/api/kafka/topics/held/records", {"records": [{"value": "x"}]})
+        assert status == 503 and answer["error"] == "resource_alarm" and "memory" in answer["reason"]
+        assert api.ok("GET", "/api/kafka/topics/held")["partitions"][0]["high_watermark"] == 0
