@@ -51,7 +51,7 @@ from jackalope.http.kafka_api import (
     topic_or_404,
     topics_of,
 )
-from jackalope.storage import Log, OffsetOutOfRangeError, Record
+from jackalope.storage import CorruptRecordError, Log, OffsetOutOfRangeError, Record, RecordTooLargeError
 from jackalope.storage.log import now_ms
 from jackalope.storage.records import (
     HEADER_SIZE,
@@ -333,6 +333,7 @@ async def produce(request: web.Request) -> web.Response:
     for partition, record in placed:
         by_partition.setdefault(partition, []).append(record)
     for p, rs in by_partition.items():
+        # Topics.append_batches refuses these too; checked first so that no partition is written.
         if topic.partitions[p].config.compact and any(r.key is None for r in rs):
             raise bad_request(f"topic {topic.name!r} is compacted: every record needs a key")
     data = {
@@ -343,7 +344,12 @@ async def produce(request: web.Request) -> web.Response:
     waits = []
     for p, batches in data.items():
         log_ = topic.partitions[p]
-        info = topics.append_batches(log_, batches)
+        try:
+            info = topics.append_batches(log_, batches)
+        except RecordTooLargeError as exc:  # checked above: only if the config changed meanwhile
+            raise ApiError(413, "record_too_large", str(exc)) from None
+        except CorruptRecordError as exc:
+            raise bad_request(str(exc)) from None
         base[p] = info.base_offset
         waits.append(core.logs.wait_durable(log_, info.last_offset))
     await asyncio.gather(*waits)
