@@ -29,7 +29,9 @@ from jackalope.http import (
     connections,
     definitions,
     exchanges,
-    logs,
+    kafka_api,
+    kafka_groups,
+    kafka_records,
     management,
     overview,
     policies,
@@ -97,7 +99,6 @@ def make_app(
     app[overview.RESOURCES] = resources
     for module in (
         overview,
-        logs,
         management,
         definitions,
         policies,
@@ -105,6 +106,9 @@ def make_app(
         exchanges,
         bindings,
         connections,
+        kafka_api,
+        kafka_records,
+        kafka_groups,
     ):
         app.add_routes(module.routes)
     return app
