@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from jackalope.core import BrokerCore, LogNotFound
-from jackalope.http import logs, management, overview, policies
+from jackalope.http import logs, management, metrics, overview, policies
 from jackalope.http.base import CORE, INFO, ApiError, Handler, authenticate
 from jackalope.http.base import error_response as _error
 from jackalope.storage import OffsetOutOfRangeError, StorageError
@@ -46,6 +46,6 @@ def make_app(core: BrokerCore, info: dict[str, Any]) -> web.Application:
     app = web.Application(middlewares=[errors, authenticate], client_max_size=MAX_REQUEST_BYTES)
     app[CORE] = core
     app[INFO] = info
-    for module in (overview, logs, management, policies):
+    for module in (overview, logs, management, policies, metrics):
         app.add_routes(module.routes)
     return app
