@@ -117,7 +117,7 @@ async def test_queue_depths_aggregated_and_per_object(broker: Broker, http: Http
     connection = await aio_pika.connect(broker.amqp_url)
     async with connection:
         channel = await connection.channel()  # publisher confirms: each publish waits for its ack
-        work = await channel.declare_queue("work")
+        await channel.declare_queue("work")
         idle = await channel.declare_queue("idle")
         for i in range(5):
             await channel.default_exchange.publish(aio_pika.Message(str(i).encode()), routing_key="work")
