@@ -56,6 +56,14 @@ Labels = dict[str, str]
 NO_LABELS: Final[Labels] = {}
 AMQP091: Final[Labels] = {"protocol": "amqp091"}  # the global counters' label
 
+READY: Final = ("rabbitmq_queue_messages_ready", "Messages ready to be delivered to consumers")
+UNACKED: Final = (
+    "rabbitmq_queue_messages_unacked",
+    "Messages delivered to consumers but not yet acknowledged",
+)
+DEPTH: Final = ("rabbitmq_queue_messages", "Sum of ready and unacknowledged messages - total queue depth")
+CONSUMERS: Final = ("rabbitmq_queue_consumers", "Consumers on a queue")
+
 
 # -- families --------------------------------------------------------------------------------
 
@@ -86,11 +94,67 @@ def untyped(name: str, documentation: str, labels: Labels, value: float = 1) -> 
     return family(name, "untyped", documentation, [(labels, value)])
 
 
+class ObjectLabels:
+    """The label sets of many objects (queues), as columns of strings: no dict per object
+    unless something asks for :meth:`labels`; the text format of each row is made once
+    however many families use it."""
+
+    __slots__ = ("_texts", "columns", "names")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.columns: tuple[list[str], ...] = tuple([] for _ in names)
+        self._texts: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    def labels(self, row: int) -> Labels:
+        return {name: column[row] for name, column in zip(self.names, self.columns, strict=True)}
+
+    def texts(self) -> list[str]:
+        """Each row as the text format writes it: ``{k="v",...}``, names sorted."""
+        if self._texts is None:
+            order = sorted(range(len(self.names)), key=lambda i: self.names[i])
+            template = "{{" + ",".join(f'{self.names[i]}="{{}}"' for i in order) + "}}"
+            columns = [_escape_column(self.columns[i]) for i in order]
+            self._texts = list(map(template.format, *columns))
+        return self._texts
+
+
+class ObjectFamily(Metric):
+    """A family with one sample per object of an :class:`ObjectLabels`, values in a list;
+    ``samples`` (for prometheus-client's writers and readers) is made only when read."""
+
+    def __init__(self, name: str, kind: str, documentation: str, objects: ObjectLabels, values: list[int]):
+        super().__init__(
+            name.removesuffix("_total") if kind == "counter" else name,
+            documentation,
+            "unknown" if kind == "untyped" else kind,
+        )
+        self.sample_name = name
+        self.objects = objects
+        self.values = values
+
+    @property
+    def samples(self) -> list[Sample]:
+        return [Sample(self.sample_name, self.objects.labels(i), v) for i, v in enumerate(self.values)]
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:
+        if value:
+            raise TypeError("an ObjectFamily's samples are its objects' values")
+
+
 # -- the text format -------------------------------------------------------------------------
 
 
 def _escape_label(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _escape_column(values: list[str]) -> list[str]:
+    return [_escape_label(v) if "\\" in v or "\n" in v or '"' in v else v for v in values]
 
 
 def _label_text(labels: Labels) -> str:
@@ -120,6 +184,16 @@ def exposition(metrics: Iterable[Metric]) -> bytes:
         name = metric.name + "_total" if metric.type == "counter" else metric.name
         documentation = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
         out.append(f"# HELP {name} {documentation}\n# TYPE {name} {_TYPES.get(metric.type, metric.type)}\n")
+        if isinstance(metric, ObjectFamily):
+            texts, values = metric.objects.texts(), metric.values
+            if values and min(values) > -_MILLION and max(values) < _MILLION:
+                out.extend(map((metric.sample_name + "{} {}.0\n").format, texts, values))
+            else:
+                out.extend(
+                    f"{metric.sample_name}{text} {_go_float(v)}\n"
+                    for text, v in zip(texts, values, strict=True)
+                )
+            continue
         for sample in metric.samples:
             labels = sample.labels
             known = label_texts.get(id(labels))
@@ -222,73 +296,65 @@ class BrokerCollector(Collector):
 
     def _queues(self) -> Iterator[Metric]:
         """Depths and consumers: one sample per queue (per-object), or their sums."""
-        ready: list[tuple[Labels, float]] = []
-        unacked: list[tuple[Labels, float]] = []
-        depth: list[tuple[Labels, float]] = []
-        consumers: list[tuple[Labels, float]] = []
-        info: list[tuple[Labels, float]] = []
-        total_ready = total_unacked = total_consumers = count = 0
-        per_object = self.per_object
+        if self.per_object:
+            yield from self._queues_per_object()
+            return
+        ready = unacked = consumers = count = 0
         for vhost in self.core.vhosts.values():
             for queues in (vhost.queues, vhost.streams):
+                count += len(queues)
                 for q in queues.values():
-                    r = q.message_count
-                    u = q.unacked_count
-                    c = q.consumer_count
-                    count += 1
-                    total_ready += r
-                    total_unacked += u
-                    total_consumers += c
-                    if per_object:
-                        labels = {"vhost": vhost.name, "queue": q.name}
-                        ready.append((labels, r))
-                        unacked.append((labels, u))
-                        depth.append((labels, r + u))
-                        consumers.append((labels, c))
-                        info.append(
-                            (
-                                {
-                                    "vhost": vhost.name,
-                                    "queue": q.name,
-                                    "queue_type": QUEUE_TYPES.get(q.type_name, q.type_name),
-                                    "membership": "leader",
-                                },
-                                1,
-                            )
-                        )
-        if not per_object:
-            ready.append((NO_LABELS, total_ready))
-            unacked.append((NO_LABELS, total_unacked))
-            depth.append((NO_LABELS, total_ready + total_unacked))
-            consumers.append((NO_LABELS, total_consumers))
-        yield family(
-            "rabbitmq_queue_messages_ready", "gauge", "Messages ready to be delivered to consumers", ready
+                    ready += q.message_count
+                    unacked += q.unacked_count
+                    consumers += q.consumer_count
+        yield gauge(READY[0], READY[1], ready)
+        yield gauge(UNACKED[0], UNACKED[1], unacked)
+        yield gauge(DEPTH[0], DEPTH[1], ready + unacked)
+        yield gauge(CONSUMERS[0], CONSUMERS[1], consumers)
+        yield from self._queue_totals(count, consumers)
+
+    def _queues_per_object(self) -> Iterator[Metric]:
+        objects = ObjectLabels(("vhost", "queue"))
+        vhosts, names = objects.columns
+        info = ObjectLabels(("vhost", "queue", "queue_type", "membership"))
+        info_vhosts, info_names, info_types, info_membership = info.columns
+        ready: list[int] = []
+        unacked: list[int] = []
+        consumers: list[int] = []
+        for vhost in self.core.vhosts.values():
+            for queues in (vhost.queues, vhost.streams):
+                n = len(queues)
+                vhosts.extend([vhost.name] * n)
+                names.extend(queues)
+                for q in queues.values():
+                    ready.append(q.message_count)
+                    unacked.append(q.unacked_count)
+                    consumers.append(q.consumer_count)
+                    info_types.append(QUEUE_TYPES.get(q.type_name, q.type_name))
+        info_vhosts.extend(vhosts)
+        info_names.extend(names)
+        info_membership.extend(["leader"] * len(names))
+        yield ObjectFamily(READY[0], "gauge", READY[1], objects, ready)
+        yield ObjectFamily(UNACKED[0], "gauge", UNACKED[1], objects, unacked)
+        yield ObjectFamily(
+            DEPTH[0], "gauge", DEPTH[1], objects, [r + u for r, u in zip(ready, unacked, strict=True)]
         )
-        yield family(
-            "rabbitmq_queue_messages_unacked",
+        yield ObjectFamily(CONSUMERS[0], "gauge", CONSUMERS[1], objects, consumers)
+        yield from self._queue_totals(len(names), sum(consumers))
+        yield ObjectFamily(
+            "rabbitmq_queue_info",
             "gauge",
-            "Messages delivered to consumers but not yet acknowledged",
-            unacked,
+            "A metric with a constant '1' value and labels that provide some queue details",
+            info,
+            [1] * len(names),
         )
+
+    def _queue_totals(self, queues: int, consumers: int) -> Iterator[Metric]:
+        yield gauge("rabbitmq_consumers", "Consumers currently connected", consumers)
+        yield gauge("rabbitmq_queues", "Queues available", queues)
         yield family(
-            "rabbitmq_queue_messages",
-            "gauge",
-            "Sum of ready and unacknowledged messages - total queue depth",
-            depth,
+            "rabbitmq_global_consumers", "gauge", "Current number of consumers", [(AMQP091, consumers)]
         )
-        yield family("rabbitmq_queue_consumers", "gauge", "Consumers on a queue", consumers)
-        yield gauge("rabbitmq_consumers", "Consumers currently connected", total_consumers)
-        yield gauge("rabbitmq_queues", "Queues available", count)
-        yield family(
-            "rabbitmq_global_consumers", "gauge", "Current number of consumers", [(AMQP091, total_consumers)]
-        )
-        if per_object:
-            yield family(
-                "rabbitmq_queue_info",
-                "gauge",
-                "A metric with a constant '1' value and labels that provide some queue details",
-                info,
-            )
 
     # -- Kafka, as kafka_exporter ---------------------------------------------------------------
 
