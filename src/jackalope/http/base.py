@@ -139,3 +139,23 @@ def require_vhost(request: web.Request, name: str) -> None:
         raise not_found()
     if name not in visible_vhosts(request):
         raise ApiError(401, "not_authorised", "User not authorised to access virtual host")
+
+
+def created(new: bool) -> web.Response:
+    """RabbitMQ's answer to a PUT: 201 when it created, 204 when it changed or confirmed."""
+    return web.Response(status=201 if new else 204)
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON body, which must be an object (an empty body is ``{}``)."""
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object")
+    return body
+
+
+def unknown_keys(body: dict[str, Any], known: set[str]) -> None:
+    """400 naming a body key the endpoint does not take (never taken and ignored)."""
+    extra = sorted(set(body) - known)
+    if extra:
+        raise bad_request(f"unsupported field(s): {', '.join(extra)}")
