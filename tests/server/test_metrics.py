@@ -23,7 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
 from jackalope import Broker
-from jackalope.http.metrics import BrokerCollector, exposition
+from jackalope.http.metrics import BrokerCollector
+from jackalope.http.metrics_text import exposition
 
 pytestmark = pytest.mark.timeout(60)
 

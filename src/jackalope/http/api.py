@@ -20,6 +20,7 @@ from jackalope.storage import OffsetOutOfRangeError, StorageError
 
 MAX_REQUEST_BYTES = 128 * 1024 * 1024
 
+
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:

@@ -20,30 +20,37 @@ authenticates: the user needs the ``monitoring`` or ``administrator`` tag.
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from typing import Any, Final
 
 from aiohttp import web
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from prometheus_client.samples import Sample
-from prometheus_client.utils import floatToGoString
 
 from jackalope import __version__
 from jackalope.core import BrokerCore
 from jackalope.core.alarms import DISK, MEMORY
-from jackalope.core.groups.lag import all_lags
+from jackalope.core.clients import ClientChannel, ClientConnection
 from jackalope.http.base import CORE, INFO, ApiError, require_monitor
+from jackalope.http.metrics_kafka import kafka_families
+from jackalope.http.metrics_text import (
+    CONTENT_TYPE,
+    NO_LABELS,
+    Labels,
+    ObjectFamily,
+    ObjectLabels,
+    counter,
+    exposition,
+    family,
+    gauge,
+    untyped,
+)
 
 routes = web.RouteTableDef()
 
-CONTENT_TYPE: Final = CONTENT_TYPE_PLAIN_0_0_4
 CLUSTER_NAME: Final = "jackalope"  # what connection.start's cluster_name says
 RABBITMQ_VERSION: Final = "4.1.0"  # the RabbitMQ whose metrics these follow
-KAFKA_NODE_ID: Final = "0"
 PROMETHEUS_CLIENT_VERSION: Final = version("prometheus-client")
 
 QUEUE_TYPES: Final = {
@@ -52,8 +59,6 @@ QUEUE_TYPES: Final = {
     "stream": "rabbit_stream_queue",
 }
 
-Labels = dict[str, str]
-NO_LABELS: Final[Labels] = {}
 AMQP091: Final[Labels] = {"protocol": "amqp091"}  # the global counters' label
 
 READY: Final = ("rabbitmq_queue_messages_ready", "Messages ready to be delivered to consumers")
@@ -63,154 +68,137 @@ UNACKED: Final = (
 )
 DEPTH: Final = ("rabbitmq_queue_messages", "Sum of ready and unacknowledged messages - total queue depth")
 CONSUMERS: Final = ("rabbitmq_queue_consumers", "Consumers on a queue")
+RECV: Final = ("rabbitmq_connection_incoming_bytes_total", "Total number of bytes received on a connection")
+SEND: Final = ("rabbitmq_connection_outgoing_bytes_total", "Total number of bytes sent on a connection")
+CONNECTION_CHANNELS: Final = ("rabbitmq_connection_channels", "Channels on a connection")
 
+# (family, HELP, MessageStats field) of RabbitMQ's channel_exchange_metrics and channel_queue_metrics
+CHANNEL_COUNTERS: Final = (
+    (
+        "rabbitmq_channel_messages_published_total",
+        "Total number of messages published into an exchange on a channel",
+        "publish",
+    ),
+    (
+        "rabbitmq_channel_messages_confirmed_total",
+        "Total number of messages published into an exchange and confirmed on the channel",
+        "confirm",
+    ),
+    (
+        "rabbitmq_channel_messages_unroutable_returned_total",
+        "Total number of messages published as mandatory into an exchange and returned to the publisher"
+        " as unroutable",
+        "return_unroutable",
+    ),
+    (
+        "rabbitmq_channel_messages_unroutable_dropped_total",
+        "Total number of messages published as non-mandatory into an exchange and dropped as unroutable",
+        "drop_unroutable",
+    ),
+    (
+        "rabbitmq_channel_get_ack_total",
+        "Total number of messages fetched with basic.get in manual acknowledgement mode",
+        "get",
+    ),
+    (
+        "rabbitmq_channel_get_total",
+        "Total number of messages fetched with basic.get in automatic acknowledgement mode",
+        "get_no_ack",
+    ),
+    (
+        "rabbitmq_channel_messages_delivered_ack_total",
+        "Total number of messages delivered to consumers in manual acknowledgement mode",
+        "deliver",
+    ),
+    (
+        "rabbitmq_channel_messages_delivered_total",
+        "Total number of messages delivered to consumers in automatic acknowledgement mode",
+        "deliver_no_ack",
+    ),
+    (
+        "rabbitmq_channel_messages_redelivered_total",
+        "Total number of messages redelivered to consumers",
+        "redeliver",
+    ),
+    ("rabbitmq_channel_messages_acked_total", "Total number of messages acknowledged by consumers", "ack"),
+    (
+        "rabbitmq_channel_get_empty_total",
+        "Total number of times basic.get operations fetched no message",
+        "get_empty",
+    ),
+)
 
-# -- families --------------------------------------------------------------------------------
-
-
-def family(name: str, kind: str, documentation: str, samples: Iterable[tuple[Labels, float]]) -> Metric:
-    """A metric family of ``kind`` (gauge, counter or untyped) from (labels, value) pairs.
-
-    A counter's ``name`` ends in ``_total``, as it is exposed.  The label dicts are kept, not
-    copied: one object's dict may serve all its families (see :func:`exposition`).
-    """
-    if kind == "counter":
-        metric = Metric(name.removesuffix("_total"), documentation, "counter")
-    else:
-        metric = Metric(name, documentation, "unknown" if kind == "untyped" else kind)
-    metric.samples = [Sample(name, labels, value) for labels, value in samples]
-    return metric
-
-
-def gauge(name: str, documentation: str, value: float) -> Metric:
-    return family(name, "gauge", documentation, [(NO_LABELS, value)])
-
-
-def counter(name: str, documentation: str, value: float) -> Metric:
-    return family(name, "counter", documentation, [(NO_LABELS, value)])
-
-
-def untyped(name: str, documentation: str, labels: Labels, value: float = 1) -> Metric:
-    return family(name, "untyped", documentation, [(labels, value)])
-
-
-class ObjectLabels:
-    """The label sets of many objects (queues), as columns of strings: no dict per object
-    unless something asks for :meth:`labels`; the text format of each row is made once
-    however many families use it."""
-
-    __slots__ = ("_texts", "columns", "names")
-
-    def __init__(self, names: tuple[str, ...]) -> None:
-        self.names = names
-        self.columns: tuple[list[str], ...] = tuple([] for _ in names)
-        self._texts: list[str] | None = None
-
-    def __len__(self) -> int:
-        return len(self.columns[0])
-
-    def labels(self, row: int) -> Labels:
-        return {name: column[row] for name, column in zip(self.names, self.columns, strict=True)}
-
-    def texts(self) -> list[str]:
-        """Each row as the text format writes it: ``{k="v",...}``, names sorted."""
-        if self._texts is None:
-            order = sorted(range(len(self.names)), key=lambda i: self.names[i])
-            template = "{{" + ",".join(f'{self.names[i]}="{{}}"' for i in order) + "}}"
-            columns = [_escape_column(self.columns[i]) for i in order]
-            self._texts = list(map(template.format, *columns))
-        return self._texts
-
-
-class ObjectFamily(Metric):
-    """A family with one sample per object of an :class:`ObjectLabels`, values in a list;
-    ``samples`` (for prometheus-client's writers and readers) is made only when read."""
-
-    def __init__(self, name: str, kind: str, documentation: str, objects: ObjectLabels, values: list[int]):
-        super().__init__(
-            name.removesuffix("_total") if kind == "counter" else name,
-            documentation,
-            "unknown" if kind == "untyped" else kind,
-        )
-        self.sample_name = name
-        self.objects = objects
-        self.values = values
-
-    @property
-    def samples(self) -> list[Sample]:
-        return [Sample(self.sample_name, self.objects.labels(i), v) for i, v in enumerate(self.values)]
-
-    @samples.setter
-    def samples(self, value: list[Sample]) -> None:
-        if value:
-            raise TypeError("an ObjectFamily's samples are its objects' values")
-
-
-# -- the text format -------------------------------------------------------------------------
-
-
-def _escape_label(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-
-
-def _escape_column(values: list[str]) -> list[str]:
-    return [_escape_label(v) if "\\" in v or "\n" in v or '"' in v else v for v in values]
-
-
-def _label_text(labels: Labels) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape_label(v)}"' for k, v in sorted(labels.items())) + "}"
-
-
-_TYPES: Final = {"unknown": "untyped"}
-_MILLION: Final = 1_000_000  # below it Go writes an integral float as Python does, plus ".0"
-
-
-def _go_float(value: float) -> str:
-    """A value as Go (and generate_latest) writes it: 1e+06, +Inf, NaN."""
-    text: str = floatToGoString(value)  # type: ignore[no-untyped-call]
-    return text
-
-
-def exposition(metrics: Iterable[Metric]) -> bytes:
-    """The Prometheus text format (0.0.4) of ``metrics``: what ``generate_latest`` writes for
-    these families (gauges, counters and untyped ones with plain names), faster, since a
-    label dict shared by several samples is formatted once."""
-    out: list[str] = []
-    # id(labels) -> (labels, text): holding the dict keeps its id from being reused meanwhile
-    label_texts: dict[int, tuple[Labels, str]] = {}
-    for metric in metrics:
-        name = metric.name + "_total" if metric.type == "counter" else metric.name
-        documentation = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        out.append(f"# HELP {name} {documentation}\n# TYPE {name} {_TYPES.get(metric.type, metric.type)}\n")
-        if isinstance(metric, ObjectFamily):
-            texts, values = metric.objects.texts(), metric.values
-            if values and min(values) > -_MILLION and max(values) < _MILLION:
-                out.extend(map((metric.sample_name + "{} {}.0\n").format, texts, values))
-            else:
-                out.extend(
-                    f"{metric.sample_name}{text} {_go_float(v)}\n"
-                    for text, v in zip(texts, values, strict=True)
-                )
-            continue
-        for sample in metric.samples:
-            labels = sample.labels
-            known = label_texts.get(id(labels))
-            if known is None:
-                known = label_texts[id(labels)] = (labels, _label_text(labels))
-            text = known[1]
-            value = sample.value
-            shown = f"{value}.0" if type(value) is int and -_MILLION < value < _MILLION else _go_float(value)
-            out.append(f"{sample.name}{text} {shown}\n")
-    return "".join(out).encode()
+# (family, HELP, the MessageStats fields it sums) of RabbitMQ's global counters we can count
+GLOBAL_COUNTERS: Final = (
+    (
+        "rabbitmq_global_messages_received_total",
+        "Total number of messages received from publishers",
+        ("publish",),
+    ),
+    (
+        "rabbitmq_global_messages_confirmed_total",
+        "Total number of messages confirmed to publishers",
+        ("confirm",),
+    ),
+    (
+        "rabbitmq_global_messages_unroutable_dropped_total",
+        "Total number of messages published as non-mandatory into an exchange and dropped as unroutable",
+        ("drop_unroutable",),
+    ),
+    (
+        "rabbitmq_global_messages_unroutable_returned_total",
+        "Total number of messages published as mandatory into an exchange and returned to the publisher"
+        " as unroutable",
+        ("return_unroutable",),
+    ),
+    (
+        "rabbitmq_global_messages_delivered_total",
+        "Total number of messages delivered to consumers",
+        ("deliver", "deliver_no_ack", "get", "get_no_ack"),
+    ),
+    (
+        "rabbitmq_global_messages_delivered_consume_manual_ack_total",
+        "Total number of messages delivered to consumers using basic.consume with manual acknowledgment",
+        ("deliver",),
+    ),
+    (
+        "rabbitmq_global_messages_delivered_consume_auto_ack_total",
+        "Total number of messages delivered to consumers using basic.consume with automatic acknowledgment",
+        ("deliver_no_ack",),
+    ),
+    (
+        "rabbitmq_global_messages_delivered_get_manual_ack_total",
+        "Total number of messages delivered to consumers using basic.get with manual acknowledgment",
+        ("get",),
+    ),
+    (
+        "rabbitmq_global_messages_delivered_get_auto_ack_total",
+        "Total number of messages delivered to consumers using basic.get with automatic acknowledgment",
+        ("get_no_ack",),
+    ),
+    (
+        "rabbitmq_global_messages_get_empty_total",
+        "Total number of times basic.get operations fetched no message",
+        ("get_empty",),
+    ),
+    (
+        "rabbitmq_global_messages_redelivered_total",
+        "Total number of messages redelivered to consumers",
+        ("redeliver",),
+    ),
+    (
+        "rabbitmq_global_messages_acknowledged_total",
+        "Total number of messages acknowledged by consumers",
+        ("ack",),
+    ),
+)
+PUBLISHED: Final = (
+    "rabbitmq_queue_messages_published_total",
+    "Total number of messages published into a queue through an exchange on a channel",
+)
 
 
 # -- the collector ---------------------------------------------------------------------------
-
-
-def node_name() -> str:
-    return f"jackalope@{socket.gethostname()}"
 
 
 class BrokerCollector(Collector):
@@ -226,8 +214,11 @@ class BrokerCollector(Collector):
         yield from self._resources()
         yield from self._alarms()
         yield from self._queues()
+        yield from self._clients()
+        yield from self._exchanges()
         if self.core.groups is not None:
-            yield from self._kafka()
+            address = self.info.get("listeners", {}).get("kafka", "").partition("://")[2]
+            yield from kafka_families(self.core, address)
 
     # -- node ----------------------------------------------------------------------------------
 
@@ -246,7 +237,7 @@ class BrokerCollector(Collector):
             "rabbitmq_identity_info",
             "RabbitMQ node & cluster identity info",
             {
-                "rabbitmq_node": node_name(),
+                "rabbitmq_node": self.core.node_name,
                 "rabbitmq_cluster": CLUSTER_NAME,
                 "rabbitmq_endpoint": "per-object" if self.per_object else "aggregated",
             },
@@ -299,7 +290,7 @@ class BrokerCollector(Collector):
         if self.per_object:
             yield from self._queues_per_object()
             return
-        ready = unacked = consumers = count = 0
+        ready = unacked = consumers = published = count = 0
         for vhost in self.core.vhosts.values():
             for queues in (vhost.queues, vhost.streams):
                 count += len(queues)
@@ -307,10 +298,12 @@ class BrokerCollector(Collector):
                     ready += q.message_count
                     unacked += q.unacked_count
                     consumers += q.consumer_count
+                    published += q.stats.publish
         yield gauge(READY[0], READY[1], ready)
         yield gauge(UNACKED[0], UNACKED[1], unacked)
         yield gauge(DEPTH[0], DEPTH[1], ready + unacked)
         yield gauge(CONSUMERS[0], CONSUMERS[1], consumers)
+        yield counter(PUBLISHED[0], PUBLISHED[1], published)
         yield from self._queue_totals(count, consumers)
 
     def _queues_per_object(self) -> Iterator[Metric]:
@@ -321,6 +314,7 @@ class BrokerCollector(Collector):
         ready: list[int] = []
         unacked: list[int] = []
         consumers: list[int] = []
+        published: list[int] = []
         for vhost in self.core.vhosts.values():
             for queues in (vhost.queues, vhost.streams):
                 n = len(queues)
@@ -330,6 +324,7 @@ class BrokerCollector(Collector):
                     ready.append(q.message_count)
                     unacked.append(q.unacked_count)
                     consumers.append(q.consumer_count)
+                    published.append(q.stats.publish)
                     info_types.append(QUEUE_TYPES.get(q.type_name, q.type_name))
         info_vhosts.extend(vhosts)
         info_names.extend(names)
@@ -340,6 +335,7 @@ class BrokerCollector(Collector):
             DEPTH[0], "gauge", DEPTH[1], objects, [r + u for r, u in zip(ready, unacked, strict=True)]
         )
         yield ObjectFamily(CONSUMERS[0], "gauge", CONSUMERS[1], objects, consumers)
+        yield ObjectFamily(PUBLISHED[0], "counter", PUBLISHED[1], objects, published)
         yield from self._queue_totals(len(names), sum(consumers))
         yield ObjectFamily(
             "rabbitmq_queue_info",
@@ -356,141 +352,128 @@ class BrokerCollector(Collector):
             "rabbitmq_global_consumers", "gauge", "Current number of consumers", [(AMQP091, consumers)]
         )
 
-    # -- Kafka, as kafka_exporter ---------------------------------------------------------------
+    # -- connections and channels ---------------------------------------------------------------
 
-    def _kafka(self) -> Iterator[Metric]:
-        groups = self.core.groups
-        assert groups is not None
-        topics = self.core.topics
-        yield gauge("kafka_brokers", "Number of Brokers in the Kafka Cluster.", 1)
-        address = self.info.get("listeners", {}).get("kafka", "").partition("://")[2]
-        yield family(
-            "kafka_broker_info",
-            "gauge",
-            "Information about the Kafka Broker.",
-            [({"id": KAFKA_NODE_ID, "address": address}, 1)],
-        )
-        partitions: list[tuple[Labels, float]] = []
-        current: list[tuple[Labels, float]] = []
-        oldest: list[tuple[Labels, float]] = []
-        leader: list[tuple[Labels, float]] = []
-        replicas: list[tuple[Labels, float]] = []
-        in_sync: list[tuple[Labels, float]] = []
-        preferred: list[tuple[Labels, float]] = []
-        under: list[tuple[Labels, float]] = []
-        partition_labels: dict[tuple[str, int], Labels] = {}
-        for topic in sorted(topics, key=lambda t: t.name):
-            partitions.append(({"topic": topic.name}, len(topic.partitions)))
-            for p, log in enumerate(topic.partitions):
-                labels = partition_labels[topic.name, p] = {"topic": topic.name, "partition": str(p)}
-                current.append((labels, log.end_offset))
-                oldest.append((labels, log.start_offset))
-                leader.append((labels, 0))
-                replicas.append((labels, 1))
-                in_sync.append((labels, 1))
-                preferred.append((labels, 1))
-                under.append((labels, 0))
-        yield family("kafka_topic_partitions", "gauge", "Number of partitions for this Topic", partitions)
-        yield family(
-            "kafka_topic_partition_current_offset",
-            "gauge",
-            "Current Offset of a Broker at Topic/Partition",
-            current,
-        )
-        yield family(
-            "kafka_topic_partition_oldest_offset",
-            "gauge",
-            "Oldest Offset of a Broker at Topic/Partition",
-            oldest,
-        )
-        yield family(
-            "kafka_topic_partition_leader", "gauge", "Leader Broker ID of this Topic/Partition", leader
-        )
-        yield family(
-            "kafka_topic_partition_replicas", "gauge", "Number of Replicas for this Topic/Partition", replicas
-        )
-        yield family(
-            "kafka_topic_partition_in_sync_replica",
-            "gauge",
-            "Number of In-Sync Replicas for this Topic/Partition",
-            in_sync,
-        )
-        yield family(
-            "kafka_topic_partition_leader_is_preferred",
-            "gauge",
-            "1 if Topic/Partition is using the Preferred Broker",
-            preferred,
-        )
-        yield family(
-            "kafka_topic_partition_under_replicated_partition",
-            "gauge",
-            "1 if Topic/Partition is under Replicated",
-            under,
-        )
-        yield from self._consumer_groups(partition_labels)
+    def _clients(self) -> Iterator[Metric]:
+        core = self.core
+        clients = core.clients
+        connections = clients.connections
+        channels = [(conn, ch) for conn in connections for ch in conn.client_channels()]
+        yield gauge("rabbitmq_connections", "Connections currently open", len(connections))
+        yield gauge("rabbitmq_channels", "Channels currently open", len(channels))
+        for name, documentation, value in (
+            (
+                "rabbitmq_connections_opened_total",
+                "Total number of connections opened",
+                clients.connections_opened,
+            ),
+            (
+                "rabbitmq_connections_closed_total",
+                "Total number of connections closed or terminated",
+                clients.connections_closed,
+            ),
+            ("rabbitmq_channels_opened_total", "Total number of channels opened", clients.channels_opened),
+            ("rabbitmq_channels_closed_total", "Total number of channels closed", clients.channels_closed),
+            ("rabbitmq_queues_declared_total", "Total number of queues declared", core.queue_counts.declared),
+            ("rabbitmq_queues_created_total", "Total number of queues created", core.queue_counts.created),
+            ("rabbitmq_queues_deleted_total", "Total number of queues deleted", core.queue_counts.deleted),
+        ):
+            yield counter(name, documentation, value)
+        yield from self._connections(connections)
+        yield from self._channels(channels)
+        yield from self._global(channels)
 
-    def _consumer_groups(self, partition_labels: dict[tuple[str, int], Labels]) -> Iterator[Metric]:
-        """kafka_exporter's group families (as with its default ``--offset.show-all``): every
-        partition of each topic a group has committed offsets for, -1 where it has none."""
-        groups = self.core.groups
-        assert groups is not None
-        topics = self.core.topics
-        members: list[tuple[Labels, float]] = []
-        offset: list[tuple[Labels, float]] = []
-        offset_sum: list[tuple[Labels, float]] = []
-        lag: list[tuple[Labels, float]] = []
-        lag_sum: list[tuple[Labels, float]] = []
-        error, listings = groups.list_groups()
-        for listing in [] if error is not None else sorted(listings, key=lambda g: g.group_id):
-            group_id = listing.group_id
-            members.append(({"consumergroup": group_id}, len(groups.describe(group_id).members)))
-        by_topic: dict[tuple[str, str], dict[int, tuple[int, int]]] = {}
-        for row in all_lags(groups, topics):
-            by_topic.setdefault((row.group_id, row.topic), {})[row.partition] = (
-                row.committed_offset,
-                row.lag,
+    def _connections(self, connections: list[ClientConnection]) -> Iterator[Metric]:
+        """Bytes in and out.  Per object, RabbitMQ labels a connection's samples ``channel``
+        (with the connection's process id); so do we, with the connection's name."""
+        if self.per_object:
+            objects = ObjectLabels(("channel",))
+            objects.columns[0].extend(conn.name for conn in connections)
+            recv = [conn.recv_oct for conn in connections]
+            send = [conn.send_oct for conn in connections]
+            channels = [len(conn.client_channels()) for conn in connections]
+            yield ObjectFamily(RECV[0], "counter", RECV[1], objects, recv)
+            yield ObjectFamily(SEND[0], "counter", SEND[1], objects, send)
+            yield ObjectFamily(CONNECTION_CHANNELS[0], "gauge", CONNECTION_CHANNELS[1], objects, channels)
+        else:
+            yield counter(RECV[0], RECV[1], sum(conn.recv_oct for conn in connections))
+            yield counter(SEND[0], SEND[1], sum(conn.send_oct for conn in connections))
+            yield gauge(
+                CONNECTION_CHANNELS[0],
+                CONNECTION_CHANNELS[1],
+                sum(len(conn.client_channels()) for conn in connections),
             )
-        for (group_id, topic_name), committed in by_topic.items():
-            topic = topics.get(topic_name)
-            if topic is None:
-                continue
-            total_offset = total_lag = 0
-            for p in range(len(topic.partitions)):
-                labels = {"consumergroup": group_id, **partition_labels[topic_name, p]}
-                committed_offset, partition_lag = committed.get(p, (-1, -1))
-                offset.append((labels, committed_offset))
-                lag.append((labels, partition_lag))
-                total_offset += committed_offset
-                if p in committed:
-                    total_lag += partition_lag
-            group_topic = {"consumergroup": group_id, "topic": topic_name}
-            offset_sum.append((group_topic, total_offset))
-            lag_sum.append((group_topic, total_lag))
-        yield family("kafka_consumergroup_members", "gauge", "Amount of members in a consumer group", members)
+
+    def _channels(self, channels: list[tuple[ClientConnection, ClientChannel]]) -> Iterator[Metric]:
+        """The channels' gauges and message counters.  Aggregated, the counters are the
+        broker's totals since it started (closed channels' counts included, so they never go
+        down, unlike RabbitMQ's sums over live channels); per object, each live channel's."""
+        gauges: list[tuple[str, str, Callable[[ClientChannel], int]]] = [
+            ("rabbitmq_channel_consumers", "Consumers on a channel", lambda ch: len(ch.client_consumers())),
+            (
+                "rabbitmq_channel_messages_unacked",
+                "Delivered but not yet acknowledged messages",
+                lambda ch: ch.unacked_count,
+            ),
+            (
+                "rabbitmq_consumer_prefetch",
+                "Limit of unacknowledged messages for each consumer",
+                lambda ch: ch.prefetch_count,
+            ),
+            (
+                "rabbitmq_channel_prefetch",
+                "Deprecated and will be removed in a future version",
+                lambda ch: ch.global_prefetch_count,
+            ),
+        ]
+        if self.per_object:
+            objects = ObjectLabels(("channel",))
+            objects.columns[0].extend(f"{conn.name} ({ch.number})" for conn, ch in channels)
+            for name, documentation, read in gauges:
+                yield ObjectFamily(name, "gauge", documentation, objects, [read(ch) for _, ch in channels])
+            for name, documentation, field in CHANNEL_COUNTERS:
+                values = [getattr(ch.stats, field) for _, ch in channels]
+                yield ObjectFamily(name, "counter", documentation, objects, values)
+        else:
+            for name, documentation, read in gauges:
+                yield gauge(name, documentation, sum(read(ch) for _, ch in channels))
+            totals = self.core.clients.totals()
+            for name, documentation, field in CHANNEL_COUNTERS:
+                yield counter(name, documentation, getattr(totals, field))
+
+    def _global(self, channels: list[tuple[ClientConnection, ClientChannel]]) -> Iterator[Metric]:
+        """RabbitMQ's global counters (``rabbitmq_global_*``, what its Overview dashboard
+        plots), by protocol: the AMQP channels' totals since start."""
+        totals = self.core.clients.totals()
+        publishers = sum(1 for _, ch in channels if ch.stats.publish)
         yield family(
-            "kafka_consumergroup_current_offset",
-            "gauge",
-            "Current Offset of a ConsumerGroup at Topic/Partition",
-            offset,
+            "rabbitmq_global_publishers", "gauge", "Current number of publishers", [(AMQP091, publishers)]
         )
-        yield family(
-            "kafka_consumergroup_current_offset_sum",
-            "gauge",
-            "Current Offset of a ConsumerGroup at Topic for all partitions",
-            offset_sum,
+        for name, documentation, fields in GLOBAL_COUNTERS:
+            value = sum(getattr(totals, f) for f in fields)
+            yield family(name, "counter", documentation, [(AMQP091, value)])
+
+    # -- exchanges ------------------------------------------------------------------------------
+
+    def _exchanges(self) -> Iterator[Metric]:
+        name, documentation = (
+            "rabbitmq_exchange_messages_published_total",
+            "Total number of messages published into an exchange",
         )
-        yield family(
-            "kafka_consumergroup_lag",
-            "gauge",
-            "Current Approximate Lag of a ConsumerGroup at Topic/Partition",
-            lag,
-        )
-        yield family(
-            "kafka_consumergroup_lag_sum",
-            "gauge",
-            "Current Approximate Lag of a ConsumerGroup at Topic for all partitions",
-            lag_sum,
-        )
+        if not self.per_object:
+            total = sum(e.stats.publish_in for v in self.core.vhosts.values() for e in v.exchanges.values())
+            yield counter(name, documentation, total)
+            return
+        objects = ObjectLabels(("vhost", "exchange"))
+        vhosts, names = objects.columns
+        values: list[int] = []
+        for vhost in self.core.vhosts.values():
+            vhosts.extend([vhost.name] * len(vhost.exchanges))
+            names.extend(vhost.exchanges)
+            values.extend(e.stats.publish_in for e in vhost.exchanges.values())
+        yield ObjectFamily(name, "counter", documentation, objects, values)
+
+    # -- Kafka, as kafka_exporter ---------------------------------------------------------------
 
 
 # -- the endpoints ---------------------------------------------------------------------------
