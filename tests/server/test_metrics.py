@@ -341,17 +341,119 @@ async def test_exposition_is_generate_latest_byte_for_byte(broker: Broker) -> No
     await asyncio.get_running_loop().run_in_executor(None, declare)
     core = broker.server.core
     assert core is not None
-    for per_object in (False, True):
-        collector = BrokerCollector(core, {"listeners": broker.addresses}, per_object=per_object)
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(collector)
-        ours = exposition(collector.collect()).decode()
-        theirs = generate_latest(registry).decode()
-        # the uptime moves between the two calls; everything else is the same
-        strip = [line for line in ours.splitlines() if not line.startswith("rabbitmq_erlang_uptime_seconds ")]
-        assert strip == [
-            line for line in theirs.splitlines() if not line.startswith("rabbitmq_erlang_uptime_seconds ")
-        ]
+    connection = await aio_pika.connect(broker.amqp_url)  # live connections and channels too
+    async with connection:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=1)
+        assert len(await consume_some(await channel.get_queue("plain"), 1)) == 1
+        for per_object in (False, True):
+            collector = BrokerCollector(core, {"listeners": broker.addresses}, per_object=per_object)
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(collector)
+            ours = exposition(collector.collect()).decode()
+            theirs = generate_latest(registry).decode()
+            # the uptime moves between the two calls; everything else is the same
+            moving = ("rabbitmq_erlang_uptime_seconds ", "rabbitmq_process_open_fds ")
+            assert [line for line in ours.splitlines() if not line.startswith(moving)] == [
+                line for line in theirs.splitlines() if not line.startswith(moving)
+            ]
+            assert "rabbitmq_channel_messages_unacked" in ours
     per = parse(exposition(BrokerCollector(core, {}, per_object=True).collect()).decode())
     assert per.value("rabbitmq_queue_messages_ready", vhost="/", queue="new\nline") == 1
     assert per.value("rabbitmq_queue_messages_ready", vhost="/", queue='quote"back\\slash') == 1
+
+
+async def test_message_totals_connections_and_channels(broker: Broker, http: Http) -> None:
+    publisher = await aio_pika.connect(broker.amqp_url)
+    consumer = await aio_pika.connect(broker.amqp_url)
+    async with publisher, consumer:
+        pub = await publisher.channel(on_return_raises=True)  # publisher confirms
+        await pub.declare_queue("work")
+        await pub.declare_queue("idle")
+        nowhere = await pub.declare_exchange("nowhere", aio_pika.ExchangeType.DIRECT)
+        for i in range(5):
+            await pub.default_exchange.publish(aio_pika.Message(str(i).encode()), routing_key="work")
+        await pub.default_exchange.publish(aio_pika.Message(b"i"), routing_key="idle")
+        for _ in range(2):  # mandatory and unroutable: returned
+            with pytest.raises(aio_pika.exceptions.DeliveryError):
+                await nowhere.publish(aio_pika.Message(b"r"), routing_key="none", mandatory=True)
+        await nowhere.publish(aio_pika.Message(b"d"), routing_key="none", mandatory=False)  # dropped
+
+        sub = await consumer.channel(publisher_confirms=False)
+        await sub.set_qos(prefetch_count=2)
+        held = await consume_some(await sub.get_queue("work"), 2)
+        idle = await sub.get_queue("idle")
+        got = await idle.get(no_ack=True)
+        assert got is not None and got.body == b"i"
+        assert await idle.get(fail=False) is None  # basic.get-empty
+
+        agg = await http.scrape("/metrics")
+        assert agg.value("rabbitmq_connections") == 2
+        assert agg.value("rabbitmq_channels") == 2
+        assert agg.value("rabbitmq_connections_opened_total") == 2
+        assert agg.value("rabbitmq_connections_closed_total") == 0
+        assert agg.value("rabbitmq_channels_opened_total") == 2
+        assert agg.value("rabbitmq_queues_declared_total") == 2  # get_queue declares passively
+        assert agg.value("rabbitmq_queues_created_total") == 2
+        expected = {
+            "rabbitmq_channel_messages_published_total": 9,
+            "rabbitmq_channel_messages_confirmed_total": 9,
+            "rabbitmq_channel_messages_unroutable_returned_total": 2,
+            "rabbitmq_channel_messages_unroutable_dropped_total": 1,
+            "rabbitmq_channel_messages_delivered_ack_total": 2,
+            "rabbitmq_channel_messages_delivered_total": 0,
+            "rabbitmq_channel_get_total": 1,
+            "rabbitmq_channel_get_ack_total": 0,
+            "rabbitmq_channel_get_empty_total": 1,
+            "rabbitmq_channel_messages_acked_total": 0,
+            "rabbitmq_channel_messages_redelivered_total": 0,
+        }
+        for name, value in expected.items():
+            assert agg.value(name) == value, name
+            assert agg.types[name.removesuffix("_total")] == "counter"
+        assert agg.value("rabbitmq_channel_consumers") == 1
+        assert agg.value("rabbitmq_channel_messages_unacked") == 2
+        assert agg.value("rabbitmq_consumer_prefetch") == 2
+        assert agg.value("rabbitmq_queue_messages_published_total") == 6
+        assert agg.value("rabbitmq_global_messages_received_total", protocol="amqp091") == 9
+        assert agg.value("rabbitmq_global_messages_confirmed_total", protocol="amqp091") == 9
+        assert agg.value("rabbitmq_global_messages_delivered_total", protocol="amqp091") == 3
+        assert (
+            agg.value("rabbitmq_global_messages_delivered_consume_manual_ack_total", protocol="amqp091") == 2
+        )
+        assert agg.value("rabbitmq_global_messages_delivered_get_auto_ack_total", protocol="amqp091") == 1
+        assert agg.value("rabbitmq_global_messages_get_empty_total", protocol="amqp091") == 1
+        assert agg.value("rabbitmq_global_publishers", protocol="amqp091") == 1
+        assert agg.value("rabbitmq_connection_incoming_bytes_total") > 0
+
+        per = await http.scrape("/metrics/per-object")
+        published = per.labelled("rabbitmq_queue_messages_published_total")
+        assert published == {
+            frozenset({("vhost", "/"), ("queue", "work")}): 5,
+            frozenset({("vhost", "/"), ("queue", "idle")}): 1,
+        }
+        assert per.value("rabbitmq_exchange_messages_published_total", vhost="/", exchange="nowhere") == 3
+        by_channel = {
+            dict(k)["channel"]: v
+            for k, v in per.labelled("rabbitmq_channel_messages_published_total").items()
+        }
+        assert sorted(by_channel.values()) == [0, 9]
+        assert all(name.endswith(" (1)") and " -> " in name for name in by_channel)
+        unacked = {
+            dict(k)["channel"]: v for k, v in per.labelled("rabbitmq_channel_messages_unacked").items()
+        }
+        assert sorted(unacked.values()) == [0, 2]
+        assert len(per.labelled("rabbitmq_connection_incoming_bytes_total")) == 2
+
+        for message in held:
+            await message.ack()
+        await sub.close()
+    # closed channels' counts stay in the totals: counters never go down
+    after = await http.scrape("/metrics")
+    assert after.value("rabbitmq_connections") == 0
+    assert after.value("rabbitmq_connections_closed_total") == 2
+    assert after.value("rabbitmq_channels_closed_total") == 2
+    assert after.value("rabbitmq_channel_messages_acked_total") == 2
+    assert after.value("rabbitmq_channel_messages_published_total") == 9
+    assert after.value("rabbitmq_global_messages_acknowledged_total", protocol="amqp091") == 2
+    assert after.value("rabbitmq_global_publishers", protocol="amqp091") == 0

@@ -32,6 +32,7 @@ from jackalope import __version__
 from jackalope.core import BrokerCore
 from jackalope.core.alarms import DISK, MEMORY
 from jackalope.core.clients import ClientChannel, ClientConnection
+from jackalope.core.stats import MessageStats
 from jackalope.http.base import CORE, INFO, ApiError, require_monitor
 from jackalope.http.metrics_kafka import kafka_families
 from jackalope.http.metrics_text import (
@@ -380,8 +381,9 @@ class BrokerCollector(Collector):
         ):
             yield counter(name, documentation, value)
         yield from self._connections(connections)
-        yield from self._channels(channels)
-        yield from self._global(channels)
+        totals = clients.totals()  # the broker's message counts since start, summed once
+        yield from self._channels(channels, totals)
+        yield from self._global(channels, totals)
 
     def _connections(self, connections: list[ClientConnection]) -> Iterator[Metric]:
         """Bytes in and out.  Per object, RabbitMQ labels a connection's samples ``channel``
@@ -404,7 +406,9 @@ class BrokerCollector(Collector):
                 sum(len(conn.client_channels()) for conn in connections),
             )
 
-    def _channels(self, channels: list[tuple[ClientConnection, ClientChannel]]) -> Iterator[Metric]:
+    def _channels(
+        self, channels: list[tuple[ClientConnection, ClientChannel]], totals: MessageStats
+    ) -> Iterator[Metric]:
         """The channels' gauges and message counters.  Aggregated, the counters are the
         broker's totals since it started (closed channels' counts included, so they never go
         down, unlike RabbitMQ's sums over live channels); per object, each live channel's."""
@@ -437,14 +441,14 @@ class BrokerCollector(Collector):
         else:
             for name, documentation, read in gauges:
                 yield gauge(name, documentation, sum(read(ch) for _, ch in channels))
-            totals = self.core.clients.totals()
             for name, documentation, field in CHANNEL_COUNTERS:
                 yield counter(name, documentation, getattr(totals, field))
 
-    def _global(self, channels: list[tuple[ClientConnection, ClientChannel]]) -> Iterator[Metric]:
+    def _global(
+        self, channels: list[tuple[ClientConnection, ClientChannel]], totals: MessageStats
+    ) -> Iterator[Metric]:
         """RabbitMQ's global counters (``rabbitmq_global_*``, what its Overview dashboard
         plots), by protocol: the AMQP channels' totals since start."""
-        totals = self.core.clients.totals()
         publishers = sum(1 for _, ch in channels if ch.stats.publish)
         yield family(
             "rabbitmq_global_publishers", "gauge", "Current number of publishers", [(AMQP091, publishers)]
