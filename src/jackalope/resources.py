@@ -179,9 +179,8 @@ class ResourceMonitor:
         self._started = time.monotonic()
         self._last_trim = 0.0
         self._task: asyncio.Task[None] | None = None
-        alarms.readings = self  # what it measures, for the metrics and the API to read
 
-    # What core.alarms.readings offers beyond the last measurement (read when asked).
+    # Read when asked, for the metrics and the API (with the last memory_used and disk_free).
     @property
     def open_fds(self) -> int:
         return open_fds()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import Final
 
 log = logging.getLogger(__name__)
 
@@ -23,36 +23,11 @@ RESOURCES: Final = (MEMORY, DISK)
 Listener = Callable[[], None]
 
 
-class Readings(Protocol):
-    """What the resource monitor last measured, for those who report it (metrics, the API)."""
-
-    @property
-    def memory_used(self) -> int: ...
-    @property
-    def memory_limit(self) -> int: ...
-    @property
-    def disk_free(self) -> int: ...
-    @property
-    def disk_limit(self) -> int: ...
-    @property
-    def open_fds(self) -> int:
-        """File descriptors open now."""
-        ...
-
-    @property
-    def max_fds(self) -> int: ...
-    @property
-    def uptime_seconds(self) -> float:
-        """Seconds since the broker started."""
-        ...
-
-
 class Alarms:
     def __init__(self) -> None:
         self._active: set[str] = set()
         self._listeners: list[Listener] = []
         self.details: dict[str, str] = {}  # resource -> what tripped it (for operators)
-        self.readings: Readings | None = None  # the resource monitor's, once there is one
 
     @property
     def active(self) -> tuple[str, ...]:

@@ -154,8 +154,32 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def unknown_keys(body: dict[str, Any], known: set[str]) -> None:
-    """400 naming a body key the endpoint does not take (never taken and ignored)."""
-    extra = sorted(set(body) - known)
+def unknown_keys(body: dict[str, Any], known: set[str], path: dict[str, str] | None = None) -> None:
+    """400 naming a body key the endpoint does not take (never taken and ignored).  Keys in
+    ``path`` repeat the URL's parts (rabbitmqadmin sends them): they must agree with it."""
+    for name, value in (path or {}).items():
+        if name in body and body[name] != value:
+            raise bad_request(f"{name} {body[name]!r} in the body disagrees with {value!r} in the path")
+    extra = sorted(set(body) - known - set(path or {}))
     if extra:
         raise bad_request(f"unsupported field(s): {', '.join(extra)}")
+
+
+def flag(body: dict[str, Any], name: str, default: bool) -> bool:
+    """A boolean field; ``"true"``/``"false"`` too, as rabbitmqadmin sends them (400 otherwise)."""
+    value = body.get(name, default)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise bad_request(f"{name} must be true or false")
+    return value
+
+
+def integer(body: dict[str, Any], name: str, default: int | None) -> int | None:
+    """An integer field; a decimal string too, as rabbitmqadmin sends it (400 otherwise)."""
+    value = body.get(name, default)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise bad_request(f"{name} must be an integer")
+    return value

@@ -10,9 +10,9 @@ exchange and channel.  Kafka's families are per topic, partition and group on bo
 Nothing is kept up to date in the background: :class:`BrokerCollector` (a prometheus-client
 ``Collector``) reads the core when scraped -- queue depths from the queues, message totals
 from the core's counters, lag from :mod:`jackalope.core.groups.lag`, memory and disk from the
-resource monitor's last reading.  :func:`exposition` writes the families in the text format
-as ``prometheus_client.generate_latest`` does, byte for byte, but formats each object's label
-set once for all its families, which keeps a per-object scrape of 10,000 queues short.
+resource monitor's last reading (the app's ``overview.RESOURCES``).
+:mod:`jackalope.http.metrics_text` writes the families (as ``generate_latest`` would, faster)
+and :mod:`jackalope.http.metrics_kafka` makes the Kafka ones.
 
 Unlike RabbitMQ (whose metrics port needs no credentials unless configured), every endpoint
 authenticates: the user needs the ``monitoring`` or ``administrator`` tag.
@@ -47,6 +47,8 @@ from jackalope.http.metrics_text import (
     gauge,
     untyped,
 )
+from jackalope.http.overview import RESOURCES
+from jackalope.resources import ResourceMonitor
 
 routes = web.RouteTableDef()
 
@@ -205,9 +207,17 @@ PUBLISHED: Final = (
 class BrokerCollector(Collector):
     """The broker's metrics, read from the core when :meth:`collect` is called."""
 
-    def __init__(self, core: BrokerCore, info: dict[str, Any], *, per_object: bool) -> None:
+    def __init__(
+        self,
+        core: BrokerCore,
+        info: dict[str, Any],
+        *,
+        per_object: bool,
+        resources: ResourceMonitor | None = None,
+    ) -> None:
         self.core = core
         self.info = info
+        self.resources = resources
         self.per_object = per_object
 
     def collect(self) -> Iterator[Metric]:
@@ -250,8 +260,8 @@ class BrokerCollector(Collector):
         )
 
     def _resources(self) -> Iterator[Metric]:
-        readings = self.core.alarms.readings
-        if readings is None:
+        readings = self.resources
+        if readings is None:  # an app without a resource monitor (none runs)
             return
         yield gauge("rabbitmq_process_open_fds", "Open file descriptors", readings.open_fds)
         yield gauge("rabbitmq_process_resident_memory_bytes", "Memory used in bytes", readings.memory_used)
@@ -485,7 +495,8 @@ class BrokerCollector(Collector):
 
 def _scrape(request: web.Request, *, per_object: bool) -> web.Response:
     require_monitor(request)
-    collector = BrokerCollector(request.app[CORE], request.app[INFO], per_object=per_object)
+    app = request.app
+    collector = BrokerCollector(app[CORE], app[INFO], per_object=per_object, resources=app.get(RESOURCES))
     return web.Response(body=exposition(collector.collect()), headers={"Content-Type": CONTENT_TYPE})
 
 
