@@ -33,6 +33,7 @@ from jackalope.http import (
     kafka_groups,
     kafka_records,
     management,
+    metrics,
     overview,
     policies,
     queues,
@@ -109,6 +110,7 @@ def make_app(
         kafka_api,
         kafka_records,
         kafka_groups,
+        metrics,
     ):
         app.add_routes(module.routes)
     return app
