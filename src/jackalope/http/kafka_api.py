@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -33,6 +32,7 @@ from jackalope.core.topics import (
     Topics,
     UnknownTopic,
 )
+from jackalope.http import listing
 from jackalope.http.base import (
     CORE,
     ApiError,
@@ -47,8 +47,6 @@ from jackalope.storage import Log
 routes = web.RouteTableDef()
 
 ENCODINGS = ("utf-8", "base64")
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 500  # RabbitMQ's
 
 
 # -- what every Kafka route shares -----------------------------------------------------------------
@@ -152,81 +150,6 @@ def decode(text: Any, how: str, what: str) -> bytes | None:
     return text.encode()
 
 
-def listing(request: web.Request, items: list[dict[str, Any]], default_sort: str) -> web.Response:
-    """A list answer with the management API's ``name``/``use_regex``, ``sort``/``sort_reverse``,
-    ``columns`` and ``page``/``page_size`` query parameters (a page answers RabbitMQ's paged
-    shape: ``items`` with ``page``, ``page_count``, ``page_size``, ``item_count``,
-    ``filtered_count`` and ``total_count``)."""
-    query = request.query
-    total = len(items)
-    pattern = query.get("name")
-    if pattern:
-        if query.get("use_regex", "false").lower() == "true":
-            try:
-                regex = re.compile(pattern)
-            except re.error as exc:
-                raise bad_request(f"name is not a valid regular expression: {exc}") from None
-            items = [i for i in items if regex.search(str(i.get(default_sort, "")))]
-        else:
-            items = [i for i in items if pattern.lower() in str(i.get(default_sort, "")).lower()]
-    key = query.get("sort", default_sort) or default_sort
-    reverse = query.get("sort_reverse", "false").lower() == "true"
-    items = sorted(items, key=_sort_key(key), reverse=reverse)
-    columns = [c for c in query.get("columns", "").split(",") if c]
-    if columns:
-        items = [_columns(i, columns) for i in items]
-    if "page" not in query:
-        return web.json_response(items)
-    page = int_param(request, "page", 1, 1)
-    size = int_param(request, "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-    page_count = max(1, -(-len(items) // size))
-    if page > page_count:
-        raise bad_request(f"page {page} is beyond the last page, {page_count}")
-    shown = items[(page - 1) * size : page * size]
-    return web.json_response(
-        {
-            "filtered_count": len(items),
-            "item_count": len(shown),
-            "items": shown,
-            "page": page,
-            "page_count": page_count,
-            "page_size": size,
-            "total_count": total,
-        }
-    )
-
-
-def _lookup(item: dict[str, Any], dotted: str) -> Any:
-    value: Any = item
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
-
-
-def _sort_key(dotted: str) -> Callable[[dict[str, Any]], tuple[int, Any]]:
-    def key(item: dict[str, Any]) -> tuple[int, Any]:
-        value = _lookup(item, dotted)
-        if value is None:
-            return (0, 0)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return (1, value)
-        return (2, str(value))
-
-    return key
-
-
-def _columns(item: dict[str, Any], columns: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for dotted in columns:
-        value = _lookup(item, dotted)
-        *parents, last = dotted.split(".")
-        target = out
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[last] = value
-    return out
-
-
 # -- topics ----------------------------------------------------------------------------------------
 
 
@@ -283,7 +206,7 @@ def _partitions(body: dict[str, Any]) -> int | None:
 @routes.get("/api/kafka/topics")
 async def list_topics(request: web.Request) -> web.Response:
     require_monitor(request)
-    return listing(request, [topic_summary(t) for t in topics_of(request)], "name")
+    return listing.respond(request, [topic_summary(t) for t in topics_of(request)])
 
 
 @routes.get("/api/kafka/topics/{topic}")

@@ -29,8 +29,9 @@ from jackalope.core.groups import GroupCoordinator, GroupDescription, GroupError
 from jackalope.core.groups.lag import PartitionLag, group_lag
 from jackalope.core.groups.types import GroupState, TopicPartition
 from jackalope.core.topics import Topics
+from jackalope.http import listing
 from jackalope.http.base import CORE, ApiError, bad_request, require_administrator, require_monitor
-from jackalope.http.kafka_api import is_int, listing, not_found, object_body, topics_of
+from jackalope.http.kafka_api import is_int, not_found, object_body, topics_of
 
 routes = web.RouteTableDef()
 
@@ -169,7 +170,7 @@ async def list_groups(request: web.Request) -> web.Response:
         }
         for g in listings
     ]
-    return listing(request, items, "group_id")
+    return listing.respond(request, items, default_sort="group_id", name_field="group_id")
 
 
 @routes.get("/api/kafka/groups/{group}")
