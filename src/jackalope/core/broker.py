@@ -142,6 +142,7 @@ class BrokerCore:
                 yield stream.stats
             for exchange in vhost.exchanges.values():
                 yield exchange.stats
+            yield vhost.default_exchange_stats
         for _, channel in self.clients.channels():
             yield channel.stats
 
