@@ -105,6 +105,7 @@ class Client:
         *,
         query: dict[str, str] | None = None,
         accept: tuple[int, ...] = (),
+        headers: dict[str, str] | None = None,
         progress: Progress | None = None,
     ) -> Response:
         """One request; a JSON ``body`` is sent as JSON.  Error statuses raise (see the module
@@ -112,7 +113,7 @@ class Client:
         url = self.base + api_path
         if query:
             url += "?" + urllib.parse.urlencode(query)
-        headers = {"Authorization": self._auth, "Accept": "application/json"}
+        headers = {**(headers or {}), "Authorization": self._auth, "Accept": "application/json"}
         data: bytes | _Upload | None = None
         if body is not None:
             encoded = json.dumps(body).encode()
