@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,31 +31,55 @@ class Result:
         return json.loads(self.out)
 
 
-Run = Callable[..., Result]
+def environment(url: str, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The command's environment: the broker's URL, a fixed terminal width, and no
+    credentials or vhost from the test runner's own environment unless given."""
+    base = {k: v for k, v in os.environ.items() if k not in CREDENTIALS}
+    return {**base, "JACKALOPE_URL": url, "COLUMNS": str(WIDTH), "LINES": "50", **(env or {})}
+
+
+CREDENTIALS = ("JACKALOPE_USER", "JACKALOPE_PASSWORD", "JACKALOPE_VHOST")
 
 
 def run_cli(
     *args: str, url: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
 ) -> Result:
-    environment = {
-        **os.environ,
-        "JACKALOPE_URL": url,
-        "COLUMNS": str(WIDTH),
-        "LINES": "50",
-        **(env or {}),
-    }
-    for name in ("JACKALOPE_USER", "JACKALOPE_PASSWORD", "JACKALOPE_VHOST"):
-        if env is None or name not in env:
-            environment.pop(name, None)
     done = subprocess.run(
         [str(JACKALOPE), *args],
         input=input,
         capture_output=True,
         text=True,
-        env=environment,
+        env=environment(url, env),
         timeout=timeout,
     )
     return Result(done.returncode, done.stdout, done.stderr)
+
+
+class Cli:
+    """``cli("queues", "list", "--json")``: the installed command against one broker."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+        return run_cli(*args, url=self.url, input=input, env=env)
+
+    def bytes_in(self, *args: str, input: bytes) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [str(JACKALOPE), *args], input=input, capture_output=True, env=environment(self.url), timeout=60
+        )
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(JACKALOPE), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment(self.url),
+        )
+
+
+Run = Cli
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +89,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 
 
 @pytest.fixture
-def cli(broker: Broker) -> Run:
-    """``cli("queues", "list", "--json")``: the installed command against the module's broker."""
-
-    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-        return run_cli(*args, url=broker.http_url, input=input, env=env)
-
-    return run
+def cli(broker: Broker) -> Cli:
+    return Cli(broker.http_url)
 
 
 def table_lines(out: str) -> list[str]:
