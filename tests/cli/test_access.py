@@ -162,3 +162,18 @@ def test_definitions_import_bad_input(cli: Run, tmp_path: Path) -> None:
     refused = cli("definitions", "import", "-", input=json.dumps({"vhosts": [{"description": "x"}]}))
     assert refused.code == 1 and "vhosts must be a list of objects with a name" in refused.err
     assert cli("definitions", "import", str(tmp_path / "missing.json")).code == 2
+
+
+def test_tables_fold_long_values_to_the_terminal(cli: Run) -> None:
+    pattern = "^" + "very-long-queue-name-prefix." * 6
+    assert cli("policies", "add", "long-one", pattern, '{"max-length": 1}', "--priority", "3").code == 0
+    result = cli("policies", "list")
+    lines = table_lines(result.out)  # every line within the width
+    start, end = lines[0].index("PATTERN"), lines[0].index("APPLY-TO")
+    mine = next(i for i, line in enumerate(lines) if line.startswith("long-one "))
+    folded = [lines[mine][start:end].strip()]
+    folded += [line[start:end].strip() for line in lines[mine + 1 :] if not line[:start].strip()]
+    assert len(folded) > 1 and "".join(folded) == pattern  # wrapped within its column, whole
+    wide = cli("policies", "list", env={"COLUMNS": "250"})
+    assert pattern in wide.out  # on one line where there is room
+    assert cli("policies", "delete", "long-one").code == 0
