@@ -94,7 +94,14 @@ class Output:
             return
         table = Table(title=title, box=None, header_style="bold", pad_edge=False, show_edge=False)
         for c in columns:
-            table.add_column(c.header, justify=c.justify, overflow="fold")  # type: ignore[arg-type]
+            # headers stay whole; numbers never break; long text folds within its column
+            table.add_column(
+                c.header,
+                justify=c.justify,  # type: ignore[arg-type]
+                overflow="fold",
+                min_width=len(c.header),
+                no_wrap=c.justify == "right",
+            )
         for row in rows:
             table.add_row(*(c.cell(row) for c in columns))
         self.console.print(table)
