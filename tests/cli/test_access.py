@@ -4,6 +4,7 @@ definitions through the installed command, against a real broker."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import stat
 from pathlib import Path
@@ -27,15 +28,30 @@ def test_help_documents_the_exit_codes(cli: Run) -> None:
         assert line in result.out
 
 
-def test_status_shows_version_listeners_and_alarms(cli: Run, broker: Broker) -> None:
-    result = cli("status")
-    assert result.code == 0, result.err
-    lines = table_lines(result.out)
-    assert any(line.startswith("Alarms") and line.endswith("none") for line in lines)
-    assert "0.1.0" in result.out
-    assert broker.amqp_url.split("@")[1].rstrip("/") in result.out  # the AMQP listener's address
-    document = cli("status", "--json").json()
-    assert document["alarms"] == [] and "listeners" in document
+def test_status_shows_version_listeners_totals_and_alarms(cli: Run, broker: Broker) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(broker.amqp_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.queue_declare("cli.status", exclusive=True)
+        channel.basic_publish("", "cli.status", b"counted")
+        result = cli("status")
+        assert result.code == 0, result.err
+        lines = table_lines(result.out)
+        fields = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in lines if "  " in line.strip())
+        assert fields["Product"] == "Jackalope 0.1.0" and fields["Alarms"] == "none"
+        assert int(fields["Connections"]) >= 1 and int(fields["Queues"]) >= 1
+        assert int(fields["Messages"]) >= 1
+        amqp_port = broker.amqp_url.rsplit(":", 1)[1].rstrip("/")
+        assert ["amqp", "127.0.0.1", amqp_port] in [line.split() for line in lines]
+        document = cli("status", "--json").json()
+        assert document["alarms"] == [] and document["product_name"] == "Jackalope"
+        assert document["object_totals"]["queues"] >= 1 and document["queue_totals"]["messages"] >= 1
+        assert {"protocol": "amqp", "port": int(amqp_port)}.items() <= next(
+            listener for listener in document["listeners"] if listener["protocol"] == "amqp"
+        ).items()
+    finally:
+        connection.close()
 
 
 def test_wrong_password_is_the_auth_exit_code(cli: Run) -> None:
