@@ -13,12 +13,14 @@ from typing import Any
 from aiohttp import web
 
 from jackalope.core import BrokerCore, LogNotFound
-from jackalope.http import logs, management, overview, policies
+from jackalope.http import logs, management, overview, policies, ui
 from jackalope.http.base import CORE, INFO, ApiError, Handler, authenticate
 from jackalope.http.base import error_response as _error
+from jackalope.http.sessions import SESSIONS, Sessions
 from jackalope.storage import OffsetOutOfRangeError, StorageError
 
 MAX_REQUEST_BYTES = 128 * 1024 * 1024
+
 
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -46,6 +48,7 @@ def make_app(core: BrokerCore, info: dict[str, Any]) -> web.Application:
     app = web.Application(middlewares=[errors, authenticate], client_max_size=MAX_REQUEST_BYTES)
     app[CORE] = core
     app[INFO] = info
-    for module in (overview, logs, management, policies):
+    app[SESSIONS] = Sessions()
+    for module in (overview, logs, management, policies, ui):
         app.add_routes(module.routes)
     return app
