@@ -289,14 +289,15 @@
     status.classList.toggle("error", !!isError);
   }
 
-  function answerContext(answer, target) {
-    const context = answer !== null && typeof answer === "object" && !Array.isArray(answer) ? Object.assign({}, answer) : {};
+  function answerContext(answer, target, values) {
+    const context = Object.assign({}, values || {});
+    if (answer !== null && typeof answer === "object" && !Array.isArray(answer)) Object.assign(context, answer);
     const items = target && target.dataset.items ? lookup(answer, target.dataset.items) : answer;
     context.count = Array.isArray(items) ? items.length : Array.isArray(answer) ? answer.length : "";
     return context;
   }
 
-  async function done(element, answer, status) {
+  async function done(element, answer, status, values) {
     const target = element.dataset.target && document.getElementById(element.dataset.target);
     if (target) renderTable(target, answer);
     const then = element.dataset.then || "";
@@ -304,13 +305,14 @@
       window.location.assign(then.slice(3));
       return;
     }
-    say(status, fill(element.dataset.success || "Done.", answerContext(answer, target), false), false);
+    say(status, fill(element.dataset.success || "Done.", answerContext(answer, target, values), false), false);
     await refresh();
   }
 
   async function submit(form) {
     const status = form.querySelector(".form-status");
     const values = {};
+    const shown = {};
     const body = {};
     const query = new URLSearchParams();
     const method = form.dataset.method || "POST";
@@ -318,6 +320,7 @@
       for (const field of form.elements) {
         if (!field.name || field.disabled || field.type === "submit") continue;
         const value = fieldValue(field);
+        shown[field.name] = field.value;
         if ("path" in field.dataset) values[field.name] = field.value;
         else if (value === undefined) continue;
         else if (method === "GET") query.set(field.name, String(value));
@@ -333,7 +336,7 @@
     form.setAttribute("aria-busy", "true");
     try {
       const answer = await api(method, path, method === "GET" ? undefined : body);
-      await done(form, answer, status);
+      await done(form, answer, status, shown);
     } catch (error) {
       say(status, "Failed: " + error.message, true);
     } finally {
