@@ -23,7 +23,7 @@ from jackalope.http.ui import formats
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("jackalope.http.ui", "templates"),
     autoescape=jinja2.select_autoescape(["html"]),
-    undefined=jinja2.StrictUndefined,
+    undefined=jinja2.ChainableUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
 )
