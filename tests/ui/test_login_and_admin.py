@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from jackalope.http.ui.formats import fill, fmt
 from tests.conftest import http_json
 from tests.ui.conftest import Ui
 
@@ -100,3 +103,38 @@ def test_log_out(ui: Ui) -> None:
     ui.wait(lambda d: "/login" in d.current_url, "on the login page")
     ui.go("/")
     ui.wait(lambda d: "/login" in d.current_url, "pages need a login again")
+
+
+def test_the_script_formats_values_as_the_server_does(ui: Ui, driver: WebDriver) -> None:
+    """Tables are rendered by the server first and by ui.js after: the same value must look
+    the same from both."""
+    ui.login()
+    ui.go("/")
+    cases = [
+        (1234567, "int"),
+        (0, "int"),
+        (2.345, "rate"),
+        (0, "rate"),
+        (True, "bool"),
+        (False, "bool"),
+        (512, "bytes"),
+        (5 * 1024 * 1024, "bytes"),
+        (1764660000123, "time"),
+        ({"x-max-length": 5, "h": ["a", 1]}, "json"),
+        ({}, "json"),
+        (["administrator", "monitoring"], "list"),
+        ("plain <b>text</b>", "text"),
+        (None, "text"),
+        (None, "int"),
+    ]
+    for value, kind in cases:
+        shown = driver.execute_script(  # as JSON text, as the API sends it (keys in order)
+            "return window.jackalope.fmt(JSON.parse(arguments[0]), arguments[1])", json.dumps(value), kind
+        )
+        assert shown == fmt(value, kind), (value, kind)
+    row = {"vhost": "/", "name": "a b", "empty": ""}
+    for template in ("/queues/{vhost}/{name}", "/exchanges/{vhost}/{empty:amq.default}"):
+        shown = driver.execute_script(
+            "return window.jackalope.fill(arguments[0], arguments[1])", template, row
+        )
+        assert shown == fill(template, row)
