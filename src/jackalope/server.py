@@ -98,8 +98,11 @@ class Server:
             raise StartupError(str(exc)) from None
         self._monitor = ResourceMonitor(core.alarms, s.data_dir, s.memory_limit(), s.disk_limit())
         self._monitor.start()
+        core.rates.start()
         info: dict[str, Any] = {"listeners": self.addresses, "data_dir": str(s.data_dir)}
-        self._http = web.AppRunner(make_app(self.core, info), access_log=None, handle_signals=False)
+        self._http = web.AppRunner(
+            make_app(self.core, info, self._monitor), access_log=None, handle_signals=False
+        )
         await self._http.setup()
         site = web.TCPSite(self._http, s.host, s.http_port, reuse_address=True)
         await self._listen(site, "HTTP API", s.http_port)

@@ -3,7 +3,6 @@ API shape), who may use them, and that they hold across a restart of ``jackalope
 
 from __future__ import annotations
 
-import base64
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from jackalope import Broker
 from tests.amqp.access_admin import HttpAdmin
 from tests.conftest import ServeProcess
+from tests.server.http_client import Api
 
 RABBITMQ_EXPORT: dict[str, Any] = {  # `rabbitmqctl export_definitions` of RabbitMQ 3.10.8, trimmed
     "rabbit_version": "3.10.8",
@@ -46,22 +46,6 @@ RABBITMQ_EXPORT: dict[str, Any] = {  # `rabbitmqctl export_definitions` of Rabbi
     "policies": [],
     "global_parameters": [],
 }
-
-
-def auth(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
-class Api:
-    def __init__(self, http: aiohttp.ClientSession, url: str, amqp_url: str) -> None:
-        self.http, self.url, self.amqp_url = http, url, amqp_url
-
-    async def call(
-        self, method: str, path: str, body: Any = None, who: tuple[str, str] = ("guest", "guest")
-    ) -> tuple[int, Any]:
-        async with self.http.request(method, self.url + path, json=body, headers=auth(*who)) as r:
-            text = await r.text()
-            return r.status, (await r.json()) if text else None
 
 
 @pytest.fixture
@@ -186,8 +170,9 @@ async def test_vhosts_permissions_and_limits(api: Api) -> None:
 
 
 async def test_importing_a_rabbitmq_export(api: Api) -> None:
-    status, answer = await api.call("POST", "/definitions", {**RABBITMQ_EXPORT, "queues": [{"name": "q"}]})
-    assert (status, answer["reason"]) == (400, "importing queues is not supported by Jackalope yet")
+    dangling = {"source": "amq.direct", "vhost": "jk-vh", "destination": "nope", "destination_type": "queue"}
+    status, answer = await api.call("POST", "/definitions", {**RABBITMQ_EXPORT, "bindings": [dangling]})
+    assert (status, answer["reason"]) == (400, "binding: no queue 'nope' in vhost 'jk-vh'")
     assert (await api.call("GET", "/users/jk-probe"))[0] == 404  # nothing taken
     assert (await api.call("POST", "/definitions", RABBITMQ_EXPORT))[0] == 204
     status, exported = await api.call("GET", "/definitions")

@@ -39,6 +39,7 @@ from jackalope.core.message import Message, QueueEntry
 from jackalope.core.permissions import Grant, Kind
 from jackalope.core.queue import Queue
 from jackalope.core.queue_types import QueueType
+from jackalope.core.stats import MessageStats
 from jackalope.core.stream import Stream
 from jackalope.core.vhost import REPLY_TO, Target, VirtualHost
 from jackalope.storage import Log, Record
@@ -151,6 +152,7 @@ class Channel:
         self.commits: deque[Commit] = deque()  # committed, waiting for the disk
         # direct reply-to: this channel's private reply queue, once it consumes from it
         self.reply_queue: Queue | None = None
+        self.stats = MessageStats()  # this channel's message_stats (core.clients sums them)
 
     # -- dispatch of methods -------------------------------------------------------------------
 
@@ -404,13 +406,18 @@ class Channel:
         queue = self.vhost.queue(name, self.output)
         entry = queue.get()
         if entry is None:
+            self.stats.get_empty += 1
             self.send(spec.Basic.GetEmpty())
             return
         self.delivery_tag += 1
         tag = self.delivery_tag
+        if entry.redelivered:
+            self.stats.redeliver += 1
         if m.no_ack:
+            self.stats.get_no_ack += 1
             queue.ack(entry)
         else:
+            self.stats.get += 1
             self.unacked[tag] = Unacked(queue, entry, None)
             self.unacked_count += 1
             self.timeouts.delivered()
@@ -483,6 +490,7 @@ class Channel:
         """Settle deliveries; return the queues they came from."""
         queues: dict[int, QueueType] = {}
         if ack:
+            self.stats.ack += len(taken)
             last = None
             for item in taken:
                 queue = item.queue
@@ -532,6 +540,7 @@ class Channel:
 
     def publish(self, event: Publish, properties: bytes, body: bytes) -> None:
         """A whole message has arrived (method, header, body)."""
+        self.stats.publish += 1
         try:  # write on the exchange (the default one is amq.default), before it is looked up
             self.grant.check_publish(event.exchange)
         except core_errors.AccessRefused as exc:
@@ -554,6 +563,8 @@ class Channel:
                     queue.enqueue(message)
             elif event.mandatory:
                 self._return_unroutable(event, properties, body)
+            else:
+                self.stats.drop_unroutable += 1
             return
         self.publish_seq += 1
         waiting, refused = self._enqueue(event, properties, body, queues)
@@ -572,6 +583,8 @@ class Channel:
         if not queues:
             if event.mandatory:
                 self._return_unroutable(event, properties, body)
+            else:
+                self.stats.drop_unroutable += 1
             return [], False
         message = self._message(event, properties, body)
         waiting: list[tuple[Target, QueueEntry]] = []
@@ -596,6 +609,7 @@ class Channel:
         return Message(event.exchange, event.routing_key, properties, body, persistent, ttl, priority)
 
     def _return_unroutable(self, event: Publish, properties: bytes, body: bytes) -> None:
+        self.stats.return_unroutable += 1
         self.output.basic_return(
             self.number, c.NO_ROUTE, "NO_ROUTE", event.exchange, event.routing_key, properties, body
         )
@@ -646,7 +660,9 @@ class Channel:
         ``multiple`` ack per flush (see :meth:`flush_confirms`)."""
         if self.closing:
             return
-        if not ok:
+        if ok:
+            self.stats.confirm += 1
+        else:
             self.output.confirm(self.number, seq, False, False)
             self.nacked.add(seq)
         if seq == self.confirm_floor + 1:
@@ -778,6 +794,27 @@ class Channel:
         if self.in_flight:
             self.output.publish_backlog(-self.in_flight)
             self.in_flight = 0
+
+    # -- what core.clients shows (ClientChannel) -----------------------------------------------
+
+    @property
+    def prefetch_count(self) -> int:
+        return self.consumer_prefetch
+
+    @property
+    def global_prefetch_count(self) -> int:
+        return self.global_prefetch
+
+    @property
+    def confirm(self) -> bool:
+        return self.confirming
+
+    @property
+    def transactional(self) -> bool:
+        return self.tx
+
+    def client_consumers(self) -> list[ChannelConsumer]:
+        return list(self.consumers.values())
 
     _HANDLERS: Final[dict[type, Callable[[Channel, Any], None]]] = {
         spec.Exchange.Declare: _exchange_declare,

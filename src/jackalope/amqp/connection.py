@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -69,6 +70,10 @@ BACKLOG_HIGH: Final = 20_000  # publishes awaiting the disk before we stop readi
 BACKLOG_LOW: Final = 5_000
 SLICE_EVENTS: Final = 256  # events handled per loop iteration before yielding to the rest
 SLICE_BYTES: Final = 8192
+
+
+def _address(host: str | None, port: int | None) -> str:
+    return f"{host}:{port}" if host is not None else "?"
 
 
 class Hold(enum.IntFlag):
@@ -140,6 +145,15 @@ class AmqpConnection(asyncio.Protocol):
         self.grant: Grant | None = None  # the user's rights in the vhost, once it is open
         self.peer = "?"
         self.peer_host: str | None = None
+        # What the management API shows of the connection (core.clients lists it once open).
+        self.peer_port: int | None = None
+        self.host: str | None = None
+        self.port: int | None = None
+        self.name = "?"
+        self.tls = False
+        self.connected_at = int(time.time() * 1000)
+        self.recv_oct = 0
+        self.send_oct = 0
         self.backlog = 0
         self._holds = 0  # Hold flags
         self._budget = SLICE_EVENTS  # of this loop iteration
@@ -175,6 +189,12 @@ class AmqpConnection(asyncio.Protocol):
         # dict is empty for an unverified one), for EXTERNAL.
         self.protocol.set_peer_certificate(transport.get_extra_info("peercert"))
         self.peer_host = str(peer[0]) if peer else None
+        self.peer_port = int(peer[1]) if peer else None
+        local = transport.get_extra_info("sockname")
+        self.host = str(local[0]) if local else None
+        self.port = int(local[1]) if local else None
+        self.name = f"{self.peer} -> {_address(self.host, self.port)}"
+        self.tls = transport.get_extra_info("ssl_object") is not None
         self.server.connections.add(self)
         self._close_timer = self.loop.call_later(HANDSHAKE_TIMEOUT, self._handshake_timeout)
         self._alarms.subscribe(self._alarms_changed)
@@ -191,6 +211,7 @@ class AmqpConnection(asyncio.Protocol):
             channel.dispatch_consumers()
 
     def data_received(self, data: bytes) -> None:
+        self.recv_oct += len(data)
         self.protocol.receive_data(data)
         self._process()
 
@@ -295,11 +316,12 @@ class AmqpConnection(asyncio.Protocol):
     def _on_channel_opened(self, event: ChannelOpened) -> None:
         assert self.vhost is not None and self.grant is not None
         self.channels[event.channel] = Channel(self, event.channel, self.vhost, self.user, self.grant)
+        self.core.clients.channel_opened()
 
     def _on_channel_closed(self, event: ChannelClosed) -> None:
         channel = self.channels.pop(event.channel, None)
         if channel is not None:
-            channel.close()
+            self._channel_gone(channel)
 
     def _on_failed(self, event: ConnectionFailed) -> None:
         log.info("closing AMQP connection", extra={"peer": self.peer, "reason": event.error.reply_text})
@@ -368,6 +390,7 @@ class AmqpConnection(asyncio.Protocol):
             raise ConnectionException(c.NOT_ALLOWED, str(exc), c.CONNECTION_OPEN) from None
         self.grant = self.core.grant(self.user, event.vhost)
         self.protocol.accept_vhost()
+        self.core.clients.opened(self)
 
     def close_channel(self, channel: Channel, error: ChannelException) -> None:
         """A channel's own failure outside a method's handling (a failed commit)."""
@@ -375,7 +398,7 @@ class AmqpConnection(asyncio.Protocol):
 
     def _close_channel(self, channel: Channel, exc: ChannelException) -> None:
         if self.channels.pop(channel.number, None) is not None:
-            channel.close()
+            self._channel_gone(channel)
             self.protocol.close_channel(channel.number, exc)
 
     def _fail(self, exc: ConnectionException) -> None:
@@ -413,6 +436,7 @@ class AmqpConnection(asyncio.Protocol):
         self._flush_scheduled = False
         data = self.protocol.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
+            self.send_oct += len(data)
             self.transport.write(data)
 
     @property
@@ -444,6 +468,45 @@ class AmqpConnection(asyncio.Protocol):
         if self.protocol.state in (State.AWAIT_HEADER, State.AWAIT_START_OK, State.AWAIT_TUNE_OK):
             self._close_transport()
 
+    # -- what core.clients shows (ClientConnection) --------------------------------------------
+
+    protocol_name: Final = "AMQP 0-9-1"
+
+    @property
+    def vhost_name(self) -> str | None:
+        return self.vhost.name if self.vhost is not None else None
+
+    @property
+    def client_properties(self) -> dict[str, Any]:
+        return self.protocol.client_properties
+
+    @property
+    def auth_mechanism(self) -> str:
+        return self.protocol.mechanism
+
+    @property
+    def timeout(self) -> int:
+        return self.protocol.heartbeat
+
+    @property
+    def frame_max(self) -> int:
+        return self.protocol.frame_max
+
+    @property
+    def channel_max(self) -> int:
+        return self.protocol.channel_max
+
+    @property
+    def blocked(self) -> bool:
+        return self._blocked_sent
+
+    def client_channels(self) -> list[Channel]:
+        return list(self.channels.values())
+
+    def close(self, reason: str) -> None:
+        """Closed by an operator (the management API): 320 CONNECTION_FORCED, as RabbitMQ."""
+        self.force_close(reason)
+
     def force_close(self, reason: str) -> None:
         """Broker shutdown: 320 CONNECTION_FORCED."""
         if not self._closed:
@@ -464,7 +527,11 @@ class AmqpConnection(asyncio.Protocol):
     def _drop_channels(self) -> None:
         channels, self.channels = self.channels, {}
         for channel in channels.values():
-            channel.close()
+            self._channel_gone(channel)
+
+    def _channel_gone(self, channel: Channel) -> None:
+        channel.close()
+        self.core.clients.channel_closed(channel.stats)
 
     def _cleanup(self) -> None:
         if self._closed:
@@ -478,5 +545,6 @@ class AmqpConnection(asyncio.Protocol):
             vhost.connection_closed(self)
         if self.vhost is not None:
             self.core.connection_closed(self.vhost)
+            self.core.clients.closed(self)
         self._alarms.unsubscribe(self._alarms_changed)
         self.server.connections.discard(self)

@@ -9,7 +9,7 @@ queue's entry into a basic.deliver.  :class:`Unacked` is one delivery awaiting i
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from jackalope.amqp import properties as props
 from jackalope.amqp.writers import shortstr
@@ -78,9 +78,14 @@ class ChannelConsumer:
         ch = self.channel
         ch.delivery_tag += 1
         tag = ch.delivery_tag
+        stats = ch.stats
+        if entry.redelivered:
+            stats.redeliver += 1
         if self.no_ack:
+            stats.deliver_no_ack += 1
             queue.ack(entry)
         else:
+            stats.deliver += 1
             ch.unacked[tag] = Unacked(queue, entry, self)
             ch.unacked_count += 1
             self.unacked += 1
@@ -98,7 +103,26 @@ class ChannelConsumer:
         )
 
     def deliver_record(self, stream: Stream, record: Record) -> None:
+        self.channel.stats.deliver += 1
         self.channel.deliver_record(self, stream, record)
+
+    # -- what core.clients shows (ClientConsumer) ----------------------------------------------
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue.name
+
+    @property
+    def ack_required(self) -> bool:
+        return not self.no_ack
+
+    @property
+    def prefetch_count(self) -> int:
+        return self.prefetch
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        return {"x-priority": self.priority} if self.priority else {}
 
     def cancelled(self, queue: QueueType) -> None:
         self.channel.consumer_cancelled_by_broker(self)

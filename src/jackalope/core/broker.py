@@ -12,18 +12,21 @@ RabbitMQ's connection.open rules) and check operations with the user's
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import socket
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from jackalope.core.access import AccessControl, LoginRefused
 from jackalope.core.alarms import Alarms
+from jackalope.core.clients import Clients
 from jackalope.core.dead_letters import DeathStamp
 from jackalope.core.delayed import ReleaseStamp
 from jackalope.core.errors import AccessRefused, NotAllowed, NotFound, PreconditionFailed
 from jackalope.core.groups import GroupCoordinator
 from jackalope.core.permissions import Grant, Permission
 from jackalope.core.queue import Defer, Timer
+from jackalope.core.stats import MessageStats, QueueCounts, RateSampler
 from jackalope.core.stream import MessageEncoder, plain_record
 from jackalope.core.topics import Topics
 from jackalope.core.users import User
@@ -80,6 +83,10 @@ class BrokerCore:
         self.topics = Topics(logs, data_dir, **(topic_defaults or {}))
         # The Kafka consumer groups' coordinator, when the Kafka front-end runs.
         self.groups: GroupCoordinator | None = None
+        self.node_name = f"jackalope@{socket.gethostname()}"  # RabbitMQ's rabbit@<host> shape
+        self.clients = Clients()  # the front-ends' connections, channels and consumers
+        self.queue_counts = QueueCounts()
+        self.rates = RateSampler(self._sampled, timer)
         self._stream_encoder: MessageEncoder = plain_record
         self._death_stamp: DeathStamp | None = None
         self._release_stamp: ReleaseStamp | None = None
@@ -100,6 +107,7 @@ class BrokerCore:
                 topics=self.topics,
                 transient_logs=self.transient_logs,
                 timer=self.timer,
+                counts=self.queue_counts,
             )
             vhost.stream_encoder = self._stream_encoder
             vhost.death_stamp = self._death_stamp
@@ -141,6 +149,19 @@ class BrokerCore:
         self._release_stamp = stamp
         for vhost in self.vhosts.values():
             vhost.release_stamp = stamp
+
+    def _sampled(self) -> Iterator[MessageStats]:
+        """What the rate sampler samples: the totals, every queue, exchange and channel."""
+        yield self.clients.totals()
+        for vhost in list(self.vhosts.values()):
+            for queue in vhost.queues.values():
+                yield queue.stats
+            for stream in vhost.streams.values():
+                yield stream.stats
+            for exchange in vhost.exchanges.values():
+                yield exchange.stats
+        for _, channel in self.clients.channels():
+            yield channel.stats
 
     def vhost(self, name: str) -> VirtualHost:
         found = self.vhosts.get(name)
@@ -290,6 +311,7 @@ class BrokerCore:
             self._loading = False
 
     def close(self) -> None:
+        self.rates.stop()
         for vhost in self.vhosts.values():
             vhost.close()
 

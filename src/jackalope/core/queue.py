@@ -22,6 +22,7 @@ from jackalope.core.errors import InvalidArgument, ResourceLocked
 from jackalope.core.message import Message, QueueEntry
 from jackalope.core.priority_store import PriorityStore
 from jackalope.core.queue_store import UNWRITTEN, Defer, DurableCallback, LogFactory, QueueStore
+from jackalope.core.stats import MessageStats
 from jackalope.storage import Log
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ class Queue:
         self._unacked = 0
         self._had_consumer = False
         self._deleted = False
+        self.stats = MessageStats()
 
     def configure(self, effective: Mapping[str, Any]) -> None:
         """Act on ``effective`` arguments: the declared ones, or those resolved against the
@@ -213,11 +215,15 @@ class Queue:
             if consumer is not None:
                 entry = self.store.handoff(message, expires_at)
                 self._unacked += 1
+                stats = self.stats
+                stats.publish += 1
+                stats.deliver += 1
                 consumer.deliver(self, entry)
                 return entry
         if ttl == 0:  # expires unless a consumer could take it at once (RabbitMQ's TTL 0)
             if self.on_dead_letter is not None:
                 self.on_dead_letter(self, message, EXPIRED)
+            self.stats.publish += 1
             return QueueEntry(message, 0)  # taken, and gone
         size = len(message.body)
         if self._full(size):
@@ -231,6 +237,7 @@ class Queue:
                     return None  # too big even for an empty queue
                 self._leave(dropped, MAXLEN)
         entry = self.store.push(message, expires_at)
+        self.stats.publish += 1
         if self._consumers:
             self.dispatch()
         elif expires_at and len(self.store) == 1:
@@ -300,6 +307,7 @@ class Queue:
         if self._expiring:
             self.drop_expired()
         store = self.store
+        stats = self.stats
         while self._consumers and len(store):
             consumer = self._ready_consumer()
             if consumer is None:
@@ -308,6 +316,9 @@ class Queue:
             if entry is None:
                 return
             self._unacked += 1
+            stats.deliver += 1
+            if entry.redelivered:
+                stats.redeliver += 1
             consumer.deliver(self, entry)
 
     def _ready_consumer(self) -> Consumer | None:
@@ -351,8 +362,13 @@ class Queue:
         if self._expiring:
             self.drop_expired()
         entry = self.store.pop()
-        if entry is not None:
+        if entry is None:
+            self.stats.get_empty += 1
+        else:
             self._unacked += 1
+            self.stats.get += 1
+            if entry.redelivered:
+                self.stats.redeliver += 1
             if self._expiring:
                 self.drop_expired()  # and wake up for the next head
         return entry
@@ -397,6 +413,7 @@ class Queue:
     def ack(self, entry: QueueEntry) -> None:
         """The delivered ``entry`` was acknowledged: it is gone for good."""
         self._unacked -= 1
+        self.stats.ack += 1
         self.store.settle(entry)
 
     def requeue(self, entries: Iterable[QueueEntry], *, failed: bool = True) -> None:

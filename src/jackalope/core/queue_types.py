@@ -19,6 +19,7 @@ from typing import Any, Final, Protocol
 
 from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue_store import DurableCallback
+from jackalope.core.stats import MessageStats
 from jackalope.storage import Log
 
 CLASSIC: Final = "classic"
@@ -56,6 +57,10 @@ class QueueType(Protocol):
     def unacked_count(self) -> int: ...
     @property
     def deleted(self) -> bool: ...
+    @property
+    def stats(self) -> MessageStats:
+        """publish, deliver, get, redeliver and ack counts with their rates"""
+        ...
 
     def check_owner(self, owner: object) -> None: ...
 

@@ -37,6 +37,7 @@ from jackalope.core.errors import InvalidArgument, PreconditionFailed, ResourceL
 from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue import UNWRITTEN, Defer, DurableCallback
 from jackalope.core.queue_arguments import text_value
+from jackalope.core.stats import MessageStats
 from jackalope.storage import Log, OffsetOutOfRangeError, Record, StorageError
 from jackalope.storage.records import decode_records, iter_batches
 
@@ -294,6 +295,7 @@ class Stream:
         self._readers: dict[int, _Reader] = {}  # by id(consumer), in subscription order
         self._watcher: asyncio.Task[None] | None = None
         self._deleted = False
+        self.stats = MessageStats()
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -324,6 +326,7 @@ class Stream:
         if self._deleted:
             return None
         self._seq += 1
+        self.stats.publish += 1
         entry = QueueEntry(message, self._seq, UNWRITTEN)
         self._unwritten.append(entry)
         if self.defer is None:

@@ -43,6 +43,7 @@ from jackalope.core.queue import REJECTED, Defer, DurableWait, Queue, Timer, exc
 from jackalope.core.queue_logs import QueueLogs, queue_log_config
 from jackalope.core.queue_types import QUORUM
 from jackalope.core.quorum import QuorumQueue
+from jackalope.core.stats import QueueCounts
 from jackalope.core.stream import MessageEncoder, Stream
 from jackalope.core.topics import TopicError, Topics, UnknownTopic
 from jackalope.storage import LogManager
@@ -79,8 +80,10 @@ class VirtualHost:
         topics: Topics | None = None,
         transient_logs: LogManager | None = None,
         timer: Timer | None = None,
+        counts: QueueCounts | None = None,
     ) -> None:
         self.name = name
+        self.counts = counts if counts is not None else QueueCounts()
         self.description = ""
         self.tags: tuple[str, ...] = ()
         # RabbitMQ's vhost limits (max-connections, max-queues); absent: no limit.
@@ -276,6 +279,7 @@ class VirtualHost:
             if isinstance(found, Queue):
                 found.last_used = time.monotonic()  # any declaration renews an x-expires lease
             return found
+        self.counts.declared += 1
         if not name:
             name = _server_named()
         elif name.startswith("amq."):
@@ -308,6 +312,7 @@ class VirtualHost:
             grant.check("write", "exchange", dead_letter_exchange)
         if streams.is_stream(arguments):
             stream = self._declare_stream(name, durable, exclusive, auto_delete, dict(arguments or {}))
+            self.counts.created += 1
             self.on_change()
             return stream
         what = f"queue '{name}' in vhost '{self.name}'"
@@ -317,6 +322,7 @@ class VirtualHost:
             if self.timer is None and (arguments or {}).get(timed) is not None:
                 raise InvalidArgument(f"invalid arg '{timed}' for {what}: this broker runs no timers")
         queue = self._make_queue(name, durable, (exclusive and owner) or None, auto_delete, arguments or {})
+        self.counts.created += 1
         if durable and not exclusive:
             self.on_change()
         return queue
@@ -419,6 +425,7 @@ class VirtualHost:
         if self.streams.get(stream.name) is not stream:
             return
         del self.streams[stream.name]
+        self.counts.deleted += 1
         for exchange in list(self.exchanges.values()):
             if exchange.unbind_destination(stream):
                 self._maybe_auto_delete_exchange(exchange)
@@ -519,6 +526,7 @@ class VirtualHost:
 
     def _remove_queue(self, queue: Queue) -> None:
         del self.queues[queue.name]
+        self.counts.deleted += 1
         if queue.expiry is not None:
             queue.expiry.cancel()
             queue.expiry = None
@@ -680,7 +688,12 @@ class VirtualHost:
             )
             return (queue,) if queue is not None else ()
         exchange = self.exchange(exchange_name)
-        return self._follow(exchange, exchange.route(routing_key, headers), routing_key, headers)
+        found = self._follow(exchange, exchange.route(routing_key, headers), routing_key, headers)
+        stats = exchange.stats
+        stats.publish_in += 1
+        if found:
+            stats.publish_out += 1
+        return found
 
     def _follow(
         self, exchange: Exchange, found: Collection[Destination], routing_key: str, headers: HeadersThunk

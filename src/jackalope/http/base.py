@@ -224,3 +224,47 @@ def require_vhost(request: web.Request, name: str) -> None:
         raise not_found()
     if name not in visible_vhosts(request):
         raise ApiError(401, "not_authorised", "User not authorised to access virtual host")
+
+
+def created(new: bool) -> web.Response:
+    """RabbitMQ's answer to a PUT: 201 when it created, 204 when it changed or confirmed."""
+    return web.Response(status=201 if new else 204)
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON body, which must be an object (an empty body is ``{}``)."""
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object")
+    return body
+
+
+def unknown_keys(body: dict[str, Any], known: set[str], path: dict[str, str] | None = None) -> None:
+    """400 naming a body key the endpoint does not take (never taken and ignored).  Keys in
+    ``path`` repeat the URL's parts (rabbitmqadmin sends them): they must agree with it."""
+    for name, value in (path or {}).items():
+        if name in body and body[name] != value:
+            raise bad_request(f"{name} {body[name]!r} in the body disagrees with {value!r} in the path")
+    extra = sorted(set(body) - known - set(path or {}))
+    if extra:
+        raise bad_request(f"unsupported field(s): {', '.join(extra)}")
+
+
+def flag(body: dict[str, Any], name: str, default: bool) -> bool:
+    """A boolean field; ``"true"``/``"false"`` too, as rabbitmqadmin sends them (400 otherwise)."""
+    value = body.get(name, default)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise bad_request(f"{name} must be true or false")
+    return value
+
+
+def integer(body: dict[str, Any], name: str, default: int | None) -> int | None:
+    """An integer field; a decimal string too, as rabbitmqadmin sends it (400 otherwise)."""
+    value = body.get(name, default)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise bad_request(f"{name} must be an integer")
+    return value

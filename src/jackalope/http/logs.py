@@ -20,6 +20,7 @@ from jackalope.storage import Record
 
 _json_body = json_body
 
+
 def _decode(text: Any, encoding: str, what: str) -> bytes | None:
     if text is None:
         return None

@@ -2,9 +2,8 @@
 
 ``GET /api/whoami``; ``/api/users[/{name}]``; ``/api/vhosts[/{name}]``;
 ``/api/permissions[/{vhost}/{user}]`` (and ``/api/users/{name}/permissions``,
-``/api/vhosts/{name}/permissions``); ``/api/vhost-limits[/{vhost}[/{name}]]``; and
-``/api/definitions`` for the users, vhosts, permissions, vhost limits and policies of RabbitMQ's
-definitions (a RabbitMQ export's users import with their password hashes as they are).
+``/api/vhosts/{name}/permissions``); ``/api/vhost-limits[/{vhost}[/{name}]]``.  The
+definitions are :mod:`jackalope.http.definitions`'.
 
 Who may: users, permissions, definitions and every change need the ``administrator`` tag;
 a user with another management tag may see itself (``whoami``), the vhosts it has
@@ -20,10 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
-from jackalope.core.errors import CoreError, InvalidArgument
+from jackalope.core.errors import CoreError
 from jackalope.core.passwords import SHA256
 from jackalope.core.permissions import BadPermission, Permission
-from jackalope.core.policies import make_policy
 from jackalope.core.users import BadUser, User, parse_tags
 from jackalope.core.vhost import LIMITS
 from jackalope.http.base import (
@@ -40,7 +38,6 @@ from jackalope.http.base import (
 
 routes = web.RouteTableDef()
 TOPIC_PERMISSIONS_REFUSED = "topic permissions are not supported by Jackalope yet"
-UNSUPPORTED_DEFINITIONS = ("queues", "exchanges", "bindings", "global_parameters")
 
 
 def _created(new: bool) -> web.Response:
@@ -66,7 +63,7 @@ async def whoami(request: web.Request) -> web.Response:
 # -- users ------------------------------------------------------------------------------------
 
 
-def _user_json(user: User) -> dict[str, Any]:
+def user_json(user: User) -> dict[str, Any]:
     return {
         "name": user.name,
         "password_hash": user.password_hash,
@@ -86,13 +83,13 @@ def _user(request: web.Request) -> User:
 @routes.get("/api/users")
 async def list_users(request: web.Request) -> web.Response:
     require_administrator(request)
-    return web.json_response([_user_json(u) for u in request.app[CORE].access.users.values()])
+    return web.json_response([user_json(u) for u in request.app[CORE].access.users.values()])
 
 
 @routes.get("/api/users/{name}")
 async def get_user(request: web.Request) -> web.Response:
     require_administrator(request)
-    return web.json_response(_user_json(_user(request)))
+    return web.json_response(user_json(_user(request)))
 
 
 @routes.put("/api/users/{name}")
@@ -140,7 +137,7 @@ async def user_permissions(request: web.Request) -> web.Response:
 # -- vhosts -----------------------------------------------------------------------------------
 
 
-def _vhost_json(request: web.Request, name: str) -> dict[str, Any]:
+def vhost_json(request: web.Request, name: str) -> dict[str, Any]:
     vhost = request.app[CORE].vhosts[name]
     return {
         "name": name,
@@ -153,14 +150,14 @@ def _vhost_json(request: web.Request, name: str) -> dict[str, Any]:
 
 @routes.get("/api/vhosts")
 async def list_vhosts(request: web.Request) -> web.Response:
-    return web.json_response([_vhost_json(request, name) for name in visible_vhosts(request)])
+    return web.json_response([vhost_json(request, name) for name in visible_vhosts(request)])
 
 
 @routes.get("/api/vhosts/{name}")
 async def get_vhost(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     require_vhost(request, name)
-    return web.json_response(_vhost_json(request, name))
+    return web.json_response(vhost_json(request, name))
 
 
 @routes.put("/api/vhosts/{name}")
@@ -322,94 +319,3 @@ async def delete_limit(request: web.Request) -> web.Response:
     vhost, name = _limit_target(request)
     request.app[CORE].clear_vhost_limit(vhost, name)
     return web.Response(status=204)
-
-
-# -- definitions ------------------------------------------------------------------------------
-
-
-@routes.get("/api/definitions")
-async def export_definitions(request: web.Request) -> web.Response:
-    """The access part of RabbitMQ's definitions: users, vhosts, permissions, vhost limits."""
-    require_administrator(request)
-    core = request.app[CORE]
-    access = core.access.definitions()
-    return web.json_response(
-        {
-            "users": [_user_json(u) for u in core.access.users.values()],
-            "vhosts": [_vhost_json(request, name) for name in core.vhosts],
-            "permissions": access["permissions"],
-            "topic_permissions": [],
-            "policies": [p.to_json(name) for name, v in core.vhosts.items() for p in v.policies.values()],
-            "parameters": [
-                {"vhost": name, "component": "vhost-limits", "name": "limits", "value": dict(v.limits)}
-                for name, v in core.vhosts.items()
-                if v.limits
-            ],
-        }
-    )
-
-
-@routes.post("/api/definitions")
-async def import_definitions(request: web.Request) -> web.Response:
-    """Import a RabbitMQ definitions file's users, vhosts, permissions, vhost limits and
-    policies.  What Jackalope cannot import yet (queues, exchanges, bindings, topic
-    permissions) is refused, naming it, before anything is taken."""
-    require_administrator(request)
-    body = await _object(request)
-    core = request.app[CORE]
-    unsupported = [key for key in (*UNSUPPORTED_DEFINITIONS, "topic_permissions") if body.get(key)]
-    if unsupported:
-        raise bad_request(f"importing {', '.join(unsupported)} is not supported by Jackalope yet")
-    vhosts = body.get("vhosts") or []
-    parameters = body.get("parameters") or []
-    if not isinstance(vhosts, list) or not all(isinstance(v, dict) and v.get("name") for v in vhosts):
-        raise bad_request("vhosts must be a list of objects with a name")
-    if not isinstance(parameters, list) or not all(isinstance(p, dict) for p in parameters):
-        raise bad_request("parameters must be a list of objects")
-    limits: list[tuple[str, dict[str, Any]]] = []
-    for p in parameters:
-        value = p.get("value")
-        if p.get("component") != "vhost-limits" or not isinstance(value, dict):
-            raise bad_request(f"importing parameters of component {p.get('component')!r} is not supported")
-        for key, limit in value.items():
-            if key not in LIMITS or not isinstance(limit, int):
-                raise bad_request(f"bad vhost limit {key!r}: {limit!r}")
-        limits.append((str(p.get("vhost")), value))
-    names = {str(v["name"]) for v in vhosts} | set(core.vhosts)
-    if any(vhost not in names for vhost, _ in limits):
-        raise bad_request("a vhost limit names a vhost that is neither defined nor existing")
-    policies = _policies(body.get("policies") or [], names)
-    try:  # users and permissions first: all checked before any is taken
-        core.access.import_definitions({**body, "users": body.get("users") or []}, names)
-    except BadUser as exc:
-        raise bad_request(str(exc)) from None
-    for v in vhosts:
-        metadata = v.get("metadata") if isinstance(v.get("metadata"), dict) else {}
-        description = v.get("description", metadata.get("description"))
-        tags = v.get("tags", metadata.get("tags"))
-        core.put_vhost(
-            str(v["name"]), str(description or ""), parse_tags(tags if isinstance(tags, list | str) else [])
-        )
-    for vhost, value in limits:
-        for key, limit in value.items():
-            core.set_vhost_limit(vhost, key, limit)
-    for vhost, name, policy in policies:
-        core.vhost(vhost).set_policy(name, policy)
-    return web.Response(status=204)
-
-
-def _policies(listed: Any, vhosts: set[str]) -> list[tuple[str, str, dict[str, Any]]]:
-    """The policies of a definitions file, each checked before any is taken."""
-    if not isinstance(listed, list) or not all(isinstance(p, dict) for p in listed):
-        raise bad_request("policies must be a list of objects")
-    found = []
-    for p in listed:
-        vhost, name = str(p.get("vhost", "/")), p.get("name")
-        if not isinstance(name, str) or vhost not in vhosts:
-            raise bad_request(f"policy {name!r}: needs a name and a vhost that is defined or exists")
-        try:
-            make_policy(name, p)
-        except InvalidArgument as exc:
-            raise bad_request(f"policy {name!r}: {exc}") from None
-        found.append((vhost, name, p))
-    return found

@@ -12,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections import deque
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Final
 
+from jackalope.core.clients import ClientChannel
 from jackalope.kafka import protocol
 from jackalope.kafka.context import KafkaBroker, RequestContext
 from jackalope.kafka.handlers import Api
@@ -64,6 +67,18 @@ class KafkaConnection(asyncio.Protocol):
         # Plain TCP: fetches hand stored batches over as file ranges for os.sendfile.
         self.zero_copy = False
         self._socket_fd = -1
+        # What the management API shows of the connection (core.clients lists it).
+        self.name = "?"
+        self.peer_host: str | None = None
+        self.peer_port: int | None = None
+        self.host: str | None = None
+        self.port: int | None = None
+        self.tls = False
+        self.connected_at = int(time.time() * 1000)
+        self.client_id = ""  # of the latest request
+        self.auth_mechanism = ""  # the SASL mechanism it authenticated with
+        self.recv_oct = 0
+        self.send_oct = 0
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -75,11 +90,20 @@ class KafkaConnection(asyncio.Protocol):
             self.zero_copy = True
         peer = transport.get_extra_info("peername")
         self.client_host = str(peer[0]) if peer else ""
+        local = transport.get_extra_info("sockname")
+        self.peer_host = str(peer[0]) if peer else None
+        self.peer_port = int(peer[1]) if peer else None
+        self.host = str(local[0]) if local else None
+        self.port = int(local[1]) if local else None
+        self.name = f"{self.peer_host}:{self.peer_port} -> {self.host}:{self.port}"
+        self.tls = transport.get_extra_info("sslcontext") is not None
         self._connections.add(self)
+        self.broker.core.clients.opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._connections.discard(self)
+        self.broker.core.clients.closed(self)
         self.broker.core.alarms.unsubscribe(self._alarms_changed)
         for task in list(self._tasks):
             task.cancel()
@@ -96,6 +120,7 @@ class KafkaConnection(asyncio.Protocol):
         self._update_reading()
 
     def data_received(self, data: bytes) -> None:
+        self.recv_oct += len(data)
         self._buffer += data
         self._dispatch_buffered()
 
@@ -167,6 +192,8 @@ class KafkaConnection(asyncio.Protocol):
             if self._last_serial is not None:
                 after.append(self._last_serial)
             self._last_serial = finished
+        if request.client_id:
+            self.client_id = request.client_id
         ctx = RequestContext(self.broker, self, api_key, version, correlation_id, request.client_id)
         task = asyncio.ensure_future(self._handle(api, ctx, request.body, slot, after, finished))
         self._tasks.add(task)
@@ -222,8 +249,10 @@ class KafkaConnection(asyncio.Protocol):
             slot = self._slots.popleft()
             for chunk in slot.response or ():
                 if isinstance(chunk, FileSlice):
+                    self.send_oct += chunk.size
                     self._send_file(chunk)
                 else:
+                    self.send_oct += len(chunk)
                     transport.write(chunk)
         self._update_reading()
 
@@ -306,6 +335,26 @@ class KafkaConnection(asyncio.Protocol):
 
     def close(self, reason: str = "broker stopping") -> None:
         self._abort(reason)
+
+    # -- what core.clients shows (ClientConnection) --------------------------------------------
+
+    protocol_name: Final = "Kafka"
+    vhost_name: Final = None  # topics are broker-wide
+    timeout: Final = 0
+    frame_max: Final = 0
+    channel_max: Final = 0
+    blocked: Final = False
+
+    @property
+    def user(self) -> str:
+        return self.principal or ""
+
+    @property
+    def client_properties(self) -> dict[str, Any]:
+        return {"client_id": self.client_id} if self.client_id else {}
+
+    def client_channels(self) -> Sequence[ClientChannel]:
+        return ()
 
 
 def _release(chunks: list[Chunk] | None) -> None:

@@ -40,6 +40,7 @@ class ConnectionState(Protocol):
 
     client_host: str
     principal: str | None
+    auth_mechanism: str
     authenticated: bool
     sasl_state: Any
     zero_copy: bool  # fetched batches may be file ranges (os.sendfile) rather than bytes

@@ -19,6 +19,8 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, TypeAlias
 
+from jackalope.core.stats import MessageStats
+
 Destination: TypeAlias = Hashable
 """A Queue or an Exchange object of the core. Exchanges only hash and compare them (identity)."""
 
@@ -177,6 +179,7 @@ class Exchange(abc.ABC):
         # A dict used as an insertion-ordered set, so bindings() lists them in binding order.
         self._bindings: dict[Binding, None] = {}
         self._by_destination: dict[Destination, dict[Binding, None]] = {}
+        self.stats = MessageStats()  # publish_in, publish_out
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} bindings={len(self._bindings)}>"

@@ -208,6 +208,7 @@ async def handle_sasl_authenticate(ctx: RequestContext, request: Any) -> Any:
         conn.sasl_state = None
         conn.authenticated = True
         conn.principal = user
+        conn.auth_mechanism = state.mechanism
     return build(
         mod.SaslAuthenticateResponse,
         error_code=ErrorCode.none,
