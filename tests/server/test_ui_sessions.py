@@ -14,7 +14,7 @@ import yarl
 
 from jackalope import Broker
 from jackalope.http.sessions import Sessions
-from tests.server.test_management_api import auth
+from tests.server.http_client import auth
 
 
 class Client:

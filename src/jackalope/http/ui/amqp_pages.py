@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from jackalope.http.ui import tables
-from jackalope.http.ui.render import api_get, api_get_or, q, render, ui_page
+from jackalope.http.ui.render import ApiCallFailed, api_get, api_get_or, q, render, ui_page
 
 routes = web.RouteTableDef()
 
@@ -56,7 +56,7 @@ async def exchanges(request: web.Request) -> web.Response:
 async def exchange(request: web.Request) -> web.Response:
     vhost, name = request.match_info["vhost"], request.match_info["name"]
     api = f"/api/exchanges/{q(vhost)}/{q(name)}"
-    data = await api_get(request, api)
+    data = await _exchange(request, vhost, name, api)
     bindings_table = tables.EXCHANGE_BINDINGS.at(api + "/bindings/source")
     bindings, bindings_error = await api_get_or(request, bindings_table.source, [])
     return render(
@@ -71,6 +71,21 @@ async def exchange(request: web.Request) -> web.Response:
         bindings=bindings,
         bindings_error=bindings_error,
     )
+
+
+async def _exchange(request: web.Request, vhost: str, name: str, api: str) -> Any:
+    """The exchange; the default one is ``amq.default`` in paths, as in RabbitMQ's API (read
+    from the vhost's list where the endpoint does not take that name)."""
+    try:
+        return await api_get(request, api)
+    except ApiCallFailed as exc:
+        if name != "amq.default" or exc.status != 404:
+            raise
+    listed = await api_get(request, f"/api/exchanges/{q(vhost)}")
+    for exchange in listed:
+        if exchange.get("name") == "":
+            return exchange
+    raise ApiCallFailed(404, "Not Found")
 
 
 @routes.get("/queues")
