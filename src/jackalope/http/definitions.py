@@ -65,7 +65,7 @@ async def export_definitions(request: web.Request) -> web.Response:
             "product_name": "Jackalope",
             "product_version": __version__,
             "users": [user_json(u) for u in core.access.users.values()],
-            "vhosts": [vhost_json(request, name) for name in core.vhosts],
+            "vhosts": [_definition(vhost_json(request, name)) for name in core.vhosts],
             "permissions": access["permissions"],
             "topic_permissions": [],
             "parameters": [
@@ -78,6 +78,11 @@ async def export_definitions(request: web.Request) -> web.Response:
             **_topology(core),
         }
     )
+
+
+def _definition(vhost: dict[str, Any]) -> dict[str, Any]:
+    """A vhost as definitions hold it: what it is, not what it holds."""
+    return {k: vhost[k] for k in ("name", "description", "tags", "metadata")}
 
 
 def _list(body: dict[str, Any], key: str) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ from jackalope.http.base import (
     require_vhost,
     visible_vhosts,
 )
+from jackalope.http.bindings import all_queues
 
 routes = web.RouteTableDef()
 TOPIC_PERMISSIONS_REFUSED = "topic permissions are not supported by Jackalope yet"
@@ -139,12 +140,18 @@ async def user_permissions(request: web.Request) -> web.Response:
 
 def vhost_json(request: web.Request, name: str) -> dict[str, Any]:
     vhost = request.app[CORE].vhosts[name]
+    queues = all_queues(vhost)
+    ready = sum(q.message_count for q in queues)
+    unacked = sum(q.unacked_count for q in queues)
     return {
         "name": name,
         "description": vhost.description,
         "tags": list(vhost.tags),
         "metadata": {"description": vhost.description, "tags": list(vhost.tags)},
         "tracing": False,
+        "messages": ready + unacked,
+        "messages_ready": ready,
+        "messages_unacknowledged": unacked,
     }
 
 
