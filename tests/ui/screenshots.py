@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,6 +62,20 @@ def make_state(broker: Broker) -> None:
     consumer.close()
 
 
+def traffic(broker: Broker, stop: threading.Event) -> None:
+    """Messages flowing through "emails" while the overview's chart samples."""
+    connection = pika.BlockingConnection(pika.URLParameters(broker.amqp_url))
+    channel = connection.channel()
+    channel.basic_consume("emails", lambda ch, method, props, body: ch.basic_ack(method.delivery_tag))
+    n = 0
+    while not stop.is_set():
+        for _ in range(20 + (n % 7) * 5):
+            channel.basic_publish("orders", "emails", b"{}")
+        n += 1
+        connection.process_data_events(time_limit=0.1)
+    connection.close()
+
+
 def shoot(ui: Ui, name: str, path: str, prepare: Callable[[], None] | None = None) -> None:
     ui.go(path)
     if prepare is not None:
@@ -82,7 +97,14 @@ def main() -> int:
         try:
             ui = Ui(driver, broker)
             ui.login()
-            shoot(ui, "overview", "/")
+            stop = threading.Event()
+            flow = threading.Thread(target=traffic, args=(broker, stop))
+            flow.start()
+            try:
+                shoot(ui, "overview", "/")
+            finally:
+                stop.set()
+                flow.join()
             shoot(ui, "queues", "/queues")
             shoot(ui, "queue", "/queues/%2F/orders.eu", lambda: ui.submit("#get-messages") and None)
             shoot(ui, "exchange", "/exchanges/%2F/orders")

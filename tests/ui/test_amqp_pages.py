@@ -47,6 +47,11 @@ def test_the_queues_page_follows_a_queues_depth(
     ui.find('#queues tr[data-key="//ui-depth"] a').click()
     ui.wait(lambda d: d.current_url.endswith("/queues/%2F/ui-depth"), "on the queue's page")
     assert ui.h1() == "Queue ui-depth"
+    assert ui.find('dd[data-field="messages_ready"]').text == "3"
+    tag = channel.basic_consume("ui-depth", lambda *args: None, auto_ack=False)
+    channel.connection.process_data_events(time_limit=0)
+    ui.wait(lambda d: ui.cell("#consumers", tag, "Ack required") == "yes", "the consumer listed")
+    ui.wait(lambda d: ui.find('dd[data-field="consumers"]').text == "1", "one consumer")
 
 
 def test_declare_a_queue_from_the_form(ui: Ui) -> None:

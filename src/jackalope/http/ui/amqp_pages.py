@@ -115,4 +115,5 @@ async def queue(request: web.Request) -> web.Response:
         bindings_table=bindings_table,
         bindings=bindings,
         bindings_error=bindings_error,
+        consumers_table=tables.QUEUE_CONSUMERS.at(api),
     )

@@ -207,6 +207,22 @@ QUEUES = Table(
     empty="No queues.",
     row_key="{vhost}/{name}",
 )
+QUEUE_CONSUMERS = Table(
+    "consumers",
+    "Consumers",
+    (
+        Column("Consumer tag", "consumer_tag", header=True),
+        Column("Channel", "channel_details.name"),
+        Column("Ack required", "ack_required", "bool"),
+        Column("Exclusive", "exclusive", "bool"),
+        Column("Prefetch", "prefetch_count", "int"),
+        Column("Arguments", "arguments", "json"),
+        Column("Status", "activity_status"),
+    ),
+    items="consumer_details",
+    empty="No consumers.",
+    row_key="{consumer_tag}",
+)
 QUEUE_BINDINGS = Table(
     "bindings",
     "Bindings",
