@@ -157,6 +157,13 @@ def test_overview_totals_and_rate_chart(
     assert len(lines) == 3
     assert all(len((line.get_attribute("points") or "").split()) >= 2 for line in lines)
 
+    def publishing_shows_a_rate(driver: WebDriver) -> bool:
+        for n in range(10):  # keep publishing until a sample sees it
+            channel.basic_publish("", "ui-rates", str(n).encode())
+        return ui.find("#rates-peak").text not in ("", "0.0/s")
+
+    ui.wait(publishing_shows_a_rate, "a publish rate on the chart")
+
 
 def test_close_a_connection_from_the_connections_page(ui: Ui, driver: WebDriver, broker: Broker) -> None:
     params = pika.URLParameters(broker.amqp_url)
