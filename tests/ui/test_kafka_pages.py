@@ -3,6 +3,8 @@ Chromium, with kafka-python producing, consuming and committing."""
 
 from __future__ import annotations
 
+import urllib.error
+
 import pytest
 
 from jackalope import Broker
@@ -142,3 +144,25 @@ def test_a_group_with_members_refuses_the_reset_and_says_why(ui: Ui, broker: Bro
     finally:
         consumer.close()
     assert ui.find_all("#members tbody tr")  # rendered rows stay until the next refresh
+
+
+def test_create_grow_and_delete_a_topic_from_the_pages(ui: Ui, broker: Broker) -> None:
+    ui.login()
+    ui.go("/topics")
+    ui.fill("form.api", {"name": "ui-made-topic", "partitions": 2, "configs": '{"retention.ms": "3600000"}'})
+    assert ui.submit("form.api") == "Topic ui-made-topic created."
+    topic = http_json(broker.http_url + "/api/kafka/topics/ui-made-topic")
+    assert isinstance(topic, dict)
+    assert len(topic["partitions"]) == 2 and topic["configs"]["retention.ms"] == "3600000"
+    assert ui.submit("form.api").startswith("Failed: ")  # it exists: the API's 409, shown
+    ui.go("/topics/ui-made-topic")
+    ui.fill("#alter", {"partitions": 3})
+    assert ui.submit("#alter") == "Topic ui-made-topic altered."
+    ui.wait(lambda d: ui.has_row("#partitions", "2"), "the third partition")
+    ui.find("button.danger[data-then='go:/topics']").click()
+    ui.driver.switch_to.alert.accept()
+    ui.wait(lambda d: d.current_url.endswith("/topics"), "back on the topics page")
+    assert not ui.has_row("#topics", "ui-made-topic")
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        http_json(broker.http_url + "/api/kafka/topics/ui-made-topic")
+    assert gone.value.code == 404
