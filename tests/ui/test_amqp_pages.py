@@ -188,3 +188,31 @@ def test_close_a_connection_from_the_connections_page(ui: Ui, driver: WebDriver,
     finally:
         if victim.is_open:
             victim.close()
+
+
+def test_the_queues_list_pages_and_filters_by_name(
+    ui: Ui, channel: pika.adapters.blocking_connection.BlockingChannel
+) -> None:
+    for n in range(30):
+        channel.queue_declare(f"ui-page-{n:02}")
+    ui.login()
+    ui.go("/queues?page_size=25")
+    total = len(http_json(ui.url + "/api/queues"))  # type: ignore[arg-type]
+    assert ui.find("#queues-size").get_attribute("value") == "25"
+    assert ui.find("form.list-filter .page-info").text == f"Page 1 of 2: {total} shown of {total}"
+    assert len(ui.find_all("#queues tbody tr")) == 25
+    ui.find("form.list-filter .page-next").click()
+    ui.text_in("form.list-filter .page-info", "Page 2 of 2")
+    assert len(ui.find_all("#queues tbody tr")) == total - 25
+    assert "page=2" in ui.driver.current_url  # the address keeps the page: a reload shows it again
+    assert ui.find("form.list-filter .page-next").get_attribute("disabled") is not None
+    ui.fill("form.list-filter", {"name": "ui-page-1", "use_regex": False})
+    ui.find("form.list-filter button[type=submit]").click()
+    ui.text_in("form.list-filter .page-info", f"Page 1 of 1: 10 shown of {total}")
+    assert {row[1] for row in ui.cell_texts("#queues")} == {f"ui-page-1{n}" for n in range(10)}
+    ui.fill("form.list-filter", {"name": "^ui-page-2[89]$", "use_regex": True})
+    ui.find("form.list-filter button[type=submit]").click()
+    ui.text_in("form.list-filter .page-info", f"Page 1 of 1: 2 shown of {total}")
+    ui.driver.refresh()  # the server renders the same filtered page
+    assert {row[1] for row in ui.cell_texts("#queues")} == {"ui-page-28", "ui-page-29"}
+    assert ui.find("#queues-regex").is_selected()

@@ -21,6 +21,8 @@ async def vhost_names(request: web.Request) -> list[str]:
 async def list_page(
     request: web.Request, template: str, title: str, table: tables.Table, **context: Any
 ) -> web.Response:
+    if table.paged:
+        table = table.page(request.query)
     data, error = await api_get_or(request, table.source, [])
     return render(request, template, title=title, table=table, data=data, error=error, **context)
 

@@ -12,9 +12,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlencode
+
 from markupsafe import Markup, escape
 
 from jackalope.http.ui.formats import fill, fmt, lookup
+
+
+PAGE_SIZE = 100  # rows a list page shows at first (RabbitMQ's UI's default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,7 @@ class Table:
     empty: str = "None yet."
     row_key: str = ""  # a template naming a row (keeps focus and order across refreshes)
     context: dict[str, Any] = field(default_factory=dict)  # values every row's templates may use
+    paged: bool = False  # the endpoint takes RabbitMQ's page/page_size/name/use_regex
     column_spec: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -89,6 +96,20 @@ class Table:
     def at(self, source: str = "", **context: Any) -> Table:
         """This table filled from another endpoint, with values for its rows' templates."""
         return dataclasses.replace(self, source=source or self.source, context=context)
+
+    def page(self, query: Mapping[str, str]) -> Table:
+        """A paged table at the page, size and name filter a page's query asks for (RabbitMQ's
+        list parameters, which the endpoint checks)."""
+        params = {"page": query.get("page", "1"), "page_size": query.get("page_size", str(PAGE_SIZE))}
+        if query.get("name"):
+            params["name"] = query["name"]
+            params["use_regex"] = "true" if query.get("use_regex") == "true" else "false"
+        return dataclasses.replace(self, source=f"{self.source}?{urlencode(params)}", items="items")
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The list parameters in its endpoint's query."""
+        return dict(parse_qsl(self.source.partition("?")[2]))
 
     def rows(self, data: Any) -> list[Any]:
         """The rows of an answer of its endpoint, each with the table's context."""
@@ -146,6 +167,7 @@ CONNECTIONS = Table(
     ),
     source="/api/connections",
     empty="No connections.",
+    paged=True,
     row_key="{name}",
 )
 CHANNELS = Table(
@@ -166,6 +188,7 @@ CHANNELS = Table(
     ),
     source="/api/channels",
     empty="No channels.",
+    paged=True,
     row_key="{name}",
 )
 EXCHANGES = Table(
@@ -185,6 +208,7 @@ EXCHANGES = Table(
         rate("Rate out", "publish_out"),
     ),
     source="/api/exchanges",
+    paged=True,
     row_key="{vhost}/{name}",
 )
 QUEUES = Table(
@@ -205,6 +229,7 @@ QUEUES = Table(
     ),
     source="/api/queues",
     empty="No queues.",
+    paged=True,
     row_key="{vhost}/{name}",
 )
 QUEUE_CONSUMERS = Table(

@@ -146,7 +146,46 @@
     }
     table.tBodies[0].replaceWith(body);
     table.dataset.rows = String(rows.length);
+    if (data && typeof data === "object" && "page_count" in data) renderPager(table, data);
     loadError(table.id, "");
+  }
+
+  // -- paged lists (RabbitMQ's page, page_size, name, use_regex) ------------------------------
+  function renderPager(table, data) {
+    const form = document.querySelector('form.list-filter[data-for="' + table.id + '"]');
+    if (!form) return;
+    const pages = Math.max(data.page_count || 1, 1);
+    form.querySelector(".page-info").textContent =
+      "Page " + (data.page || 1) + " of " + pages + ": " + (data.filtered_count || 0) + " shown of " + (data.total_count || 0);
+    form.querySelector(".page-prev").disabled = (data.page || 1) <= 1;
+    form.querySelector(".page-next").disabled = (data.page || 1) >= pages;
+  }
+
+  function listParams(form, page) {
+    const params = new URLSearchParams({ page: String(page), page_size: form.elements.page_size.value });
+    const name = form.elements.name.value;
+    if (name) {
+      params.set("name", name);
+      params.set("use_regex", form.elements.use_regex.checked ? "true" : "false");
+    }
+    return params;
+  }
+
+  async function showPage(form, page) {
+    const table = document.getElementById(form.dataset.for);
+    const params = listParams(form, page);
+    table.dataset.source = table.dataset.source.split("?")[0] + "?" + params;
+    history.replaceState(null, "", location.pathname + "?" + params);
+    try {
+      renderTable(table, await api("GET", table.dataset.source));
+    } catch (error) {
+      loadError(table.id, "Could not load: " + error.message);
+    }
+  }
+
+  function currentPage(form) {
+    const table = document.getElementById(form.dataset.for);
+    return Number(new URLSearchParams(table.dataset.source.split("?")[1] || "").get("page") || 1);
   }
 
   function loadError(id, message) {
@@ -212,7 +251,12 @@
       try {
         data = await api("GET", source);
       } catch (error) {
-        elements.filter((el) => el.id).forEach((el) => loadError(el.id, "Could not refresh: " + error.message));
+        for (const el of elements.filter((e) => e.id)) {
+          const pager = document.querySelector('form.list-filter[data-for="' + el.id + '"]');
+          // The page asked for is gone (the list shrank): back to the first.
+          if (pager && error.status === 400 && currentPage(pager) > 1) showPage(pager, 1);
+          else loadError(el.id, "Could not refresh: " + error.message);
+        }
         return;
       }
       for (const el of elements) {
@@ -361,11 +405,22 @@
 
   document.addEventListener("submit", (event) => {
     const form = event.target;
+    if (form instanceof HTMLFormElement && form.classList.contains("list-filter")) {
+      event.preventDefault();
+      showPage(form, 1);
+      return;
+    }
     if (!(form instanceof HTMLFormElement) || !form.classList.contains("api")) return;
     event.preventDefault();
     submit(form);
   });
   document.addEventListener("click", (event) => {
+    const step = event.target.closest && event.target.closest("form.list-filter .page-prev, form.list-filter .page-next");
+    if (step) {
+      const form = step.closest("form");
+      showPage(form, currentPage(form) + (step.classList.contains("page-next") ? 1 : -1));
+      return;
+    }
     const button = event.target.closest && event.target.closest("button.action[data-api]");
     if (!button) return;
     event.preventDefault();
