@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode
 
 from markupsafe import Markup, escape
 
 from jackalope.http.ui.formats import fill, fmt, lookup
-
 
 PAGE_SIZE = 100  # rows a list page shows at first (RabbitMQ's UI's default)
 
