@@ -29,8 +29,11 @@ from jackalope.http import (
     connections,
     definitions,
     exchanges,
-    logs,
+    kafka_api,
+    kafka_groups,
+    kafka_records,
     management,
+    metrics,
     overview,
     policies,
     queues,
@@ -100,7 +103,6 @@ def make_app(
     app[overview.RESOURCES] = resources
     for module in (
         overview,
-        logs,
         management,
         definitions,
         policies,
@@ -108,6 +110,10 @@ def make_app(
         exchanges,
         bindings,
         connections,
+        kafka_api,
+        kafka_records,
+        kafka_groups,
+        metrics,
         ui,
     ):
         app.add_routes(module.routes)
