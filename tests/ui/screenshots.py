@@ -19,7 +19,7 @@ import pika
 from selenium.webdriver.common.by import By
 
 from jackalope import Broker
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from tests.conftest import http_json
 from tests.ui.conftest import Ui, make_driver
 
@@ -58,7 +58,7 @@ def make_state(broker: Broker) -> None:
     )
     parts = [TopicPartition("clicks", p) for p in range(3)]
     consumer.assign(parts)
-    consumer.commit({p: o for p, o in zip(parts, (20, 25, 30), strict=True)})
+    consumer.commit({p: OffsetAndMetadata(o, "", -1) for p, o in zip(parts, (20, 25, 30), strict=True)})
     consumer.close()
 
 

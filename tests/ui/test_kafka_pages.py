@@ -8,7 +8,7 @@ import urllib.error
 import pytest
 
 from jackalope import Broker
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from tests.conftest import http_json
 from tests.ui.conftest import Ui, require_endpoint
 
@@ -95,7 +95,7 @@ def test_reset_a_groups_offsets_from_its_page(ui: Ui, broker: Broker) -> None:
     part = TopicPartition(TOPIC, 0)
     consumer.assign([part])
     consumer.seek_to_end(part)
-    consumer.commit({part: consumer.position(part)})  # committed at the end: lag 0
+    consumer.commit({part: OffsetAndMetadata(consumer.position(part), "", -1)})  # committed at the end: lag 0
     consumer.close()
 
     ui.login()
