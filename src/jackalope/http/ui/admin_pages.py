@@ -6,8 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from jackalope.http.ui import tables
-from jackalope.http.ui.amqp_pages import list_page, vhost_names
-from jackalope.http.ui.render import api_get_or, ui_page
+from jackalope.http.ui.render import api_get_or, list_page, ui_page, vhost_names
 
 routes = web.RouteTableDef()
 

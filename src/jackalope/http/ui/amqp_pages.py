@@ -8,23 +8,18 @@ from typing import Any
 from aiohttp import web
 
 from jackalope.http.ui import tables
-from jackalope.http.ui.render import ApiCallFailed, api_get, api_get_or, q, render, ui_page
+from jackalope.http.ui.render import (
+    ApiCallFailed,
+    api_get,
+    api_get_or,
+    list_page,
+    q,
+    render,
+    ui_page,
+    vhost_names,
+)
 
 routes = web.RouteTableDef()
-
-
-async def vhost_names(request: web.Request) -> list[str]:
-    vhosts, _ = await api_get_or(request, "/api/vhosts", [])
-    return [v["name"] for v in vhosts if isinstance(v, dict) and "name" in v]
-
-
-async def list_page(
-    request: web.Request, template: str, title: str, table: tables.Table, **context: Any
-) -> web.Response:
-    if table.paged:
-        table = table.page(request.query)
-    data, error = await api_get_or(request, table.source, [])
-    return render(request, template, title=title, table=table, data=data, error=error, **context)
 
 
 @routes.get("/")

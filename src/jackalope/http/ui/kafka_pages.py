@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from jackalope.http.ui import tables
-from jackalope.http.ui.render import api_get, api_get_or, q, render, ui_page
+from jackalope.http.ui.render import api_get, list_page, q, render, ui_page
 
 routes = web.RouteTableDef()
 
@@ -14,8 +14,7 @@ routes = web.RouteTableDef()
 @routes.get("/topics")
 @ui_page
 async def topics(request: web.Request) -> web.Response:
-    data, error = await api_get_or(request, tables.TOPICS.source, [])
-    return render(request, "topics.html", title="Topics", table=tables.TOPICS, data=data, error=error)
+    return await list_page(request, "topics.html", "Topics", tables.TOPICS)
 
 
 @routes.get("/topics/{topic}")
@@ -59,8 +58,7 @@ async def record(request: web.Request) -> web.Response:
 @routes.get("/groups")
 @ui_page
 async def groups(request: web.Request) -> web.Response:
-    data, error = await api_get_or(request, tables.GROUPS.source, [])
-    return render(request, "list.html", title="Consumer groups", table=tables.GROUPS, data=data, error=error)
+    return await list_page(request, "list.html", "Consumer groups", tables.GROUPS)
 
 
 @routes.get("/groups/{group}")

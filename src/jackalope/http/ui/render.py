@@ -19,6 +19,7 @@ from aiohttp import web
 from jackalope import __version__
 from jackalope.http.base import SESSION, USER, ApiError, current_user, page
 from jackalope.http.ui import formats
+from jackalope.http.ui.tables import Table
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("jackalope.http.ui", "templates"),
@@ -91,6 +92,20 @@ async def api_get_or(request: web.Request, path: str, default: Any) -> tuple[Any
         return await api_get(request, path), None
     except ApiCallFailed as exc:
         return default, f"{exc.status}: {exc.reason}"
+
+
+async def vhost_names(request: web.Request) -> list[str]:
+    vhosts, _ = await api_get_or(request, "/api/vhosts", [])
+    return [v["name"] for v in vhosts if isinstance(v, dict) and "name" in v]
+
+
+async def list_page(
+    request: web.Request, template: str, title: str, table: Table, **context: Any
+) -> web.Response:
+    if table.paged:
+        table = table.page(request.query)
+    data, error = await api_get_or(request, table.source, [])
+    return render(request, template, title=title, table=table, data=data, error=error, **context)
 
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:

@@ -308,6 +308,7 @@ TOPICS = Table(
     ),
     source="/api/kafka/topics",
     empty="No topics.",
+    paged=True,
     row_key="{name}",
 )
 PARTITIONS = Table(
@@ -349,6 +350,7 @@ GROUPS = Table(
     ),
     source="/api/kafka/groups",
     empty="No consumer groups.",
+    paged=True,
     row_key="{group_id}",
 )
 GROUP_MEMBERS = Table(
