@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from jackalope.core import BrokerCore, LogNotFound
+from jackalope.core import BrokerCore
 from jackalope.core.errors import (
     AccessRefused,
     CoreError,
@@ -65,8 +65,6 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except ApiError as exc:
         return _error(exc.status, exc.kind, exc.reason)
-    except LogNotFound as exc:
-        return _error(404, "not_found", str(exc))
     except OffsetOutOfRangeError as exc:
         return web.json_response(
             {
