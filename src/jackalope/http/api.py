@@ -37,9 +37,11 @@ from jackalope.http import (
     overview,
     policies,
     queues,
+    ui,
 )
 from jackalope.http.base import CORE, INFO, ApiError, Handler, authenticate
 from jackalope.http.base import error_response as _error
+from jackalope.http.sessions import SESSIONS, Sessions
 from jackalope.resources import ResourceMonitor
 from jackalope.storage import OffsetOutOfRangeError, StorageError
 
@@ -95,6 +97,7 @@ def make_app(
     app = web.Application(middlewares=[errors, authenticate], client_max_size=MAX_REQUEST_BYTES)
     app[CORE] = core
     app[INFO] = info
+    app[SESSIONS] = Sessions()
     app[overview.RESOURCES] = resources
     for module in (
         overview,
@@ -109,6 +112,7 @@ def make_app(
         kafka_records,
         kafka_groups,
         metrics,
+        ui,
     ):
         app.add_routes(module.routes)
     return app
