@@ -32,7 +32,9 @@ from aiohttp import web
 
 from jackalope.core import BrokerCore
 from jackalope.core.access import LoginRefused
+from jackalope.core.permissions import Grant
 from jackalope.core.users import User
+from jackalope.core.vhost import VirtualHost
 from jackalope.http.sessions import COOKIE, CSRF_FIELD, CSRF_HEADER, SESSIONS, Session
 
 log = logging.getLogger(__name__)
@@ -268,3 +270,16 @@ def integer(body: dict[str, Any], name: str, default: int | None) -> int | None:
     if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
         raise bad_request(f"{name} must be an integer")
     return value
+
+
+def vhost_of(request: web.Request) -> VirtualHost:
+    """The vhost named by the path's ``{vhost}``: 404 if missing, 401 if the user may not see it."""
+    name = request.match_info["vhost"]
+    require_vhost(request, name)
+    return request.app[CORE].vhosts[name]
+
+
+def grant_of(request: web.Request, vhost: VirtualHost) -> Grant:
+    """The user's rights in ``vhost``, checked as AMQP checks them (a refusal is
+    ``AccessRefused``, which the error middleware answers 403)."""
+    return request.app[CORE].grant(current_user(request).name, vhost.name)
