@@ -85,15 +85,18 @@ async def test_publish_a_base64_payload_that_is_not_ascii(api: Api) -> None:
 @pytest.mark.parametrize(
     ("record", "reason"),
     [
-        ({"key": "héllo", "value": "aGk="}, "key is not valid base64"),
-        ({"value": "aGk=", "timestamp": 10**30}, "timestamp must be a 64-bit integer (ms since the epoch)"),
+        ({"key": "héllo", "value": "aGk="}, "records[0].key is not valid base64"),
+        (
+            {"value": "aGk=", "timestamp": 2**63},
+            "records[0].timestamp must be a non-negative integer (ms since the epoch)",
+        ),
     ],
 )
-async def test_append_bad_records_to_a_raw_log(api: Api, record: dict[str, Any], reason: str) -> None:
-    assert (await api.call("PUT", "/logs/raw"))[0] == 201
-    status, answer = await api.call("POST", "/logs/raw/records?encoding=base64", {"records": [record]})
+async def test_produce_bad_records_to_a_topic(api: Api, record: dict[str, Any], reason: str) -> None:
+    assert (await api.call("PUT", "/kafka/topics/t", {"partitions": 1}))[0] == 201
+    status, answer = await api.call("POST", "/kafka/topics/t/records?encoding=base64", {"records": [record]})
     assert (status, answer["reason"]) == (400, reason)
-    assert (await api.call("GET", "/logs/raw"))[1]["end_offset"] == 0
+    assert (await api.call("GET", "/kafka/topics/t"))[1]["partitions"][0]["high_watermark"] == 0
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from openapi_spec_validator import validate
 from schemathesis.config import SchemathesisConfig
 
+import kafka
 from jackalope import Broker
 from jackalope.http.api import make_app
 from jackalope.http.openapi import document
@@ -38,12 +39,12 @@ def _app() -> web.Application:
 
 
 def _route_urls(app: web.Application) -> Iterator[tuple[str, str]]:
-    """Every route as (method, a URL it serves): a placeholder for each free path part, and
+    """Every route under /api/ as (method, a URL it serves): a placeholder for each free path part, and
     each alternative of a ``{kind:a|b}`` part."""
     for route in app.router.routes():
-        if route.method == "HEAD":
-            continue  # aiohttp's, beside each GET
         info = route.resource.get_info() if route.resource is not None else {}
+        if route.method == "HEAD" or not info.get("path", info.get("formatter", "")).startswith("/api/"):
+            continue  # aiohttp's HEAD beside each GET; the UI, its static files and /metrics
         if "path" in info:
             yield route.method.lower(), info["path"]
             continue
@@ -112,7 +113,7 @@ def test_the_document_is_valid_openapi() -> None:
 
 # -- schemathesis against a running broker ---------------------------------------------------
 
-QUEUE, EXCHANGE = "jk-oa-q", "jk-oa-x"
+QUEUE, EXCHANGE, TOPIC, GROUP = "jk-oa-q", "jk-oa-x", "jk-oa-t", "jk-oa-g"
 CONFIG: dict[str, Any] = {
     "seed": int(os.environ.get("JACKALOPE_OPENAPI_SEED", "11")),
     "generation": {
@@ -142,12 +143,19 @@ CONFIG: dict[str, Any] = {
     "dictionaries": {
         "vhosts": {"values": ["/"]},
         "names": {"values": [QUEUE, EXCHANGE, "amq.direct", "amq.topic"]},
+        "topics": {"values": [TOPIC]},
+        "groups": {"values": [GROUP]},
+        "numbers": {"values": [0, 1]},
     },
     "parameters": {
         "path.vhost": {"dictionary": "vhosts", "probability": 0.8},
         "path.name": {"dictionary": "names", "probability": 0.5},
         "path.source": {"dictionary": "names", "probability": 0.5},
         "path.destination": {"dictionary": "names", "probability": 0.5},
+        "path.topic": {"dictionary": "topics", "probability": 0.7},
+        "path.group": {"dictionary": "groups", "probability": 0.7},
+        "path.partition": {"dictionary": "numbers", "probability": 0.7},
+        "path.offset": {"dictionary": "numbers", "probability": 0.7},
     },
 }
 
@@ -182,8 +190,9 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 
 
 @pytest.fixture(scope="module")
-def amqp_state(broker: Broker) -> Iterator[None]:
-    """A queue with messages, an exchange bound to it, a consumer: something to list."""
+def broker_state(broker: Broker) -> Iterator[None]:
+    """Something to list and show: a queue with messages, an exchange bound to it, a consumer
+    (pika); a topic with records and a consumer group with committed offsets (kafka-python)."""
     connection = pika.BlockingConnection(pika.URLParameters(broker.amqp_url + "?heartbeat=0"))
     channel = connection.channel()
     channel.queue_declare(QUEUE, durable=True)
@@ -194,6 +203,14 @@ def amqp_state(broker: Broker) -> Iterator[None]:
     channel.queue_declare("jk-oa-consumed", exclusive=True)
     channel.basic_consume("jk-oa-consumed", lambda *a: None)
     connection.process_data_events(0)
+    producer = kafka.KafkaProducer(bootstrap_servers=broker.kafka_bootstrap)
+    for i in range(3):
+        producer.send(TOPIC, key=b"k", value=f"r{i}".encode(), headers=[("h", b"v")], partition=0)
+    producer.flush()
+    producer.close()
+    consumer = kafka.KafkaConsumer(bootstrap_servers=broker.kafka_bootstrap, group_id=GROUP)
+    consumer.commit({kafka.TopicPartition(TOPIC, 0): kafka.OffsetAndMetadata(1, "", -1)})
+    consumer.close()  # the group stays, Empty, with its offsets (reset-offsets may act on it)
     yield
     connection.close()
 
@@ -221,7 +238,7 @@ def flatmap_case(context: Any, case: Any) -> Any:
 
 
 @schema.parametrize()
-def test_the_api_answers_as_documented(case: Any, broker: Broker, amqp_state: None) -> None:
+def test_the_api_answers_as_documented(case: Any, broker: Broker, broker_state: None) -> None:
     case.call_and_validate(base_url=broker.http_url)
 
 

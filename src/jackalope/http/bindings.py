@@ -18,7 +18,6 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from jackalope.core.errors import AccessRefused
 from jackalope.core.exchanges.base import Binding, Exchange
 from jackalope.core.queue_types import QueueType
 from jackalope.core.vhost import VirtualHost
@@ -27,11 +26,11 @@ from jackalope.http.base import (
     CORE,
     ApiError,
     bad_request,
-    current_user,
+    grant_of,
     json_object,
     not_found,
-    require_vhost,
     unknown_keys,
+    vhost_of,
     visible_vhosts,
 )
 
@@ -105,12 +104,6 @@ def bindings_of_source(vhost: VirtualHost, source: Exchange) -> list[dict[str, A
     return [b for b in (_binding_json(vhost, source, x) for x in source.bindings()) if b is not None]
 
 
-def _vhost(request: web.Request) -> VirtualHost:
-    name = request.match_info["vhost"]
-    require_vhost(request, name)
-    return request.app[CORE].vhosts[name]
-
-
 @routes.get("/api/bindings")
 async def list_bindings(request: web.Request) -> web.Response:
     core = request.app[CORE]
@@ -120,13 +113,13 @@ async def list_bindings(request: web.Request) -> web.Response:
 
 @routes.get("/api/bindings/{vhost}")
 async def list_vhost_bindings(request: web.Request) -> web.Response:
-    return listing.respond(request, vhost_bindings(_vhost(request)), default_sort="")
+    return listing.respond(request, vhost_bindings(vhost_of(request)), default_sort="")
 
 
 def _ends(request: web.Request) -> tuple[VirtualHost, str, str, str]:
     """The vhost, source, destination type (queue/exchange) and destination in the path;
     404 if either end does not exist."""
-    vhost = _vhost(request)
+    vhost = vhost_of(request)
     source, dest = request.match_info["source"], request.match_info["dest"]
     kind = "queue" if request.match_info["kind"] == "q" else "exchange"
     if source and source not in vhost.exchanges:
@@ -164,12 +157,7 @@ async def create_binding(request: web.Request) -> web.Response:
     routing_key, arguments = body.get("routing_key", ""), body.get("arguments") or {}
     if not isinstance(routing_key, str) or not isinstance(arguments, dict):
         raise bad_request("routing_key must be a string and arguments an object")
-    grant = request.app[CORE].grant(current_user(request).name, vhost.name)
-    try:
-        grant.check("write", kind, dest)  # type: ignore[arg-type]
-        grant.check("read", "exchange", source)
-    except AccessRefused as exc:
-        raise ApiError(403, "access_refused", str(exc)) from None
+    _check_binding(request, vhost, kind, dest, source)
     if kind == "queue":
         vhost.bind_queue(dest, source, routing_key, arguments, owner=_owner(vhost, dest))
     else:
@@ -177,6 +165,13 @@ async def create_binding(request: web.Request) -> web.Response:
     key = properties_key(routing_key, arguments)
     location = f"{request.path.rstrip('/')}/{quote(key, safe='')}"
     return web.Response(status=201, headers={"Location": location})
+
+
+def _check_binding(request: web.Request, vhost: VirtualHost, kind: str, dest: str, source: str) -> None:
+    """AMQP's rule for queue.bind and exchange.bind: write on the destination, read on the source."""
+    grant = grant_of(request, vhost)
+    grant.check("write", kind, dest)  # type: ignore[arg-type]
+    grant.check("read", "exchange", source)
 
 
 def _owner(vhost: VirtualHost, queue_name: str) -> object:
@@ -203,12 +198,7 @@ async def delete_binding(request: web.Request) -> web.Response:
     vhost, source, kind, dest, binding = _one(request)
     if not source:
         raise ApiError(403, "access_refused", "operation not permitted on the default exchange")
-    grant = request.app[CORE].grant(current_user(request).name, vhost.name)
-    try:
-        grant.check("write", kind, dest)  # type: ignore[arg-type]
-        grant.check("read", "exchange", source)
-    except AccessRefused as exc:
-        raise ApiError(403, "access_refused", str(exc)) from None
+    _check_binding(request, vhost, kind, dest, source)
     if kind == "queue":
         vhost.unbind_queue(
             dest, source, binding["routing_key"], binding["arguments"], owner=_owner(vhost, dest)

@@ -17,22 +17,20 @@ from typing import Any, Final
 from aiohttp import web
 
 from jackalope.core import policies
-from jackalope.core.errors import AccessRefused
 from jackalope.core.exchanges.base import Exchange, UnknownExchangeType
-from jackalope.core.permissions import Grant
 from jackalope.core.vhost import VirtualHost
 from jackalope.http import amqp_messages, listing
 from jackalope.http.base import (
     CORE,
-    ApiError,
     bad_request,
     created,
     current_user,
     flag,
+    grant_of,
     json_object,
     not_found,
-    require_vhost,
     unknown_keys,
+    vhost_of,
     visible_vhosts,
 )
 from jackalope.http.bindings import bindings_of_destination, bindings_of_source
@@ -59,22 +57,19 @@ def exchange_json(vhost: VirtualHost, exchange: Exchange) -> dict[str, Any]:
 
 
 def vhost_exchanges(vhost: VirtualHost) -> list[dict[str, Any]]:
-    default = {"name": "", "vhost": vhost.name, **DEFAULT, "policy": None, "user_who_performed_action": ""}
+    default = {
+        "name": "",
+        "vhost": vhost.name,
+        **DEFAULT,
+        "policy": None,
+        "user_who_performed_action": "",
+        "message_stats": vhost.default_exchange_stats.as_json(("publish_in", "publish_out")),
+    }
     return [default, *(exchange_json(vhost, e) for e in vhost.exchanges.values())]
 
 
-def _vhost(request: web.Request) -> VirtualHost:
-    name = request.match_info["vhost"]
-    require_vhost(request, name)
-    return request.app[CORE].vhosts[name]
-
-
-def _grant(request: web.Request, vhost: VirtualHost) -> Grant:
-    return request.app[CORE].grant(current_user(request).name, vhost.name)
-
-
 def _exchange(request: web.Request) -> tuple[VirtualHost, Exchange]:
-    vhost = _vhost(request)
+    vhost = vhost_of(request)
     exchange = vhost.exchanges.get(request.match_info["name"])
     if exchange is None:
         raise not_found()
@@ -91,7 +86,7 @@ async def list_exchanges(request: web.Request) -> web.Response:
 
 @routes.get("/api/exchanges/{vhost}")
 async def list_vhost_exchanges(request: web.Request) -> web.Response:
-    return listing.respond(request, vhost_exchanges(_vhost(request)))
+    return listing.respond(request, vhost_exchanges(vhost_of(request)))
 
 
 @routes.get("/api/exchanges/{vhost}/{name}")
@@ -102,7 +97,7 @@ async def get_exchange(request: web.Request) -> web.Response:
 
 @routes.put("/api/exchanges/{vhost}/{name}")
 async def put_exchange(request: web.Request) -> web.Response:
-    vhost = _vhost(request)
+    vhost = vhost_of(request)
     name = request.match_info["name"]
     body = await json_object(request)
     path = {"vhost": vhost.name, "name": name, "exchange": name}
@@ -119,9 +114,7 @@ async def put_exchange(request: web.Request) -> web.Response:
         raise bad_request("arguments must be an object")
     existed = name in vhost.exchanges
     try:
-        vhost.declare_exchange(name, type_name, arguments=arguments, grant=_grant(request, vhost), **flags)
-    except AccessRefused as exc:
-        raise ApiError(403, "access_refused", str(exc)) from None
+        vhost.declare_exchange(name, type_name, arguments=arguments, grant=grant_of(request, vhost), **flags)
     except UnknownExchangeType as exc:
         raise bad_request(str(exc)) from None
     return created(not existed)
@@ -130,11 +123,8 @@ async def put_exchange(request: web.Request) -> web.Response:
 @routes.delete("/api/exchanges/{vhost}/{name}")
 async def delete_exchange(request: web.Request) -> web.Response:
     vhost, exchange = _exchange(request)
-    try:
-        _grant(request, vhost).check("configure", "exchange", exchange.name)
-        vhost.delete_exchange(exchange.name, if_unused=request.query.get("if-unused", "false") == "true")
-    except AccessRefused as exc:
-        raise ApiError(403, "access_refused", str(exc)) from None
+    grant_of(request, vhost).check("configure", "exchange", exchange.name)
+    vhost.delete_exchange(exchange.name, if_unused=request.query.get("if-unused", "false") == "true")
     return web.Response(status=204)
 
 
@@ -154,7 +144,7 @@ async def destination_bindings(request: web.Request) -> web.Response:
 async def publish(request: web.Request) -> web.Response:
     """One message, as basic.publish would send it; ``{"routed": false}`` when no queue took it.
     The default exchange is ``amq.default`` in this path, as in RabbitMQ's."""
-    vhost = _vhost(request)
+    vhost = vhost_of(request)
     name = request.match_info["name"]
     exchange = "" if name == "amq.default" else name
     if exchange and exchange not in vhost.exchanges:
@@ -171,10 +161,7 @@ async def publish(request: web.Request) -> web.Response:
     user_id = amqp_messages.decode(properties).get("user_id")
     if user_id is not None and user_id != user:
         raise bad_request(f"user_id property set to '{user_id}' but authenticated user was '{user}'")
-    try:
-        _grant(request, vhost).check_publish(exchange)
-        vhost.check_publish(exchange)
-    except AccessRefused as exc:
-        raise ApiError(403, "access_refused", str(exc)) from None
+    grant_of(request, vhost).check_publish(exchange)
+    vhost.check_publish(exchange)
     routed = await amqp_messages.publish(vhost, exchange, routing_key, properties, payload)
     return web.json_response({"routed": routed})

@@ -28,8 +28,9 @@ from jackalope.http.base import (
     CORE,
     ApiError,
     bad_request,
+    created,
     current_user,
-    json_body,
+    json_object,
     not_found,
     require_administrator,
     require_vhost,
@@ -39,17 +40,6 @@ from jackalope.http.bindings import all_queues
 
 routes = web.RouteTableDef()
 TOPIC_PERMISSIONS_REFUSED = "topic permissions are not supported by Jackalope yet"
-
-
-def _created(new: bool) -> web.Response:
-    return web.Response(status=201 if new else 204)
-
-
-async def _object(request: web.Request) -> dict[str, Any]:
-    body = await json_body(request)
-    if not isinstance(body, dict):
-        raise bad_request("the body must be a JSON object")
-    return body
 
 
 # -- who am I ------------------------------------------------------------------------------
@@ -98,7 +88,7 @@ async def put_user(request: web.Request) -> web.Response:
     """RabbitMQ's body: ``password`` or ``password_hash`` (+ ``hashing_algorithm``) or
     neither (no password), and ``tags`` (a list or a comma-separated string)."""
     require_administrator(request)
-    body = await _object(request)
+    body = await json_object(request)
     password, password_hash = body.get("password"), body.get("password_hash")
     algorithm = body.get("hashing_algorithm", SHA256)
     for field, value in (
@@ -118,7 +108,7 @@ async def put_user(request: web.Request) -> web.Response:
         )
     except BadUser as exc:
         raise bad_request(str(exc)) from None
-    return _created(new)
+    return created(new)
 
 
 @routes.delete("/api/users/{name}")
@@ -172,7 +162,7 @@ async def put_vhost(request: web.Request) -> web.Response:
     """Create or update a vhost (``description``, ``tags``).  A new vhost gives its creator
     every permission in it, as RabbitMQ's API does."""
     user = require_administrator(request)
-    body = await _object(request)
+    body = await json_object(request)
     description = body.get("description")
     if description is not None and not isinstance(description, str):
         raise bad_request("description must be a string")
@@ -187,7 +177,7 @@ async def put_vhost(request: web.Request) -> web.Response:
         raise bad_request(str(exc)) from None
     if new:
         core.set_permission(user.name, name, Permission())
-    return _created(new)
+    return created(new)
 
 
 @routes.delete("/api/vhosts/{name}")
@@ -243,7 +233,7 @@ async def get_permission(request: web.Request) -> web.Response:
 @routes.put("/api/permissions/{vhost}/{user}")
 async def put_permission(request: web.Request) -> web.Response:
     require_administrator(request)
-    body = await _object(request)
+    body = await json_object(request)
     core = request.app[CORE]
     vhost, user = request.match_info["vhost"], request.match_info["user"]
     if vhost not in core.vhosts:
@@ -254,7 +244,7 @@ async def put_permission(request: web.Request) -> web.Response:
         permission = Permission.from_json(body)
     except BadPermission as exc:
         raise bad_request(str(exc)) from None
-    return _created(core.set_permission(user, vhost, permission))
+    return created(core.set_permission(user, vhost, permission))
 
 
 @routes.delete("/api/permissions/{vhost}/{user}")
@@ -314,7 +304,7 @@ def _limit_target(request: web.Request) -> tuple[str, str]:
 @routes.put("/api/vhost-limits/{vhost}/{name}")
 async def put_limit(request: web.Request) -> web.Response:
     vhost, name = _limit_target(request)
-    value = (await _object(request)).get("value")
+    value = (await json_object(request)).get("value")
     if not isinstance(value, int) or isinstance(value, bool):
         raise bad_request('the body must be {"value": <integer>} (negative: no limit)')
     request.app[CORE].set_vhost_limit(vhost, name, value)

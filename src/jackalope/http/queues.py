@@ -18,24 +18,21 @@ from aiohttp import web
 
 from jackalope.amqp.consumers import delivered_properties
 from jackalope.core import policies
-from jackalope.core.errors import AccessRefused
-from jackalope.core.permissions import Grant
 from jackalope.core.queue import Queue
 from jackalope.core.queue_types import QueueType
 from jackalope.core.vhost import VirtualHost
 from jackalope.http import amqp_messages, listing
 from jackalope.http.base import (
     CORE,
-    ApiError,
     bad_request,
     created,
-    current_user,
     flag,
+    grant_of,
     integer,
     json_object,
     not_found,
-    require_vhost,
     unknown_keys,
+    vhost_of,
     visible_vhosts,
 )
 from jackalope.http.bindings import all_queues, bindings_of_destination
@@ -73,25 +70,8 @@ def queue_json(request: web.Request, vhost: VirtualHost, queue: QueueType) -> di
     }
 
 
-def _vhost(request: web.Request) -> VirtualHost:
-    name = request.match_info["vhost"]
-    require_vhost(request, name)
-    return request.app[CORE].vhosts[name]
-
-
-def _grant(request: web.Request, vhost: VirtualHost) -> Grant:
-    return request.app[CORE].grant(current_user(request).name, vhost.name)
-
-
-def _check(grant: Grant, operation: str, name: str) -> None:
-    try:
-        grant.check(operation, "queue", name)  # type: ignore[arg-type]
-    except AccessRefused as exc:
-        raise ApiError(403, "access_refused", str(exc)) from None
-
-
 def _queue(request: web.Request) -> tuple[VirtualHost, QueueType]:
-    vhost = _vhost(request)
+    vhost = vhost_of(request)
     name = request.match_info["name"]
     queue: QueueType | None = vhost.queues.get(name) or vhost.streams.get(name)
     if queue is None:
@@ -112,7 +92,7 @@ async def list_queues(request: web.Request) -> web.Response:
 
 @routes.get("/api/queues/{vhost}")
 async def list_vhost_queues(request: web.Request) -> web.Response:
-    vhost = _vhost(request)
+    vhost = vhost_of(request)
     return listing.respond(request, [queue_json(request, vhost, q) for q in all_queues(vhost)])
 
 
@@ -130,7 +110,7 @@ async def get_queue(request: web.Request) -> web.Response:
 
 @routes.put("/api/queues/{vhost}/{name}")
 async def put_queue(request: web.Request) -> web.Response:
-    vhost = _vhost(request)
+    vhost = vhost_of(request)
     name = request.match_info["name"]
     body = await json_object(request)
     path = {"vhost": vhost.name, "name": name, "queue": name}
@@ -142,21 +122,18 @@ async def put_queue(request: web.Request) -> web.Response:
     arguments = body.get("arguments") or {}
     if not isinstance(arguments, dict):
         raise bad_request("arguments must be an object")
-    grant = _grant(request, vhost)
+    grant = grant_of(request, vhost)
     existed = name in vhost.queues or name in vhost.streams
-    try:
-        vhost.declare_queue(
-            name, owner=MANAGEMENT, durable=durable, auto_delete=auto_delete, arguments=arguments, grant=grant
-        )
-    except AccessRefused as exc:
-        raise ApiError(403, "access_refused", str(exc)) from None
+    vhost.declare_queue(
+        name, owner=MANAGEMENT, durable=durable, auto_delete=auto_delete, arguments=arguments, grant=grant
+    )
     return created(not existed)
 
 
 @routes.delete("/api/queues/{vhost}/{name}")
 async def delete_queue(request: web.Request) -> web.Response:
     vhost, queue = _queue(request)
-    _check(_grant(request, vhost), "configure", queue.name)
+    grant_of(request, vhost).check("configure", "queue", queue.name)
     vhost.delete_queue(
         queue.name,
         owner=queue.exclusive_owner,
@@ -169,7 +146,7 @@ async def delete_queue(request: web.Request) -> web.Response:
 @routes.delete("/api/queues/{vhost}/{name}/contents")
 async def purge_queue(request: web.Request) -> web.Response:
     vhost, queue = _queue(request)
-    _check(_grant(request, vhost), "read", queue.name)
+    grant_of(request, vhost).check("read", "queue", queue.name)
     queue.purge()
     return web.Response(status=204)
 
@@ -200,7 +177,7 @@ async def get_messages(request: web.Request) -> web.Response:
         raise bad_request("encoding must be auto or base64")
     if truncate is not None and truncate < 0:
         raise bad_request("truncate must be a non-negative integer")
-    _check(_grant(request, vhost), "read", queue.name)
+    grant_of(request, vhost).check("read", "queue", queue.name)
     queue.check_owner(MANAGEMENT)  # another connection's exclusive queue is locked (405)
     taken = []
     for _ in range(count):

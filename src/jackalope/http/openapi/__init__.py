@@ -2,7 +2,8 @@
 (authenticated like every endpoint).
 
 The document is declarative and lives beside the API: the objects' schemas in
-:mod:`.schemas`, the operations path by path in :mod:`.paths`, and what every operation shares
+:mod:`.schemas`, the operations path by path in :mod:`.paths` (the Kafka side's schemas and
+operations in :mod:`.kafka`), and what every operation shares
 (basic auth, the error object ``{"error", "reason"}``, RabbitMQ's list parameters) added by
 :mod:`.operations`.  It is built once.  tests/server/test_openapi.py checks that every route
 the app serves has its path here and every path here a route, and runs schemathesis against
@@ -13,17 +14,18 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
 from jackalope import __version__
+from jackalope.http.openapi import kafka, paths, schemas
 from jackalope.http.openapi.operations import complete, error_responses
-from jackalope.http.openapi.paths import PATHS
-from jackalope.http.openapi.schemas import SCHEMAS
 
 routes = web.RouteTableDef()
 OPENAPI_VERSION = "3.1.0"
+SCHEMAS: Final = {**schemas.SCHEMAS, **kafka.SCHEMAS}
+PATHS: Final = {**paths.PATHS, **kafka.PATHS}
 
 
 @functools.cache

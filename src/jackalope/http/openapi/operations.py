@@ -8,7 +8,7 @@ import copy
 import re
 from typing import Any, Final
 
-from jackalope.http.openapi.schemas import INTEGER, SCHEMAS, STRING, Schema, array, ref
+from jackalope.http.openapi.schemas import INTEGER, STRING, Schema, array, ref
 
 ERRORS: Final = {
     400: "Bad request: a malformed body or parameter, or a refused value",
@@ -17,6 +17,7 @@ ERRORS: Final = {
     404: "No such object",
     405: "The object is locked (another connection's exclusive queue)",
     409: "Conflicts with the object's state",
+    413: "Too large",
     415: "The body's media type is not JSON",
     416: "The offset is outside the log",
     501: "Not implemented by Jackalope",
@@ -33,6 +34,10 @@ PATH_PARAMETERS: Final[dict[str, dict[str, Any]]] = {
     "destination": {"schema": STRING, "description": "the destination queue's or exchange's name"},
     "props": {"schema": STRING, "description": "the binding's properties_key, as the lists give it"},
     "port": {"schema": INTEGER, "description": "a TCP port"},
+    "topic": {"schema": STRING, "description": "a Kafka topic's name"},
+    "partition": {"schema": INTEGER, "description": "a partition's number"},
+    "offset": {"schema": INTEGER, "description": "a record's offset"},
+    "group": {"schema": STRING, "description": "a consumer group's id"},
 }
 # RabbitMQ's list parameters (jackalope.http.listing).
 LIST_PARAMETERS: Final[list[dict[str, Any]]] = [
@@ -75,9 +80,8 @@ def answer(schema: Schema | None, description: str = "OK") -> dict[str, Any]:
 
 
 def partial(schema: Schema) -> Schema:
-    """``schema`` with nothing required, at any depth: an object cut down by ``columns=``."""
-    if "$ref" in schema:
-        schema = SCHEMAS[schema["$ref"].rsplit("/", 1)[1]]
+    """``schema`` with nothing required, at any depth: an object cut down by ``columns=``
+    (its ``$ref``s must lead to nothing required)."""
     out = copy.deepcopy(schema)
 
     def strip(node: Any) -> None:
@@ -94,7 +98,9 @@ def partial(schema: Schema) -> Schema:
 
 
 def listed(item: Schema) -> Schema:
-    """A list answer with RabbitMQ's list parameters: the list, or with ``page`` a page of it."""
+    """A list answer with RabbitMQ's list parameters: the list, or with ``page`` a page of it;
+    ``item`` is the objects' schema itself (not a reference: with ``columns=`` nothing is
+    required)."""
     items = array(partial(item))
     page = {"allOf": [ref("Page"), {"type": "object", "properties": {"items": items}}]}
     return {"anyOf": [items, page]}

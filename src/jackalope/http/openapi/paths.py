@@ -1,4 +1,4 @@
-"""The operations of the RabbitMQ-compatible management API and the raw logs, path by path,
+"""The operations of the RabbitMQ-compatible management API, path by path,
 as their handlers (``jackalope.http.*``) serve them."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from jackalope.http.openapi.operations import answer, listed, op, query
-from jackalope.http.openapi.schemas import BOOLEAN, INTEGER, array, ref
+from jackalope.http.openapi.schemas import BOOLEAN, SCHEMAS, array, ref
 
 _OK = answer(ref("HealthOk"))
 _FAILED = answer(ref("HealthFailed"), "The check failed")
@@ -15,7 +15,6 @@ _UPDATED = answer(None, "Updated (or the same again)")
 _DELETED = answer(None, "Deleted")
 _IF_UNUSED = query("if-unused", BOOLEAN, "refuse (400) if it has consumers or bindings")
 _IF_EMPTY = query("if-empty", BOOLEAN, "refuse (400) if it holds messages")
-_ENCODING = query("encoding", {"type": "string", "enum": ["utf-8", "base64"]}, "how keys and values travel")
 
 
 def _put(summary: str, body: str, tag: str, errors: tuple[int, ...] = ()) -> dict[str, Any]:
@@ -23,7 +22,7 @@ def _put(summary: str, body: str, tag: str, errors: tuple[int, ...] = ()) -> dic
 
 
 def _list(summary: str, item: str, tag: str, **kw: Any) -> dict[str, Any]:
-    return op(summary, {200: answer(listed(ref(item)))}, tag=tag, lists=True, **kw)
+    return op(summary, {200: answer(listed(SCHEMAS[item]))}, tag=tag, lists=True, **kw)
 
 
 def _plain_list(summary: str, item: str, tag: str) -> dict[str, Any]:
@@ -208,43 +207,4 @@ PATHS: Final[dict[str, dict[str, dict[str, Any]]]] = {
     "/api/channels/{name}": {"get": _show("One channel", "Channel", "connections")},
     "/api/consumers": {"get": _list("The consumers", "Consumer", "connections")},
     "/api/consumers/{vhost}": {"get": _list("A vhost's consumers", "Consumer", "connections")},
-    # -- the storage engine's raw logs -----------------------------------------------------------
-    "/api/logs": {"get": _plain_list("Every log", "Log", "logs")},
-    "/api/logs/{name}": {
-        "get": _show("One log", "Log", "logs"),
-        "put": op(
-            "Create a log",
-            {200: answer(ref("Log")), 201: answer(ref("Log"), "Created")},
-            tag="logs",
-            body=ref("LogBody"),
-            errors=(403, 503),
-        ),
-        "delete": _delete("Delete a log", "logs", errors=(403, 503)),
-    },
-    "/api/logs/{name}/records": {
-        "get": op(
-            "Read records",
-            {200: answer(ref("LogRecords"))},
-            tag="logs",
-            errors=(416, 503),
-            query=(query("offset", INTEGER), query("max_bytes", INTEGER), _ENCODING),
-        ),
-        "post": op(
-            "Append records (answered once durable)",
-            {200: answer(ref("LogAppended"))},
-            tag="logs",
-            body=ref("LogAppend"),
-            errors=(403, 503),
-            query=(_ENCODING,),
-        ),
-    },
-    "/api/logs/{name}/truncate": {
-        "post": op(
-            "Drop the records before an offset",
-            {200: answer(ref("Log"))},
-            tag="logs",
-            body=ref("LogTruncate"),
-            errors=(403, 503),
-        )
-    },
 }

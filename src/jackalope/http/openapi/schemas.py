@@ -503,49 +503,4 @@ SCHEMAS: Final[dict[str, Schema]] = {
         },
         ("consumer_tag", "queue", "channel_details", "ack_required", "exclusive", "arguments"),
     ),
-    "Log": obj(
-        {
-            "name": STRING,
-            "start_offset": INTEGER,
-            "end_offset": INTEGER,
-            "durable_offset": INTEGER,
-            "size_bytes": INTEGER,
-            "segments": INTEGER,
-            "config": OBJECT,
-        },
-        ("name", "start_offset", "end_offset", "config"),
-    ),
-    "LogBody": obj({"config": {"type": "object", "description": "log config overrides"}}),
-    "LogRecord": obj(
-        {
-            "offset": INTEGER,
-            "timestamp": INTEGER,
-            "key": nullable(STRING),
-            "value": nullable(STRING),
-            "headers": {"type": "object", "additionalProperties": nullable(STRING)},
-        },
-        ("offset", "timestamp", "key", "value", "headers"),
-    ),
-    "LogRecords": obj(
-        {"records": array(ref("LogRecord")), "next_offset": INTEGER}, ("records", "next_offset")
-    ),
-    "LogAppend": obj(
-        {
-            "records": {
-                "type": "array",
-                "minItems": 1,
-                "items": obj(
-                    {
-                        "key": nullable(STRING),
-                        "value": nullable(STRING),
-                        "headers": nullable({"type": "object", "additionalProperties": nullable(STRING)}),
-                        "timestamp": nullable({"type": "integer", "description": "ms since the epoch"}),
-                    }
-                ),
-            }
-        },
-        ("records",),
-    ),
-    "LogAppended": obj({"base_offset": INTEGER, "last_offset": INTEGER}, ("base_offset", "last_offset")),
-    "LogTruncate": obj({"before": {"type": "integer", "description": "the first offset kept"}}, ("before",)),
 }

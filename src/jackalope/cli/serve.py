@@ -1,4 +1,4 @@
-"""The ``jackalope`` command."""
+"""``jackalope serve``: run the broker in this process until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from typing import Any
 import click
 
 from jackalope import __version__, eventloop, log_setup, settings
-from jackalope.datadir import StartupError
-from jackalope.server import Server
 
 
 def _settings_options(func: Any) -> Any:
@@ -32,13 +30,7 @@ def _settings_options(func: Any) -> Any:
     return func
 
 
-@click.group()
-@click.version_option(__version__, prog_name="jackalope")
-def main() -> None:
-    """Jackalope: RabbitMQ-style queues and Kafka-style logs in one broker."""
-
-
-@main.command()
+@click.command()
 @click.option(
     "--config",
     "config_file",
@@ -58,6 +50,8 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     except settings.SettingsError as exc:
         raise click.UsageError(str(exc)) from None
     log_setup.configure(s.log_level, s.log_format)
+    from jackalope.datadir import StartupError  # the broker loads only for serve, not for admin commands
+
     try:
         with asyncio.Runner(loop_factory=eventloop.new_event_loop) as runner:
             runner.run(_serve(s))
@@ -82,6 +76,8 @@ def _tune_gc() -> None:
 
 
 async def _serve(s: settings.Settings) -> None:
+    from jackalope.server import Server
+
     server = Server(s)
     await server.start()
     _tune_gc()
