@@ -1,5 +1,6 @@
 """Bad input the HTTP API once answered with a 500 (found while checking the handlers against
-the OpenAPI document): each is a 400 naming the problem, and nothing is taken or lost."""
+the OpenAPI document): each is a 400 naming the problem, and nothing is taken or lost; and a
+method a path does not have is a JSON 405 that names the methods it has."""
 
 from __future__ import annotations
 
@@ -129,3 +130,10 @@ async def test_definitions_with_arguments_that_are_no_object(
     status, answer = await api.call("POST", "/definitions", definitions)
     assert (status, answer["reason"]) == (400, reason)
     assert (await api.call("GET", "/exchanges/%2F/dx"))[0] == 404  # nothing taken
+
+
+async def test_a_method_the_path_has_not(api: Api) -> None:
+    async with api.http.request("PATCH", api.url + "/queues/%2F/q", headers=GUEST) as r:
+        assert r.status == 405
+        assert set(r.headers["Allow"].split(",")) == {"GET", "HEAD", "PUT", "DELETE"}
+        assert (await r.json())["error"] == "method_not_allowed"

@@ -128,6 +128,8 @@ CONFIG: dict[str, Any] = {
         "status_code_conformance": {"enabled": True},
         "content_type_conformance": {"enabled": True},
         "response_schema_conformance": {"enabled": True},
+        "ignored_auth": {"enabled": True},  # without credentials: 401
+        "unsupported_method": {"enabled": True},  # a method the path has not: 405 with Allow
     },
     # The 5xx answers the API documents on purpose: topic permissions are not implemented
     # (501); a failed health check is 503, as RabbitMQ's.  Any other 5xx fails.

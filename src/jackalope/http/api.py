@@ -86,7 +86,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise  # redirects and the like
         if exc.status == 404:
             return _error(404, "Object Not Found", "Not Found")  # RabbitMQ's words
-        return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.text or exc.reason)
+        answer = _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.text or exc.reason)
+        if "Allow" in exc.headers:  # a 405 names the methods there are (RFC 9110)
+            answer.headers["Allow"] = exc.headers["Allow"]
+        return answer
     except Exception:  # a bug: logged, and still a JSON answer
         log.exception("HTTP API error", extra={"path": request.path, "method": request.method})
         return _error(500, "internal_error", "internal error (logged by the broker)")
