@@ -26,6 +26,7 @@ import ctypes.util
 import logging
 import os
 import re
+import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,20 @@ def free_disk(directory: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
+def open_fds() -> int:
+    """File descriptors this process has open."""
+    try:
+        return len(os.listdir("/proc/self/fd")) - 1  # less the one listdir opened
+    except OSError:
+        return 0
+
+
+def max_fds() -> int:
+    """The soft limit on open file descriptors."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft if soft != resource.RLIM_INFINITY else 0
+
+
 def _malloc_trim() -> None:
     """Return freed heap memory to the OS (glibc); nothing elsewhere."""
     if _LIBC is not None:
@@ -161,8 +176,22 @@ class ResourceMonitor:
         self.disk_limit = disk.bytes(self.machine_memory)
         self.memory_used = 0
         self.disk_free = 0
+        self._started = time.monotonic()
         self._last_trim = 0.0
         self._task: asyncio.Task[None] | None = None
+
+    # Read when asked, for the metrics and the API (with the last memory_used and disk_free).
+    @property
+    def open_fds(self) -> int:
+        return open_fds()
+
+    @property
+    def max_fds(self) -> int:
+        return max_fds()
+
+    @property
+    def uptime_seconds(self) -> float:
+        return time.monotonic() - self._started
 
     def start(self) -> None:
         self.check()

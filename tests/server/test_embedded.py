@@ -28,22 +28,13 @@ def test_thread_mode_with_temporary_dir() -> None:
 
 def test_thread_mode_keeps_a_given_dir(tmp_path: Path) -> None:
     with Broker(tmp_path / "d") as broker:
-        core = broker.server.core
-        assert core is not None
-        broker.call(_create_and_append(broker))
-    assert (tmp_path / "d" / "logs" / "x" / "clean-shutdown").exists()
+        http_json(broker.http_url + "/api/kafka/topics/x", "PUT", {})
+        records = {"records": [{"value": "a"}, {"value": "b"}]}
+        http_json(broker.http_url + "/api/kafka/topics/x/records", "POST", records)
+    assert (tmp_path / "d" / "logs" / "topic%2Fx%2F0" / "clean-shutdown").exists()
     with Broker(tmp_path / "d") as broker:
-        records = get_json(broker.http_url + "/api/logs/x/records?offset=0")
+        records = get_json(broker.http_url + "/api/kafka/topics/x/partitions/0/records?offset=0")
         assert [r["value"] for r in records["records"]] == ["a", "b"]  # type: ignore[index]
-
-
-async def _create_and_append(broker: Broker) -> None:
-    from jackalope.storage import Record
-
-    core = broker.server.core
-    assert core is not None
-    core.create_log("x")
-    await core.append("x", [Record(b"a"), Record(b"b")])
 
 
 def test_two_brokers_cannot_share_a_dir(tmp_path: Path) -> None:
@@ -53,12 +44,12 @@ def test_two_brokers_cannot_share_a_dir(tmp_path: Path) -> None:
 
 async def test_on_the_callers_loop(tmp_path: Path) -> None:
     async with Broker(tmp_path) as broker, aiohttp.ClientSession(headers=GUEST) as http:
-        async with http.put(broker.http_url + "/api/logs/q") as resp:
+        async with http.put(broker.http_url + "/api/kafka/topics/q", json={}) as resp:
             assert resp.status == 201
         async with http.post(
-            broker.http_url + "/api/logs/q/records", json={"records": [{"value": "v"}]}
+            broker.http_url + "/api/kafka/topics/q/records", json={"records": [{"value": "v"}]}
         ) as resp:
-            assert await resp.json() == {"base_offset": 0, "last_offset": 0}
+            assert await resp.json() == {"offsets": [{"partition": 0, "offset": 0}]}
 
 
 def test_pytest_fixture(jackalope_broker: Broker) -> None:

@@ -123,14 +123,14 @@ async def test_what_each_tag_may_do(api: Api) -> None:
     )
     _, vhosts = await api.call("GET", "/vhosts", who=("mon", "pw"))
     assert {v["name"] for v in vhosts} == {"/", "mine", "theirs"}
-    # the raw logs: monitoring reads, administrator changes
-    assert await api.call("GET", "/logs", who=("mgmt", "pw")) == (
+    # Kafka topics: monitoring reads, administrator changes
+    assert await api.call("GET", "/kafka/topics", who=("mgmt", "pw")) == (
         401,
         {"error": "not_authorised", "reason": "Not monitor user"},
     )
-    assert (await api.call("GET", "/logs", who=("mon", "pw")))[0] == 200
-    assert await api.call("PUT", "/logs/raw", {}, who=("mon", "pw")) == not_admin
-    assert (await api.call("PUT", "/logs/raw", {}))[0] == 201
+    assert (await api.call("GET", "/kafka/topics", who=("mon", "pw")))[0] == 200
+    assert await api.call("PUT", "/kafka/topics/raw", {}, who=("mon", "pw")) == not_admin
+    assert (await api.call("PUT", "/kafka/topics/raw", {}))[0] == 201
 
 
 async def test_vhosts_permissions_and_limits(api: Api) -> None:

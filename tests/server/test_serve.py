@@ -30,14 +30,15 @@ def test_clean_shutdown_on_signal_keeps_data(tmp_path: Path, sig: signal.Signals
     data = tmp_path / "data"
     server = start_serve(data)
     url = server.urls["http"]
-    http_json(url + "/api/logs/events", "PUT")
-    http_json(url + "/api/logs/events/records", "POST", {"records": [{"value": "one"}, {"value": "two"}]})
+    http_json(url + "/api/kafka/topics/events", "PUT", {})
+    records = {"records": [{"value": "one"}, {"value": "two"}]}
+    http_json(url + "/api/kafka/topics/events/records", "POST", records)
     server.proc.send_signal(sig)
     assert server.proc.wait(20) == 0
-    assert (data / "logs" / "events" / "clean-shutdown").exists()
+    assert (data / "logs" / "topic%2Fevents%2F0" / "clean-shutdown").exists()
     again = start_serve(data)
     try:
-        records = get(again.urls["http"] + "/api/logs/events/records?offset=0")
+        records = get(again.urls["http"] + "/api/kafka/topics/events/partitions/0/records?offset=0")
         assert [r["value"] for r in records["records"]] == ["one", "two"]  # type: ignore[index]
     finally:
         assert again.stop() == 0

@@ -5,6 +5,6 @@ logs of the storage engine.  Front-ends (HTTP, AMQP, and Kafka next) translate r
 calls on :class:`BrokerCore` and hold no broker state of their own.
 """
 
-from jackalope.core.broker import BrokerCore, LogNotFound
+from jackalope.core.broker import BrokerCore
 
-__all__ = ["BrokerCore", "LogNotFound"]
+__all__ = ["BrokerCore"]

@@ -15,7 +15,6 @@ import json
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from jackalope.core.access import AccessControl, LoginRefused
 from jackalope.core.alarms import Alarms
@@ -31,28 +30,11 @@ from jackalope.core.stream import MessageEncoder, plain_record
 from jackalope.core.topics import Topics
 from jackalope.core.users import User
 from jackalope.core.vhost import LIMITS, VirtualHost
-from jackalope.storage import AppendInfo, Log, LogConfig, LogManager, Record
+from jackalope.storage import LogManager
 from jackalope.storage.files import atomic_write
 
 DEFINITIONS_FILE = "definitions.json"
-# topics.log_name, queue_logs.queue_log_name and delayed.delayed_log_name
-OWNED_PREFIXES = (
-    ("topic/", "a topic or stream"),
-    ("queue/", "a queue"),
-    ("queue.p", "a priority queue"),  # its levels above 0
-    ("delayed/", "a delayed-message exchange"),
-)
-GROUPS_LOG = "__consumer_offsets"
 DEFAULT_VHOST = "/"  # the first start's; Kafka's topics and the streams live in it
-
-
-class LogNotFound(KeyError):
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
-
-    def __str__(self) -> str:
-        return f"no log named {self.name!r}"
 
 
 class BrokerCore:
@@ -160,6 +142,7 @@ class BrokerCore:
                 yield stream.stats
             for exchange in vhost.exchanges.values():
                 yield exchange.stats
+            yield vhost.default_exchange_stats
         for _, channel in self.clients.channels():
             yield channel.stats
 
@@ -314,52 +297,3 @@ class BrokerCore:
         self.rates.stop()
         for vhost in self.vhosts.values():
             vhost.close()
-
-    # -- raw logs (the HTTP API's view of the storage engine) ------------------------------------
-
-    def log(self, name: str) -> Log:
-        found = self.logs.get(name)
-        if found is None:
-            raise LogNotFound(name)
-        return found
-
-    def log_owner(self, name: str) -> str | None:
-        """What a log named ``name`` belongs to (a topic, a queue, the consumer groups), or None
-        for a log of the raw log API.  Owned names are reserved even before the log exists."""
-        for prefix, what in OWNED_PREFIXES:
-            if name.startswith(prefix):
-                return what
-        if name == GROUPS_LOG:
-            return "the consumer groups"
-        return None
-
-    def create_log(self, name: str, overrides: dict[str, Any] | None = None) -> tuple[Log, bool]:
-        """Create ``name`` (default config with ``overrides``); return it and whether it is new."""
-        existing = self.logs.get(name)
-        if existing is not None:
-            return existing, False
-        config: LogConfig = self.logs.default_config.replace(**(overrides or {}))
-        return self.logs.create(name, config), True
-
-    def delete_log(self, name: str) -> None:
-        self.log(name)
-        self.logs.delete(name)
-
-    async def append(self, name: str, records: Sequence[Record]) -> AppendInfo:
-        """Append and wait until the records are durable under the log's policy."""
-        target = self.log(name)
-        info = target.append(records)
-        await self.logs.wait_durable(target, info.last_offset)
-        return info
-
-    def describe(self, name: str) -> dict[str, Any]:
-        target = self.log(name)
-        return {
-            "name": name,
-            "start_offset": target.start_offset,
-            "end_offset": target.end_offset,
-            "durable_offset": target.durable_offset,
-            "size_bytes": target.size_bytes,
-            "segments": target.segment_count,
-            "config": target.config.to_json(),
-        }

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jackalope.storage import Log, LogConfig, LogManager
+from jackalope.storage import AppendInfo, CorruptRecordError, Log, LogConfig, LogManager
 from jackalope.storage.config import CLEANUP_POLICIES
 from jackalope.storage.files import atomic_write
+from jackalope.storage.records import batch_has_null_key, check_producer_batches
 
 TOPICS_FILE = "topics.json"
 MAX_NAME_LENGTH = 249
@@ -269,6 +270,23 @@ class Topics:
     def partition(self, name: str, partition: int) -> Log | None:
         topic = self._topics.get(name)
         return topic.log(partition) if topic is not None else None
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def append_batches(self, log_: Log, data: bytearray) -> AppendInfo:
+        """Append a producer's record batches to the topic partition ``log_``: the one write path
+        of Kafka's Produce and the HTTP API.  The batches are checked as Kafka checks a
+        producer's (and a compacted topic takes no record without a key), appended as given,
+        and readers waiting on the partition are woken.  Raises the storage engine's errors
+        (CorruptRecordError, RecordTooLargeError, ...) having written nothing.
+        """
+        check_producer_batches(data)
+        if log_.config.compact and batch_has_null_key(data):
+            raise CorruptRecordError("compacted topics need a key on every record")
+        info = log_.append_batches(data)
+        if not info.duplicate:  # a retried batch already written: nothing new to read
+            self.waiters.appended(log_)
+        return info
 
     # -- changes -------------------------------------------------------------------------------
 

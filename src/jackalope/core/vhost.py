@@ -43,7 +43,7 @@ from jackalope.core.queue import REJECTED, Defer, DurableWait, Queue, Timer, exc
 from jackalope.core.queue_logs import QueueLogs, queue_log_config
 from jackalope.core.queue_types import QUORUM
 from jackalope.core.quorum import QuorumQueue
-from jackalope.core.stats import QueueCounts
+from jackalope.core.stats import MessageStats, QueueCounts
 from jackalope.core.stream import MessageEncoder, Stream
 from jackalope.core.topics import TopicError, Topics, UnknownTopic
 from jackalope.storage import LogManager
@@ -84,6 +84,7 @@ class VirtualHost:
     ) -> None:
         self.name = name
         self.counts = counts if counts is not None else QueueCounts()
+        self.default_exchange_stats = MessageStats()  # amq.default's, as RabbitMQ counts them
         self.description = ""
         self.tags: tuple[str, ...] = ()
         # RabbitMQ's vhost limits (max-connections, max-queues); absent: no limit.
@@ -686,7 +687,12 @@ class VirtualHost:
                 or self.streams.get(routing_key)
                 or self.reply_queues.get(routing_key)
             )
-            return (queue,) if queue is not None else ()
+            default = self.default_exchange_stats
+            default.publish_in += 1
+            if queue is None:
+                return ()
+            default.publish_out += 1
+            return (queue,)
         exchange = self.exchange(exchange_name)
         found = self._follow(exchange, exchange.route(routing_key, headers), routing_key, headers)
         stats = exchange.stats

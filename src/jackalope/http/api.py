@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from jackalope.core import BrokerCore, LogNotFound
+from jackalope.core import BrokerCore
 from jackalope.core.errors import (
     AccessRefused,
     CoreError,
@@ -29,14 +29,19 @@ from jackalope.http import (
     connections,
     definitions,
     exchanges,
-    logs,
+    kafka_api,
+    kafka_groups,
+    kafka_records,
     management,
+    metrics,
     overview,
     policies,
     queues,
+    ui,
 )
 from jackalope.http.base import CORE, INFO, ApiError, Handler, authenticate
 from jackalope.http.base import error_response as _error
+from jackalope.http.sessions import SESSIONS, Sessions
 from jackalope.resources import ResourceMonitor
 from jackalope.storage import OffsetOutOfRangeError, StorageError
 
@@ -60,8 +65,6 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except ApiError as exc:
         return _error(exc.status, exc.kind, exc.reason)
-    except LogNotFound as exc:
-        return _error(404, "not_found", str(exc))
     except OffsetOutOfRangeError as exc:
         return web.json_response(
             {
@@ -94,10 +97,10 @@ def make_app(
     app = web.Application(middlewares=[errors, authenticate], client_max_size=MAX_REQUEST_BYTES)
     app[CORE] = core
     app[INFO] = info
+    app[SESSIONS] = Sessions()
     app[overview.RESOURCES] = resources
     for module in (
         overview,
-        logs,
         management,
         definitions,
         policies,
@@ -105,6 +108,11 @@ def make_app(
         exchanges,
         bindings,
         connections,
+        kafka_api,
+        kafka_records,
+        kafka_groups,
+        metrics,
+        ui,
     ):
         app.add_routes(module.routes)
     return app

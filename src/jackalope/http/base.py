@@ -7,6 +7,15 @@ RabbitMQ's management API, must come from a user with a management tag (``manage
 ``not_authorised``/``Not management user``, ``... Not administrator user`` and so on for a
 user who may not).  The loopback rule holds too: guest from elsewhere gets ``User can only
 log in via localhost``.
+
+The web UI's pages log in once with a form instead (:mod:`jackalope.http.ui`), which opens a
+session (:mod:`jackalope.http.sessions`): a request without basic auth may carry that
+session's cookie, and the user is looked up again on every request (tags, the loopback rule).
+A change (any method but GET/HEAD/OPTIONS) made with the cookie must also carry the session's
+CSRF token, in the ``X-CSRF-Token`` header or a form's ``csrf_token`` field (403 otherwise);
+the cookie is ``SameSite=Strict`` besides.  Without credentials a UI page redirects to the
+login page, and everything else stays a 401 JSON answer.  Handlers marked :func:`public`
+(the login page) and the UI's static files need no credentials.
 """
 
 from __future__ import annotations
@@ -16,13 +25,15 @@ import binascii
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 from aiohttp import web
 
 from jackalope.core import BrokerCore
 from jackalope.core.access import LoginRefused
 from jackalope.core.users import User
+from jackalope.http.sessions import COOKIE, CSRF_FIELD, CSRF_HEADER, SESSIONS, Session
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +41,28 @@ CORE: web.AppKey[BrokerCore] = web.AppKey("core", BrokerCore)
 INFO: web.AppKey[dict[str, Any]] = web.AppKey("info")
 # The request's authenticated User (a RequestKey where aiohttp has them).
 USER: Any = web.RequestKey("user", User) if hasattr(web, "RequestKey") else "jackalope.user"
+# The UI session the request came with, if it came with one.
+SESSION: Any = web.RequestKey("session", Session) if hasattr(web, "RequestKey") else "jackalope.session"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+H = TypeVar("H", bound=Handler)
+LOGIN_PATH = "/login"
+_PUBLIC = "_jackalope_public"
+_PAGE = "_jackalope_page"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def public(handler: H) -> H:
+    """Mark a handler that needs no credentials (the login page)."""
+    setattr(handler, _PUBLIC, True)
+    return handler
+
+
+def page(handler: H) -> H:
+    """Mark a handler as a UI page: without credentials it redirects to the login page."""
+    setattr(handler, _PAGE, True)
+    return handler
 
 
 class ApiError(Exception):
@@ -82,13 +113,67 @@ def _refused(reason: str) -> web.Response:
     )
 
 
+def _needs_no_credentials(request: web.Request) -> bool:
+    match = request.match_info
+    if getattr(match.handler, _PUBLIC, False):
+        return True
+    route = getattr(match, "route", None)
+    return isinstance(getattr(route, "resource", None), web.StaticResource)
+
+
+def _no_credentials(request: web.Request) -> web.StreamResponse:
+    if getattr(request.match_info.handler, _PAGE, False) and request.method in _SAFE_METHODS:
+        raise web.HTTPSeeOther(f"{LOGIN_PATH}?next={quote(request.path_qs, safe='')}")
+    return _refused("Not_Authorized")
+
+
+def _session_user(request: web.Request) -> tuple[Session, User] | None:
+    """The session of the request's cookie and its user, if both are still good."""
+    sessions = request.app.get(SESSIONS)
+    token = request.cookies.get(COOKIE)
+    if sessions is None or not token:
+        return None
+    session = sessions.get(token)
+    if session is None:
+        return None
+    core = request.app[CORE]
+    user = core.access.users.get(session.user)
+    try:
+        core.check_login_source(session.user, request.remote)
+    except LoginRefused:
+        user = None
+    if user is None or not user.may_manage:
+        sessions.close(token)
+        return None
+    return session, user
+
+
+async def _csrf_token(request: web.Request) -> str | None:
+    given = request.headers.get(CSRF_HEADER)
+    if given is None and request.content_type in _FORMS:
+        value = (await request.post()).get(CSRF_FIELD)
+        given = value if isinstance(value, str) else None
+    return given
+
+
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Basic auth, the loopback rule and a management tag, on every endpoint."""
+    """Basic auth (or a UI session's cookie), the loopback rule and a management tag, on every
+    endpoint."""
+    if _needs_no_credentials(request):
+        return await handler(request)
     core = request.app[CORE]
     credentials = _credentials(request)
     if credentials is None:
-        return _refused("Not_Authorized")
+        found = _session_user(request)
+        if found is None:
+            return _no_credentials(request)
+        session, user = found
+        if request.method not in _SAFE_METHODS and not session.csrf_matches(await _csrf_token(request)):
+            return error_response(403, "forbidden", "missing or wrong CSRF token (X-CSRF-Token header)")
+        request[USER] = user
+        request[SESSION] = session
+        return await handler(request)
     name, password = credentials
     try:
         user = core.login(name, password, request.remote)

@@ -59,7 +59,14 @@ def exchange_json(vhost: VirtualHost, exchange: Exchange) -> dict[str, Any]:
 
 
 def vhost_exchanges(vhost: VirtualHost) -> list[dict[str, Any]]:
-    default = {"name": "", "vhost": vhost.name, **DEFAULT, "policy": None, "user_who_performed_action": ""}
+    default = {
+        "name": "",
+        "vhost": vhost.name,
+        **DEFAULT,
+        "policy": None,
+        "user_who_performed_action": "",
+        "message_stats": vhost.default_exchange_stats.as_json(("publish_in", "publish_out")),
+    }
     return [default, *(exchange_json(vhost, e) for e in vhost.exchanges.values())]
 
 

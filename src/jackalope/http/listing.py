@@ -69,7 +69,7 @@ def _int(request: web.Request, name: str, default: int) -> int:
         raise bad_request(f"{name} must be an integer") from None
 
 
-def _filtered(request: web.Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _filtered(request: web.Request, items: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
     name = request.query.get("name")
     if not name:
         return items
@@ -78,19 +78,24 @@ def _filtered(request: web.Request, items: list[dict[str, Any]]) -> list[dict[st
             pattern = re.compile(name, re.IGNORECASE)
         except re.error as exc:
             raise bad_request(f"invalid regular expression {name!r}: {exc}") from None
-        return [i for i in items if pattern.search(str(i.get("name", "")))]
+        return [i for i in items if pattern.search(str(i.get(field, "")))]
     needle = name.lower()
-    return [i for i in items if needle in str(i.get("name", "")).lower()]
+    return [i for i in items if needle in str(i.get(field, "")).lower()]
 
 
-def respond(request: web.Request, items: list[dict[str, Any]], default_sort: str = "name") -> web.Response:
-    """The list answer for ``items`` with the request's list parameters applied."""
-    return web.json_response(shape(request, items, default_sort))
+def respond(
+    request: web.Request, items: list[dict[str, Any]], default_sort: str = "name", name_field: str = "name"
+) -> web.Response:
+    """The list answer for ``items`` with the request's list parameters applied; ``name``
+    filters on ``name_field`` (``group_id`` for consumer groups)."""
+    return web.json_response(shape(request, items, default_sort, name_field))
 
 
-def shape(request: web.Request, items: list[dict[str, Any]], default_sort: str = "name") -> Any:
+def shape(
+    request: web.Request, items: list[dict[str, Any]], default_sort: str = "name", name_field: str = "name"
+) -> Any:
     total = len(items)
-    selected = _filtered(request, items)
+    selected = _filtered(request, items, name_field)
     sort = request.query.get("sort", default_sort)
     reverse = request.query.get("sort_reverse", "false").lower() == "true"
     if sort:

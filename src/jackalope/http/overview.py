@@ -9,8 +9,6 @@ One broker process is one node: its name is ``jackalope@<host>``, in RabbitMQ's 
 from __future__ import annotations
 
 import os
-import resource
-import time
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -26,7 +24,6 @@ from jackalope.resources import ResourceMonitor
 routes = web.RouteTableDef()
 
 RESOURCES: web.AppKey[ResourceMonitor | None] = web.AppKey("resources")
-STARTED: Final = time.monotonic()
 RABBITMQ_COMPAT: Final = "3.13.0"  # the management API version whose shapes these are
 ALIVENESS_QUEUE: Final = "aliveness-test"
 _SCHEMES: Final = {
@@ -167,26 +164,21 @@ async def overview(request: web.Request) -> web.Response:
 def node_json(request: web.Request) -> dict[str, Any]:
     core = request.app[CORE]
     monitor = request.app.get(RESOURCES)
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    try:
-        fds = len(os.listdir("/proc/self/fd"))
-    except OSError:
-        fds = 0
     alarms = core.alarms.active
     return {
         "name": core.node_name,
         "type": "disc",
         "running": True,
         "being_drained": False,
-        "uptime": int((time.monotonic() - STARTED) * 1000),
+        "uptime": int(monitor.uptime_seconds * 1000) if monitor else 0,
         "mem_used": monitor.memory_used if monitor else 0,
         "mem_limit": monitor.memory_limit if monitor else 0,
         "mem_alarm": "memory" in alarms,
         "disk_free": monitor.disk_free if monitor else 0,
         "disk_free_limit": monitor.disk_limit if monitor else 0,
         "disk_free_alarm": "disk" in alarms,
-        "fd_used": fds,
-        "fd_total": soft,
+        "fd_used": monitor.open_fds if monitor else 0,
+        "fd_total": monitor.max_fds if monitor else 0,
         "sockets_used": len(core.clients.connections),
         "proc_used": 1,
         "processors": os.cpu_count() or 1,

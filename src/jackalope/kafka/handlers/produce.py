@@ -25,7 +25,6 @@ from jackalope.storage import (
     RecordTooLargeError,
     StorageError,
 )
-from jackalope.storage.records import batch_has_null_key, check_producer_batches
 
 _ERRORS: list[tuple[type[Exception], int]] = [
     (RecordTooLargeError, ErrorCode.message_too_large),
@@ -66,12 +65,8 @@ def _append(ctx: RequestContext, topic_name: str, partition: int, records: bytes
         return _Result(ErrorCode.unknown_topic_or_partition)
     if not records:
         return _Result(ErrorCode.corrupt_message, "no record batch")
-    data = bytearray(records)
     try:
-        check_producer_batches(data)
-        if log_.config.compact and batch_has_null_key(data):
-            return _Result(ErrorCode.corrupt_message, "compacted topics need a key on every record")
-        info = log_.append_batches(data)
+        info = ctx.broker.topics.append_batches(log_, bytearray(records))
     except Exception as exc:
         return _Result(_error_code(exc), str(exc))
     result = _Result()
@@ -79,9 +74,7 @@ def _append(ctx: RequestContext, topic_name: str, partition: int, records: bytes
     result.last_offset = info.last_offset
     if log_.config.log_append_time:
         result.log_append_time = info.max_timestamp
-    result.log = log_
-    if not info.duplicate:  # a retried batch already written: answer with its original offsets
-        ctx.broker.topics.waiters.appended(log_)
+    result.log = log_  # a retried batch already written has its original offsets
     return result
 
 
