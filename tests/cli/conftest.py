@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +70,38 @@ class Cli:
         return subprocess.run(
             [str(JACKALOPE), *args], input=input, capture_output=True, env=environment(self.url), timeout=60
         )
+
+    def on_terminal(self, *args: str) -> Result:
+        """The command with its stderr on a pseudo-terminal (where progress is drawn) and its
+        stdout on a pipe; ``err`` is what the terminal received, escape codes and all."""
+        controller, terminal = pty.openpty()
+        try:
+            proc = subprocess.Popen(
+                [str(JACKALOPE), *args],
+                stdout=subprocess.PIPE,
+                stderr=terminal,
+                text=True,
+                env=environment(self.url),
+            )
+        finally:
+            os.close(terminal)
+        assert proc.stdout is not None
+        out: list[str] = []
+        reader = threading.Thread(target=lambda: out.append(proc.stdout.read()))  # type: ignore[union-attr]
+        reader.start()
+        seen = bytearray()
+        while True:  # until the command closes the terminal (EIO once it has exited)
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(controller)
+        reader.join(timeout=60)
+        proc.stdout.close()
+        return Result(proc.wait(timeout=60), "".join(out), seen.decode("utf-8", "replace"))
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(

@@ -166,6 +166,9 @@ def test_definitions_round_trip(cli: Run, tmp_path: Path) -> None:
     ).json()
     # erin's password hash came back as it was
     assert cli("vhosts", "list", "--username", "erin", "--password", "erins-pw").code == 0
+    shown = cli.on_terminal("definitions", "import", str(exported))
+    assert shown.code == 0 and shown.out.startswith("imported")
+    assert "importing" in shown.err  # the upload's progress, drawn on the terminal
     from_stdin = cli("definitions", "import", "-", input=exported.read_text())
     assert from_stdin.code == 0 and from_stdin.out.startswith("imported")
 

@@ -157,6 +157,13 @@ def test_consume_count_takes_them_all(cli: Run, channel: BlockingChannel) -> Non
     assert result.out.splitlines() == [f"c{i}" for i in range(5)]
     assert "consumed 5 messages" in result.err
     assert _depth(channel, "cli.consume") == 0
+    for i in range(3):
+        channel.basic_publish("", "cli.consume", f"t{i}".encode())
+    shown = cli.on_terminal("consume", "cli.consume", "--count", "3")
+    assert shown.code == 0, shown.err
+    assert shown.out.splitlines() == ["t0", "t1", "t2"]  # the payloads stay on stdout
+    assert "consuming cli.consume" in shown.err and "3/3" in shown.err  # the bar, on the terminal
+    assert "t0" not in shown.err
     assert cli("consume", "cli.consume").code == 2  # neither --follow nor --count
     assert cli("consume", "cli.consume", "--follow", "--count", "1").code == 2
     channel.queue_delete("cli.consume")

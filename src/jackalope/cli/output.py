@@ -132,7 +132,8 @@ class Output:
 
     def progress(self, *, in_bytes: bool = False) -> Progress:
         """A progress bar on stderr, drawn only on a terminal (so never in a script's
-        output): items done of the total, or bytes."""
+        output): items done of the total, or bytes.  What the command prints meanwhile goes
+        above the bar when stdout is that terminal too, and straight to stdout otherwise."""
         amount = DownloadColumn() if in_bytes else MofNCompleteColumn()
         return Progress(
             TextColumn("{task.description}"),
@@ -142,4 +143,6 @@ class Output:
             console=self.errors,
             transient=True,
             disable=not self.errors.is_terminal,
+            redirect_stdout=sys.stdout.isatty(),
+            redirect_stderr=False,
         )
