@@ -78,6 +78,10 @@ class Ui:
         self.find("#username").send_keys(user)
         self.find("#password").send_keys(password)
         self.find("form.login button[type=submit]").click()
+        self.wait(
+            lambda d: self.find_all("nav[aria-label=Main]") or self.find_all("#login-error"),
+            "logged in or refused",
+        )
 
     def h1(self) -> str:
         return self.visible("main h1").text
