@@ -117,6 +117,13 @@ class Ui:
     def row_texts(self, table: str, key: str) -> list[str]:
         return [c.text for c in self.row(table, key).find_elements(By.CSS_SELECTOR, "th, td")]
 
+    def expect_cell(self, table: str, key: str, column: str, expected: str) -> None:
+        """Wait until the cell reads ``expected`` (a table refresh may replace it meanwhile)."""
+        self.wait(
+            lambda d: self.cell(table, key, column) == expected,
+            f"{column} of {key} in {table} to read {expected!r}",
+        )
+
     def cell(self, table: str, key: str, column: str) -> str:
         """The text of the cell under the header ``column`` in the row ``key``; "" while there
         is no such row (or the refresh replaced it under our feet: a wait tries again)."""

@@ -38,12 +38,12 @@ def test_the_queues_page_follows_a_queues_depth(
     channel.queue_declare("ui-depth")
     ui.login()
     ui.go("/queues")
-    assert ui.cell("#queues", "//ui-depth", "Ready") == "0"  # the server's first render
+    ui.expect_cell("#queues", "//ui-depth", "Ready", "0")  # the server's first render
     for n in range(3):
         channel.basic_publish("", "ui-depth", f"m{n}".encode())
     ui.wait(lambda d: ui.cell("#queues", "//ui-depth", "Ready") == "3", "Ready becomes 3")
-    assert ui.cell("#queues", "//ui-depth", "Total") == "3"
-    assert ui.cell("#queues", "//ui-depth", "Type") == "classic"
+    ui.expect_cell("#queues", "//ui-depth", "Total", "3")
+    ui.expect_cell("#queues", "//ui-depth", "Type", "classic")
     ui.find('#queues tr[data-key="//ui-depth"] a').click()
     ui.wait(lambda d: d.current_url.endswith("/queues/%2F/ui-depth"), "on the queue's page")
     assert ui.h1() == "Queue ui-depth"
@@ -77,7 +77,7 @@ def test_publish_from_the_exchange_page_and_receive_it_with_pika(
     ui.find('#exchanges tr[data-key="//ui-x"] a').click()
     ui.wait(lambda d: d.current_url.endswith("/exchanges/%2F/ui-x"), "on the exchange's page")
     assert ui.h1() == "Exchange ui-x"
-    assert ui.cell("#bindings", "queue/ui-x-q/k1", "Routing key") == "k1"
+    ui.expect_cell("#bindings", "queue/ui-x-q/k1", "Routing key", "k1")
     ui.fill(
         "#publish", {"routing_key": "k1", "payload": "hello from the UI", "properties.headers": '{"h": "v"}'}
     )
@@ -111,13 +111,13 @@ def test_get_messages_purge_and_delete_on_the_queue_page(
     assert ui.submit("#get-messages") == "Got 2 message(s)."
     payloads = [row[0] for row in ui.cell_texts("#messages")]
     assert payloads == ["first", "second"]
-    assert ui.cell("#messages", "1", "Properties") == '{"content_type": "text/plain"}'
-    assert ui.cell("#messages", "1", "Routing key") == "ui-get"
+    ui.expect_cell("#messages", "1", "Properties", '{"content_type": "text/plain"}')
+    ui.expect_cell("#messages", "1", "Routing key", "ui-get")
     queue = http_json(ui.url + "/api/queues/%2F/ui-get")
     assert isinstance(queue, dict) and queue["messages"] == 2  # requeued
     ui.fill("#get-messages", {"ackmode": "ack_requeue_false", "count": 1})
     assert ui.submit("#get-messages") == "Got 1 message(s)."
-    assert ui.cell("#messages", "1", "Redelivered") == "yes"
+    ui.expect_cell("#messages", "1", "Redelivered", "yes")
     ui.wait(lambda d: ui.find('dd[data-field="messages_ready"]').text == "1", "one left")
     ui.find("button[data-api$='/contents']").click()
     driver.switch_to.alert.accept()

@@ -46,19 +46,19 @@ def test_browse_a_topic_and_open_one_record_side_by_side(ui: Ui, broker: Broker)
     produce(broker, 6)
     ui.login()
     ui.go("/topics")
-    assert ui.cell("#topics", TOPIC, "Messages") == "7"
+    ui.expect_cell("#topics", TOPIC, "Messages", "7")
     ui.find(f'#topics tr[data-key="{TOPIC}"] a').click()
     ui.wait(lambda d: d.current_url.endswith(f"/topics/{TOPIC}"), "on the topic's page")
     assert ui.h1() == f"Topic {TOPIC}"
-    assert ui.cell("#partitions", "0", "High watermark") == "6"
-    assert ui.cell("#partitions", "0", "Low watermark") == "0"
-    assert ui.cell("#partitions", "1", "High watermark") == "1"
+    ui.expect_cell("#partitions", "0", "High watermark", "6")
+    ui.expect_cell("#partitions", "0", "Low watermark", "0")
+    ui.expect_cell("#partitions", "1", "High watermark", "1")
 
     ui.fill("#browse", {"partition": "0", "filter": "needle", "limit": "10"})
     assert ui.submit("#browse") == "3 record(s); next offset 6."
     assert [row[0] for row in ui.cell_texts("#records")] == ["1", "3", "5"]
-    assert ui.cell("#records", "2", "Value") == "needle 3"
-    assert ui.cell("#records", "2", "Key") == "k3"
+    ui.expect_cell("#records", "2", "Value", "needle 3")
+    ui.expect_cell("#records", "2", "Key", "k3")
     ui.fill("#browse", {"filter": "", "offset": "4", "limit": "1"})
     assert ui.submit("#browse") == "1 record(s); next offset 5."
     assert ui.cell_texts("#records")[0][:2] == ["4", "0"]
@@ -101,11 +101,11 @@ def test_reset_a_groups_offsets_from_its_page(ui: Ui, broker: Broker) -> None:
     ui.login()
     ui.go("/groups")
     ui.wait(lambda d: ui.has_row("#groups", GROUP), "the group's row")
-    assert ui.cell("#groups", GROUP, "Lag") == "0"
+    ui.expect_cell("#groups", GROUP, "Lag", "0")
     ui.find(f'#groups tr[data-key="{GROUP}"] a').click()
     ui.wait(lambda d: d.current_url.endswith(f"/groups/{GROUP}"), "on the group's page")
-    assert ui.cell("#offsets", f"{TOPIC}/0", "Current offset") == "6"
-    assert ui.cell("#offsets", f"{TOPIC}/0", "Lag") == "0"
+    ui.expect_cell("#offsets", f"{TOPIC}/0", "Current offset", "6")
+    ui.expect_cell("#offsets", f"{TOPIC}/0", "Lag", "0")
 
     ui.fill("#reset", {"to": "offset", "value": "2", "dry_run": True})
     assert ui.submit("#reset") == "Offsets reset for 1 partition(s)."
@@ -116,7 +116,7 @@ def test_reset_a_groups_offsets_from_its_page(ui: Ui, broker: Broker) -> None:
     ui.fill("#reset", {"to": "earliest", "value": "", "dry_run": False})
     assert ui.submit("#reset") == "Offsets reset for 1 partition(s)."
     ui.wait(lambda d: ui.cell("#offsets", f"{TOPIC}/0", "Lag") == "6", "the lag after the reset")
-    assert ui.cell("#offsets", f"{TOPIC}/0", "Current offset") == "0"
+    ui.expect_cell("#offsets", f"{TOPIC}/0", "Current offset", "0")
 
     consumer = KafkaConsumer(
         bootstrap_servers=broker.kafka_bootstrap, group_id=GROUP, enable_auto_commit=False
