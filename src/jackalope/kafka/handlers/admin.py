@@ -52,6 +52,7 @@ class ConfigType(IntEnum):
     STRING = 2
     INT = 3
     LONG = 5
+    DOUBLE = 6
     LIST = 7
 
 
@@ -86,6 +87,24 @@ TOPIC_CONFIG_TYPES: dict[str, ConfigType] = {
     "unclean.leader.election.enable": ConfigType.BOOLEAN,
     "message.timestamp.difference.max.ms": ConfigType.LONG,
     "preallocate": ConfigType.BOOLEAN,
+    "segment.jitter.ms": ConfigType.LONG,
+    "max.compaction.lag.ms": ConfigType.LONG,
+    "file.delete.delay.ms": ConfigType.LONG,
+    "min.cleanable.dirty.ratio": ConfigType.DOUBLE,
+    "compression.gzip.level": ConfigType.INT,
+    "compression.lz4.level": ConfigType.INT,
+    "compression.zstd.level": ConfigType.INT,
+    "message.format.version": ConfigType.STRING,
+    "message.timestamp.before.max.ms": ConfigType.LONG,
+    "message.timestamp.after.max.ms": ConfigType.LONG,
+    "leader.replication.throttled.replicas": ConfigType.LIST,
+    "follower.replication.throttled.replicas": ConfigType.LIST,
+    "message.downconversion.enable": ConfigType.BOOLEAN,
+    "remote.storage.enable": ConfigType.BOOLEAN,
+    "local.retention.ms": ConfigType.LONG,
+    "local.retention.bytes": ConfigType.LONG,
+    "remote.log.copy.disable": ConfigType.BOOLEAN,
+    "remote.log.delete.on.disable": ConfigType.BOOLEAN,
 }
 
 BROKER_STATIC_MESSAGE = (
