@@ -170,6 +170,8 @@ class Server:
         groups = self._groups = GroupCoordinator(
             core.logs,
             initial_rebalance_delay_ms=s.kafka_group_initial_delay_ms,
+            min_session_timeout_ms=s.kafka_group_min_session_timeout_ms,
+            max_session_timeout_ms=s.kafka_group_max_session_timeout_ms,
         )
         await groups.load()
         core.groups = groups

@@ -364,8 +364,13 @@ def broker_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
     """The broker-level configs DescribeConfigs shows: Kafka's names for this broker's settings."""
     topics = ctx.broker.topics
     base = topics.base_config
+    groups = ctx.broker.groups
     return [
         ("broker.id", str(ctx.broker.node_id), ConfigType.INT),
+        ("node.id", str(ctx.broker.node_id), ConfigType.INT),
+        ("group.initial.rebalance.delay.ms", str(groups.initial_rebalance_delay_ms), ConfigType.INT),
+        ("group.min.session.timeout.ms", str(groups.min_session_timeout_ms), ConfigType.INT),
+        ("group.max.session.timeout.ms", str(groups.max_session_timeout_ms), ConfigType.INT),
         ("num.partitions", str(topics.default_partitions), ConfigType.INT),
         ("default.replication.factor", "1", ConfigType.INT),
         (
