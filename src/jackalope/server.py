@@ -199,6 +199,8 @@ class Server:
             "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
         )
         broker.advertised_port = s.kafka_advertised_port or port
+        broker.listen_address = f"{s.host}:{port}"
+        broker.tls = context is not None
         self.addresses["kafka"] = _url("kafka+ssl" if context else "kafka", s.host, port)
 
     def _producer_ids(self) -> ProducerIds:

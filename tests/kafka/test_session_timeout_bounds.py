@@ -1,4 +1,4 @@
-"""group.min/max.session.timeout.ms: settings the group coordinator enforces and DescribeConfigs shows."""
+"""Broker settings through DescribeConfigs: group session timeout bounds (enforced) and listeners."""
 
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ def test_join_outside_the_configured_bounds_is_refused(serve_kafka: Callable[...
     described = admin.describe_configs([res], request_timeout=10)[res].result(timeout=15)
     assert described["group.min.session.timeout.ms"].value == "7000"
     assert described["group.max.session.timeout.ms"].value == "20000"
+    assert described["advertised.listeners"].value == f"PLAINTEXT://{bootstrap}"
+    assert described["listeners"].value.startswith("PLAINTEXT://")
+    assert described["listeners"].value.endswith(":" + bootstrap.rsplit(":", 1)[1])
 
     for timeout in (6500, 25000):
         consumer = _consumer(bootstrap, topic, timeout)

@@ -365,9 +365,16 @@ def broker_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
     topics = ctx.broker.topics
     base = topics.base_config
     groups = ctx.broker.groups
+    kafka = ctx.broker
     return [
         ("broker.id", str(ctx.broker.node_id), ConfigType.INT),
         ("node.id", str(ctx.broker.node_id), ConfigType.INT),
+        ("listeners", f"{kafka.security_protocol}://{kafka.listen_address}", ConfigType.STRING),
+        (
+            "advertised.listeners",
+            f"{kafka.security_protocol}://{kafka.advertised_host}:{kafka.advertised_port}",
+            ConfigType.STRING,
+        ),
         ("group.initial.rebalance.delay.ms", str(groups.initial_rebalance_delay_ms), ConfigType.INT),
         ("group.min.session.timeout.ms", str(groups.min_session_timeout_ms), ConfigType.INT),
         ("group.max.session.timeout.ms", str(groups.max_session_timeout_ms), ConfigType.INT),
