@@ -170,6 +170,8 @@ class Server:
         groups = self._groups = GroupCoordinator(
             core.logs,
             initial_rebalance_delay_ms=s.kafka_group_initial_delay_ms,
+            min_session_timeout_ms=s.kafka_group_min_session_timeout_ms,
+            max_session_timeout_ms=s.kafka_group_max_session_timeout_ms,
         )
         await groups.load()
         core.groups = groups
@@ -197,6 +199,8 @@ class Server:
             "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
         )
         broker.advertised_port = s.kafka_advertised_port or port
+        broker.listen_address = f"{s.host}:{port}"
+        broker.tls = context is not None
         self.addresses["kafka"] = _url("kafka+ssl" if context else "kafka", s.host, port)
 
     def _producer_ids(self) -> ProducerIds:

@@ -78,6 +78,12 @@ class Settings:
     kafka_group_initial_delay_ms: int = _setting(
         3000, "How long a new consumer group waits for more members before its first rebalance."
     )
+    kafka_group_min_session_timeout_ms: int = _setting(
+        6000, "Shortest session timeout a consumer may join a group with (group.min.session.timeout.ms)."
+    )
+    kafka_group_max_session_timeout_ms: int = _setting(
+        1_800_000, "Longest session timeout a consumer may join a group with (group.max.session.timeout.ms)."
+    )
     kafka_sasl_mechanisms: str = _setting(
         "",
         "Comma-separated SASL mechanisms Kafka clients must authenticate with "
@@ -147,6 +153,11 @@ class Settings:
             raise SettingsError("consumer_timeout_ms must be 0 (never) or more")
         if self.kafka_num_partitions < 1:
             raise SettingsError("kafka_num_partitions must be at least 1")
+        if not 0 < self.kafka_group_min_session_timeout_ms <= self.kafka_group_max_session_timeout_ms:
+            raise SettingsError(
+                "kafka_group_min_session_timeout_ms must be above 0 and at most "
+                "kafka_group_max_session_timeout_ms"
+            )
         unknown = set(self.kafka_sasl_list()) - SASL_MECHANISMS
         if unknown:
             raise SettingsError(

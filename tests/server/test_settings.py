@@ -100,3 +100,11 @@ def test_amqps_settings_from_the_environment() -> None:
 def test_bad_amqps_settings(changes: dict[str, object], message: str) -> None:
     with pytest.raises(settings.SettingsError, match=message):
         settings.load(changes, environ={})
+
+
+def test_group_session_timeout_bounds() -> None:
+    s = settings.load({}, environ={})
+    assert (s.kafka_group_min_session_timeout_ms, s.kafka_group_max_session_timeout_ms) == (6000, 1_800_000)
+    for bad in ({"kafka_group_min_session_timeout_ms": 0}, {"kafka_group_max_session_timeout_ms": 5000}):
+        with pytest.raises(settings.SettingsError, match="kafka_group_min_session_timeout_ms"):
+            settings.load(bad, environ={})

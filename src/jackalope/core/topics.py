@@ -79,10 +79,50 @@ def _choice(*choices: str) -> Callable[[str], Any]:
     return parse
 
 
+def _bounded(parse: Callable[[str], Any], low: float, high: float) -> Callable[[str], Any]:
+    def check(value: str) -> Any:
+        number = parse(value)
+        if not low <= number <= high:
+            raise InvalidConfig(f"{value!r} is not in [{low}, {high}]")
+        return number
+
+    return check
+
+
+def _double(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidConfig(f"{value!r} is not a number") from None
+
+
+_THROTTLED = re.compile(r"^(\*|\s*\d+\s*:\s*\d+\s*(,\s*\d+\s*:\s*\d+\s*)*)?$")
+
+
+def _throttled_replicas(value: str) -> str:
+    """Kafka's ThrottledReplicaListValidator: empty, '*', or partition:broker pairs."""
+    if not _THROTTLED.match(value.strip()):
+        raise InvalidConfig(f"{value!r} is neither '*' nor a list of partition:broker pairs")
+    return ",".join(v.strip().replace(" ", "") for v in value.split(",")) if value.strip() else ""
+
+
+def _format_version(value: str) -> str:
+    if not re.match(r"^\d+\.\d+(\.\d+)?(-IV\d+)?$", value):
+        raise InvalidConfig(f"{value!r} is not a Kafka version")
+    return value
+
+
 def _timestamp_type(value: str) -> bool:
     if value not in ("CreateTime", "LogAppendTime"):
         raise InvalidConfig(f"{value!r} is neither CreateTime nor LogAppendTime")
     return value == "LogAppendTime"
+
+
+def _gzip_level(value: str) -> int:
+    level: int = _int(-(2**31))(value)
+    if level != -1 and not 1 <= level <= 9:
+        raise InvalidConfig(f"{value!r} is neither -1 nor in [1, 9]")
+    return level
 
 
 @dataclass(frozen=True)
@@ -124,6 +164,24 @@ CONFIG_KEYS: dict[str, ConfigKey] = {
         ConfigKey("unclean.leader.election.enable", None, _choice("true", "false")),
         ConfigKey("message.timestamp.difference.max.ms", None, _int(0)),
         ConfigKey("preallocate", None, _choice("true", "false")),
+        ConfigKey("segment.jitter.ms", None, _int(0)),
+        ConfigKey("max.compaction.lag.ms", None, _int(1)),
+        ConfigKey("file.delete.delay.ms", None, _int(0)),
+        ConfigKey("min.cleanable.dirty.ratio", None, _bounded(_double, 0, 1)),
+        ConfigKey("compression.gzip.level", None, _gzip_level),
+        ConfigKey("compression.lz4.level", None, _bounded(_int(-(2**31)), 1, 17)),
+        ConfigKey("compression.zstd.level", None, _bounded(_int(-(2**31)), -131072, 22)),
+        ConfigKey("message.format.version", None, _format_version),
+        ConfigKey("message.timestamp.before.max.ms", None, _int(0)),
+        ConfigKey("message.timestamp.after.max.ms", None, _int(0)),
+        ConfigKey("leader.replication.throttled.replicas", None, _throttled_replicas),
+        ConfigKey("follower.replication.throttled.replicas", None, _throttled_replicas),
+        ConfigKey("message.downconversion.enable", None, _choice("true", "false")),
+        ConfigKey("remote.storage.enable", None, _choice("false")),
+        ConfigKey("local.retention.ms", None, _int(-2)),
+        ConfigKey("local.retention.bytes", None, _int(-2)),
+        ConfigKey("remote.log.copy.disable", None, _choice("true", "false")),
+        ConfigKey("remote.log.delete.on.disable", None, _choice("true", "false")),
     )
 }
 
@@ -137,6 +195,24 @@ _STATIC_DEFAULTS = {
     "unclean.leader.election.enable": "false",
     "message.timestamp.difference.max.ms": "9223372036854775807",
     "preallocate": "false",
+    "segment.jitter.ms": "0",
+    "max.compaction.lag.ms": "9223372036854775807",
+    "file.delete.delay.ms": "60000",
+    "min.cleanable.dirty.ratio": "0.5",
+    "compression.gzip.level": "-1",
+    "compression.lz4.level": "9",
+    "compression.zstd.level": "3",
+    "message.format.version": "3.0-IV1",
+    "message.timestamp.before.max.ms": "9223372036854775807",
+    "message.timestamp.after.max.ms": "9223372036854775807",
+    "leader.replication.throttled.replicas": "",
+    "follower.replication.throttled.replicas": "",
+    "message.downconversion.enable": "true",
+    "remote.storage.enable": "false",
+    "local.retention.ms": "-2",
+    "local.retention.bytes": "-2",
+    "remote.log.copy.disable": "false",
+    "remote.log.delete.on.disable": "false",
 }
 
 

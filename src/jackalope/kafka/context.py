@@ -25,6 +25,8 @@ class KafkaBroker:
     cluster_id: str
     advertised_host: str = "127.0.0.1"
     advertised_port: int = 9092
+    listen_address: str = ""  # host:port the Kafka listener is bound to
+    tls: bool = False
     auto_create_topics: bool = True
     max_request_bytes: int = 100 * 1024 * 1024
     sasl_mechanisms: tuple[str, ...] = ()
@@ -33,6 +35,13 @@ class KafkaBroker:
     @property
     def node_id(self) -> int:
         return NODE_ID
+
+    @property
+    def security_protocol(self) -> str:
+        """Kafka's name for this listener's protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."""
+        if self.sasl_mechanisms:
+            return "SASL_SSL" if self.tls else "SASL_PLAINTEXT"
+        return "SSL" if self.tls else "PLAINTEXT"
 
 
 class ConnectionState(Protocol):

@@ -52,6 +52,7 @@ class ConfigType(IntEnum):
     STRING = 2
     INT = 3
     LONG = 5
+    DOUBLE = 6
     LIST = 7
 
 
@@ -86,6 +87,24 @@ TOPIC_CONFIG_TYPES: dict[str, ConfigType] = {
     "unclean.leader.election.enable": ConfigType.BOOLEAN,
     "message.timestamp.difference.max.ms": ConfigType.LONG,
     "preallocate": ConfigType.BOOLEAN,
+    "segment.jitter.ms": ConfigType.LONG,
+    "max.compaction.lag.ms": ConfigType.LONG,
+    "file.delete.delay.ms": ConfigType.LONG,
+    "min.cleanable.dirty.ratio": ConfigType.DOUBLE,
+    "compression.gzip.level": ConfigType.INT,
+    "compression.lz4.level": ConfigType.INT,
+    "compression.zstd.level": ConfigType.INT,
+    "message.format.version": ConfigType.STRING,
+    "message.timestamp.before.max.ms": ConfigType.LONG,
+    "message.timestamp.after.max.ms": ConfigType.LONG,
+    "leader.replication.throttled.replicas": ConfigType.LIST,
+    "follower.replication.throttled.replicas": ConfigType.LIST,
+    "message.downconversion.enable": ConfigType.BOOLEAN,
+    "remote.storage.enable": ConfigType.BOOLEAN,
+    "local.retention.ms": ConfigType.LONG,
+    "local.retention.bytes": ConfigType.LONG,
+    "remote.log.copy.disable": ConfigType.BOOLEAN,
+    "remote.log.delete.on.disable": ConfigType.BOOLEAN,
 }
 
 BROKER_STATIC_MESSAGE = (
@@ -345,8 +364,20 @@ def broker_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
     """The broker-level configs DescribeConfigs shows: Kafka's names for this broker's settings."""
     topics = ctx.broker.topics
     base = topics.base_config
+    groups = ctx.broker.groups
+    kafka = ctx.broker
     return [
         ("broker.id", str(ctx.broker.node_id), ConfigType.INT),
+        ("node.id", str(ctx.broker.node_id), ConfigType.INT),
+        ("listeners", f"{kafka.security_protocol}://{kafka.listen_address}", ConfigType.STRING),
+        (
+            "advertised.listeners",
+            f"{kafka.security_protocol}://{kafka.advertised_host}:{kafka.advertised_port}",
+            ConfigType.STRING,
+        ),
+        ("group.initial.rebalance.delay.ms", str(groups.initial_rebalance_delay_ms), ConfigType.INT),
+        ("group.min.session.timeout.ms", str(groups.min_session_timeout_ms), ConfigType.INT),
+        ("group.max.session.timeout.ms", str(groups.max_session_timeout_ms), ConfigType.INT),
         ("num.partitions", str(topics.default_partitions), ConfigType.INT),
         ("default.replication.factor", "1", ConfigType.INT),
         (
