@@ -145,3 +145,24 @@ def test_the_binding_survives_a_restart(tmp_path: Path) -> None:
         ((_, _, body),) = take(connection.channel(), queue, 1)
         assert body == b"after restart"
         connection.close()
+
+
+def test_the_example(broker: Broker) -> None:
+    import subprocess
+    import sys
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "kafka_to_amqp_worker.py"
+    result = subprocess.run(
+        [sys.executable, str(example), broker.kafka_bootstrap, broker.amqp_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    # A requeued message goes back to its place at the head, as in RabbitMQ.
+    assert result.stdout.splitlines() == [
+        "worker    did 'resize image 0' key job-0 offset 0",
+        "worker    failed 'resize image 1' (offset 1), requeued",
+        "worker    did 'resize image 1' key job-1 offset 1 (redelivered)",
+        "worker    did 'resize image 2' key job-2 offset 2",
+    ]
