@@ -21,10 +21,11 @@ TLS_HANDSHAKE_TIMEOUT: Final = 5.0  # seconds, RabbitMQ's ssl_handshake_timeout
 
 def install_codecs(core: BrokerCore) -> None:
     """Give the core what it needs of AMQP's message format: stream records, dead letters'
-    x-death, due delayed messages' x-delay. Messages at rest are AMQP-encoded, so the server
-    installs these before the stored definitions load (a recovered delayed message may be due
-    at once), whether an AMQP listener runs or not."""
+    x-death, due delayed messages' x-delay, topic records routed by amq.kafka. Messages at rest
+    are AMQP-encoded, so the server installs these before the stored definitions load (a
+    recovered delayed message may be due at once), whether an AMQP listener runs or not."""
     core.stream_encoder = stream_records.message_record
+    core.record_decoder = stream_records.bridged_message
     core.death_stamp = stamp_death
     core.release_stamp = release_delayed
 

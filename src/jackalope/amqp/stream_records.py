@@ -27,6 +27,7 @@ from jackalope.amqp.validation import (
     property_flags,
 )
 from jackalope.core.message import Message
+from jackalope.core.topic_routes import KAFKA_EXCHANGE
 from jackalope.storage import Record
 
 #
@@ -49,6 +50,8 @@ EXCHANGE_HEADER: Final = "x-amqp-exchange"  # on every record written through AM
 TABLE_HEADER: Final = "x-amqp-headers"  # the headers table verbatim, when not all strings
 TIMESTAMP_HEADER: Final = "x-amqp-timestamp"
 STREAM_OFFSET: Final = "x-stream-offset"
+KAFKA_TOPIC: Final = "x-kafka-topic"  # of a record routed by amq.kafka, and its partition
+KAFKA_PARTITION: Final = "x-kafka-partition"
 KAFKA_KEY: Final = "x-kafka-key"  # a record key that is no valid routing key (not UTF-8, > 255 bytes)
 
 _HEADERS_FLAG: Final = 0x2000
@@ -193,13 +196,15 @@ def message_from_record(
     headers: tuple[KafkaHeader, ...],
     timestamp: int | None,
     offset: int,
+    extra: bytes = b"",
 ) -> tuple[str, str, bytes]:
     """``(exchange, routing key, properties)`` of the delivery of a stream record.
 
     A record written through AMQP (it has ``x-amqp-exchange``) gets its exchange, routing key
     and properties back; any other record is delivered from exchange "" with its key as the
     routing key, its headers as longstr entries of the headers table and its timestamp as the
-    timestamp property.  Either way the table gains ``x-stream-offset`` (a long), as RabbitMQ's.
+    timestamp property.  Either way the table gains ``x-stream-offset`` (a long), as RabbitMQ's,
+    after the encoded table entries ``extra``.
     """
     exchange = ""
     from_amqp = False
@@ -226,9 +231,8 @@ def message_from_record(
             entries.append(_longstr_entry(KAFKA_KEY, key))
         else:
             routing_key = text
-    table = (
-        (verbatim if verbatim is not None else b"".join(entries)) + _STREAM_OFFSET_ENTRY + _I64.pack(offset)
-    )
+    own = verbatim if verbatim is not None else b"".join(entries)
+    table = own + extra + _STREAM_OFFSET_ENTRY + _I64.pack(offset)
     if not from_amqp and timestamp is not None and timestamp >= 0:
         values[_TIMESTAMP_FLAG] = str(timestamp // 1000).encode()
     flags = _HEADERS_FLAG
@@ -289,3 +293,19 @@ def message_record(message: Message) -> Record:
         headers=tuple(headers),
         timestamp=timestamp,
     )
+
+
+def bridged_message(topic: str, partition: int, record: Record) -> Message:
+    """A topic's record as the message ``amq.kafka`` routes to its bound queues (the decoder the
+    AMQP front-end gives the core, :attr:`BrokerCore.record_decoder`): the stream mapping, from
+    exchange ``amq.kafka``, with ``x-kafka-topic`` and ``x-kafka-partition`` in the headers."""
+    extra = _longstr_entry(KAFKA_TOPIC, topic.encode()) + _long_entry(KAFKA_PARTITION, partition)
+    _, routing_key, properties = message_from_record(
+        record.key, record.headers, record.timestamp, record.offset, extra
+    )
+    return Message(KAFKA_EXCHANGE, routing_key, properties, record.value or b"", True)
+
+
+def _long_entry(name: str, value: int) -> bytes:
+    raw = name.encode()
+    return _OCTETS[len(raw)] + raw + b"l" + _I64.pack(value)

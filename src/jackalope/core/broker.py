@@ -27,9 +27,10 @@ from jackalope.core.permissions import Grant, Permission
 from jackalope.core.queue import Defer, Timer
 from jackalope.core.stats import MessageStats, QueueCounts, RateSampler
 from jackalope.core.stream import MessageEncoder, plain_record
+from jackalope.core.topic_routes import RecordDecoder, TopicRoutes
 from jackalope.core.topics import Topics
 from jackalope.core.users import User
-from jackalope.core.vhost import LIMITS, VirtualHost
+from jackalope.core.vhost import LIMITS, STREAM_VHOST, VirtualHost
 from jackalope.storage import LogManager
 from jackalope.storage.files import atomic_write
 
@@ -75,6 +76,8 @@ class BrokerCore:
         self._loading = True  # nothing to save until the stored definitions are loaded
         self.add_vhost(DEFAULT_VHOST)
         self._loading = False
+        self.topic_routes = TopicRoutes(self.vhosts[STREAM_VHOST])
+        self.topics.on_append = self.topic_routes.appended
 
     # -- virtual hosts and users -----------------------------------------------------------------
 
@@ -109,6 +112,15 @@ class BrokerCore:
         self._stream_encoder = encoder
         for vhost in self.vhosts.values():
             vhost.stream_encoder = encoder
+
+    @property
+    def record_decoder(self) -> RecordDecoder | None:
+        """How a topic's record becomes a message routed by ``amq.kafka`` (the AMQP mapping)."""
+        return self.topic_routes.decode
+
+    @record_decoder.setter
+    def record_decoder(self, decoder: RecordDecoder | None) -> None:
+        self.topic_routes.decode = decoder
 
     @property
     def death_stamp(self) -> DeathStamp | None:

@@ -325,6 +325,8 @@ class Topics:
         self._by_id: dict[uuid.UUID, Topic] = {}
         self.on_delete: list[Callable[[str], object]] = []
         self.waiters = AppendWaiters()
+        # Called after every append with the batches written (core.topic_routes' bridge).
+        self.on_append: Callable[[Log, bytearray, AppendInfo], None] | None = None
 
     # -- lookup --------------------------------------------------------------------------------
 
@@ -351,7 +353,8 @@ class Topics:
 
     def append_batches(self, log_: Log, data: bytearray) -> AppendInfo:
         """Append a producer's record batches to the topic partition ``log_``: the one write path
-        of Kafka's Produce and the HTTP API.  The batches are checked as Kafka checks a
+        of Kafka's Produce and the HTTP API, which routes the records to ``amq.kafka``'s bound
+        queues (:mod:`jackalope.core.topic_routes`).  The batches are checked as Kafka checks a
         producer's (and a compacted topic takes no record without a key), appended as given,
         and readers waiting on the partition are woken.  Raises the storage engine's errors
         (CorruptRecordError, RecordTooLargeError, ...) having written nothing.
@@ -362,6 +365,8 @@ class Topics:
         info = log_.append_batches(data)
         if not info.duplicate:  # a retried batch already written: nothing new to read
             self.waiters.appended(log_)
+            if self.on_append is not None:
+                self.on_append(log_, data, info)
         return info
 
     # -- changes -------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from jackalope.core.queue_types import QUORUM
 from jackalope.core.quorum import QuorumQueue
 from jackalope.core.stats import MessageStats, QueueCounts
 from jackalope.core.stream import MessageEncoder, Stream
+from jackalope.core.topic_routes import KAFKA_EXCHANGE
 from jackalope.core.topics import TopicError, Topics, UnknownTopic
 from jackalope.storage import LogManager
 
@@ -118,6 +119,8 @@ class VirtualHost:
         self._policy_alternates: dict[str, str] = {}  # exchange -> alternate-exchange by policy
         for ex_name, ex_type in PREDECLARED.items():
             self.exchanges[ex_name] = make_exchange(ex_type, ex_name, durable=True)
+        if name == STREAM_VHOST:  # Kafka topics feed the queues bound to it (core.topic_routes)
+            self.exchanges[KAFKA_EXCHANGE] = make_exchange("topic", KAFKA_EXCHANGE, durable=True)
 
     # -- exchanges -----------------------------------------------------------------------------
 
@@ -749,7 +752,7 @@ class VirtualHost:
                 "arguments": dict(ex.arguments),
             }
             for ex in self.exchanges.values()
-            if ex.durable and ex.name not in PREDECLARED
+            if ex.durable and ex.name not in PREDECLARED and ex.name != KAFKA_EXCHANGE
         ]
         queues = [
             {"name": q.name, "auto_delete": q.auto_delete, "arguments": q.arguments}
