@@ -150,3 +150,17 @@ async def test_append_waiters_wake_readers(topics: Topics) -> None:
     topics.waiters.appended(log_)
     assert await waiting is True
     assert await topics.waiters.wait([log_], 0.01) is False
+
+
+def test_keyless_records_on_a_compacted_topic_are_named_by_batch_index(topics: Topics) -> None:
+    from jackalope.storage import InvalidRecordError
+    from jackalope.storage.records import encode_batch
+
+    log_ = topics.create("users", 1, {"cleanup.policy": "compact"}).partitions[0]
+    batch = encode_batch([Record(b"a", key=b"k"), Record(b"b"), Record(b"c", key=b"k"), Record(b"d")])
+    with pytest.raises(InvalidRecordError) as refused:
+        topics.append_batches(log_, bytearray(batch))
+    why = "Compacted topic cannot accept message without key in topic partition users-0"
+    assert refused.value.record_errors == [(1, why), (3, why)]
+    assert "2 record errors" in str(refused.value)
+    assert log_.end_offset == 0  # nothing written

@@ -191,12 +191,32 @@ def test_bad_crc_is_corrupt_message_and_changes_nothing(bs: str) -> None:
 
 
 @pytest.mark.parametrize("magic", [0, 1, 3, -1])
-def test_wrong_magic_is_rejected(bs: str, magic: int) -> None:
+def test_wrong_magic_is_invalid_record(bs: str, magic: int) -> None:
+    # Kafka's ProduceRequest.validateRecords: v3+ carries magic-2 batches only (INVALID_RECORD)
     topic = unique("magic")
     assert _produce(bs, topic, wire.record_batch([b"good"])) == (wire.NO_ERROR, 0)
     err, _ = _produce(bs, topic, wire.record_batch([b"v"], magic=magic))
-    assert err in (wire.CORRUPT_MESSAGE, wire.UNSUPPORTED_FOR_MESSAGE_FORMAT, wire.INVALID_RECORD), err
+    assert err == wire.INVALID_RECORD, err
     assert end_offset(bs, topic) == 1
+
+
+def test_keyless_record_on_a_compacted_topic_is_invalid_record(bs: str) -> None:
+    from confluent_kafka import KafkaError, Producer
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic
+
+    topic = unique("compacted-keyless")
+    admin = AdminClient({"bootstrap.servers": bs})
+    admin.create_topics([NewTopic(topic, 1, 1, config={"cleanup.policy": "compact"})])[topic].result(10)
+    errors: list[Any] = []
+    producer = Producer({"bootstrap.servers": bs, "linger.ms": 0, "message.timeout.ms": 30000})
+    producer.produce(topic, value=b"no key", on_delivery=lambda err, _msg: errors.append(err))
+    producer.flush(30)
+    # INVALID_RECORD is not retriable: librdkafka fails the message at once (CORRUPT_MESSAGE it
+    # retried until message.timeout.ms)
+    assert len(errors) == 1 and errors[0] is not None
+    assert errors[0].code() == KafkaError.INVALID_RECORD, errors[0]
+    assert end_offset(bs, topic) == 0
 
 
 def test_record_count_that_lies_is_rejected(bs: str) -> None:

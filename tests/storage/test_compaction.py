@@ -16,7 +16,7 @@ from jackalope.storage import Log, LogConfig, LogManager, Record
 from jackalope.storage.compaction import swap_path
 from jackalope.storage.compression import GZIP, ZSTD
 from jackalope.storage.log import now_ms
-from jackalope.storage.records import batch_has_null_key, encode_batch, iter_batches, parse_header
+from jackalope.storage.records import encode_batch, iter_batches, keyless_records, parse_header
 
 DAY = 86_400_000
 COMPACT = LogConfig(segment_bytes=1024, cleanup_policy="compact", index_interval_bytes=100)
@@ -159,10 +159,9 @@ def test_an_emptied_batch_that_ends_a_producer_sequence_is_kept_empty(tmp_path: 
 def test_null_keys(tmp_path: Path) -> None:
     keyed = encode_batch([Record(b"a", key=b"k"), Record(b"b", key=b"")])
     unkeyed = encode_batch([Record(b"a", key=b"k"), Record(b"b")], compression=GZIP)
-    assert not batch_has_null_key(keyed, 0)
-    assert batch_has_null_key(unkeyed, 0)
-    assert batch_has_null_key(keyed + unkeyed)
-    assert not batch_has_null_key(keyed + keyed)
+    assert keyless_records(keyed, 0) == []
+    assert keyless_records(unkeyed, 0) == [1]
+    assert keyless_records(keyed + unkeyed, len(keyed)) == [1]
 
 
 def _compacted_but_not_swapped(tmp_path: Path) -> tuple[Log, list[tuple[int, bytes | None, bytes | None]]]:

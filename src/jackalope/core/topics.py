@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jackalope.storage import AppendInfo, CorruptRecordError, Log, LogConfig, LogManager
+from jackalope.storage import AppendInfo, InvalidRecordError, Log, LogConfig, LogManager
 from jackalope.storage.config import CLEANUP_POLICIES
 from jackalope.storage.files import atomic_write
-from jackalope.storage.records import batch_has_null_key, check_producer_batches
+from jackalope.storage.records import check_producer_batches, iter_batches, keyless_records
 
 TOPICS_FILE = "topics.json"
 MAX_NAME_LENGTH = 249
@@ -357,17 +357,45 @@ class Topics:
         queues (:mod:`jackalope.core.topic_routes`).  The batches are checked as Kafka checks a
         producer's (and a compacted topic takes no record without a key), appended as given,
         and readers waiting on the partition are woken.  Raises the storage engine's errors
-        (CorruptRecordError, RecordTooLargeError, ...) having written nothing.
+        (InvalidRecordError for a keyless record on a compacted topic, CorruptRecordError,
+        RecordTooLargeError, ...) having written nothing.
         """
         check_producer_batches(data)
-        if log_.config.compact and batch_has_null_key(data):
-            raise CorruptRecordError("compacted topics need a key on every record")
+        if log_.config.compact:
+            for pos, _ in iter_batches(data):
+                self.refuse_keyless(log_, keyless_records(data, pos))
         info = log_.append_batches(data)
         if not info.duplicate:  # a retried batch already written: nothing new to read
             self.waiters.appended(log_)
             if self.on_append is not None:
                 self.on_append(log_, data, info)
         return info
+
+    def refuse_keyless(self, log_: Log, indexes: list[int]) -> None:
+        """The compacted topic partition ``log_`` takes no record without a key: raise
+        InvalidRecordError naming each such record (``indexes``, from the batch's first) as
+        Kafka's LogValidator does; nothing if ``indexes`` is empty."""
+        if not indexes:
+            return
+        where = self._partition_label(log_)
+        errors = [
+            (i, f"Compacted topic cannot accept message without key in topic partition {where}")
+            for i in indexes
+        ]
+        shown = ", ".join(f"RecordError(batchIndex={i}, message='{m}')" for i, m in errors[:3])
+        raise InvalidRecordError(
+            f"One or more records have been rejected due to {len(errors)} record errors in total, "
+            f"and only showing the first three errors at most: [{shown}]",
+            errors,
+        )
+
+    def _partition_label(self, log_: Log) -> str:
+        """``topic-partition``, as Kafka names a topic partition in messages."""
+        for topic in self._topics.values():
+            for i, p in enumerate(topic.partitions):
+                if p is log_:
+                    return f"{topic.name}-{i}"
+        return "(unknown)"
 
     # -- changes -------------------------------------------------------------------------------
 

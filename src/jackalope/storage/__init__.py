@@ -9,6 +9,7 @@ from jackalope.storage.config import Durability, LogConfig
 from jackalope.storage.errors import (
     CorruptRecordError,
     InvalidProducerEpochError,
+    InvalidRecordError,
     LogClosedError,
     OffsetOutOfRangeError,
     OutOfOrderSequenceError,
@@ -26,6 +27,7 @@ __all__ = [
     "Durability",
     "FileSlice",
     "InvalidProducerEpochError",
+    "InvalidRecordError",
     "Log",
     "LogClosedError",
     "LogConfig",

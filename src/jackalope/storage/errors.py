@@ -10,6 +10,16 @@ class CorruptRecordError(StorageError):
     """Bytes that are not a valid record batch: bad magic, bad CRC, truncated or malformed."""
 
 
+class InvalidRecordError(CorruptRecordError):
+    """Well-formed batches holding records the log refuses (Kafka's INVALID_RECORD): a keyless
+    record for a compacted log, say.  ``record_errors`` are ``(index, message)`` of each refused
+    record, the index counted from the batch's first record."""
+
+    def __init__(self, message: str, record_errors: list[tuple[int, str]] | None = None) -> None:
+        super().__init__(message)
+        self.record_errors = record_errors or []
+
+
 class OffsetOutOfRangeError(StorageError):
     """A read asked for an offset below the log start or past the log end."""
 

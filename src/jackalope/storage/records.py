@@ -620,16 +620,12 @@ def batch_keys(buf: bytes | bytearray | memoryview, pos: int = 0) -> Iterator[tu
         yield base + delta, key, null_value
 
 
-def batch_has_null_key(buf: bytes | bytearray | memoryview, pos: int | None = None) -> bool:
-    """Whether a record of the batch at ``pos`` has a null key (a compacted log rejects those).
-
-    With ``pos`` None every whole batch in ``buf`` is checked (a produce request's records).
-    Records are decoded (decompressed if needed), so this is for compacted logs only.  Raises
-    CorruptRecordError when the records cannot be read (bad framing, unsupported codec).
+def keyless_records(buf: bytes | bytearray | memoryview, pos: int) -> list[int]:
+    """Indexes (from the batch's first record) of the records without a key in the batch at
+    ``pos``: what a compacted log refuses.  Records are decoded (decompressed if needed), so
+    this is for compacted logs only.  Raises CorruptRecordError when the records cannot be read.
     """
-    if pos is None:
-        return any(batch_has_null_key(buf, p) for p, _ in iter_batches(buf))
-    return any(key is None for _, key, _ in batch_keys(buf, pos))
+    return [i for i, (_, key, _) in enumerate(batch_keys(buf, pos)) if key is None]
 
 
 def rebuild_batch(header: BatchHeader, records: bytes, count: int) -> bytearray:

@@ -20,16 +20,21 @@ from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 from jackalope.storage import (
     CorruptRecordError,
     InvalidProducerEpochError,
+    InvalidRecordError,
     Log,
     OutOfOrderSequenceError,
     RecordTooLargeError,
     StorageError,
 )
+from jackalope.storage.records import MAGIC
+
+_MAGIC_AT = 16  # the magic byte's place in a record batch and in a v0/v1 message set alike
 
 _ERRORS: list[tuple[type[Exception], int]] = [
     (RecordTooLargeError, ErrorCode.message_too_large),
     (OutOfOrderSequenceError, ErrorCode.out_of_order_sequence_number),
     (InvalidProducerEpochError, ErrorCode.invalid_producer_epoch),
+    (InvalidRecordError, ErrorCode.invalid_record),
     (CorruptRecordError, ErrorCode.corrupt_message),
     (StorageError, ErrorCode.kafka_storage_error),
 ]
@@ -43,11 +48,12 @@ def _error_code(exc: Exception) -> int:
 
 
 class _Result:
-    __slots__ = ("base_offset", "error", "last_offset", "log", "log_append_time", "message")
+    __slots__ = ("base_offset", "error", "last_offset", "log", "log_append_time", "message", "record_errors")
 
     def __init__(self, error: int = 0, message: str | None = None) -> None:
         self.error = error
         self.message = message
+        self.record_errors: list[tuple[int, str]] = []  # KIP-467: (index in the batch, why)
         self.base_offset = -1
         self.last_offset = -1
         self.log_append_time = -1
@@ -63,12 +69,17 @@ def _append(ctx: RequestContext, topic_name: str, partition: int, records: bytes
     log_ = topic.log(partition)
     if log_ is None:
         return _Result(ErrorCode.unknown_topic_or_partition)
-    if not records:
-        return _Result(ErrorCode.corrupt_message, "no record batch")
+    refused = _refuse_format(ctx.api_version, records)
+    if refused is not None:
+        return _Result(ErrorCode.invalid_record, refused)
+    assert records is not None
     try:
         info = ctx.broker.topics.append_batches(log_, bytearray(records))
     except Exception as exc:
-        return _Result(_error_code(exc), str(exc))
+        result = _Result(_error_code(exc), str(exc))
+        if isinstance(exc, InvalidRecordError):
+            result.record_errors = exc.record_errors
+        return result
     result = _Result()
     result.base_offset = info.base_offset
     result.last_offset = info.last_offset
@@ -76,6 +87,20 @@ def _append(ctx: RequestContext, topic_name: str, partition: int, records: bytes
         result.log_append_time = info.max_timestamp
     result.log = log_  # a retried batch already written has its original offsets
     return result
+
+
+def _refuse_format(version: int, records: bytes | None) -> str | None:
+    """Why Kafka's ``ProduceRequest.validateRecords`` refuses a partition's records (INVALID_RECORD),
+    or None: Produce v3+ carries record batches of magic 2 only (message formats v0 and v1
+    are gone from Kafka 4), and at least one batch."""
+    if not records:
+        return f"Produce requests with version {version} must have at least one record batch per partition"
+    if len(records) > _MAGIC_AT and records[_MAGIC_AT] != MAGIC:
+        return (
+            f"Produce requests with version {version} are only allowed to contain record batches "
+            "with magic version 2"
+        )
+    return None
 
 
 async def _settled(ctx: RequestContext, result: _Result, acks: int) -> None:
@@ -137,7 +162,10 @@ def _response(ctx: RequestContext, request: Any, results: list[list[tuple[int, _
                         base_offset=r.base_offset,
                         log_append_time=r.log_append_time,
                         log_start_offset=r.log.start_offset if r.log is not None else -1,
-                        record_errors=(),
+                        record_errors=tuple(
+                            build(mod.BatchIndexAndErrorMessage, batch_index=i, batch_index_error_message=m)
+                            for i, m in r.record_errors
+                        ),
                         error_message=r.message,
                     )
                     for index, r in parts
