@@ -199,6 +199,11 @@ async def test_exchanges_publish_and_bindings(api: Api) -> None:
     assert (await api.call("DELETE", "/bindings/%2F/e/orders/q/eu/eu.*"))[0] == 404
     assert (await api.call("DELETE", "/exchanges/%2F/orders"))[0] == 204
     assert (await api.call("GET", "/exchanges/%2F/orders"))[0] == 404
+    status, default = await api.call("GET", "/exchanges/%2F/amq.default")
+    assert status == 200 and (default["name"], default["type"]) == ("", "direct")
+    assert default["message_stats"]["publish_in"] == 1  # to_default, above
+    status, implicit = await api.call("GET", "/exchanges/%2F/amq.default/bindings/source")
+    assert [(b["destination"], b["routing_key"]) for b in implicit] == [("eu", "eu")]
     names = [e["name"] for e in (await api.call("GET", "/exchanges/%2F"))[1]]
     assert names[:2] == ["", "amq.direct"]  # the default exchange is listed, as RabbitMQ lists it
 

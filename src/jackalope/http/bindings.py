@@ -79,8 +79,13 @@ def _default(vhost: VirtualHost, queue: QueueType) -> dict[str, Any]:
     return _json(vhost.name, "", queue.name, "queue", queue.name, {})
 
 
+def default_bindings(vhost: VirtualHost) -> list[dict[str, Any]]:
+    """Every queue's implicit binding to the default exchange, under its queue's name."""
+    return [_default(vhost, q) for q in all_queues(vhost)]
+
+
 def vhost_bindings(vhost: VirtualHost) -> list[dict[str, Any]]:
-    out = [_default(vhost, q) for q in all_queues(vhost)]
+    out = default_bindings(vhost)
     for exchange in vhost.exchanges.values():
         for binding in exchange.bindings():
             shown = _binding_json(vhost, exchange, binding)

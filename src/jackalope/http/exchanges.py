@@ -33,7 +33,7 @@ from jackalope.http.base import (
     vhost_of,
     visible_vhosts,
 )
-from jackalope.http.bindings import bindings_of_destination, bindings_of_source
+from jackalope.http.bindings import bindings_of_destination, bindings_of_source, default_bindings
 
 routes = web.RouteTableDef()
 
@@ -91,6 +91,8 @@ async def list_vhost_exchanges(request: web.Request) -> web.Response:
 
 @routes.get("/api/exchanges/{vhost}/{name}")
 async def get_exchange(request: web.Request) -> web.Response:
+    if request.match_info["name"] == "amq.default":  # the default exchange, as RabbitMQ names it
+        return web.json_response(vhost_exchanges(vhost_of(request))[0])
     vhost, exchange = _exchange(request)
     return web.json_response(exchange_json(vhost, exchange))
 
@@ -130,6 +132,9 @@ async def delete_exchange(request: web.Request) -> web.Response:
 
 @routes.get("/api/exchanges/{vhost}/{name}/bindings/source")
 async def source_bindings(request: web.Request) -> web.Response:
+    if request.match_info["name"] == "amq.default":  # every queue's implicit binding
+        vhost = vhost_of(request)
+        return listing.respond(request, default_bindings(vhost), default_sort="")
     vhost, exchange = _exchange(request)
     return listing.respond(request, bindings_of_source(vhost, exchange), default_sort="")
 
