@@ -18,7 +18,13 @@ from typing import IO
 
 import pytest
 
+import jackalope.kafka.protocol
 from tests.certs import TestCA
+
+# Kafka responses built with a field no version of the message has fail the test (in this
+# process and in every `jackalope serve` it starts), rather than losing the field silently.
+os.environ["JACKALOPE_STRICT_KAFKA_FIELDS"] = "1"
+jackalope.kafka.protocol.STRICT_FIELDS = True
 
 URL = re.compile(r"listening (\w+)\s+(\S+)")
 GUEST_AUTH = "Basic " + base64.b64encode(b"guest:guest").decode()

@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
-from tests.kafka.conftest import confluent_admin, create_topic, unique
+from tests.kafka.conftest import confluent_admin, create_topic, produce_confluent, unique
 
 # Kafka 4.x LogConfig defaults of the names Jackalope accepts without effect.
 WITHOUT_EFFECT_DEFAULTS = {
@@ -174,3 +174,21 @@ async def test_aiokafka_create_with_configs_without_effect(admin: Any, bootstrap
     finally:
         await client.close()
     assert _describe(admin, topic)["message.timestamp.after.max.ms"] == "1000"
+
+
+def test_empty_cleanup_policy_keeps_every_record(
+    admin: Any, kafka_broker: Any, bootstrap: str, topic: str
+) -> None:
+    fs = admin.create_topics(
+        [NewTopic(topic, 1, 1, config={"cleanup.policy": "", "retention.ms": "1", "segment.bytes": "1024"})]
+    )
+    fs[topic].result(timeout=15)
+    assert _describe(admin, topic)["cleanup.policy"] == ""
+    for _ in range(4):  # a batch each, a segment each
+        produce_confluent(bootstrap, topic, [(b"same-key", b"x" * 600)])
+    log_ = kafka_broker.server.core.topics.partition(topic, 0)
+    assert log_.segment_count > 1
+    # neither retention (every segment is past retention.ms) nor compaction (one key) removes a record
+    assert log_.enforce_retention(now=2**62) == 0
+    assert not log_.config.compact  # the compactor passes the log by
+    assert (log_.start_offset, log_.end_offset) == (0, 4)

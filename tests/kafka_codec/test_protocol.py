@@ -93,9 +93,7 @@ def test_read_frames_rejects_sizes_outside_the_limit(size: int) -> None:
 
 
 def test_api_versions_answers_with_header_v0_and_other_flexible_with_v1() -> None:
-    body = protocol.build(
-        api_versions_v3.ApiVersionsResponse, error_code=0, api_keys=(), throttle_time=0, not_a_field=1
-    )
+    body = protocol.build(api_versions_v3.ApiVersionsResponse, error_code=0, api_keys=(), throttle_time=0)
     frame = protocol.encode_response(ApiKey.API_VERSIONS, 5, body)
     (size, correlation_id) = struct.unpack_from(">ii", frame)
     assert size == len(frame) - 4 and correlation_id == 5
@@ -221,3 +219,17 @@ def test_fetch_response_matches_kio(
         ),
     )
     assert mine == protocol.encode_response(ApiKey.FETCH, correlation_id, body)
+
+
+def test_build_refuses_a_field_no_version_has() -> None:
+    from jackalope.kafka import protocol
+
+    assert protocol.STRICT_FIELDS  # tests/conftest.py turns the check on
+    v3 = protocol.response_module(protocol.ApiKey.PRODUCE, 3)
+    # record_errors exists only from v8: accepted (and dropped) at v3
+    built = protocol.build(
+        v3.PartitionProduceResponse, index=0, error_code=0, base_offset=1, record_errors=()
+    )
+    assert built.base_offset == 1
+    with pytest.raises(TypeError, match="base_ofset"):
+        protocol.build(v3.PartitionProduceResponse, index=0, error_code=0, base_ofset=1)

@@ -12,7 +12,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import functools
+import importlib
 import io
+import os
+import pkgutil
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,13 +69,35 @@ class ApiKey(IntEnum):
     DELETE_TOPICS = 20
     DELETE_RECORDS = 21
     INIT_PRODUCER_ID = 22
+    OFFSET_FOR_LEADER_EPOCH = 23
+    ADD_PARTITIONS_TO_TXN = 24
+    ADD_OFFSETS_TO_TXN = 25
+    END_TXN = 26
+    TXN_OFFSET_COMMIT = 28
+    DESCRIBE_ACLS = 29
+    CREATE_ACLS = 30
+    DELETE_ACLS = 31
     DESCRIBE_CONFIGS = 32
     ALTER_CONFIGS = 33
+    DESCRIBE_LOG_DIRS = 35
     SASL_AUTHENTICATE = 36
     CREATE_PARTITIONS = 37
     DELETE_GROUPS = 42
+    ELECT_LEADERS = 43
     INCREMENTAL_ALTER_CONFIGS = 44
+    ALTER_PARTITION_REASSIGNMENTS = 45
+    LIST_PARTITION_REASSIGNMENTS = 46
+    OFFSET_DELETE = 47
+    DESCRIBE_USER_SCRAM_CREDENTIALS = 50
+    ALTER_USER_SCRAM_CREDENTIALS = 51
+    DESCRIBE_QUORUM = 55
     DESCRIBE_CLUSTER = 60
+    DESCRIBE_PRODUCERS = 61
+    DESCRIBE_TRANSACTIONS = 65
+    LIST_TRANSACTIONS = 66
+    CONSUMER_GROUP_HEARTBEAT = 68
+    CONSUMER_GROUP_DESCRIBE = 69
+    DESCRIBE_TOPIC_PARTITIONS = 75
 
 
 class FrameError(Exception):
@@ -263,14 +288,42 @@ def _coerce(kafka_type: str, value: Any) -> Any:
     return value
 
 
+# Under tests (the test suite sets this variable), ``build`` refuses a field that no version
+# of the entity has: a misspelt field would otherwise be dropped without a sound.
+STRICT_FIELDS = os.environ.get("JACKALOPE_STRICT_KAFKA_FIELDS") == "1"
+
+
+@functools.cache
+def fields_of_any_version(cls: type[Any]) -> frozenset[str]:
+    """The field names that the entity named like ``cls`` has in any version of its message
+    (kio keeps one package per version: ``kio.schema.<api>.v<N>.<request|response>``)."""
+    version_package, kind = cls.__module__.rsplit(".", 1)
+    api_name = version_package.rsplit(".", 1)[0]
+    names: set[str] = set()
+    for info in pkgutil.iter_modules(importlib.import_module(api_name).__path__):
+        try:
+            module = importlib.import_module(f"{api_name}.{info.name}.{kind}")
+        except ImportError:
+            continue
+        other = getattr(module, cls.__name__, None)
+        if isinstance(other, type) and dataclasses.is_dataclass(other):
+            names.update(f.name for f in dataclasses.fields(other))
+    return frozenset(names)
+
+
 def build(cls: type[T], **values: Any) -> T:
     """Instantiate a kio entity from the fields this version has; the rest are ignored.
 
     Handlers pass every field any version of the message has; each version's class takes
     what it knows.  Plain ints are accepted for error codes (``ErrorCode``), ``*_ms``
-    durations (``timedelta``) and millisecond timestamps (``datetime``).
+    durations (``timedelta``) and millisecond timestamps (``datetime``).  With
+    :data:`STRICT_FIELDS`, a name that no version has raises ``TypeError``.
     """
     fields = _fields(cls)
+    if STRICT_FIELDS:
+        unknown = values.keys() - fields.keys()
+        if unknown and (unknown := unknown - fields_of_any_version(cls)):
+            raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(unknown))} in any version")
     return cls(**{k: _coerce(fields[k], v) for k, v in values.items() if k in fields})
 
 

@@ -12,7 +12,8 @@ from typing import Any
 from jackalope.storage.files import atomic_write
 
 DAY_MS = 24 * 3600 * 1000
-CLEANUP_POLICIES = frozenset({"delete", "compact", "compact,delete"})
+# "": neither deletion nor compaction, records are kept forever (as Kafka 4.1 accepts)
+CLEANUP_POLICIES = frozenset({"", "delete", "compact", "compact,delete"})
 
 
 class Durability(StrEnum):
@@ -32,7 +33,7 @@ class LogConfig:
     durability: Durability = Durability.ALWAYS
     fsync_interval_ms: int = 1000
     index_interval_bytes: int = 4096
-    cleanup_policy: str = "delete"  # "delete", "compact" or "compact,delete"
+    cleanup_policy: str = "delete"  # "delete", "compact", "compact,delete" or "" (keep all)
     delete_retention_ms: int = DAY_MS  # how long compaction keeps tombstones (null values)
     min_compaction_lag_ms: int = 0  # records younger than this are not compacted
     max_message_bytes: int = 1048588  # largest batch an append accepts

@@ -66,7 +66,9 @@ async def handle_find_coordinator(ctx: RequestContext, request: Any) -> Any:
         }
 
     if ctx.api_version < 4:
-        return build(mod.FindCoordinatorResponse, throttle_time=0, **locate(request.key))
+        found = locate(request.key)
+        del found["key"]  # v0-v3 answer for the one key asked
+        return build(mod.FindCoordinatorResponse, throttle_time=0, **found)
     coordinators = tuple(build(mod.Coordinator, **locate(key)) for key in request.coordinator_keys)
     return build(mod.FindCoordinatorResponse, throttle_time=0, coordinators=coordinators)
 
