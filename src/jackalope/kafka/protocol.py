@@ -293,11 +293,15 @@ def _coerce(kafka_type: str, value: Any) -> Any:
 STRICT_FIELDS = os.environ.get("JACKALOPE_STRICT_KAFKA_FIELDS") == "1"
 
 
-@functools.cache
 def fields_of_any_version(cls: type[Any]) -> frozenset[str]:
     """The field names that the entity named like ``cls`` has in any version of its message
     (kio keeps one package per version: ``kio.schema.<api>.v<N>.<request|response>``)."""
-    version_package, kind = cls.__module__.rsplit(".", 1)
+    return _fields_of_any_version(cls.__module__, cls.__name__)
+
+
+@functools.cache
+def _fields_of_any_version(module_name: str, entity: str) -> frozenset[str]:
+    version_package, kind = module_name.rsplit(".", 1)
     api_name = version_package.rsplit(".", 1)[0]
     names: set[str] = set()
     for info in pkgutil.iter_modules(importlib.import_module(api_name).__path__):
@@ -305,7 +309,7 @@ def fields_of_any_version(cls: type[Any]) -> frozenset[str]:
             module = importlib.import_module(f"{api_name}.{info.name}.{kind}")
         except ImportError:
             continue
-        other = getattr(module, cls.__name__, None)
+        other = getattr(module, entity, None)
         if isinstance(other, type) and dataclasses.is_dataclass(other):
             names.update(f.name for f in dataclasses.fields(other))
     return frozenset(names)
