@@ -1,0 +1,1 @@
+"""Stand-in for trivup (which downloads and starts Kafka): the suite runs against Jackalope."""

@@ -1,0 +1,329 @@
+"""Run the Kafka client libraries' own integration suites against `jackalope serve`.
+
+    python -m tests.peer.run_client_suites --kafka-python SRC --aiokafka SRC \
+        --confluent-kafka SRC --librdkafka SRC [--only NAME] [--timeout S] [--work DIR]
+
+Each source directory is the library's source tree (see tests/peer/README.md for where to get
+them); a suite whose source is not given is left out.  Each suite gets its own brokers
+(brokers.py), a copy of its test tree with our overlay (overlays/), a timeout, and a JUnit or
+JSON report; the runner prints a table of passed/failed/skipped per suite and writes
+``results.json`` (every test's outcome and first line of its message) into the work directory.
+Not part of Jackalope's own test suite: it needs sources fetched by hand and takes a long time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.peer.brokers import Brokers, start_brokers
+
+HERE = Path(__file__).resolve().parent
+OVERLAYS = HERE / "overlays"
+# Plugins of this environment that the suites do not expect (ours included).
+PYTEST_PLUGINS_OFF = ("-p", "no:jackalope", "-p", "no:cacheprovider", "-p", "no:benchmark")
+
+
+@dataclass
+class Outcome:
+    suite: str
+    counts: dict[str, int] = field(default_factory=dict)
+    tests: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (outcome, message)
+    note: str = ""
+
+
+@dataclass
+class Plan:
+    """How to run one suite: the command, its directory, its environment, its report."""
+
+    cmd: list[str]
+    cwd: Path
+    env: dict[str, str]
+    report: Path
+    parse: Callable[[Path], dict[str, tuple[str, str]]]
+    broker_args: tuple[str, ...] = ()
+
+
+def _pytest(work: Path, targets: list[str], extra: list[str]) -> list[str]:
+    report = work / "junit.xml"
+    return [
+        "nice",
+        "-n",
+        "10",
+        sys.executable,
+        "-m",
+        "pytest",
+        *PYTEST_PLUGINS_OFF,
+        "-c",
+        str(work / "pytest.ini"),
+        "--rootdir",
+        str(work),
+        f"--junitxml={report}",
+        "-q",
+        "-rN",
+        "--timeout=180",
+        *extra,
+        *targets,
+    ]
+
+
+def _write_ini(work: Path, lines: list[str]) -> None:
+    (work / "pytest.ini").write_text("[pytest]\n" + "\n".join(lines) + "\n")
+
+
+def _overlay(conftest: Path, module: str, package: str) -> None:
+    """Copy the overlay next to ``conftest`` and import it at the end of that conftest, so its
+    fixtures and patches replace the suite's own (the last definition of a name wins)."""
+    shutil.copy(OVERLAYS / f"{module}.py", conftest.parent / f"_jackalope_{module}.py")
+    with conftest.open("a") as f:
+        f.write(f"\nfrom {package}._jackalope_{module} import *  # noqa\n")
+
+
+def plan_kafka_python(src: Path, work: Path) -> Plan:
+    shutil.copytree(src / "test", work / "test")
+    _overlay(work / "test" / "integration" / "conftest.py", "kafka_python_overlay", "test.integration")
+    _write_ini(work, ["log_level = WARNING"])
+    # KafkaFixture wants a Kafka distribution's directory; an empty one: no JVM tools.
+    (work / "no-kafka-bin").mkdir()
+    env = {
+        "KAFKA_VERSION": os.environ.get("PEER_KAFKA_VERSION", "4.2.0"),
+        "KAFKA_ROOT": str(work / "no-kafka-bin"),
+    }
+    return Plan(
+        _pytest(work, ["test/integration"], []),
+        work,
+        env,
+        work / "junit.xml",
+        parse_junit,
+        ("--kafka-num-partitions", "4"),
+    )
+
+
+def _uses_broker(path: Path) -> bool:
+    text = path.read_text(errors="replace")
+    return any(w in text for w in ("KafkaIntegrationTestCase", '"setup_test_class"', "kafka_server"))
+
+
+def plan_aiokafka(src: Path, work: Path) -> Plan:
+    shutil.copytree(src / "tests", work / "tests")
+    _overlay(work / "tests" / "conftest.py", "aiokafka_overlay", "tests")
+    _write_ini(
+        work,
+        ["asyncio_mode = auto", "markers =", "    ssl: Tests that require SSL certificates to run"],
+    )
+    targets = sorted(
+        str(p.relative_to(work))
+        for p in (work / "tests").rglob("test_*.py")
+        if _uses_broker(p) or _uses_broker_base(p, work)
+    )
+    env = {"AIOKAFKA_KAFKA_VERSION": os.environ.get("PEER_AIOKAFKA_KAFKA_VERSION", "2.8.1")}
+    return Plan(
+        _pytest(work, targets, []),
+        work,
+        env,
+        work / "junit.xml",
+        parse_junit,
+        ("--kafka-num-partitions", "2"),
+    )
+
+
+def _uses_broker_base(path: Path, work: Path) -> bool:
+    # coordinator/ tests subclass KafkaIntegrationTestCase through imports of _testutil
+    return "_testutil" in path.read_text(errors="replace") and "KafkaIntegrationTestCase" in path.read_text(
+        errors="replace"
+    )
+
+
+def plan_confluent(src: Path, work: Path) -> Plan:
+    shutil.copytree(src / "tests", work / "tests")
+    shutil.copytree(OVERLAYS / "trivup_stub", work / "stubs")
+    _overlay(work / "tests" / "integration" / "conftest.py", "confluent_overlay", "tests.integration")
+    _write_ini(work, ["asyncio_mode = auto", "python_files = test_*"])
+    # Schema Registry is a separate service, not a broker: its tests are not run.
+    extra = ["--ignore=tests/integration/schema_registry", "--ignore-glob=tests/integration/*/java"]
+    env = {"PYTHONPATH": str(work / "stubs"), "BROKERS": "set by run_suite"}
+    return Plan(
+        _pytest(work, ["tests/integration"], extra),
+        work,
+        env,
+        work / "junit.xml",
+        parse_junit,
+        ("--kafka-num-partitions", "1"),
+    )
+
+
+def plan_librdkafka(src: Path, work: Path) -> Plan:
+    tests = src / "tests"
+    if not (tests / "test-runner").exists():
+        raise SystemExit(
+            f"{tests}/test-runner not built: cd {src} && ./configure && make && make -C tests build"
+        )
+    runner = [
+        "nice", "-n", "10", "./test-runner", "-L", "-E", "-Q", "-p1",
+    ]  # fmt: skip
+    env = {
+        "RDKAFKA_TEST_CONF": str(work / "test.conf"),
+        "TEST_KAFKA_VERSION": os.environ.get("PEER_LIBRDKAFKA_KAFKA_VERSION", "3.9.0"),
+        "LD_LIBRARY_PATH": f"{src / 'src'}:{src / 'src-cpp'}",
+    }
+    if os.environ.get("PEER_LIBRDKAFKA_TESTS"):
+        env["TESTS"] = os.environ["PEER_LIBRDKAFKA_TESTS"]
+    return Plan(runner, tests, env, work / "output.log", parse_librdkafka, ("--kafka-num-partitions", "4"))
+
+
+SUITES: dict[str, Callable[[Path, Path], Plan]] = {
+    "kafka-python": plan_kafka_python,
+    "aiokafka": plan_aiokafka,
+    "confluent-kafka": plan_confluent,
+    "librdkafka": plan_librdkafka,
+}
+
+
+def parse_junit(report: Path) -> dict[str, tuple[str, str]]:
+    tests: dict[str, tuple[str, str]] = {}
+    if not report.exists():
+        return tests
+    for case in ET.parse(report).getroot().iter("testcase"):
+        name = f"{case.get('classname', '')}::{case.get('name', '')}"
+        outcome, message = "passed", ""
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[child.tag]
+                lines = (child.get("message") or child.text or "").strip().splitlines()
+                message = lines[0][:300] if lines else ""
+                break
+        if name in tests and tests[name][0] != "passed" and outcome == "error":
+            continue  # a teardown error after a failure: keep the failure
+        tests[name] = (outcome, message) if not (name in tests and outcome == "passed") else tests[name]
+    return tests
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\(B")
+RDK_RESULT = re.compile(r"=+ Test (\S+) (PASSED|FAILED|SKIPPED)")
+RDK_SKIP = re.compile(r"\[(\d{4}_\S+)\s*/.*?\] (?:SKIPPING TEST: |Skipping|SKIPPING)(.*)")
+RDK_FAIL = re.compile(r'### Test "(\S+)" failed at (\S+) at [^#]*###')
+
+
+def parse_librdkafka(log: Path) -> dict[str, tuple[str, str]]:
+    tests: dict[str, tuple[str, str]] = {}
+    if not log.exists():
+        return tests
+    lines = [ANSI.sub("", line) for line in log.read_text(errors="replace").splitlines()]
+    reasons: dict[str, str] = {}
+    for i, line in enumerate(lines):
+        m = RDK_FAIL.search(line)
+        if m:
+            reasons.setdefault(m.group(1), (lines[i + 1] if i + 1 < len(lines) else "")[:300])
+        m = RDK_SKIP.search(line)
+        if m:
+            reasons.setdefault(m.group(1), m.group(2).strip()[:300])
+        m = RDK_RESULT.search(line)
+        if m:
+            name, result = m.group(1), m.group(2).lower()
+            tests[name] = (result, reasons.get(name, ""))
+    # Tests in the summary table that did not print a result line (timed out, crashed)
+    for line in lines:
+        m = re.match(r"\|\s*(\d{4}_\S+)\s*\|\s*(\w+)\s*\|", line)
+        if m and m.group(1) not in tests:
+            tests[m.group(1)] = (m.group(2).lower(), reasons.get(m.group(1), ""))
+    return tests
+
+
+def run_suite(name: str, src: Path, root: Path, timeout: float) -> Outcome:
+    work = root / name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    plan = SUITES[name](src.resolve(), work)
+    brokers: Brokers = start_brokers(work / "brokers", plan.broker_args)
+    outcome = Outcome(name)
+    try:
+        if name == "librdkafka":
+            (work / "test.conf").write_text(
+                f"metadata.broker.list={brokers.serves['plain'].kafka}\ntest.timeout.multiplier=2\n"
+            )
+        env = {**os.environ, **brokers.env(), **plan.env}
+        if "BROKERS" in plan.env:
+            env["BROKERS"] = brokers.serves["plain"].kafka
+        if "PYTHONPATH" in plan.env:
+            env["PYTHONPATH"] = plan.env["PYTHONPATH"] + os.pathsep + os.environ.get("PYTHONPATH", "")
+        started = time.monotonic()
+        with (work / "output.log").open("w") as out:
+            proc = subprocess.Popen(
+                plan.cmd, cwd=plan.cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                outcome.note = f"stopped at the {timeout:.0f} s timeout"
+                os.killpg(proc.pid, signal.SIGINT)  # pytest still writes its report
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        outcome.note = (outcome.note + f" ({time.monotonic() - started:.0f} s)").strip()
+    finally:
+        brokers.stop()
+        (work / "brokers.log").write_text(brokers.logs())
+    outcome.tests = plan.parse(plan.report)
+    for result, _ in outcome.tests.values():
+        outcome.counts[result] = outcome.counts.get(result, 0) + 1
+    return outcome
+
+
+def table(outcomes: list[Outcome]) -> str:
+    rows = ["| suite | passed | failed | error | skipped | note |", "|---|---|---|---|---|---|"]
+    for o in outcomes:
+        c = o.counts
+        rows.append(
+            f"| {o.suite} | {c.get('passed', 0)} | {c.get('failed', 0)} | {c.get('error', 0)} "
+            f"| {c.get('skipped', 0)} | {o.note} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    for suite in SUITES:
+        env = "PEER_" + suite.upper().replace("-", "_") + "_SRC"
+        parser.add_argument(
+            f"--{suite}", type=Path, default=os.environ.get(env), help=f"source tree (${env})"
+        )
+    parser.add_argument("--only", action="append", choices=list(SUITES), help="run only these suites")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per suite")
+    parser.add_argument("--work", type=Path, default=None, help="work directory (default: a new temp dir)")
+    args = parser.parse_args(argv)
+    root = args.work or Path(tempfile.mkdtemp(prefix="jackalope-peer-"))
+    root.mkdir(parents=True, exist_ok=True)
+    outcomes = []
+    for suite in SUITES:
+        src = getattr(args, suite.replace("-", "_"))
+        if src is None or (args.only and suite not in args.only):
+            continue
+        print(f"== {suite} from {src} (work: {root / suite})", flush=True)
+        outcome = run_suite(suite, Path(src), root, args.timeout)
+        outcomes.append(outcome)
+        print(table([outcome]).splitlines()[-1], flush=True)
+    results = {o.suite: {"counts": o.counts, "note": o.note, "tests": o.tests} for o in outcomes}
+    (root / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True))
+    print(table(outcomes))
+    print(f"details: {root / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
