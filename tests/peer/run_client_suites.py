@@ -212,8 +212,10 @@ def parse_junit(report: Path) -> dict[str, tuple[str, str]]:
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\(B")
 RDK_RESULT = re.compile(r"=+ Test (\S+) (PASSED|FAILED|SKIPPED)")
-RDK_SKIP = re.compile(r"\[(\d{4}_\S+)\s*/.*?\] (?:SKIPPING TEST: |Skipping|SKIPPING)(.*)")
-RDK_FAIL = re.compile(r'### Test "(\S+)" failed at (\S+) at [^#]*###')
+RDK_SKIP = re.compile(r"\[(\d{4}_\S+)\s*/[^]]*\] (?:WARN: )?SKIPPING TEST: (.*)")
+# A local (mock cluster) test that -L leaves out: not a broker test, not counted.
+RDK_NOT_SELECTED = "Filtered due to negative test flags"
+RDK_FAIL = re.compile(r'### Test "(\d{4}_[^" ]+)[^"]*" failed at')
 
 
 def parse_librdkafka(log: Path) -> dict[str, tuple[str, str]]:
@@ -224,21 +226,22 @@ def parse_librdkafka(log: Path) -> dict[str, tuple[str, str]]:
     reasons: dict[str, str] = {}
     for i, line in enumerate(lines):
         m = RDK_FAIL.search(line)
-        if m:
-            reasons.setdefault(m.group(1), (lines[i + 1] if i + 1 < len(lines) else "")[:300])
+        if m and tests.get(m.group(1), ("",))[0] != "failed":
+            tests[m.group(1)] = ("failed", (lines[i + 1] if i + 1 < len(lines) else "")[:300])
         m = RDK_SKIP.search(line)
         if m:
             reasons.setdefault(m.group(1), m.group(2).strip()[:300])
         m = RDK_RESULT.search(line)
         if m:
             name, result = m.group(1), m.group(2).lower()
-            tests[name] = (result, reasons.get(name, ""))
+            if tests.get(name, ("",))[0] != "failed":
+                tests[name] = (result, reasons.get(name, ""))
     # Tests in the summary table that did not print a result line (timed out, crashed)
     for line in lines:
         m = re.match(r"\|\s*(\d{4}_\S+)\s*\|\s*(\w+)\s*\|", line)
         if m and m.group(1) not in tests:
             tests[m.group(1)] = (m.group(2).lower(), reasons.get(m.group(1), ""))
-    return tests
+    return {name: result for name, result in tests.items() if result[1] != RDK_NOT_SELECTED}
 
 
 def run_suite(name: str, src: Path, root: Path, timeout: float) -> Outcome:
