@@ -80,6 +80,14 @@ def test_invalid_configs_create_nothing(topics: Topics, configs: dict[str, str])
     assert "t" not in topics and log_name("t", 0) not in topics.logs
 
 
+@pytest.mark.parametrize("version", ["0.10.0.0", "0.10.0", "2.8", "2.8.1", "3.0-IV1"])
+def test_message_format_versions_as_kafka_parses_them(topics: Topics, version: str) -> None:
+    # Kafka's MetadataVersion.fromVersionString keeps the first 3 segments of a 0.x version
+    # and 2 of the others: "0.10.0.0" (librdkafka's 0092_mixed_msgver sets it) is 0.10.0.
+    topics.create("t", 1, {"message.format.version": version})
+    assert topics.get("t").configs == {"message.format.version": version}  # type: ignore[union-attr]
+
+
 def test_partitions_only_grow(topics: Topics) -> None:
     topics.create("t", 2)
     with pytest.raises(InvalidPartitions):

@@ -107,7 +107,7 @@ def _throttled_replicas(value: str) -> str:
 
 
 def _format_version(value: str) -> str:
-    if not re.match(r"^\d+\.\d+(\.\d+)?(-IV\d+)?$", value):
+    if not re.match(r"^\d+\.\d+(\.\d+)*(-IV\d+)?$", value):  # Kafka ignores segments past 0.x.y/x.y
         raise InvalidConfig(f"{value!r} is not a Kafka version")
     return value
 
