@@ -1,0 +1,340 @@
+"""What a Kafka 4 broker offers: its API versions (the clients see a 4.x broker), topic ids in
+Produce v13 and Fetch v13+, ListOffsets v9/v10 and isolation levels, Metadata v13, and the
+coordinators' logs shown as internal topics."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.kafka.conftest import confluent_producer, create_topic, wait_until
+from tests.kafka.wire import record_batch
+from tests.kafka_frontend.wire import WireClient, entity, request
+
+PRODUCE, FETCH, LIST_OFFSETS, METADATA, OFFSET_COMMIT, API_VERSIONS = 0, 1, 2, 3, 8, 18
+UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION, UNKNOWN_TOPIC_ID = 3, 17, 100
+
+# What Apache Kafka 4.1 offers of the APIs served here (KIP-896 removed the oldest versions).
+KAFKA_4_1 = {
+    0: (3, 13),  # Produce (v13: topic ids)
+    1: (4, 18),  # Fetch (v13+: topic ids)
+    2: (1, 10),  # ListOffsets
+    3: (0, 13),  # Metadata
+    10: (0, 6),  # FindCoordinator
+    12: (0, 4),  # Heartbeat
+    13: (0, 5),  # LeaveGroup
+    14: (0, 5),  # SyncGroup
+    16: (0, 5),  # ListGroups
+    17: (0, 1),  # SaslHandshake
+    18: (0, 4),  # ApiVersions
+    19: (2, 7),  # CreateTopics
+    20: (1, 6),  # DeleteTopics
+    21: (0, 2),  # DeleteRecords
+    32: (1, 4),  # DescribeConfigs
+    36: (0, 2),  # SaslAuthenticate
+    60: (0, 2),  # DescribeCluster
+}
+
+
+def api_versions(bootstrap: str) -> dict[int, tuple[int, int]]:
+    with WireClient(bootstrap) as client:
+        response = client.call(
+            request(API_VERSIONS, 3, client_software_name="test", client_software_version="1")
+        )
+    assert response.error_code == 0
+    return {int(k.api_key): (int(k.min_version), int(k.max_version)) for k in response.api_keys}
+
+
+def test_api_versions_are_kafka_4s(bootstrap: str) -> None:
+    offered = api_versions(bootstrap)
+    for key, versions in KAFKA_4_1.items():
+        assert offered.get(key) == versions, f"API {key}"
+
+
+def test_kafka_python_infers_a_kafka_4_broker(bootstrap: str) -> None:
+    from kafka.protocol.broker_version_data import infer_broker_version_from_api_versions
+
+    from kafka import KafkaAdminClient
+
+    assert infer_broker_version_from_api_versions(api_versions(bootstrap)) >= (4, 0)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        assert admin._client.check_version() >= (4, 0)
+    finally:
+        admin.close()
+
+
+def topic_id(client: WireClient, name: str) -> uuid.UUID:
+    response = client.call(
+        request(
+            METADATA,
+            12,
+            topics=(entity(METADATA, 12, "MetadataRequestTopic", name=name, topic_id=None),),
+            allow_auto_topic_creation=False,
+            include_topic_authorized_operations=False,
+        )
+    )
+    return uuid.UUID(str(response.topics[0].topic_id))
+
+
+def produce_by_id(client: WireClient, tid: uuid.UUID, values: list[bytes]) -> Any:
+    data = entity(PRODUCE, 13, "PartitionProduceData", index=0, records=record_batch(values))
+    return client.call(
+        request(
+            PRODUCE,
+            13,
+            transactional_id=None,
+            acks=-1,
+            timeout=datetime.timedelta(seconds=10),
+            topic_data=(entity(PRODUCE, 13, "TopicProduceData", topic_id=tid, partition_data=(data,)),),
+        )
+    )
+
+
+def fetch_request(version: int, topics: list[tuple[Any, int, int]], **extra: Any) -> Any:
+    """``topics``: (topic id or name, partition, fetch offset)."""
+    ids = version >= 13
+    fields: dict[str, Any] = {
+        "max_wait": datetime.timedelta(milliseconds=0),
+        "min_bytes": 0,
+        "max_bytes": 1 << 20,
+        "isolation_level": 0,
+        "session_id": 0,
+        "session_epoch": -1,
+        "forgotten_topics_data": (),
+        "rack_id": "",
+        "replica_id": -1,
+    }
+    fields.update(extra)
+    wanted = tuple(
+        entity(
+            FETCH,
+            version,
+            "FetchTopic",
+            **({"topic_id": key} if ids else {"topic": key}),
+            partitions=(
+                entity(
+                    FETCH, version, "FetchPartition", partition=p, fetch_offset=o, partition_max_bytes=1 << 20
+                ),
+            ),
+        )
+        for key, p, o in topics
+    )
+    return request(FETCH, version, topics=wanted, **_present(version, fields))
+
+
+def _present(version: int, fields: dict[str, Any]) -> dict[str, Any]:
+    from tests.kafka_frontend.wire import request_module
+
+    cls = request_module(FETCH, version).FetchRequest
+    return {k: v for k, v in fields.items() if k in cls.__dataclass_fields__}
+
+
+def test_produce_and_fetch_by_topic_id(bootstrap: str, topic: str) -> None:
+    create_topic(bootstrap, topic)
+    with WireClient(bootstrap) as client:
+        tid = topic_id(client, topic)
+        produced = produce_by_id(client, tid, [b"a", b"b"])
+        (result,) = produced.responses
+        assert result.topic_id == tid and result.partition_responses[0].error_code == 0
+        for version in (13, 15, 17, 18):
+            response = client.call(fetch_request(version, [(tid, 0, 0)]))
+            (t,) = response.responses
+            assert t.topic_id == tid
+            (p,) = t.partitions
+            assert (p.error_code, p.high_watermark, p.last_stable_offset) == (0, 2, 2)
+            assert p.aborted_transactions is None, "read_uncommitted: null, as Kafka sends"
+            assert p.records, f"v{version} returns the batch"
+        # v12 names topics
+        response = client.call(fetch_request(12, [(topic, 0, 0)]))
+        assert response.responses[0].topic == topic and response.responses[0].partitions[0].records
+
+
+def test_unknown_topic_ids(bootstrap: str) -> None:
+    stranger = uuid.uuid4()
+    with WireClient(bootstrap) as client:
+        produced = produce_by_id(client, stranger, [b"x"])
+        assert produced.responses[0].partition_responses[0].error_code == UNKNOWN_TOPIC_ID
+        response = client.call(fetch_request(17, [(stranger, 0, 0)]))
+        (t,) = response.responses
+        assert t.topic_id == stranger and t.partitions[0].error_code == UNKNOWN_TOPIC_ID
+
+
+def test_fetch_read_committed_without_transactions(bootstrap: str, topic: str) -> None:
+    create_topic(bootstrap, topic)
+    p = confluent_producer(bootstrap)
+    for i in range(3):
+        p.produce(topic, value=b"v%d" % i)
+    assert p.flush(10) == 0
+    with WireClient(bootstrap) as client:
+        response = client.call(fetch_request(12, [(topic, 0, 0)], isolation_level=1))
+        part = response.responses[0].partitions[0]
+        assert (part.high_watermark, part.last_stable_offset) == (3, 3)
+        assert part.aborted_transactions == (), "read_committed: a list, empty without aborts"
+        assert part.records
+
+
+def list_offsets(client: WireClient, version: int, topic: str, timestamp: int, isolation: int = 0) -> Any:
+    fields: dict[str, Any] = {"replica_id": -1, "isolation_level": isolation}
+    if version >= 10:
+        fields["timeout"] = datetime.timedelta(seconds=5)
+    part = entity(LIST_OFFSETS, version, "ListOffsetsPartition", partition_index=0, timestamp=timestamp)
+    response = client.call(
+        request(
+            LIST_OFFSETS,
+            version,
+            topics=(entity(LIST_OFFSETS, version, "ListOffsetsTopic", name=topic, partitions=(part,)),),
+            **fields,
+        )
+    )
+    return response.topics[0].partitions[0]
+
+
+def test_list_offsets_v9_v10(bootstrap: str, topic: str) -> None:
+    create_topic(bootstrap, topic)
+    p = confluent_producer(bootstrap)
+    for i in range(4):
+        p.produce(topic, value=b"v%d" % i)
+    assert p.flush(10) == 0
+    with WireClient(bootstrap) as client:
+        for version in (9, 10):
+            latest = list_offsets(client, version, topic, -1)
+            assert (latest.error_code, latest.offset) == (0, 4)
+            committed = list_offsets(client, version, topic, -1, isolation=1)
+            assert committed.offset == 4, "no open transaction: the last stable offset is the end"
+            assert list_offsets(client, version, topic, -2).offset == 0
+            assert list_offsets(client, version, topic, -4).offset == 0, "earliest local"
+            tiered = list_offsets(client, version, topic, -5)
+            assert (tiered.error_code, tiered.offset) == (0, -1), "no tiered storage: none"
+
+
+def metadata_v13(client: WireClient, names: list[str] | None) -> Any:
+    topics = (
+        None
+        if names is None
+        else tuple(entity(METADATA, 13, "MetadataRequestTopic", name=n, topic_id=None) for n in names)
+    )
+    return client.call(
+        request(
+            METADATA,
+            13,
+            topics=topics,
+            allow_auto_topic_creation=False,
+            include_topic_authorized_operations=False,
+        )
+    )
+
+
+def test_metadata_v13_and_internal_topics(bootstrap: str, topic: str, group: str) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    create_topic(bootstrap, topic)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
+    finally:
+        consumer.close()
+    with WireClient(bootstrap) as client:
+        response = metadata_v13(client, None)
+        assert response.error_code == 0
+        by_name = {t.name: t for t in response.topics}
+        assert not by_name[topic].is_internal
+        offsets = by_name["__consumer_offsets"]
+        assert offsets.is_internal and offsets.error_code == 0 and len(offsets.partitions) == 1
+        (named,) = metadata_v13(client, ["__consumer_offsets"]).topics
+        assert named.is_internal and named.topic_id == offsets.topic_id
+        # clients may not write to it
+        data = entity(PRODUCE, 12, "PartitionProduceData", index=0, records=record_batch([b"x"]))
+        produced = client.call(
+            request(
+                PRODUCE,
+                12,
+                transactional_id=None,
+                acks=-1,
+                timeout=datetime.timedelta(seconds=10),
+                topic_data=(
+                    entity(
+                        PRODUCE, 12, "TopicProduceData", name="__consumer_offsets", partition_data=(data,)
+                    ),
+                ),
+            )
+        )
+        assert produced.responses[0].partition_responses[0].error_code == INVALID_TOPIC_EXCEPTION
+        # ...but may read it
+        fetched = client.call(fetch_request(12, [("__consumer_offsets", 0, 0)]))
+        assert fetched.responses[0].partitions[0].error_code == 0
+        assert fetched.responses[0].partitions[0].records
+
+
+@pytest.mark.parametrize("client_name", ["confluent", "kafka-python", "aiokafka"])
+def test_clients_round_trip(bootstrap: str, topic: str, client_name: str) -> None:
+    """Each client, at the versions it picks against a Kafka 4 broker, produces and consumes."""
+    from confluent_kafka import Consumer
+
+    create_topic(bootstrap, topic)
+    values = [b"m%d" % i for i in range(5)]
+    if client_name == "confluent":
+        p = confluent_producer(bootstrap)
+        for v in values:
+            p.produce(topic, value=v)
+        assert p.flush(10) == 0
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": topic, "auto.offset.reset": "earliest"})
+        c.subscribe([topic])
+        got: list[bytes] = []
+        try:
+
+            def poll() -> bool:
+                m = c.poll(0.5)
+                if m is not None and m.error() is None:
+                    got.append(m.value())
+                return len(got) >= len(values)
+
+            wait_until(poll, 20, "confluent consumer")
+        finally:
+            c.close()
+        assert got == values
+    elif client_name == "kafka-python":
+        from kafka import KafkaConsumer, KafkaProducer
+
+        producer = KafkaProducer(bootstrap_servers=bootstrap)
+        for v in values:
+            producer.send(topic, v)
+        producer.flush(10)
+        producer.close()
+        consumer = KafkaConsumer(
+            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=10000
+        )
+        try:
+            got = [m.value for _, m in zip(values, consumer, strict=False)]
+        finally:
+            consumer.close()
+        assert got == values
+    else:
+        import asyncio
+
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+        async def run() -> list[bytes]:
+            producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+            await producer.start()
+            try:
+                for v in values:
+                    await producer.send_and_wait(topic, v)
+            finally:
+                await producer.stop()
+            consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+            await consumer.start()
+            try:
+                out = []
+                async for m in consumer:
+                    out.append(m.value)
+                    if len(out) == len(values):
+                        return out
+            finally:
+                await consumer.stop()
+            return out
+
+        assert asyncio.run(run()) == values
