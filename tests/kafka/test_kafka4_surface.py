@@ -371,3 +371,134 @@ def test_kafka_python_consumes_through_an_incremental_fetch_session(bootstrap: s
     finally:
         consumer.close()
         producer.close()
+
+
+# -- OffsetForLeaderEpoch, DescribeTopicPartitions, OffsetDelete ---------------------------------
+
+OFFSET_FOR_LEADER_EPOCH = 23
+FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH = 74, 75
+
+
+def test_offset_for_leader_epoch(bootstrap: str, topic: str) -> None:
+    create_topic(bootstrap, topic)
+    p = confluent_producer(bootstrap)
+    for i in range(3):
+        p.produce(topic, value=b"v%d" % i)
+    assert p.flush(10) == 0
+
+    def ask(version: int, name: str, leader_epoch: int, current: int = -1, partition: int = 0) -> Any:
+        part = entity(
+            OFFSET_FOR_LEADER_EPOCH,
+            version,
+            "OffsetForLeaderPartition",
+            partition=partition,
+            current_leader_epoch=current,
+            leader_epoch=leader_epoch,
+        )
+        fields: dict[str, Any] = {"replica_id": -1} if version >= 3 else {}
+        response = client.call(
+            request(
+                OFFSET_FOR_LEADER_EPOCH,
+                version,
+                topics=(
+                    entity(
+                        OFFSET_FOR_LEADER_EPOCH,
+                        version,
+                        "OffsetForLeaderTopic",
+                        topic=name,
+                        partitions=(part,),
+                    ),
+                ),
+                **fields,
+            )
+        )
+        r = response.topics[0].partitions[0]
+        return (r.error_code, r.leader_epoch, r.end_offset)
+
+    with WireClient(bootstrap) as client:
+        for version in (2, 3, 4):
+            assert ask(version, topic, 0) == (0, 0, 3), "epoch 0 ends at the log end"
+            assert ask(version, topic, 0, current=0) == (0, 0, 3)
+            assert ask(version, topic, 1) == (0, -1, -1), "an unknown (later) epoch: undefined"
+            assert ask(version, topic, -1) == (0, -1, -1)
+            assert ask(version, topic, 0, current=1)[0] == UNKNOWN_LEADER_EPOCH
+            assert ask(version, topic, 0, partition=5)[0] == UNKNOWN_TOPIC_OR_PARTITION
+            assert ask(version, "no-such-topic-here", 0)[0] == UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_describe_topic_partitions_pages_with_a_cursor(bootstrap: str, topic: str) -> None:
+    from kafka import KafkaAdminClient
+
+    first, second = topic + "-a", topic + "-b"
+    create_topic(bootstrap, first, partitions=3)
+    create_topic(bootstrap, second, partitions=2)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        wanted = [second, first, topic + "-missing"]
+        page = admin.describe_topic_partitions(wanted, response_partition_limit=2)
+        assert [(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in page["topics"]] == [
+            (first, [0, 1])
+        ]
+        assert page["next_cursor"] == {"topic_name": first, "partition_index": 2}
+        page = admin.describe_topic_partitions(wanted, response_partition_limit=1, cursor=page["next_cursor"])
+        assert [(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in page["topics"]] == [
+            (first, [2])
+        ]
+        assert page["next_cursor"] == {"topic_name": second, "partition_index": 0}, "next topic, from 0"
+        page = admin.describe_topic_partitions(wanted, cursor=page["next_cursor"])
+        names = [(t["name"], t["error_code"], len(t["partitions"])) for t in page["topics"]]
+        assert names == [(second, 0, 2), (topic + "-missing", UNKNOWN_TOPIC_OR_PARTITION, 0)]
+        assert page["next_cursor"] is None
+        described = page["topics"][0]
+        assert described["partitions"][0]["leader_id"] == 0 and described["partitions"][0]["isr_nodes"] == [0]
+        assert not described["is_internal"] and described["topic_id"]
+    finally:
+        admin.close()
+
+
+def test_offset_delete(bootstrap: str, topic: str, group: str) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+    from kafka.errors import GroupIdNotFoundError
+
+    from kafka import KafkaAdminClient
+    from kafka import TopicPartition as KTP
+
+    other = topic + "-other"
+    create_topic(bootstrap, topic, partitions=2)
+    create_topic(bootstrap, other)
+    committer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    committer.commit(
+        offsets=[TopicPartition(topic, 0, 5), TopicPartition(topic, 1, 6), TopicPartition(other, 0, 7)],
+        asynchronous=False,
+    )
+    committer.close()
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        results = admin.delete_group_offsets(group, [KTP(topic, 0), KTP(topic + "-none", 0)])
+        assert {tp: getattr(e, "errno", 0) for tp, e in results.items()} == {
+            KTP(topic, 0): 0,
+            KTP(topic + "-none", 0): UNKNOWN_TOPIC_OR_PARTITION,
+        }
+        reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+        left = reader.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=10)
+        reader.close()
+        assert [tp.offset for tp in left] == [-1001, 6], "partition 0's offset is gone"
+
+        # a member subscribed to the topic: its offsets stay
+        member = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"}
+        )
+        member.subscribe([topic])
+        try:
+            wait_until(lambda: member.poll(0.2) is None and bool(member.assignment()), 20, "assignment")
+            results = admin.delete_group_offsets(group, [KTP(topic, 1), KTP(other, 0)])
+            assert {tp: getattr(e, "errno", 0) for tp, e in results.items()} == {
+                KTP(topic, 1): 86,  # GROUP_SUBSCRIBED_TO_TOPIC
+                KTP(other, 0): 0,
+            }
+        finally:
+            member.close()
+        with pytest.raises(GroupIdNotFoundError):
+            admin.delete_group_offsets(group + "-none", [KTP(topic, 0)])
+    finally:
+        admin.close()

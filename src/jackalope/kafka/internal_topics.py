@@ -50,3 +50,11 @@ def find(broker: KafkaBroker, key: str | uuid.UUID | None) -> InternalTopic | No
         if key in (topic.name, topic.topic_id):
             return topic
     return None
+
+
+def partition(broker: KafkaBroker, name: str, index: int) -> Log | None:
+    """Partition ``index`` of topic ``name``: a topic's, or an internal topic's (one partition)."""
+    log_ = broker.topics.partition(name, index)
+    if log_ is None and (internal := find(broker, name)) is not None and index == 0:
+        log_ = internal.log
+    return log_

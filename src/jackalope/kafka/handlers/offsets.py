@@ -9,7 +9,7 @@ from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.handlers.fetch import last_stable_offset
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
-from jackalope.storage import Log, StorageError
+from jackalope.storage import StorageError
 
 LATEST = -1
 EARLIEST = -2
@@ -19,18 +19,11 @@ LATEST_TIERED = -5  # v9+ (KIP-1005): without tiered storage, none (-1)
 READ_COMMITTED = 1
 
 
-def _partition_log(ctx: RequestContext, topic: str, partition: int) -> Log | None:
-    log_ = ctx.broker.topics.partition(topic, partition)
-    if log_ is None and (internal := internal_topics.find(ctx.broker, topic)) is not None:
-        log_ = internal.log if partition == 0 else None
-    return log_
-
-
 def _list_offset(
     ctx: RequestContext, topic: str, partition: int, timestamp: int, isolation_level: int
 ) -> tuple[int, int, int]:
     """``(error, timestamp, offset)`` for one partition."""
-    log_ = _partition_log(ctx, topic, partition)
+    log_ = internal_topics.partition(ctx.broker, topic, partition)
     if log_ is None:
         return ErrorCode.unknown_topic_or_partition, -1, -1
     # read_committed sees up to the last stable offset, read_uncommitted up to the high watermark
