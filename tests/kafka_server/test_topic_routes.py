@@ -167,3 +167,20 @@ def test_the_example(broker: Broker) -> None:
         "worker    did 'resize image 1' key job-1 offset 1 (redelivered)",
         "worker    did 'resize image 2' key job-2 offset 2",
     ]
+
+
+def test_stream_publishes_take_the_same_append_path(broker: Broker, channel: Any) -> None:
+    """An AMQP publish to a stream queue appends to the topic of that name on the one append
+    path: the queues bound to ``amq.kafka`` get it too, and Kafka consumers read it."""
+    stream = unique("s")
+    channel.queue_declare(stream, durable=True, arguments={"x-queue-type": "stream"})
+    queue = bound_queue(channel, stream)
+    channel.confirm_delivery()
+    channel.basic_publish("", stream, b"published over AMQP", pika.BasicProperties(message_id="m-1"))
+    ((method, props, body),) = take(channel, queue, 1)
+    assert body == b"published over AMQP" and props.message_id == "m-1"
+    assert method.exchange == "amq.kafka" and props.headers["x-kafka-topic"] == stream
+    channel.basic_ack(method.delivery_tag)
+    channel.cancel()
+    (record,) = consume_confluent(broker.kafka_bootstrap, stream, 1)
+    assert record.value() == b"published over AMQP"

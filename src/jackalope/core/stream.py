@@ -10,14 +10,16 @@ Publishing mirrors :class:`~jackalope.core.queue.Queue`: the messages of one eve
 iteration are written as one record batch (``defer`` schedules the write) and
 :meth:`Stream.when_durable` tells when a message is on disk, for publisher confirms.  How a
 message becomes a record is the front-end's business: ``Stream.encode`` (set by the virtual
-host from its ``stream_encoder``) turns a :class:`Message` into a :class:`Record`.
+host from its ``stream_encoder``) turns a :class:`Message` into a :class:`Record`; the records
+are written on the topics' one append path (:meth:`Topics.append_records`).
 
 Each consumer reads on its own from an offset chosen at subscription (``x-stream-offset``),
 under its own credit: :meth:`Stream.dispatch` hands it records while it can take them.  A
 caught-up consumer is woken without polling: one task per stream waits on the topics'
-:class:`~jackalope.core.topics.AppendWaiters`, which every writer of the log (this stream,
-Kafka's Produce) notifies.  Settling a delivery only returns credit: acks, nacks and rejects
-are all the same to a stream, and nothing is ever requeued (as RabbitMQ streams).
+:class:`~jackalope.core.topics.AppendWaiters`, which that append path notifies for every
+writer of the log (this stream, Kafka's Produce, the HTTP API).  Settling a delivery only
+returns credit: acks, nacks and rejects are all the same to a stream, and nothing is ever
+requeued (as RabbitMQ streams).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from jackalope.storage import Log, OffsetOutOfRangeError, Record, StorageError
 from jackalope.storage.records import decode_records, iter_batches
 
 if TYPE_CHECKING:
-    from jackalope.core.topics import AppendWaiters
+    from jackalope.core.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -276,14 +278,15 @@ class Stream:
         name: str,
         log_: Log,
         *,
-        waiters: AppendWaiters,
+        topics: Topics,
         arguments: Mapping[str, Any] | None = None,
         encode: MessageEncoder = plain_record,
         defer: Defer | None = None,
     ) -> None:
         self.name = name
         self.log = log_
-        self.waiters = waiters
+        self.topics = topics
+        self.waiters = topics.waiters
         self.arguments = dict(arguments or {})
         self.encode = encode
         # One record batch per event-loop iteration: ``defer`` (the loop's call_soon)
@@ -359,8 +362,6 @@ class Stream:
             for _, callback in waiters:
                 callback(exc)
             return
-        finally:
-            self.waiters.appended(self.log)
         for entry, callback in waiters:
             if entry.offset >= 0:
                 self.log.when_durable(entry.offset, callback)
@@ -370,7 +371,7 @@ class Stream:
 
     def _append(self, entries: list[QueueEntry]) -> None:
         encode = self.encode
-        base = self.log.append([encode(e.message) for e in entries]).base_offset
+        base = self.topics.append_records(self.log, [encode(e.message) for e in entries]).base_offset
         for i, entry in enumerate(entries):
             entry.offset = base + i
 
