@@ -40,6 +40,7 @@ from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue import UNWRITTEN, Defer, DurableCallback
 from jackalope.core.queue_arguments import text_value
 from jackalope.core.stats import MessageStats
+from jackalope.core.topic_routes import KAFKA_EXCHANGE
 from jackalope.storage import Log, OffsetOutOfRangeError, Record, StorageError
 from jackalope.storage.records import decode_records, iter_batches
 
@@ -264,6 +265,11 @@ class _Reader:
 # -- the stream ------------------------------------------------------------------------------
 
 
+def _bridged(entry: QueueEntry) -> bool:
+    """The message is a copy of a topic's record routed by ``amq.kafka``."""
+    return entry.message.exchange == KAFKA_EXCHANGE
+
+
 class Stream:
     """An AMQP stream queue over partition 0 of the topic of the same name."""
 
@@ -349,9 +355,10 @@ class Stream:
         try:
             start = 0
             size = 0
+            last = len(entries) - 1
             for i, entry in enumerate(entries):
                 size += len(entry.message.body) + len(entry.message.routing_key) + 64
-                if size >= _BATCH_BYTES or i == len(entries) - 1:
+                if size >= _BATCH_BYTES or i == last or _bridged(entry) != _bridged(entries[i + 1]):
                     self._append(entries[start : i + 1])
                     start, size = i + 1, 0
         except StorageError as exc:
@@ -371,7 +378,10 @@ class Stream:
 
     def _append(self, entries: list[QueueEntry]) -> None:
         encode = self.encode
-        base = self.topics.append_records(self.log, [encode(e.message) for e in entries]).base_offset
+        records = [encode(e.message) for e in entries]
+        # what came through amq.kafka is not routed through it again (streams bound to each
+        # other's topics would pass records round for ever)
+        base = self.topics.append_records(self.log, records, route=not _bridged(entries[0])).base_offset
         for i, entry in enumerate(entries):
             entry.offset = base + i
 

@@ -372,24 +372,25 @@ class Topics:
         return self._append(log_, data)
 
     def append_records(
-        self, log_: Log, records: Sequence[Record], *, timestamp: int | None = None
+        self, log_: Log, records: Sequence[Record], *, timestamp: int | None = None, route: bool = True
     ) -> AppendInfo:
         """Append ``records`` (an AMQP stream's publishes) as one batch to the topic partition
         ``log_``, on the same path as a producer's batches; records without a timestamp get
-        ``timestamp`` or now."""
+        ``timestamp`` or now.  ``route=False``: not handed to ``on_append`` (records that came
+        through ``amq.kafka`` into a stream)."""
         if log_.config.compact:
             self.refuse_keyless(log_, [i for i, r in enumerate(records) if r.key is None])
         now = now_ms() if timestamp is None else timestamp
-        return self._append(log_, bytearray(encode_batch(records, now_ms=now)))
+        return self._append(log_, bytearray(encode_batch(records, now_ms=now)), route=route)
 
-    def _append(self, log_: Log, data: bytearray) -> AppendInfo:
+    def _append(self, log_: Log, data: bytearray, *, route: bool = True) -> AppendInfo:
         """The one write path of every writer of a topic partition: append, wake the readers
         waiting on the partition (Kafka fetches, AMQP stream consumers), and hand the batches to
         ``on_append`` (routing to ``amq.kafka``'s bound queues: :mod:`jackalope.core.topic_routes`)."""
         info = log_.append_batches(data)
         if not info.duplicate:  # a retried batch already written: nothing new to read
             self.waiters.appended(log_)
-            if self.on_append is not None:
+            if route and self.on_append is not None:
                 self.on_append(log_, data, info)
         return info
 
