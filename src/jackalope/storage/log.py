@@ -72,6 +72,7 @@ from jackalope.storage.compaction import (
 from jackalope.storage.config import Durability, LogConfig
 from jackalope.storage.errors import (
     CorruptRecordError,
+    InvalidRecordError,
     LogClosedError,
     OffsetOutOfRangeError,
     RecordTooLargeError,
@@ -257,7 +258,7 @@ class Log:
                 not clean and (is_last or (next_base is not None and next_base > self._recovery_point))
             )
             cut = segment.recover(verify)
-            if verify:
+            if verify or cut:
                 rebuild.add(base)
             self._segments.append(segment)
             self._bases.append(base)
@@ -381,7 +382,8 @@ class Log:
         first duplicate answers for the request and nothing of it is written, as Kafka does).
 
         Transactional batches (which must have a producer id) open the producer's transaction
-        on the log; control batches are refused (the broker writes them, :meth:`append_control`).
+        on the log; control batches are refused (the broker writes them, :meth:`append_control`);
+        both refusals are InvalidRecordError (Kafka's INVALID_RECORD).
 
         Raises CorruptRecordError, RecordTooLargeError, InvalidProducerEpochError,
         OutOfOrderSequenceError or InvalidTxnStateError (a non-transactional batch of a
@@ -399,11 +401,11 @@ class Log:
                     f"record batch of {header.size} bytes exceeds max_message_bytes {max_bytes}"
                 )
             if header.attributes & CONTROL:
-                raise CorruptRecordError("control batches are written by the broker, not by producers")
+                raise InvalidRecordError("Clients are not allowed to write control records")
             if header.producer_id >= 0:
                 idempotent = True
             elif header.attributes & TRANSACTIONAL:
-                raise CorruptRecordError("a transactional batch without a producer id")
+                raise InvalidRecordError("Transactional records must have a producer id")
             headers.append((pos_, header))
             pos = pos_ + header.size
         if not headers or pos != len(data):

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final, NamedTuple
 
+from jackalope.storage.errors import CorruptRecordError
 from jackalope.storage.files import atomic_write
 from jackalope.storage.records import (
     CONTROL,
@@ -115,7 +116,10 @@ def encode_marker(
 def decode_marker(batch: bytes | bytearray | memoryview) -> tuple[bool, int] | None:
     """``(commit, coordinator epoch)`` of the control batch ``batch``, or None when it holds no
     end-transaction marker (an emptied batch, or another control type)."""
-    records = list(decode_records(batch, verify=False))
+    try:
+        records = list(decode_records(batch, verify=False))
+    except CorruptRecordError:
+        return None
     if not records or records[0].key is None or len(records[0].key) < _MARKER_KEY.size:
         return None
     _, kind = _MARKER_KEY.unpack_from(records[0].key)
