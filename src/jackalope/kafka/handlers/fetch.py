@@ -50,15 +50,11 @@ class _Part:
 def last_stable_offset(log_: Log) -> int:
     """The partition's last stable offset: the first offset of its earliest open transaction,
     else its end (the high watermark: one replica)."""
-    stable = getattr(log_, "last_stable_offset", None)
-    return int(stable()) if callable(stable) else log_.end_offset
+    return log_.last_stable_offset(log_.end_offset)
 
 
 def _aborted(log_: Log, start: int, end: int) -> list[tuple[int, int]]:
-    found = getattr(log_, "aborted_transactions", None)
-    if not callable(found):
-        return []
-    return [(a.producer_id, a.first_offset) for a in found(start, end)]
+    return [(a.producer_id, a.first_offset) for a in log_.aborted_transactions(start, end)]
 
 
 def _below(data: bytes, end: int) -> bytes:
