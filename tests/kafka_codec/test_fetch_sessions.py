@@ -59,6 +59,9 @@ def test_full_fetch_opens_a_session_and_incremental_ones_carry_only_news() -> No
     results = {("a", 0): (10, 0, 0, 5), ("a", 1): (11, 0, 0, 0), ("b", 0): (10, 3, 0, 0)}
     assert sent(inc, results) == [("a", 0), ("a", 1), ("b", 0)]
     inc = cache.context(sid, 3, [])
+    assert [k for k, _ in inc.partitions] == [("a", 1), ("b", 0), ("a", 0)], (
+        "a partition that returned records is read last next time (fairness under max_bytes)"
+    )
     assert sent(inc, {("a", 1): (11, 0, 0, 0), ("b", 0): (10, 3, 0, 0)}) == []
     inc = cache.context(sid, 4, [])
     assert sent(inc, {("a", 1): (11, 0, 3, 0), ("b", 0): (10, 3, 0, 0)}) == [("a", 1)]

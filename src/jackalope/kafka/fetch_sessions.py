@@ -114,6 +114,9 @@ class FetchContext:
         if error:
             cached.high_watermark = -1  # sent again once the error is gone
             respond = True
+        if records and self.incremental and self.session is not None:
+            # to the back of the session: the next fetches read the others first (max_bytes)
+            self.session.partitions[key] = self.session.partitions.pop(key)
         return respond or not self.incremental
 
 
