@@ -502,3 +502,18 @@ def test_offset_delete(bootstrap: str, topic: str, group: str) -> None:
             admin.delete_group_offsets(group + "-none", [KTP(topic, 0)])
     finally:
         admin.close()
+
+
+def test_describe_cluster_v2(bootstrap: str) -> None:
+    with WireClient(bootstrap) as client:
+        response = client.call(
+            request(
+                60,
+                2,
+                include_cluster_authorized_operations=False,
+                endpoint_type=1,
+                include_fenced_brokers=True,
+            )
+        )
+    assert response.error_code == 0
+    assert [(b.broker_id, b.is_fenced) for b in response.brokers] == [(0, False)]
