@@ -222,7 +222,9 @@ def resolve_offset(log_: Log, spec: OffsetSpec) -> int:
     if spec.kind == "timestamp":
         found = log_.offset_for_time(spec.value)
         return end if found is None else max(found, start)
-    # last: the base offset of the batch holding the last record
+    # last: the base offset of the batch holding the last record (the last readable: below the
+    # last stable offset, see the module docstring)
+    end = max(log_.last_stable_offset(), start)
     if end == start:
         return end
     data = log_.read(end - 1, 1).data
