@@ -146,8 +146,13 @@ def test_the_last_stable_offset_of_an_abort_entry_is_the_next_open_transaction(l
     assert struct.unpack(">hqqqq", raw) == (0, 2, 1, 2, 0)
     assert log.last_stable_offset() == 0
     assert log.read_records(0, committed_only=True) == []
+    log.close()
+    log = Log.open(log.directory)  # an entry whose last stable offset is 0 loads
+    assert log.aborted_transactions(0, 3) == [AbortedTxn(2, 1, 2)]
     log.append_control(1, 0, commit=True, coordinator_epoch=0)
     assert values(log.read_records(0, committed_only=True)) == [b"v1-0"]  # 2's aborted record skipped
+    assert (log.directory / "00000000000000000000.txnindex").read_bytes() == raw  # not rebuilt
+    log.close()
 
 
 def test_producers_may_not_write_control_batches_or_anonymous_transactional_ones(log: Log) -> None:

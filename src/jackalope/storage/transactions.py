@@ -172,7 +172,11 @@ class TxnIndex:
         for pos in range(0, len(data), _ENTRY.size):
             version, *fields = _ENTRY.unpack_from(data, pos)
             entry = TxnIndexEntry(*fields)
-            if version != 0 or entry.first_offset > entry.last_offset or entry.last_stable_offset <= 0:
+            if (
+                version != 0
+                or not 0 <= entry.first_offset <= entry.last_offset
+                or entry.last_stable_offset < 0
+            ):
                 return False
             entries.append(entry)
         self.entries = entries
