@@ -177,3 +177,28 @@ async def test_amq_kafka_routes_a_transaction_at_commit_and_never_an_aborted_one
             async with queue.iterator() as iterator:
                 assert await take(iterator, 4) == [b"plain-0", b"t1-a", b"t1-b", b"end"]
             assert await message_count(channel, "bound") == 0
+
+
+async def test_the_queues_bound_at_commit_get_the_transaction(tmp_path: Path) -> None:
+    async with Broker(tmp_path / "data") as broker:
+        topics = broker.server.core.topics  # type: ignore[union-attr]
+        log_ = topics.create("txn-late", configs={"segment.bytes": "1024"}).log(0)
+        connection = await aio_pika.connect(broker.amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            topics.append_batches(log_, batch(9, 0, b"plain-before", txn=False))  # not routed: no binding
+            topics.append_batches(log_, batch(5, 0, b"early"))  # the transaction begins unbound
+            queue = await channel.declare_queue("late", durable=True)
+            await queue.bind("amq.kafka", routing_key="txn-late")
+            values = [b"%03d" % i + b"." * 200 for i in range(12)]  # several segments
+            for i, value in enumerate(values):
+                topics.append_batches(log_, batch(5, 1 + i, value))
+                topics.append_batches(log_, batch(9, 1 + i, b"p%d" % i, txn=False))
+            assert log_.segment_count > 2
+            topics.append_control(log_, 5, 0, commit=True, coordinator_epoch=0)
+            await until_count(channel, "late", 12 + 1 + 12)
+            async with queue.iterator() as iterator:
+                got = await take(iterator, 25)
+            plain = [b"p%d" % i for i in range(12)]
+            assert [v for v in got if v in plain] == plain  # routed as appended
+            assert [v for v in got if v not in plain] == [b"early", *values]  # at commit, in order

@@ -21,7 +21,7 @@ import functools
 import logging
 import threading
 import urllib.parse
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from jackalope.core.message import Message
@@ -143,10 +143,9 @@ class TopicRoutes:
                     target.enqueue(message)
 
 
-def _transaction_batches(log_: Log, producer_id: int, first: int, end: int) -> list[bytes]:
+def _transaction_batches(log_: Log, producer_id: int, first: int, end: int) -> Iterator[bytes]:
     """The stored batches of ``producer_id``'s transaction in ``first..end-1`` (as far as
-    retention left them), each alone."""
-    out: list[bytes] = []
+    retention left them), each alone, read as they are taken."""
     offset = max(first, log_.start_offset)
     while offset < end:
         try:
@@ -154,18 +153,17 @@ def _transaction_batches(log_: Log, producer_id: int, first: int, end: int) -> l
         except OffsetOutOfRangeError:
             offset = log_.start_offset
             if offset >= end:
-                break
+                return
             continue
         except StorageError as exc:
             log.warning("transaction of producer %d not routed to %s: %s", producer_id, KAFKA_EXCHANGE, exc)
-            break
+            return
         if not result.data or result.next_offset <= offset:
-            break
+            return
         for pos, header in iter_batches(result.data):
             if header.base_offset >= end:
-                return out
+                return
             ours = header.producer_id == producer_id and header.base_offset >= offset
             if ours and header.attributes & (TRANSACTIONAL | CONTROL) == TRANSACTIONAL:
-                out.append(result.data[pos : pos + header.size])
+                yield result.data[pos : pos + header.size]
         offset = result.next_offset
-    return out
