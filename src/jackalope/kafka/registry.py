@@ -11,7 +11,9 @@ from jackalope.kafka.handlers import (
     fetch,
     groups,
     metadata,
+    offset_delete,
     offsets,
+    partitions,
     produce,
     sasl,
 )
@@ -19,7 +21,18 @@ from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 
 APIS: dict[int, Api] = {
     api.key: api
-    for module in (api_versions, metadata, produce, fetch, offsets, groups, admin, sasl)
+    for module in (
+        api_versions,
+        metadata,
+        produce,
+        fetch,
+        offsets,
+        groups,
+        admin,
+        sasl,
+        partitions,
+        offset_delete,
+    )
     for api in module.APIS
 }
 
