@@ -8,6 +8,7 @@ from jackalope.kafka.handlers import (
     Api,
     admin,
     api_versions,
+    consumer_groups,
     fetch,
     groups,
     metadata,
@@ -19,7 +20,7 @@ from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 
 APIS: dict[int, Api] = {
     api.key: api
-    for module in (api_versions, metadata, produce, fetch, offsets, groups, admin, sasl)
+    for module in (api_versions, metadata, produce, fetch, offsets, groups, consumer_groups, admin, sasl)
     for api in module.APIS
 }
 

@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from jackalope.core.groups.consumer_group import ConsumerGroup
 from jackalope.core.groups.store import CommittedOffset
 from jackalope.core.groups.types import (
     GroupDescription,
@@ -107,6 +108,14 @@ class Group:
     pending_commits: dict[TopicPartition, int] = field(default_factory=dict)
     # Log offset of the record each entry in ``offsets`` came from (to apply only newer ones).
     offset_positions: dict[TopicPartition, int] = field(default_factory=dict)
+    # The group's state under the consumer protocol (KIP-848) when it is of that type; it then
+    # has no classic members (a group is one type or the other).
+    consumer: ConsumerGroup | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """No members of either protocol (offsets expire, the group may be deleted)."""
+        return self.is_(GroupState.EMPTY) and (self.consumer is None or not self.consumer.members)
 
     def is_(self, state: GroupState) -> bool:
         return self.state is state
@@ -272,6 +281,8 @@ class Group:
         )
 
     def listing(self) -> GroupListing:
+        if self.consumer is not None:
+            return GroupListing(self.group_id, "consumer", self.consumer.state.value, "consumer")
         return GroupListing(self.group_id, self.protocol_type or "", self.state.value)
 
 

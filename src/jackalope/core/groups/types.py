@@ -30,6 +30,13 @@ class GroupError(StrEnum):
     GROUP_MAX_SIZE_REACHED = "GROUP_MAX_SIZE_REACHED"
     UNKNOWN_TOPIC_OR_PARTITION = "UNKNOWN_TOPIC_OR_PARTITION"
     OFFSET_METADATA_TOO_LARGE = "OFFSET_METADATA_TOO_LARGE"
+    # the consumer group protocol (KIP-848)
+    INVALID_REQUEST = "INVALID_REQUEST"
+    FENCED_MEMBER_EPOCH = "FENCED_MEMBER_EPOCH"
+    STALE_MEMBER_EPOCH = "STALE_MEMBER_EPOCH"
+    UNRELEASED_INSTANCE_ID = "UNRELEASED_INSTANCE_ID"
+    UNSUPPORTED_ASSIGNOR = "UNSUPPORTED_ASSIGNOR"
+    INVALID_REGULAR_EXPRESSION = "INVALID_REGULAR_EXPRESSION"
 
 
 class GroupState(StrEnum):
@@ -117,3 +124,4 @@ class GroupListing(NamedTuple):
     group_id: str
     protocol_type: str
     state: str
+    group_type: str = "classic"  # or "consumer" (KIP-848)
