@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from jackalope.core.groups.consumer_group import ConsumerGroup
 from jackalope.core.groups.store import CommittedOffset
 from jackalope.core.groups.types import (
+    ConsumerGroupListing,
     GroupDescription,
     GroupError,
     GroupListing,
@@ -282,7 +283,7 @@ class Group:
 
     def listing(self) -> GroupListing:
         if self.consumer is not None:
-            return GroupListing(self.group_id, "consumer", self.consumer.state.value, "consumer")
+            return ConsumerGroupListing(self.group_id, "consumer", self.consumer.state.value)
         return GroupListing(self.group_id, self.protocol_type or "", self.state.value)
 
 

@@ -124,4 +124,17 @@ class GroupListing(NamedTuple):
     group_id: str
     protocol_type: str
     state: str
-    group_type: str = "classic"  # or "consumer" (KIP-848)
+
+    @property
+    def group_type(self) -> str:
+        return "classic"
+
+
+class ConsumerGroupListing(GroupListing):
+    """The listing of a group of the consumer protocol (KIP-848)."""
+
+    __slots__ = ()
+
+    @property
+    def group_type(self) -> str:
+        return "consumer"
