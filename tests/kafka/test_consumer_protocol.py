@@ -251,3 +251,53 @@ def test_the_group_survives_a_broker_restart(
     assert [m.member_id for m in after.members] == [m.member_id for m in before.members]
     got = sorted(tp.partition for tp in after.members[0].assignment.topic_partitions)
     assert got == [0, 1]
+
+
+def test_a_static_member_comes_back_to_its_partitions(bootstrap: str, consumers: Any) -> None:
+    topic, group = unique("t-static"), unique("g-static")
+    create_topic(bootstrap, topic, partitions=4)
+    a = consumers(bootstrap, group, **{"group.instance.id": "instance-a"})
+    b = consumers(bootstrap, group, **{"group.instance.id": "instance-b"})
+    a.subscribe([topic])
+    b.subscribe([topic])
+    poll_until([a, b], split_evenly([a, b], topic, 4), 20, "two static members with 2 partitions each")
+    held = partitions(b)
+    admin = confluent_admin(bootstrap)
+    before = admin.describe_consumer_groups([group])[group].result(timeout=15)
+    b.close()  # a static member leaves with epoch -2: its partitions wait for it
+    b2 = consumers(bootstrap, group, **{"group.instance.id": "instance-b"})
+    b2.subscribe([topic])
+    poll_until([a, b2], lambda: partitions(b2) == held, 20, "the new incarnation to get the same partitions")
+    assert len(partitions(a)) == 2
+    after = admin.describe_consumer_groups([group])[group].result(timeout=15)
+    assert {m.member_id for m in after.members} != {m.member_id for m in before.members}
+    assert sorted(m.group_instance_id for m in after.members) == ["instance-a", "instance-b"]
+
+
+def test_an_empty_classic_group_becomes_a_consumer_group(bootstrap: str, consumers: Any) -> None:
+    topic, group = unique("t-upgrade"), unique("g-upgrade")
+    create_topic(bootstrap, topic, partitions=1)
+    produce_confluent(bootstrap, topic, [(None, b"old"), (None, b"new")])
+    classic = consumers(bootstrap, group, **{"group.protocol": "classic", "session.timeout.ms": 6000})
+    classic.subscribe([topic])
+    first = None
+    deadline = time.monotonic() + 20
+    while first is None and time.monotonic() < deadline:
+        msg = classic.poll(0.1)
+        if msg is not None and msg.error() is None:
+            first = msg
+    assert first is not None and first.value() == b"old"
+    classic.commit(message=first, asynchronous=False)
+    classic.close()
+    upgraded = consumers(bootstrap, group)
+    upgraded.subscribe([topic])
+    msg = None
+    deadline = time.monotonic() + 20
+    while msg is None and time.monotonic() < deadline:
+        msg = upgraded.poll(0.1)
+        if msg is not None and msg.error() is not None:
+            raise AssertionError(msg.error())
+    assert msg is not None and msg.value() == b"new"  # from the classic group's committed offset
+    admin = confluent_admin(bootstrap)  # kept alive until the answer is in
+    listed = admin.list_consumer_groups(request_timeout=10).result(timeout=15)
+    assert [g.type for g in listed.valid if g.group_id == group] == [ConsumerGroupType.CONSUMER]
