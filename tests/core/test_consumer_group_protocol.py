@@ -521,3 +521,10 @@ async def test_heartbeat_of_an_unknown_group(make: Factory) -> None:
     c = await make()
     assert c.consumer_heartbeat("nope", HeartbeatRequest("a", 3)).error is GroupError.UNKNOWN_MEMBER_ID
     assert c.consumer_heartbeat("", join_req("a")).error is GroupError.INVALID_REQUEST
+
+
+async def test_list_groups_filters_consumer_groups_by_their_own_state(make: Factory) -> None:
+    c = await make()
+    c.consumer_heartbeat("g", join_req("a"))
+    assert [g.group_id for g in c.list_groups(["stable"])[1]] == ["g"]
+    assert c.list_groups(["empty"])[1] == []

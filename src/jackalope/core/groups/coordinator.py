@@ -747,9 +747,8 @@ class GroupCoordinator:
         if error is not None:
             return error, []
         wanted = {s.lower() for s in states or ()}
-        return None, [
-            g.listing() for g in self._groups.values() if not wanted or g.state.value.lower() in wanted
-        ]
+        listings = [g.listing() for g in self._groups.values()]
+        return None, [g for g in listings if not wanted or g.state.lower() in wanted]
 
     async def delete_groups(self, group_ids: Iterable[str]) -> dict[str, GroupError | None]:
         """DeleteGroups: only groups without members; their offsets go (tombstones in the log)."""
