@@ -528,3 +528,14 @@ async def test_list_groups_filters_consumer_groups_by_their_own_state(make: Fact
     c.consumer_heartbeat("g", join_req("a"))
     assert [g.group_id for g in c.list_groups(["stable"])[1]] == ["g"]
     assert c.list_groups(["empty"])[1] == []
+
+
+def test_settings_of_the_consumer_protocol() -> None:
+    from jackalope.settings import Settings, SettingsError
+
+    assert Settings().kafka_group_consumer_assignor_list() == ("uniform", "range")
+    assert Settings(kafka_group_consumer_assignors="Range").kafka_group_consumer_assignor_list() == ("range",)
+    with pytest.raises(SettingsError, match="assignors"):
+        Settings(kafka_group_consumer_assignors="sticky")
+    with pytest.raises(SettingsError, match="heartbeat_interval"):
+        Settings(kafka_group_consumer_heartbeat_interval_ms=45000)
