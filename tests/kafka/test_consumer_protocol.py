@@ -123,7 +123,7 @@ def test_a_member_closing_hands_over_its_partitions(bootstrap: str, consumers: A
     poll_until([a], lambda: len(partitions(a)) == 4, 20, "the remaining member to get all 4")
 
 
-def test_records_are_read_once_across_members_and_commits_resume(bootstrap: str, consumers: Any) -> None:
+def test_committed_offsets_are_where_the_next_member_resumes(bootstrap: str, consumers: Any) -> None:
     topic, group = unique("t-commit"), unique("g-commit")
     create_topic(bootstrap, topic, partitions=2)
     produce_confluent(bootstrap, topic, [(b"k%d" % i, b"v%d" % i) for i in range(20)])
@@ -301,3 +301,18 @@ def test_an_empty_classic_group_becomes_a_consumer_group(bootstrap: str, consume
     admin = confluent_admin(bootstrap)  # kept alive until the answer is in
     listed = admin.list_consumer_groups(request_timeout=10).result(timeout=15)
     assert [g.type for g in listed.valid if g.group_id == group] == [ConsumerGroupType.CONSUMER]
+
+
+def test_members_may_ask_for_the_range_assignor(bootstrap: str, consumers: Any) -> None:
+    first, second, group = unique("t-range1"), unique("t-range2"), unique("g-range")
+    create_topic(bootstrap, first, partitions=2)
+    create_topic(bootstrap, second, partitions=2)
+    members = [consumers(bootstrap, group, **{"group.remote.assignor": "range"}) for _ in range(2)]
+    for m in members:
+        m.subscribe([first, second])
+    poll_until(members, lambda: all(len(partitions(m)) == 2 for m in members), 20, "2 partitions each")
+    for m in members:  # range: the same partition number of both topics (co-partitioning)
+        assert len({p for _, p in partitions(m)}) == 1
+    admin = confluent_admin(bootstrap)
+    d = admin.describe_consumer_groups([group])[group].result(timeout=15)
+    assert d.partition_assignor == "range"
