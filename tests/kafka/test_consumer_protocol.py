@@ -316,3 +316,70 @@ def test_members_may_ask_for_the_range_assignor(bootstrap: str, consumers: Any) 
     admin = confluent_admin(bootstrap)
     d = admin.describe_consumer_groups([group])[group].result(timeout=15)
     assert d.partition_assignor == "range"
+
+
+MEMBER_SCRIPT = """
+import sys, time
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "group.protocol": "consumer"})
+c.subscribe([sys.argv[3]])
+last = None
+while True:
+    c.poll(0.05)
+    now = sorted(tp.partition for tp in c.assignment())
+    if now != last:
+        print(",".join(map(str, now)), flush=True)
+        last = now
+"""
+
+
+def test_a_silent_member_is_fenced_and_rejoins(tmp_path: Path, consumers: Any) -> None:
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from jackalope import Broker
+
+    broker = Broker(
+        tmp_path / "data",
+        kafka_port=0,
+        kafka_group_consumer_heartbeat_interval_ms=HEARTBEAT_MS,
+        kafka_group_consumer_session_timeout_ms=2000,
+    ).start()
+    proc = None
+    try:
+        address = str(broker.kafka_bootstrap)
+        topic, group = unique("t-fence"), unique("g-fence")
+        create_topic(address, topic, partitions=2)
+        a = consumers(address, group)
+        a.subscribe([topic])
+        poll_until([a], lambda: len(partitions(a)) == 2, 20, "the first member's assignment")
+        proc = subprocess.Popen(
+            [sys.executable, "-c", MEMBER_SCRIPT, address, group, topic], stdout=subprocess.PIPE, text=True
+        )
+        lines: list[str] = []  # the member's assignments as it prints them
+
+        def read(stream: Any) -> None:
+            lines.extend(line.strip() for line in iter(stream.readline, ""))
+
+        threading.Thread(target=read, args=(proc.stdout,), daemon=True).start()
+
+        def split() -> bool:
+            return (
+                len(partitions(a)) == 1 and bool(lines) and len(lines[-1].split(",")) == 1 and lines[-1] != ""
+            )
+
+        poll_until([a], split, 20, "the second member to take one partition")
+        proc.send_signal(signal.SIGSTOP)  # no more heartbeats: fenced after the session timeout
+        poll_until(
+            [a], lambda: len(partitions(a)) == 2, 20, "the partitions of the fenced member to come back"
+        )
+        proc.send_signal(signal.SIGCONT)  # it finds out it was fenced, rejoins and gets one again
+        poll_until([a], split, 20, "the fenced member to rejoin and take one partition again")
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+            proc.wait()
+        broker.stop()
