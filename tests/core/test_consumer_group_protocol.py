@@ -539,3 +539,10 @@ def test_settings_of_the_consumer_protocol() -> None:
         Settings(kafka_group_consumer_assignors="sticky")
     with pytest.raises(SettingsError, match="heartbeat_interval"):
         Settings(kafka_group_consumer_heartbeat_interval_ms=45000)
+
+
+async def test_member_count_of_both_kinds_of_group(make: Factory) -> None:
+    c = await make()
+    c.consumer_heartbeat("g", join_req("a"))
+    c.consumer_heartbeat("g", join_req("b"))
+    assert c.member_count("g") == 2 and c.member_count("nope") == 0

@@ -739,6 +739,13 @@ class GroupCoordinator:
             return GroupDescription(group_id, Dead.value, "", "", [], error)
         return group.describe()
 
+    def member_count(self, group_id: str) -> int:
+        """How many members ``group_id`` has, under either protocol (0 for an unknown group)."""
+        group = self._groups.get(group_id)
+        if group is None:
+            return 0
+        return len(group.consumer.members) if group.consumer is not None else len(group.members)
+
     def list_groups(
         self, states: Iterable[str] | None = None
     ) -> tuple[GroupError | None, list[GroupListing]]:
