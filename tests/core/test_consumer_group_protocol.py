@@ -546,3 +546,19 @@ async def test_member_count_of_both_kinds_of_group(make: Factory) -> None:
     c.consumer_heartbeat("g", join_req("a"))
     c.consumer_heartbeat("g", join_req("b"))
     assert c.member_count("g") == 2 and c.member_count("nope") == 0
+
+
+async def test_members_that_do_not_come_back_after_a_restart_are_fenced(make: Factory) -> None:
+    c = await make()
+    c.consumer_heartbeat("g", join_req("a"))
+    c.close()
+    await c.logs.close()
+    c2 = await make(consumer_session_timeout_ms=100, consumer_heartbeat_interval_ms=20)
+    _, group = c2.consumer_describe("g")
+    assert group is not None and list(group.members) == ["a"]
+    await wait_for(lambda: not group.members)
+    c2.close()
+    await c2.logs.close()
+    c3 = await make()  # the fencing was stored too
+    _, again = c3.consumer_describe("g")
+    assert again is not None and not again.members and again.group_epoch == 2
