@@ -562,3 +562,15 @@ async def test_members_that_do_not_come_back_after_a_restart_are_fenced(make: Fa
     c3 = await make()  # the fencing was stored too
     _, again = c3.consumer_describe("g")
     assert again is not None and not again.members and again.group_epoch == 2
+
+
+async def test_offset_delete_refuses_the_topics_members_subscribe_to(make: Factory) -> None:
+    c = await make({"t": 1, "u": 1})
+    c.consumer_heartbeat("g", join_req("a"))
+    await c.commit_offsets(
+        "g", 1, "a", None, {("t", 0): OffsetAndMetadata(1), ("u", 0): OffsetAndMetadata(1)}
+    )
+    error, results = await c.delete_offsets("g", [("t", 0), ("u", 0)], lambda _: None)
+    assert error is None
+    assert results == {("t", 0): GroupError.GROUP_SUBSCRIBED_TO_TOPIC, ("u", 0): None}
+    assert set(c.fetch_offsets("g")[1]) == {("t", 0)}

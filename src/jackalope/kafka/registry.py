@@ -12,7 +12,9 @@ from jackalope.kafka.handlers import (
     fetch,
     groups,
     metadata,
+    offset_delete,
     offsets,
+    partitions,
     produce,
     sasl,
 )
@@ -20,7 +22,19 @@ from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 
 APIS: dict[int, Api] = {
     api.key: api
-    for module in (api_versions, metadata, produce, fetch, offsets, groups, consumer_groups, admin, sasl)
+    for module in (
+        api_versions,
+        metadata,
+        produce,
+        fetch,
+        offsets,
+        groups,
+        consumer_groups,
+        admin,
+        sasl,
+        partitions,
+        offset_delete,
+    )
     for api in module.APIS
 }
 

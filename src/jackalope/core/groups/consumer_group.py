@@ -286,6 +286,13 @@ class ConsumerGroup:
             return ConsumerGroupState.RECONCILING
         return ConsumerGroupState.STABLE
 
+    def subscribed_topic_names(self) -> set[str]:
+        """The topics members subscribe to: by name, and those their regexes matched lately."""
+        names = set(self.subscription)
+        for m in self.members.values():
+            names.update(m.subscribed_topic_names)
+        return names
+
     def validate_offset_commit(self, member_id: str, member_epoch: int) -> GroupError | None:
         """Kafka's validateOffsetCommit: -1 from anyone while empty; else a member at its epoch."""
         if member_epoch < 0 and not self.members:
