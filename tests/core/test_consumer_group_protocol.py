@@ -492,7 +492,16 @@ async def test_classic_and_consumer_groups_do_not_mix(make: Factory) -> None:
     assert [(g.group_id, g.group_type, g.protocol_type, g.state) for g in listing] == [
         ("g", "consumer", "consumer", "Stable")
     ]
-    assert c.describe("g").state == "Dead"  # not a classic group
+    d = c.describe("g")
+    assert (d.group_type, d.state, d.protocol_type, d.protocol) == (
+        "consumer",
+        "Stable",
+        "consumer",
+        "uniform",
+    )
+    assert [(m.member_id, m.partitions) for m in d.members] == [
+        ("a", (("t", 0), ("t", 1), ("t", 2), ("t", 3)))
+    ]
     # once empty, a classic member turns it back into a classic group
     c.consumer_heartbeat("g", HeartbeatRequest("a", -1))
     joined = await c.join("g", "", None, "c", "h", 10_000, 10_000, "consumer", [("range", b"")], False)

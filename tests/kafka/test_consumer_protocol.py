@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupType, KafkaError, TopicPartition
 
-from tests.conftest import ServeProcess
+from tests.conftest import ServeProcess, http_json
 from tests.kafka.conftest import (
     confluent_admin,
     create_topic,
@@ -28,18 +28,23 @@ HEARTBEAT_MS = 300  # the broker's group.consumer.heartbeat.interval.ms for thes
 
 
 @pytest.fixture(scope="module")
-def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from jackalope import Broker
 
-    broker = Broker(
+    started = Broker(
         tmp_path_factory.mktemp("kip848") / "data",
         kafka_port=0,
         kafka_group_consumer_heartbeat_interval_ms=HEARTBEAT_MS,
     ).start()
     try:
-        yield str(broker.kafka_bootstrap)
+        yield started
     finally:
-        broker.stop()
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def bootstrap(broker: Any) -> str:
+    return str(broker.kafka_bootstrap)
 
 
 @pytest.fixture
@@ -178,6 +183,34 @@ def test_admin_client_describes_and_lists_a_consumer_group(bootstrap: str, consu
     assert len(mine) == 1 and mine[0].type == ConsumerGroupType.CONSUMER
     classic_only = admin.list_consumer_groups(types={ConsumerGroupType.CLASSIC}, request_timeout=10)
     assert group not in {g.group_id for g in classic_only.result(timeout=15).valid}
+
+
+def test_http_api_and_describe_groups_of_a_consumer_group(
+    broker: Any, bootstrap: str, consumers: Any
+) -> None:
+    from kafka.admin import KafkaAdminClient
+
+    topic, group = unique("t-http"), unique("g-http")
+    create_topic(bootstrap, topic, partitions=2)
+    a = consumers(bootstrap, group, **{"client.id": "http-member"})
+    a.subscribe([topic])
+    poll_until([a], lambda: len(partitions(a)) == 2, 20, "the member's assignment")
+    described = http_json(f"{broker.http_url}/api/kafka/groups/{group}")
+    assert isinstance(described, dict)
+    assert (described["state"], described["protocol_type"], described["protocol"]) == (
+        "Stable",
+        "consumer",
+        "uniform",
+    )
+    (member,) = described["members"]
+    assert member["client_id"] == "http-member"
+    assert sorted(x["partition"] for x in member["assignments"]) == [0, 1]
+    # DescribeGroups (the classic API) does not describe it, as Kafka: it is not a classic group
+    old_admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        assert old_admin.describe_groups([group])[group]["group_state"] == "Dead"
+    finally:
+        old_admin.close()
 
 
 def test_a_classic_consumer_cannot_join_a_consumer_group(bootstrap: str, consumers: Any) -> None:

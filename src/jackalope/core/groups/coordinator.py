@@ -749,11 +749,11 @@ class GroupCoordinator:
     def describe(self, group_id: str) -> GroupDescription:
         """DescribeGroups for one group; members' metadata and assignments only when Stable.
 
-        A consumer group (KIP-848) is not a classic group: described as ``Dead``, as Kafka
-        does (ConsumerGroupDescribe describes it)."""
+        A consumer-protocol group (KIP-848) is described with ``group_type="consumer"``, its
+        assignor as the protocol and each member's ``partitions``."""
         error = self._status(group_id, require_id=False)
         group = self._groups.get(group_id)
-        if error is not None or group is None or group.consumer is not None:
+        if error is not None or group is None:
             return GroupDescription(group_id, Dead.value, "", "", [], error)
         return group.describe()
 

@@ -260,6 +260,8 @@ class Group:
 
     def describe(self) -> GroupDescription:
         """The DescribeGroups answer; members' metadata and assignments only when Stable."""
+        if self.consumer is not None:
+            return self._describe_consumer(self.consumer)
         stable = self.is_(GroupState.STABLE) and self.protocol_name is not None
         protocol = self.protocol_name or ""
         members = [
@@ -279,6 +281,28 @@ class Group:
             protocol_type=self.protocol_type or "",
             protocol=protocol if stable else "",
             members=members,
+        )
+
+    def _describe_consumer(self, consumer: ConsumerGroup) -> GroupDescription:
+        members = [
+            MemberDescription(
+                member_id=m.member_id,
+                group_instance_id=m.instance_id,
+                client_id=m.client_id,
+                client_host=m.client_host,
+                metadata=b"",
+                assignment=b"",
+                partitions=tuple((t, p) for t, ps in sorted(m.assigned.items()) for p in sorted(ps)),
+            )
+            for m in consumer.members.values()
+        ]
+        return GroupDescription(
+            group_id=self.group_id,
+            state=consumer.state.value,
+            protocol_type="consumer",
+            protocol=consumer.assignor_name,
+            members=members,
+            group_type="consumer",
         )
 
     def listing(self) -> GroupListing:

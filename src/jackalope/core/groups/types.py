@@ -107,6 +107,8 @@ class MemberDescription:
     client_host: str
     metadata: bytes  # of the group's protocol; empty unless the group is Stable (as Kafka)
     assignment: bytes  # empty unless the group is Stable
+    # The member's partitions when the broker assigns them (a consumer-protocol group, KIP-848).
+    partitions: tuple[TopicPartition, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,7 @@ class GroupDescription:
     protocol: str
     members: list[MemberDescription]
     error: GroupError | None = None
+    group_type: str = "classic"  # or "consumer" (KIP-848)
 
 
 class GroupListing(NamedTuple):

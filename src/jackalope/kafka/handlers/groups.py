@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
-from jackalope.core.groups import GroupError, OffsetAndMetadata
+from jackalope.core.groups import GroupDescription, GroupError, OffsetAndMetadata
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, ms, response_module
@@ -336,6 +336,8 @@ async def handle_describe_groups(ctx: RequestContext, request: Any) -> Any:
     described = []
     for group_id in request.groups:
         d = ctx.broker.groups.describe(group_id)
+        if d.group_type != "classic":  # as Kafka: ConsumerGroupDescribe describes KIP-848 groups
+            d = GroupDescription(group_id, "Dead", "", "", [])
         error: int = code(d.error)
         message = None
         if d.error is None and d.state == "Dead" and ctx.api_version >= 6:
