@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
+from jackalope.core.groups import GroupError
 from jackalope.core.groups.consumer_group import HeartbeatRequest
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
@@ -111,11 +112,12 @@ async def handle_consumer_group_describe(ctx: RequestContext, request: Any) -> A
     for group_id in request.group_ids:
         error, group = ctx.broker.groups.consumer_describe(group_id)
         if error is not None or group is None:
-            message = (
-                f"Group {group_id} not found."
-                if error is not None and error.name == "GROUP_ID_NOT_FOUND"
-                else None
-            )
+            message = None
+            if error is GroupError.GROUP_ID_NOT_FOUND:
+                exists = ctx.broker.groups.describe(group_id).state != "Dead"
+                message = (
+                    f"Group {group_id} is not a consumer group." if exists else f"Group {group_id} not found."
+                )
             described.append(
                 build(
                     mod.DescribedGroup,
