@@ -11,6 +11,7 @@ from jackalope.core.topics import Topics
 if TYPE_CHECKING:
     from jackalope.core import BrokerCore
     from jackalope.core.groups import GroupCoordinator
+    from jackalope.core.transactions import TransactionCoordinator
 
 NODE_ID = 0
 
@@ -31,6 +32,7 @@ class KafkaBroker:
     max_request_bytes: int = 100 * 1024 * 1024
     sasl_mechanisms: tuple[str, ...] = ()
     producer_ids: ProducerIds = field(default_factory=lambda: ProducerIds(None))
+    transactions: TransactionCoordinator | None = None
 
     @property
     def node_id(self) -> int:

@@ -14,12 +14,13 @@ from jackalope.kafka.handlers import (
     offsets,
     produce,
     sasl,
+    transactions,
 )
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 
 APIS: dict[int, Api] = {
     api.key: api
-    for module in (api_versions, metadata, produce, fetch, offsets, groups, admin, sasl)
+    for module in (api_versions, metadata, produce, fetch, offsets, groups, admin, sasl, transactions)
     for api in module.APIS
 }
 
