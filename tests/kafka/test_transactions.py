@@ -26,7 +26,6 @@ from tests.kafka.conftest import (
     create_topic,
     produce_confluent,
     unique,
-    wait_until,
 )
 from tests.kafka_frontend.wire import WireClient
 
@@ -405,8 +404,8 @@ def build_request(api_key: int, version: int, **fields: Any) -> Any:
     return cls(**fields)
 
 
-def nested(api_key: int, version: int, name: str, **fields: Any) -> Any:
-    return _class(api_key, version, name)(**fields)
+def nested(api_key: int, version: int, entity: str, **fields: Any) -> Any:
+    return _class(api_key, version, entity)(**fields)
 
 
 def offset_fetch(group: str, topic: str, require_stable: bool) -> Any:
