@@ -229,7 +229,7 @@ async def handle_describe_transactions(ctx: RequestContext, request: Any) -> Any
                     transactional_id=tid,
                     transaction_state="",
                     transaction_timeout=0,
-                    transaction_start_time=_datetime(-1),
+                    transaction_start_time=_datetime(0),  # the schema's default, as Kafka sends
                     producer_id=-1,
                     producer_epoch=-1,
                     topics=(),
