@@ -381,9 +381,11 @@ def test_init_refuses_a_timeout_above_the_maximum(bootstrap: str) -> None:
 
 # -- raw requests --------------------------------------------------------------------------------
 
+INVALID_PRODUCER_EPOCH = 47
 INVALID_TXN_STATE = 48
 INVALID_TRANSACTION_TIMEOUT = 50
 UNSTABLE_OFFSET_COMMIT = 88
+PRODUCER_FENCED = 90
 TRANSACTIONAL_ID_NOT_FOUND = 105
 
 
@@ -434,3 +436,55 @@ def produce(bootstrap: str, topic: str, partition: int, batch: bytes) -> int:
     payload = wire.roundtrip(bootstrap, wire.request(wire.API_PRODUCE, 3, 7, body))
     _, results = wire.parse_produce_v3(payload)
     return results[0][2]
+
+
+def test_add_partitions_batched_and_verify_only(bootstrap: str, topic: str) -> None:
+    """AddPartitionsToTxn v4+ (what brokers send, KIP-890): several transactions per request,
+    and verify_only, which checks without adding."""
+    create_topic(bootstrap, topic, partitions=2)
+    tid = unique("tx")
+    with WireClient(bootstrap) as client:
+        init = client.call(
+            build_request(
+                22,
+                4,
+                transactional_id=tid,
+                transaction_timeout=TXN_TIMEOUT_MS,
+                producer_id=-1,
+                producer_epoch=-1,
+            )
+        )
+        pid, epoch = init.producer_id, init.producer_epoch
+
+        def add(partitions: tuple[int, ...], verify_only: bool, producer_epoch: int = epoch) -> list[int]:
+            txn = nested(
+                24,
+                5,
+                "AddPartitionsToTxnTransaction",
+                transactional_id=tid,
+                producer_id=pid,
+                producer_epoch=producer_epoch,
+                verify_only=verify_only,
+                topics=(nested(24, 5, "AddPartitionsToTxnTopic", name=topic, partitions=partitions),),
+            )
+            response = client.call(build_request(24, 5, transactions=(txn,)))
+            assert response.error_code == 0
+            (result,) = response.results_by_transaction
+            assert result.transactional_id == tid
+            return [p.partition_error_code for t in result.topic_results for p in t.results_by_partition]
+
+        assert add((0,), verify_only=True) == [INVALID_TXN_STATE]  # not added yet
+        assert add((0,), verify_only=False) == [0]
+        assert add((0, 1), verify_only=True) == [0, INVALID_TXN_STATE]
+        assert add((1,), verify_only=False, producer_epoch=epoch + 1) == [PRODUCER_FENCED]
+        # EndTxn v1 knows no PRODUCER_FENCED: a stale epoch is INVALID_PRODUCER_EPOCH there
+        ended = client.call(
+            build_request(
+                26, 1, transactional_id=tid, producer_id=pid, producer_epoch=epoch - 1, committed=True
+            )
+        )
+        assert ended.error_code == INVALID_PRODUCER_EPOCH
+        ended = client.call(
+            build_request(26, 4, transactional_id=tid, producer_id=pid, producer_epoch=epoch, committed=True)
+        )
+        assert ended.error_code == 0
