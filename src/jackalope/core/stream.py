@@ -10,14 +10,16 @@ Publishing mirrors :class:`~jackalope.core.queue.Queue`: the messages of one eve
 iteration are written as one record batch (``defer`` schedules the write) and
 :meth:`Stream.when_durable` tells when a message is on disk, for publisher confirms.  How a
 message becomes a record is the front-end's business: ``Stream.encode`` (set by the virtual
-host from its ``stream_encoder``) turns a :class:`Message` into a :class:`Record`.
+host from its ``stream_encoder``) turns a :class:`Message` into a :class:`Record`; the records
+are written on the topics' one append path (:meth:`Topics.append_records`).
 
 Each consumer reads on its own from an offset chosen at subscription (``x-stream-offset``),
 under its own credit: :meth:`Stream.dispatch` hands it records while it can take them.  A
 caught-up consumer is woken without polling: one task per stream waits on the topics'
-:class:`~jackalope.core.topics.AppendWaiters`, which every writer of the log (this stream,
-Kafka's Produce) notifies.  Settling a delivery only returns credit: acks, nacks and rejects
-are all the same to a stream, and nothing is ever requeued (as RabbitMQ streams).
+:class:`~jackalope.core.topics.AppendWaiters`, which that append path notifies for every
+writer of the log (this stream, Kafka's Produce, the HTTP API).  Settling a delivery only
+returns credit: acks, nacks and rejects are all the same to a stream, and nothing is ever
+requeued (as RabbitMQ streams).
 """
 
 from __future__ import annotations
@@ -38,11 +40,12 @@ from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue import UNWRITTEN, Defer, DurableCallback
 from jackalope.core.queue_arguments import text_value
 from jackalope.core.stats import MessageStats
+from jackalope.core.topic_routes import KAFKA_EXCHANGE
 from jackalope.storage import Log, OffsetOutOfRangeError, Record, StorageError
 from jackalope.storage.records import decode_records, iter_batches
 
 if TYPE_CHECKING:
-    from jackalope.core.topics import AppendWaiters
+    from jackalope.core.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +265,11 @@ class _Reader:
 # -- the stream ------------------------------------------------------------------------------
 
 
+def _bridged(entry: QueueEntry) -> bool:
+    """The message is a copy of a topic's record routed by ``amq.kafka``."""
+    return entry.message.exchange == KAFKA_EXCHANGE
+
+
 class Stream:
     """An AMQP stream queue over partition 0 of the topic of the same name."""
 
@@ -276,14 +284,15 @@ class Stream:
         name: str,
         log_: Log,
         *,
-        waiters: AppendWaiters,
+        topics: Topics,
         arguments: Mapping[str, Any] | None = None,
         encode: MessageEncoder = plain_record,
         defer: Defer | None = None,
     ) -> None:
         self.name = name
         self.log = log_
-        self.waiters = waiters
+        self.topics = topics
+        self.waiters = topics.waiters
         self.arguments = dict(arguments or {})
         self.encode = encode
         # One record batch per event-loop iteration: ``defer`` (the loop's call_soon)
@@ -346,9 +355,10 @@ class Stream:
         try:
             start = 0
             size = 0
+            last = len(entries) - 1
             for i, entry in enumerate(entries):
                 size += len(entry.message.body) + len(entry.message.routing_key) + 64
-                if size >= _BATCH_BYTES or i == len(entries) - 1:
+                if size >= _BATCH_BYTES or i == last or _bridged(entry) != _bridged(entries[i + 1]):
                     self._append(entries[start : i + 1])
                     start, size = i + 1, 0
         except StorageError as exc:
@@ -359,8 +369,6 @@ class Stream:
             for _, callback in waiters:
                 callback(exc)
             return
-        finally:
-            self.waiters.appended(self.log)
         for entry, callback in waiters:
             if entry.offset >= 0:
                 self.log.when_durable(entry.offset, callback)
@@ -370,7 +378,10 @@ class Stream:
 
     def _append(self, entries: list[QueueEntry]) -> None:
         encode = self.encode
-        base = self.log.append([encode(e.message) for e in entries]).base_offset
+        records = [encode(e.message) for e in entries]
+        # what came through amq.kafka is not routed through it again (streams bound to each
+        # other's topics would pass records round for ever)
+        base = self.topics.append_records(self.log, records, route=not _bridged(entries[0])).base_offset
         for i, entry in enumerate(entries):
             entry.offset = base + i
 
