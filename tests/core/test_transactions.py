@@ -19,7 +19,7 @@ import pytest
 from jackalope.core.groups import GroupCoordinator, OffsetAndMetadata, TopicPartition
 from jackalope.core.producer_ids import ProducerIds
 from jackalope.core.transactions import TransactionCoordinator, TxnError, TxnState, store
-from jackalope.storage import LogManager, StorageError
+from jackalope.storage import LogManager, Record, StorageError
 
 TP0: TopicPartition = ("t", 0)
 TP1: TopicPartition = ("t", 1)
@@ -409,8 +409,6 @@ async def test_records_round_trip_and_unknown_kinds_are_skipped(make: Factory) -
     txn = env.txns._txns["tx"]
     entry = store.decode(store.txn_record(txn))
     assert entry is not None and entry.txn == txn
-    from jackalope.storage import Record
-
     assert store.decode(Record(value=b"{}", key=b'["later-kind","x"]')) is None
     tomb = store.decode(store.txn_tombstone("tx"))
     assert tomb is not None and tomb.txn is None
@@ -453,3 +451,56 @@ async def test_idle_ids_expire(make: Factory) -> None:
     env = await make(clock=env.clock)
     assert env.txns.describe(["idle"])[0].error is TxnError.TRANSACTIONAL_ID_NOT_FOUND
     assert env.state("busy") == TxnState.ONGOING
+
+
+# -- with the storage engine's markers -----------------------------------------------------------
+
+
+async def test_log_markers_end_the_transaction_in_the_partition(tmp_path: Path) -> None:
+    """LogMarkers writes the COMMIT/ABORT control batches through ``Log.append_control``: the
+    partition's last stable offset moves past the transaction and an abort is listed."""
+    from jackalope.core.topics import Topics
+    from jackalope.core.transactions import LogMarkers
+    from jackalope.storage.records import TRANSACTIONAL, encode_batch
+
+    logs = LogManager(tmp_path / "logs")
+    logs.open()
+    await logs.start()
+    topics = Topics(logs, tmp_path)
+    topics.create("t", 1)
+    txns = TransactionCoordinator(
+        logs, ProducerIds(None), LogMarkers(topics, logs), partition_exists=lambda t, p: t == "t"
+    )
+    await txns.load()
+    try:
+        log_ = topics.partition("t", 0)
+        assert log_ is not None
+        _, ids = await txns.init_producer_id("tx", 60_000)
+        pid, epoch = ids.producer_id, ids.producer_epoch
+        sequence = 0
+
+        def produce(value: bytes) -> None:
+            nonlocal sequence
+            batch = encode_batch(
+                [Record(value=value)],
+                producer_id=pid,
+                producer_epoch=epoch,
+                base_sequence=sequence,
+                attributes=TRANSACTIONAL,
+            )
+            sequence += 1
+            topics.append_batches(log_, batch)
+
+        await txns.add_partitions("tx", pid, epoch, [("t", 0)])
+        produce(b"a")
+        assert log_.last_stable_offset() == 0  # open
+        assert await txns.end_txn("tx", pid, epoch, True) is None
+        assert log_.last_stable_offset() == log_.end_offset == 2  # the record and its marker
+        await txns.add_partitions("tx", pid, epoch, [("t", 0)])
+        produce(b"b")
+        assert await txns.end_txn("tx", pid, epoch, False) is None
+        assert log_.last_stable_offset() == log_.end_offset == 4
+        assert [(a.producer_id, a.first_offset) for a in log_.aborted_transactions(0, 4)] == [(pid, 2)]
+    finally:
+        txns.close()
+        await logs.close()

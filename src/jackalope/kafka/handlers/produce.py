@@ -24,6 +24,7 @@ from jackalope.storage import (
     CorruptRecordError,
     InvalidProducerEpochError,
     InvalidRecordError,
+    InvalidTxnStateError,
     Log,
     OutOfOrderSequenceError,
     RecordTooLargeError,
@@ -37,6 +38,8 @@ _ERRORS: list[tuple[type[Exception], int]] = [
     (RecordTooLargeError, ErrorCode.message_too_large),
     (OutOfOrderSequenceError, ErrorCode.out_of_order_sequence_number),
     (InvalidProducerEpochError, ErrorCode.invalid_producer_epoch),
+    # a non-transactional batch of a producer whose transaction is open on the partition
+    (InvalidTxnStateError, ErrorCode.invalid_txn_state),
     (InvalidRecordError, ErrorCode.invalid_record),
     (CorruptRecordError, ErrorCode.corrupt_message),
     (StorageError, ErrorCode.kafka_storage_error),
