@@ -430,7 +430,7 @@ async def test_list_and_describe(make: Factory) -> None:
     assert [t.transactional_id for t in listed] == ["b"]
     _, _, listed = env.txns.list_transactions(min_duration_ms=1000)
     assert listed == []
-    env.clock.now += 1000
+    env.clock.now += 1001
     _, _, listed = env.txns.list_transactions(min_duration_ms=1000)
     assert [t.transactional_id for t in listed] == ["a"]
     _, _, listed = env.txns.list_transactions(pattern="b.*")

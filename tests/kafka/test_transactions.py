@@ -488,3 +488,12 @@ def test_add_partitions_batched_and_verify_only(bootstrap: str, topic: str) -> N
             build_request(26, 4, transactional_id=tid, producer_id=pid, producer_epoch=epoch, committed=True)
         )
         assert ended.error_code == 0
+
+
+def test_every_coordinator_error_is_a_kafka_error() -> None:
+    """The front-end answers the coordinator's errors by name: each must be one of Kafka's."""
+    from kio.schema.errors import ErrorCode
+
+    from jackalope.core.transactions import TxnError
+
+    assert [e for e in TxnError if not hasattr(ErrorCode, e.value.lower())] == []

@@ -537,7 +537,7 @@ class TransactionCoordinator:
         pattern: str | None = None,
     ) -> tuple[TxnError | None, list[str], list[TxnListing]]:
         """ListTransactions: ``(error, unknown state filters, listings)``; empty filters match all,
-        ``min_duration_ms`` (>= 0) keeps transactions running at least that long, ``pattern`` is a
+        ``min_duration_ms`` (>= 0) keeps Ongoing transactions running longer than that, ``pattern`` is a
         regular expression the whole id must match (raises ``re.error`` if it is not one)."""
         error = self._status()
         if error is not None:
@@ -557,7 +557,7 @@ class TransactionCoordinator:
                 continue
             if pids and txn.producer_id not in pids:
                 continue
-            if min_duration_ms >= 0 and (txn.state is not Ongoing or now - txn.start_ms < min_duration_ms):
+            if min_duration_ms >= 0 and (txn.state is not Ongoing or now - txn.start_ms <= min_duration_ms):
                 continue
             if regex is not None and regex.fullmatch(txn.transactional_id) is None:
                 continue
