@@ -314,7 +314,10 @@ async def test_aiokafka_exactly_once(bootstrap: str, group: str) -> None:
 # -- kafka-python --------------------------------------------------------------------------------
 
 
-def test_kafka_python_transactional_producer(bootstrap: str, topic: str) -> None:
+def test_kafka_python_transactional_producer(bootstrap: str, topic: str, group: str) -> None:
+    from confluent_kafka import TopicPartition as ConfluentPartition
+    from kafka.structs import OffsetAndMetadata, TopicPartition
+
     from kafka import KafkaProducer
 
     create_topic(bootstrap, topic)
@@ -323,14 +326,22 @@ def test_kafka_python_transactional_producer(bootstrap: str, topic: str) -> None
         producer.init_transactions()
         producer.begin_transaction()
         producer.send(topic, b"kept")
+        producer.send_offsets_to_transaction({TopicPartition(topic, 0): OffsetAndMetadata(1, "", -1)}, group)
         producer.commit_transaction()
         producer.begin_transaction()
         producer.send(topic, b"dropped").get(timeout=15)
+        producer.send_offsets_to_transaction({TopicPartition(topic, 0): OffsetAndMetadata(2, "", -1)}, group)
         producer.abort_transaction()
     finally:
         producer.close(timeout=5)
     assert read_to_end(bootstrap, topic, READ_COMMITTED) == [b"kept"]
     assert sorted(read_to_end(bootstrap, topic, READ_UNCOMMITTED)) == [b"dropped", b"kept"]
+    consumer = confluent_consumer(bootstrap, group)
+    try:  # the committed transaction's offset, not the aborted one's
+        (committed,) = consumer.committed([ConfluentPartition(topic, 0)], timeout=10)
+        assert committed.offset == 1
+    finally:
+        consumer.close()
 
 
 # -- administration over the wire ----------------------------------------------------------------
