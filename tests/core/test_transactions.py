@@ -357,6 +357,43 @@ async def test_txn_offset_commit_checks(make: Factory) -> None:
     }
 
 
+async def test_txn_offset_commit_checks_the_member_and_generation(make: Factory) -> None:
+    """TxnOffsetCommit v3+ carries the consumer's group metadata (KIP-447); v0-2 carry none and
+    are accepted for any group."""
+    env = await make()
+    joined = await env.groups.join(
+        "g", "", None, "c", "h", 10_000, 10_000, "consumer", [("range", b"")], False
+    )
+    assert joined.error is None
+    member, generation = joined.member_id, joined.generation_id
+    check = env.groups.validate_transactional_commit
+    assert check("g", generation, member, None) is None
+    assert check("g", generation + 1, member, None) == "ILLEGAL_GENERATION"
+    assert check("g", generation, "someone-else", None) == "UNKNOWN_MEMBER_ID"
+    assert check("g", -1, "", None) is None  # no group metadata (v0-2)
+    pid, epoch = await env.begin("tx", TP0)
+    await env.txns.add_offsets("tx", pid, epoch, "g")
+    offsets = {TP0: OffsetAndMetadata(3)}
+    assert await env.txns.commit_offsets(
+        "tx", "g", pid, epoch, offsets, generation_id=generation, member_id=member
+    ) == {TP0: None}
+    assert await env.txns.commit_offsets(
+        "tx", "g", pid, epoch, offsets, generation_id=generation + 1, member_id=member
+    ) == {TP0: TxnError.ILLEGAL_GENERATION}
+
+
+async def test_a_group_with_pending_transactional_offsets_is_not_expired(make: Factory) -> None:
+    env = await make()
+    pid, epoch = await env.begin("tx", TP0)
+    await env.txns.add_offsets("tx", pid, epoch, "g")
+    await env.txns.commit_offsets("tx", "g", pid, epoch, {TP0: OffsetAndMetadata(3)})
+    assert await env.groups.commit_offsets("g", -1, "", None, {TP1: OffsetAndMetadata(1)}) == {TP1: None}
+    assert env.groups.expire_offsets(now=2**62) == 1  # TP1's offset goes, the group stays
+    assert env.groups.describe("g").state == "Empty"
+    assert await env.txns.end_txn("tx", pid, epoch, True) is None
+    assert env.groups.fetch_offsets("g") == (None, {TP0: OffsetAndMetadata(3)})
+
+
 # -- durability and replay -----------------------------------------------------------------------
 
 
