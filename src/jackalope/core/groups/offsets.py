@@ -118,9 +118,7 @@ class OffsetManager:
             failed = False
         for i, (tp, committed) in enumerate(accepted):
             position = info.base_offset + i
-            if failed:
-                pass
-            elif tp in group.pending_commits and group.offset_positions.get(tp, -1) < position:
+            if not failed and tp in group.pending_commits and group.offset_positions.get(tp, -1) < position:
                 # Still wanted (not deleted meanwhile) and newer than what is applied.
                 group.offsets[tp] = committed
                 group.offset_positions[tp] = position
