@@ -11,7 +11,9 @@ from jackalope.kafka.handlers import (
     fetch,
     groups,
     metadata,
+    offset_delete,
     offsets,
+    partitions,
     produce,
     sasl,
     transactions,
@@ -20,7 +22,19 @@ from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 
 APIS: dict[int, Api] = {
     api.key: api
-    for module in (api_versions, metadata, produce, fetch, offsets, groups, admin, sasl, transactions)
+    for module in (
+        api_versions,
+        metadata,
+        produce,
+        fetch,
+        offsets,
+        groups,
+        admin,
+        sasl,
+        partitions,
+        offset_delete,
+        transactions,
+    )
     for api in module.APIS
 }
 
