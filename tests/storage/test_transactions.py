@@ -59,6 +59,16 @@ def log(tmp_path: Path) -> Log:
     return Log.open(tmp_path / "log")
 
 
+def read_committed(log: Log, max_bytes: int = 1 << 20) -> list[Record]:
+    """Every record a read_committed reader gets from the start, read in ``max_bytes`` steps."""
+    out: list[Record] = []
+    offset = log.start_offset
+    while chunk := log.read_records(offset, max_bytes, committed_only=True):
+        out.extend(chunk)
+        offset = chunk[-1].offset + 1
+    return out
+
+
 def values(records: list[Record]) -> list[bytes | None]:
     return [r.value for r in records]
 
@@ -136,8 +146,13 @@ def test_the_last_stable_offset_of_an_abort_entry_is_the_next_open_transaction(l
     assert struct.unpack(">hqqqq", raw) == (0, 2, 1, 2, 0)
     assert log.last_stable_offset() == 0
     assert log.read_records(0, committed_only=True) == []
+    log.close()
+    log = Log.open(log.directory)  # an entry whose last stable offset is 0 loads
+    assert log.aborted_transactions(0, 3) == [AbortedTxn(2, 1, 2)]
     log.append_control(1, 0, commit=True, coordinator_epoch=0)
     assert values(log.read_records(0, committed_only=True)) == [b"v1-0"]  # 2's aborted record skipped
+    assert (log.directory / "00000000000000000000.txnindex").read_bytes() == raw  # not rebuilt
+    log.close()
 
 
 def test_producers_may_not_write_control_batches_or_anonymous_transactional_ones(log: Log) -> None:
@@ -558,4 +573,117 @@ def test_a_lost_tail_reopens_the_transaction_its_marker_ended(
     log.close()
     log = Log.open(tmp_path / "log")
     assert log.aborted_transactions(0, 3) == [] and log.last_stable_offset() == 2
+    log.close()
+
+
+compaction_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("data"), st.integers(1, 3), st.sampled_from([b"a", b"b", b"c"]), st.booleans()),
+        st.tuples(st.just("end"), st.integers(1, 3), st.booleans()),
+        st.tuples(st.just("compact")),
+        st.tuples(st.just("reopen")),
+    ),
+    max_size=50,
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=compaction_ops)
+def test_compaction_keeps_the_latest_committed_value_of_each_key(
+    tmp_path_factory: pytest.TempPathFactory,
+    ops: list,  # type: ignore[type-arg]
+) -> None:
+    """Whatever the interleaving, a read_committed reader of a compacted log sees, for each key,
+    the latest value it would have seen without compaction, and never an aborted one."""
+    directory = tmp_path_factory.mktemp("ctxn") / "log"
+    config = {"segment_bytes": 1024, "cleanup_policy": "compact"}
+    log = open_log(directory, **config)
+    model = Model()
+    keys: dict[int, bytes] = {}  # offset -> key of each data record
+    try:
+        for n, op in enumerate(ops):
+            if op[0] == "data":
+                _, pid, key, txn = op
+                if not txn and pid in model.open:
+                    continue
+                seq = model.seq.get(pid, 0)
+                value = b"%s-%d-" % (key, n) + b"x" * 60
+                data = encode_batch(
+                    [Record(value, key=key, timestamp=1)],
+                    producer_id=pid,
+                    producer_epoch=0,
+                    base_sequence=seq,
+                    attributes=TRANSACTIONAL if txn else 0,
+                )
+                keys[model.end] = key
+                model.records.append((model.end, pid, value, txn))
+                if txn:
+                    model.open.setdefault(pid, model.end)
+                model.seq[pid] = seq + 1
+                model.end += 1
+                log.append_batches(data)
+            elif op[0] == "end":
+                log.append_control(op[1], 0, commit=op[2], coordinator_epoch=0)
+                model.marker(op[1], op[2])
+            elif op[0] == "compact":
+                log.compact(now=1 << 50)
+            else:
+                log.close()
+                log = open_log(directory, **config)
+            latest: dict[bytes, bytes] = {}
+            for value in model.committed():
+                latest[value[:1]] = value
+            got: dict[bytes, bytes] = {}
+            offset = 0
+            while chunk := log.read_records(offset, 300, committed_only=True):
+                for record in chunk:
+                    assert record.key is not None and record.value is not None
+                    assert record.value in model.committed()  # nothing aborted, nothing open
+                    got[record.key] = record.value
+                offset = chunk[-1].offset + 1
+            assert got == latest
+            assert log.last_stable_offset() == model.lso
+            assert log.aborted_transactions(0, model.end + 1) == model.aborted
+    finally:
+        log.close()
+
+
+@pytest.mark.parametrize("stage", ["swap-renamed", "olds-deleted", "index-written"])
+def test_a_crash_in_a_compaction_swap_keeps_the_aborted_transactions(tmp_path: Path, stage: str) -> None:
+    from jackalope.storage.compaction import swap_path
+
+    log = open_log(tmp_path / "log", segment_bytes=1024, cleanup_policy="compact")
+    for n in range(30):
+        log.append_batches(batch(n % 3 + 1, n // 3, key=b"k%d" % (n % 4), tag=b"x" * 60))
+        if n % 3 == 2:
+            for pid in (1, 2, 3):
+                log.append_control(pid, 0, commit=pid != n % 4 + 1, coordinator_epoch=0)
+    aborted = log.aborted_transactions(0, log.end_offset)
+    committed = [(r.key, r.value) for r in read_committed(log)]
+    assert aborted and log.segment_count > 3
+    job = log.begin_compaction(now=1 << 50)
+    assert job is not None
+    job.run()
+    assert job.outputs
+    copy = crash_copy(log, tmp_path / "copy")
+    for out in job.outputs:
+        first, last = out.segments[0].base_offset, out.segments[-1].base_offset
+        swap = swap_path(copy, first, last)
+        (copy / out.path.name).rename(swap)
+        if stage != "swap-renamed":
+            for view in out.segments:
+                for path in copy.glob(f"{view.base_offset:020d}.*"):
+                    path.unlink()
+        if stage == "index-written":  # as _swap_in writes it, before the final rename
+            (copy / f"{first:020d}.txnindex").write_bytes(b"")
+    log = Log.open(copy)
+    # The swapped segment's index is rebuilt: an abort whose first records compaction removed
+    # now starts at the first one left (or at its marker), which hides the same records.
+    rebuilt = log.aborted_transactions(0, log.end_offset)
+    assert [(a.producer_id, a.last_offset) for a in rebuilt] == [
+        (a.producer_id, a.last_offset) for a in aborted
+    ]
+    assert all(new.first_offset >= old.first_offset for new, old in zip(rebuilt, aborted, strict=True))
+    latest = dict(committed)
+    assert {r.key: r.value for r in read_committed(log)} == latest
     log.close()

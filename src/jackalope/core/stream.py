@@ -20,6 +20,11 @@ caught-up consumer is woken without polling: one task per stream waits on the to
 writer of the log (this stream, Kafka's Produce, the HTTP API).  Settling a delivery only
 returns credit: acks, nacks and rejects are all the same to a stream, and nothing is ever
 requeued (as RabbitMQ streams).
+
+A stream over a topic Kafka transactional producers write to reads it as a read_committed
+Kafka consumer does: consumers stop at the log's last stable offset (an open transaction holds
+them back until it ends) and never see the records of aborted transactions, nor the control
+batches (transaction markers).
 """
 
 from __future__ import annotations
@@ -220,7 +225,9 @@ def resolve_offset(log_: Log, spec: OffsetSpec) -> int:
     if spec.kind == "timestamp":
         found = log_.offset_for_time(spec.value)
         return end if found is None else max(found, start)
-    # last: the base offset of the batch holding the last record
+    # last: the base offset of the batch holding the last record (the last readable: below the
+    # last stable offset, see the module docstring)
+    end = max(log_.last_stable_offset(), start)
     if end == start:
         return end
     data = log_.read(end - 1, 1).data
@@ -458,9 +465,10 @@ class Stream:
             self._watch()
 
     def _read_ahead(self, reader: _Reader) -> bool:
-        """Fill ``reader.buffer`` from the log; False at the end of the log."""
+        """Fill ``reader.buffer`` from the log (committed records only); False at the end of the
+        log or at its last stable offset."""
         log_ = self.log
-        while reader.offset < log_.end_offset:
+        while reader.offset < log_.last_stable_offset():
             if reader.offset < log_.start_offset:
                 reader.offset = log_.start_offset  # retention went past it: skip ahead
                 continue
@@ -475,7 +483,13 @@ class Stream:
             if not data:
                 return False
             offset = reader.offset
+            view = log_.committed_view(offset)
             for pos, header in iter_batches(data):
+                if header.base_offset >= view.last_stable_offset:
+                    break  # an open transaction's: not readable yet
+                if not view.visible(header):  # a marker, or an aborted transaction's
+                    offset = max(offset, header.next_offset)
+                    continue
                 try:
                     records = [r for r in decode_records(data, pos) if r.offset >= offset]
                 except (StorageError, ValueError) as exc:

@@ -334,6 +334,9 @@ class Topics:
         self.waiters = AppendWaiters()
         # Called after every append with the batches written (core.topic_routes' bridge).
         self.on_append: Callable[[Log, bytearray, AppendInfo], None] | None = None
+        # Called after a COMMIT marker with (log, producer id, first offset of the transaction,
+        # the marker's AppendInfo): the transaction's records are routed then (topic_routes).
+        self.on_commit: Callable[[Log, int, int, AppendInfo], None] | None = None
 
     # -- lookup --------------------------------------------------------------------------------
 
@@ -392,6 +395,22 @@ class Topics:
             self.waiters.appended(log_)
             if route and self.on_append is not None:
                 self.on_append(log_, data, info)
+        return info
+
+    def append_control(
+        self, log_: Log, producer_id: int, producer_epoch: int, *, commit: bool, coordinator_epoch: int
+    ) -> AppendInfo:
+        """Write the COMMIT or ABORT marker of ``producer_id``'s transaction on the topic partition
+        ``log_`` (:meth:`Log.append_control`, whose errors it raises): the one way markers are
+        written, as it wakes the partition's readers (the last stable offset may have moved) and
+        hands a committed transaction's records to ``amq.kafka``'s bound queues."""
+        first = next((t.first_offset for t in log_.open_transactions() if t.producer_id == producer_id), None)
+        info = log_.append_control(
+            producer_id, producer_epoch, commit=commit, coordinator_epoch=coordinator_epoch
+        )
+        self.waiters.appended(log_)
+        if commit and first is not None and self.on_commit is not None:
+            self.on_commit(log_, producer_id, first, info)
         return info
 
     def refuse_keyless(self, log_: Log, indexes: list[int]) -> None:

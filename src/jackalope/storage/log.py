@@ -108,10 +108,10 @@ from jackalope.storage.transactions import (
     OpenTxn,
     ProducerState,
     TxnIndex,
-    TxnIndexEntry,
+    abort_entry,
     collect_aborted,
-    decode_marker,
     encode_marker,
+    replay_segments,
 )
 
 log = logging.getLogger(__name__)
@@ -482,7 +482,7 @@ class Log:
         self._write(batch, base, base + 1, max_ts, now)
         first = self._producers.end_txn(producer_id, producer_epoch, coordinator_epoch, base, max_ts)
         if not commit:
-            self._segments[-1].txn_index.append(_abort_entry(self._producers, producer_id, first, base))
+            self._segments[-1].txn_index.append(abort_entry(self._producers, producer_id, first, base))
         return AppendInfo(base, base, max_ts)
 
     def _write(
@@ -1170,66 +1170,16 @@ class Log:
 
     def _load_producer_state(self, rebuild: set[int]) -> None:
         """The latest snapshot (if it is whole and not past the end), then the batches after it;
-        and the transaction indexes, rebuilt (for the segments in ``rebuild`` and those whose
-        file is missing or damaged) while replaying.
-
-        Rebuilding a segment's index needs the open transactions at its start: replay starts
-        at the snapshot when it is not past the first segment to rebuild, else at the log's
-        first segment (and producers only the snapshot knows are kept)."""
-        path = self.directory / PRODUCER_STATE_FILE
-        end = self._segments[-1].next_offset
+        the transaction indexes of the segments in ``rebuild`` (and of those whose file is
+        missing or damaged) rebuilt on the way (see :func:`transactions.replay_segments`)."""
         try:
-            decoded = decode_snapshot_version(path.read_bytes())
+            raw: bytes | None = (self.directory / PRODUCER_STATE_FILE).read_bytes()
         except FileNotFoundError:
-            decoded = None
-        snapshot = decoded if decoded is not None and decoded[1] <= end else None
-        for segment in self._segments:
-            if segment.base_offset not in rebuild and not segment.txn_index.load():
-                if snapshot is not None and snapshot[0] == 1:
-                    # written before transactions existed: the file was never made, nothing to index
-                    segment.txn_index.create()
-                else:
-                    rebuild.add(segment.base_offset)
-        offset = 0
-        state = ProducerStateManager()
-        older: ProducerStateManager | None = None
-        if snapshot is not None:
-            if not rebuild or snapshot[1] <= min(rebuild):
-                offset, state = snapshot[1], snapshot[2]
-            else:
-                older = snapshot[2]
-        for segment in self._segments:
-            if segment.next_offset <= offset or not segment.size:
-                if segment.base_offset in rebuild:
-                    segment.txn_index.rewrite([])
-                continue
-            entries: list[TxnIndexEntry] | None = [] if segment.base_offset in rebuild else None
-            position = segment.index.lookup(offset) if offset > segment.base_offset else 0
-            for pos, header in segment.headers_from(position):
-                if header.base_offset < offset:
-                    continue
-                if not header.attributes & CONTROL:
-                    state.replay(header)
-                    continue
-                marker = decode_marker(segment.pread(pos, header.size)) if header.producer_id >= 0 else None
-                if marker is None:
-                    continue  # emptied, or not a transaction marker
-                commit, coordinator_epoch = marker
-                pid = header.producer_id
-                first = state.end_txn(
-                    pid, header.producer_epoch, coordinator_epoch, header.base_offset, header.max_timestamp
-                )
-                if entries is not None and not commit:
-                    entries.append(_abort_entry(state, pid, first, header.base_offset))
-            if entries is not None:
-                segment.txn_index.rewrite(entries)
-        if older is not None:
-            for pid, entry in older.entries.items():
-                if pid not in state.entries:
-                    state.entries[pid] = entry
-                    if entry.txn_first_offset >= 0:
-                        state.ongoing[pid] = entry.txn_first_offset
-        self._producers = state
+            raw = None
+        snapshot = decode_snapshot_version(raw) if raw is not None else None
+        if snapshot is not None and snapshot[1] > self._segments[-1].next_offset:
+            snapshot = None  # past the end: the tail it covered was lost
+        self._producers = replay_segments(self._segments, snapshot, rebuild)
 
     def _save_producer_state(self, offset: int) -> None:
         """Snapshot the state, which covers every batch below ``offset`` (not fsynced: a torn or
@@ -1251,13 +1201,6 @@ class Log:
         self._bases.pop(0)
         segment.delete()
         self._start = max(self._start, self._segments[0].base_offset)
-
-
-def _abort_entry(state: ProducerStateManager, producer_id: int, first: int, last: int) -> TxnIndexEntry:
-    """The index entry of the transaction aborted by the marker at ``last`` (whose end is
-    recorded in ``state``): its last stable offset is the first unstable offset left, if any."""
-    unstable = state.first_unstable_offset()
-    return TxnIndexEntry(producer_id, first, last, last + 1 if unstable is None else unstable)
 
 
 def _call(callback: DurableCallback, error: BaseException | None) -> None:

@@ -26,12 +26,13 @@ import contextlib
 import os
 import struct
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from jackalope.storage.errors import CorruptRecordError
 from jackalope.storage.files import atomic_write
+from jackalope.storage.producers import ProducerStateManager
 from jackalope.storage.records import (
     CONTROL,
     TRANSACTIONAL,
@@ -40,6 +41,9 @@ from jackalope.storage.records import (
     decode_records,
     encode_batch,
 )
+
+if TYPE_CHECKING:
+    from jackalope.storage.segment import Segment
 
 TXN_INDEX_SUFFIX: Final = ".txnindex"
 ABORT: Final = 0
@@ -168,7 +172,11 @@ class TxnIndex:
         for pos in range(0, len(data), _ENTRY.size):
             version, *fields = _ENTRY.unpack_from(data, pos)
             entry = TxnIndexEntry(*fields)
-            if version != 0 or entry.first_offset > entry.last_offset or entry.last_stable_offset <= 0:
+            if (
+                version != 0
+                or not 0 <= entry.first_offset <= entry.last_offset
+                or entry.last_stable_offset < 0
+            ):
                 return False
             entries.append(entry)
         self.entries = entries
@@ -257,3 +265,72 @@ class CommittedView:
     def visible(self, header: BatchHeader) -> bool:
         """Whether the batch's records are to be read (call only below the LSO)."""
         return not header.attributes & CONTROL and not self.aborted.aborted(header)
+
+
+# -- recovery --------------------------------------------------------------------------------------
+
+
+def abort_entry(state: ProducerStateManager, producer_id: int, first: int, last: int) -> TxnIndexEntry:
+    """The index entry of the transaction aborted by the marker at ``last`` (whose end ``state``
+    has recorded): its last stable offset is the first unstable offset left, if any."""
+    unstable = state.first_unstable_offset()
+    return TxnIndexEntry(producer_id, first, last, last + 1 if unstable is None else unstable)
+
+
+def replay_segments(
+    segments: Sequence[Segment],
+    snapshot: tuple[int, int, ProducerStateManager] | None,
+    rebuild: set[int],
+) -> ProducerStateManager:
+    """The producer state at the end of ``segments`` (of a log being opened): ``snapshot``
+    (``(format, offset, state)``) plus the batches after it; on the way, the transaction
+    index of every segment whose base is in ``rebuild``, or whose file is missing or damaged,
+    is rebuilt from its markers.
+
+    A rebuild needs the open transactions at the segment's start: the replay starts at the
+    snapshot when it is not past the first segment to rebuild, else at the first segment (and
+    the producers only the snapshot knows are kept).  A format-1 snapshot was written before
+    transactions existed: missing index files are then created empty, not rebuilt."""
+    for segment in segments:
+        if segment.base_offset not in rebuild and not segment.txn_index.load():
+            if snapshot is not None and snapshot[0] == 1:
+                segment.txn_index.create()
+            else:
+                rebuild.add(segment.base_offset)
+    offset = 0
+    state = ProducerStateManager()
+    older: ProducerStateManager | None = None
+    if snapshot is not None:
+        if not rebuild or snapshot[1] <= min(rebuild):
+            offset, state = snapshot[1], snapshot[2]
+        else:
+            older = snapshot[2]
+    for segment in segments:
+        entries: list[TxnIndexEntry] | None = [] if segment.base_offset in rebuild else None
+        if segment.next_offset > offset and segment.size:
+            position = segment.index.lookup(offset) if offset > segment.base_offset else 0
+            for pos, header in segment.headers_from(position):
+                if header.base_offset < offset:
+                    continue
+                if not header.attributes & CONTROL:
+                    state.replay(header)
+                    continue
+                marker = decode_marker(segment.pread(pos, header.size)) if header.producer_id >= 0 else None
+                if marker is None:
+                    continue  # emptied, or not a transaction marker
+                commit, coordinator_epoch = marker
+                pid = header.producer_id
+                first = state.end_txn(
+                    pid, header.producer_epoch, coordinator_epoch, header.base_offset, header.max_timestamp
+                )
+                if entries is not None and not commit:
+                    entries.append(abort_entry(state, pid, first, header.base_offset))
+        if entries is not None:
+            segment.txn_index.rewrite(entries)
+    if older is not None:
+        for pid, entry in older.entries.items():
+            if pid not in state.entries:
+                state.entries[pid] = entry
+                if entry.txn_first_offset >= 0:
+                    state.ongoing[pid] = entry.txn_first_offset
+    return state
