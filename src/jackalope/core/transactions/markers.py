@@ -19,10 +19,12 @@ COORDINATOR_EPOCH = 0  # one broker, always its coordinator
 class LogMarkers:
     """The marker writer of a broker: a marker into the partition's log, awaited until durable.
 
-    A partition that no longer exists (its topic was deleted) is skipped.  Fetches waiting on
-    the partition are woken (a marker moves the last stable offset).  A marker written
-    again (a transaction completed again after a restart) is harmless: the storage engine
-    writes a no-op marker for a producer without an open transaction, as Kafka does.
+    Markers go through :meth:`Topics.append_control`, which wakes the partition's waiting
+    readers (a marker moves the last stable offset) and routes a committed transaction's
+    records to ``amq.kafka``.  A partition that no longer exists (its topic was deleted) is
+    skipped.  A marker written again (a transaction completed again after a restart) is
+    harmless: the storage engine writes a no-op marker for a producer without an open
+    transaction, as Kafka does.
     """
 
     def __init__(self, topics: Topics, logs: LogManager) -> None:
@@ -33,10 +35,9 @@ class LogMarkers:
         log_ = self.topics.partition(*tp)
         if log_ is None:
             return
-        info = log_.append_control(
-            producer_id, producer_epoch, commit=commit, coordinator_epoch=COORDINATOR_EPOCH
+        info = self.topics.append_control(
+            log_, producer_id, producer_epoch, commit=commit, coordinator_epoch=COORDINATOR_EPOCH
         )
-        self.topics.waiters.appended(log_)  # read_committed fetches waiting for the LSO to move
         await self.logs.wait_durable(log_, info.last_offset)
 
 
