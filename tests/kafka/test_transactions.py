@@ -188,6 +188,7 @@ def test_confluent_exactly_once_consume_transform_produce(bootstrap: str, group:
             positions = consumer.position(consumer.assignment())
             producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), 15)
             if aborted == 0:  # the first batch fails once: abort, rewind to the committed offsets
+                producer.flush(15)  # the records in the log (abort_transaction drops unsent ones)
                 producer.abort_transaction(15)
                 aborted = len(msgs)
                 for tp in consumer.committed(consumer.assignment(), timeout=10):
