@@ -509,3 +509,45 @@ def test_every_coordinator_error_is_a_kafka_error() -> None:
     from jackalope.core.transactions import TxnError
 
     assert [e for e in TxnError if not hasattr(ErrorCode, e.value.lower())] == []
+
+
+# -- seen from AMQP ------------------------------------------------------------------------------
+
+
+async def test_amq_kafka_gets_a_kafka_transaction_at_commit_only(tmp_path: Any) -> None:
+    """A queue bound to ``amq.kafka`` gets the records of a committed Kafka transaction (the
+    coordinator's markers go through the topics' write path), never an aborted one's."""
+    import aio_pika
+
+    from jackalope import Broker
+
+    async with Broker(tmp_path / "data") as broker:
+        bootstrap = str(broker.kafka_bootstrap)
+        topic = unique("routed")
+        await asyncio.to_thread(create_topic, bootstrap, topic)
+        connection = await aio_pika.connect(broker.amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            queue = await channel.declare_queue("bound", durable=True)
+            await queue.bind("amq.kafka", routing_key=topic)
+
+            def produce() -> None:
+                producer = transactional_producer(bootstrap, unique("tx"))
+                producer.init_transactions(15)
+                producer.begin_transaction()
+                producer.produce(topic, value=b"aborted")
+                producer.flush(15)
+                producer.abort_transaction(15)
+                producer.begin_transaction()
+                producer.produce(topic, value=b"committed-1")
+                producer.produce(topic, value=b"committed-2")
+                producer.commit_transaction(15)
+
+            await asyncio.to_thread(produce)
+            got = []
+            async with queue.iterator() as iterator:
+                for _ in range(2):  # routed in offset order: an aborted record would come first
+                    message = await asyncio.wait_for(iterator.__anext__(), 15)
+                    await message.ack()
+                    got.append(bytes(message.body))
+            assert got == [b"committed-1", b"committed-2"]
