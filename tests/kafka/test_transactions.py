@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import re
 import struct
 import time
 from collections import Counter
@@ -368,6 +369,21 @@ def test_describe_and_list_transactions_and_producers(bootstrap: str, topic: str
         assert tid in [t.transactional_id for t in listed.transaction_states]
         listed = client.call(build_request(66, 0, state_filters=("Nope",), producer_id_filters=()))
         assert listed.unknown_state_filters == ("Nope",)
+
+        def by_pattern(pattern: str) -> Any:
+            return client.call(
+                build_request(
+                    66,
+                    2,
+                    state_filters=(),
+                    producer_id_filters=(),
+                    duration_filter=-1,
+                    transactional_id_pattern=pattern,
+                )
+            )
+
+        assert [t.transactional_id for t in by_pattern(re.escape(tid)).transaction_states] == [tid]
+        assert by_pattern("(").error_code == INVALID_REQUEST
         producers = client.call(
             build_request(61, 0, topics=(nested(61, 0, "TopicRequest", name=topic, partition_indexes=(0,)),))
         )
@@ -393,6 +409,7 @@ def test_init_refuses_a_timeout_above_the_maximum(bootstrap: str) -> None:
 
 # -- raw requests --------------------------------------------------------------------------------
 
+INVALID_REQUEST = 42
 INVALID_PRODUCER_EPOCH = 47
 INVALID_TXN_STATE = 48
 INVALID_TRANSACTION_TIMEOUT = 50
