@@ -160,7 +160,10 @@ def test_produce_to_a_partition_not_in_the_transaction_is_refused(bootstrap: str
     assert produce(bootstrap, topic, 0, other) == INVALID_TXN_STATE  # no transaction of that producer
 
 
-def test_confluent_exactly_once_consume_transform_produce(bootstrap: str, group: str) -> None:
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_confluent_exactly_once_consume_transform_produce(bootstrap: str, group: str, protocol: str) -> None:
+    """With the classic group protocol and the consumer one (KIP-848: the member epoch stands
+    for the generation in TxnOffsetCommit)."""
     from confluent_kafka import OFFSET_BEGINNING
 
     source, sink = unique("eos-in"), unique("eos-out")
@@ -169,7 +172,21 @@ def test_confluent_exactly_once_consume_transform_produce(bootstrap: str, group:
     total = 40
     produce_confluent(bootstrap, source, [(b"k%d" % i, b"%d" % i) for i in range(total)])
 
-    consumer = confluent_consumer(bootstrap, group, **READ_COMMITTED)
+    if protocol == "consumer":  # session and heartbeat settings are the broker's in KIP-848
+        from confluent_kafka import Consumer
+
+        consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group,
+                "group.protocol": "consumer",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                **READ_COMMITTED,
+            }
+        )
+    else:
+        consumer = confluent_consumer(bootstrap, group, **READ_COMMITTED)
     producer = transactional_producer(bootstrap, unique("eos"))
     producer.init_transactions(15)
     consumer.subscribe([source])
