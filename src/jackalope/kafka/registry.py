@@ -17,6 +17,7 @@ from jackalope.kafka.handlers import (
     partitions,
     produce,
     sasl,
+    transactions,
 )
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 
@@ -34,6 +35,7 @@ APIS: dict[int, Api] = {
         sasl,
         partitions,
         offset_delete,
+        transactions,
     )
     for api in module.APIS
 }
