@@ -148,7 +148,7 @@ def _uses_broker_base(path: Path, work: Path) -> bool:
     )
 
 
-def plan_confluent(src: Path, work: Path) -> Plan:
+def plan_confluent(src: Path, work: Path, *, group_protocol: str = "classic") -> Plan:
     shutil.copytree(src / "tests", work / "tests")
     shutil.copytree(OVERLAYS / "trivup_stub", work / "stubs")
     _overlay(work / "tests" / "integration" / "conftest.py", "confluent_overlay", "tests.integration")
@@ -156,6 +156,10 @@ def plan_confluent(src: Path, work: Path) -> Plan:
     # Schema Registry is a separate service, not a broker: its tests are not run.
     extra = ["--ignore=tests/integration/schema_registry", "--ignore-glob=tests/integration/*/java"]
     env = {"PYTHONPATH": str(work / "stubs"), "BROKERS": "set by run_suite"}
+    if group_protocol == "consumer":
+        # The suite's KIP-848 mode: every consumer test with group.protocol=consumer.
+        env["TEST_CONSUMER_GROUP_PROTOCOL"] = "consumer"
+        extra.append("--ignore-glob=tests/integration/share_consumer*")
     return Plan(
         _pytest(work, ["tests/integration"], extra),
         work,
@@ -164,6 +168,10 @@ def plan_confluent(src: Path, work: Path) -> Plan:
         parse_junit,
         ("--kafka-num-partitions", "1"),
     )
+
+
+def plan_confluent_848(src: Path, work: Path) -> Plan:
+    return plan_confluent(src, work, group_protocol="consumer")
 
 
 def plan_librdkafka(src: Path, work: Path, *, sasl: bool = False) -> Plan:
@@ -214,9 +222,12 @@ SUITES: dict[str, Callable[[Path, Path], Plan]] = {
     "kafka-python": plan_kafka_python,
     "aiokafka": plan_aiokafka,
     "confluent-kafka": plan_confluent,
+    "confluent-kafka-848": plan_confluent_848,
     "librdkafka": plan_librdkafka,
-    "librdkafka-sasl": plan_librdkafka_sasl,  # same source as librdkafka
+    "librdkafka-sasl": plan_librdkafka_sasl,
 }
+# Suites that run from another suite's source tree.
+SOURCE_OF = {"confluent-kafka-848": "confluent-kafka", "librdkafka-sasl": "librdkafka"}
 
 
 def parse_junit(report: Path) -> dict[str, tuple[str, str]]:
@@ -328,8 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     for suite in SUITES:
-        if suite == "librdkafka-sasl":
-            continue  # runs from --librdkafka's tree
+        if suite in SOURCE_OF:
+            continue  # runs from another suite's tree
         env = "PEER_" + suite.upper().replace("-", "_") + "_SRC"
         parser.add_argument(
             f"--{suite}", type=Path, default=os.environ.get(env), help=f"source tree (${env})"
@@ -342,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     root.mkdir(parents=True, exist_ok=True)
     outcomes = []
     for suite in SUITES:
-        src = getattr(args, suite.replace("-", "_")) if suite != "librdkafka-sasl" else args.librdkafka
+        src = getattr(args, SOURCE_OF.get(suite, suite).replace("-", "_"))
         if src is None or (args.only and suite not in args.only):
             continue
         print(f"== {suite} from {src} (work: {root / suite})", flush=True)
