@@ -6,8 +6,10 @@ from typing import Any
 
 from jackalope.kafka.handlers import (
     Api,
+    acls,
     admin,
     api_versions,
+    cluster,
     fetch,
     groups,
     metadata,
@@ -19,7 +21,7 @@ from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 
 APIS: dict[int, Api] = {
     api.key: api
-    for module in (api_versions, metadata, produce, fetch, offsets, groups, admin, sasl)
+    for module in (api_versions, metadata, produce, fetch, offsets, groups, admin, sasl, acls, cluster)
     for api in module.APIS
 }
 

@@ -109,6 +109,18 @@ class GroupCoordinator:
         self._loaded = False
         self._closed = False
 
+    @property
+    def offsets_retention_ms(self) -> int:
+        return self._offsets.retention_ms
+
+    @property
+    def offsets_retention_check_interval_ms(self) -> int:
+        return self._offsets.retention_check_interval_ms
+
+    @property
+    def max_metadata_bytes(self) -> int:
+        return self._offsets.max_metadata_bytes
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     @property

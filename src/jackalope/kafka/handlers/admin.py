@@ -51,6 +51,7 @@ class ConfigType(IntEnum):
     BOOLEAN = 1
     STRING = 2
     INT = 3
+    SHORT = 4
     LONG = 5
     DOUBLE = 6
     LIST = 7
@@ -366,7 +367,7 @@ def broker_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
     base = topics.base_config
     groups = ctx.broker.groups
     kafka = ctx.broker
-    return [
+    configs = [
         ("broker.id", str(ctx.broker.node_id), ConfigType.INT),
         ("node.id", str(ctx.broker.node_id), ConfigType.INT),
         ("listeners", f"{kafka.security_protocol}://{kafka.listen_address}", ConfigType.STRING),
@@ -375,7 +376,29 @@ def broker_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
             f"{kafka.security_protocol}://{kafka.advertised_host}:{kafka.advertised_port}",
             ConfigType.STRING,
         ),
+        ("process.roles", "broker,controller", ConfigType.LIST),
+        (
+            "controller.quorum.voters",
+            f"{ctx.broker.node_id}@{kafka.advertised_host}:{kafka.advertised_port}",
+            ConfigType.LIST,
+        ),
+        ("log.dirs", str(ctx.broker.core.logs.directory), ConfigType.STRING),
+        (
+            "log.retention.check.interval.ms",
+            str(ctx.broker.core.logs.retention_check_interval_ms),
+            ConfigType.LONG,
+        ),
         ("group.initial.rebalance.delay.ms", str(groups.initial_rebalance_delay_ms), ConfigType.INT),
+        ("group.max.size", str(groups.group_max_size), ConfigType.INT),
+        ("offsets.retention.minutes", str(groups.offsets_retention_ms // 60_000), ConfigType.INT),
+        (
+            "offsets.retention.check.interval.ms",
+            str(groups.offsets_retention_check_interval_ms),
+            ConfigType.LONG,
+        ),
+        ("offset.metadata.max.bytes", str(groups.max_metadata_bytes), ConfigType.INT),
+        ("offsets.topic.replication.factor", "1", ConfigType.SHORT),
+        ("offsets.topic.num.partitions", "1", ConfigType.INT),
         ("group.min.session.timeout.ms", str(groups.min_session_timeout_ms), ConfigType.INT),
         ("group.max.session.timeout.ms", str(groups.max_session_timeout_ms), ConfigType.INT),
         ("num.partitions", str(topics.default_partitions), ConfigType.INT),
@@ -397,7 +420,26 @@ def broker_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
             ",".join(ctx.broker.sasl_mechanisms),
             ConfigType.LIST,
         ),
+        ("super.users", ";".join(f"User:{n}" for n in _administrators(ctx)), ConfigType.LIST),
+        (
+            "allow.everyone.if.no.acl.found",
+            "true" if not kafka.sasl_mechanisms else "false",
+            ConfigType.BOOLEAN,
+        ),
     ]
+    transactions = getattr(ctx.broker, "transactions", None)
+    for attribute, name in (
+        ("max_timeout_ms", "transaction.max.timeout.ms"),
+        ("transactional_id_expiration_ms", "transactional.id.expiration.ms"),
+    ):
+        value = getattr(transactions, attribute, None)
+        if isinstance(value, int):
+            configs.append((name, str(value), ConfigType.INT))
+    return configs
+
+
+def _administrators(ctx: RequestContext) -> list[str]:
+    return sorted(u.name for u in ctx.broker.core.access.users.values() if u.is_administrator)
 
 
 def _describe_entry(
