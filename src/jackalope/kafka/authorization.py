@@ -8,9 +8,11 @@ on one resource (:mod:`jackalope.core.acls` holds the bindings):
 2. Kafka's ACL rule: a DENY binding that applies wins; else an ALLOW binding allows.
 3. No binding applies to the principal:
 
-   - ``ANONYMOUS`` (no SASL on the listener): allowed unless the resource has bindings of
-     anyone (Kafka's ``allow.everyone.if.no.acl.found=true``), so a broker without SASL and
-     without ACLs stays open, as Kafka's PLAINTEXT listener without an authorizer is;
+   - ``ANONYMOUS`` (no SASL on the listener): allowed, so a listener without SASL stays open,
+     as Kafka's PLAINTEXT listener without an authorizer is, and only DENY bindings hold it
+     back.  (Kafka's ``allow.everyone.if.no.acl.found=true`` would instead deny it every
+     resource that has a binding for anyone else: one ALLOW on the cluster for ``User:alice``
+     would lock the anonymous admin out of the ACL APIs for good.);
    - a broker user: its AMQP permissions in vhost "/" (where topics and streams live), on
      the topic's name as RabbitMQ's stream protocol checks a stream: Read needs *read*,
      Write *write*, Create, Delete, Alter and AlterConfigs *configure*, Describe and
@@ -63,7 +65,7 @@ def authorized(ctx: RequestContext, operation: Operation, resource_type: Resourc
     if decision.permission is not None:
         return decision.permission == Permission.ALLOW
     if user_name is None:
-        return not decision.resource_has_acls
+        return True
     if user is None:
         return False  # deleted since it logged in
     return _amqp_fallback(ctx, user, operation, resource_type, name)

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from enum import IntEnum
 from typing import Any
 
+from jackalope.core.acls import Operation
 from jackalope.core.topics import (
     CONFIG_KEYS,
     ConfigEntry,
@@ -26,6 +27,7 @@ from jackalope.core.topics import (
     TopicExists,
     UnknownTopic,
 )
+from jackalope.kafka import authorization
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
@@ -138,6 +140,10 @@ def _topic_error(exc: TopicError) -> Rejected:
     return Rejected(code, str(exc))
 
 
+def _topic_denied(name: str) -> Rejected:
+    return Rejected(ErrorCode.topic_authorization_failed, f"Authorization failed for topic {name}")
+
+
 def _duplicates(names: Iterable[str | None]) -> set[str | None]:
     return {name for name, n in Counter(names).items() if n > 1}
 
@@ -223,10 +229,13 @@ async def handle_create_topics(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.CREATE_TOPICS, ctx.api_version)
     topics = ctx.broker.topics
     results = []
+    cluster_create = authorization.cluster(ctx, Operation.CREATE)
     for t, duplicate in _each_topic_once(request.topics):
         try:
             if duplicate is not None:
                 raise duplicate
+            if not cluster_create and not authorization.topic(ctx, Operation.CREATE, t.name):
+                raise _topic_denied(t.name)
             partitions = _requested_partitions(ctx, t)
             configs: dict[str, str] = {}
             for c in t.configs:
@@ -295,6 +304,8 @@ async def handle_delete_topics(ctx: RequestContext, request: Any) -> Any:
                 name = by_id.name
             if name is None:
                 raise Rejected(ErrorCode.invalid_request, "neither a topic name nor a topic id was given")
+            if not authorization.topic(ctx, Operation.DELETE, name):
+                raise _topic_denied(name)
             topic = topics.get(name)
             if topic is None:
                 raise Rejected(ErrorCode.unknown_topic_or_partition, f"unknown topic {name!r}")
@@ -332,6 +343,8 @@ async def handle_create_partitions(ctx: RequestContext, request: Any) -> Any:
         try:
             if duplicate is not None:
                 raise duplicate
+            if not authorization.topic(ctx, Operation.ALTER, t.name):
+                raise _topic_denied(t.name)
             try:
                 topics.add_partitions(t.name, t.count, validate_only=True)
             except TopicError as exc:
@@ -421,11 +434,6 @@ def broker_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
             ConfigType.LIST,
         ),
         ("super.users", ";".join(f"User:{n}" for n in _administrators(ctx)), ConfigType.LIST),
-        (
-            "allow.everyone.if.no.acl.found",
-            "true" if not kafka.sasl_mechanisms else "false",
-            ConfigType.BOOLEAN,
-        ),
     ]
     transactions = getattr(ctx.broker, "transactions", None)
     for attribute, name in (
@@ -481,9 +489,22 @@ def _check_broker_name(ctx: RequestContext, name: str) -> None:
         )
 
 
+def _authorize_configs(ctx: RequestContext, resource: Any, operation: Operation) -> None:
+    """TOPIC_AUTHORIZATION_FAILED or CLUSTER_AUTHORIZATION_FAILED unless ``operation`` (Describe-
+    or AlterConfigs) on the resource is allowed, as Kafka checks before anything else."""
+    if resource.resource_type == ResourceType.TOPIC:
+        if not authorization.topic(ctx, operation, resource.resource_name):
+            raise _topic_denied(resource.resource_name)
+    elif resource.resource_type in (ResourceType.BROKER, ResourceType.BROKER_LOGGER) and not (
+        authorization.cluster(ctx, operation)
+    ):
+        raise Rejected(ErrorCode.cluster_authorization_failed, "Cluster authorization failed.")
+
+
 def _describe_resource(ctx: RequestContext, mod: Any, request: Any, resource: Any) -> tuple[Any, ...]:
     keys = set(resource.configuration_keys) if resource.configuration_keys else None
     entries = []
+    _authorize_configs(ctx, resource, Operation.DESCRIBE_CONFIGS)
     if resource.resource_type == ResourceType.TOPIC:
         topics = ctx.broker.topics
         try:
@@ -554,6 +575,7 @@ async def handle_describe_configs(ctx: RequestContext, request: Any) -> Any:
 
 
 def _alter_resource(ctx: RequestContext, resource: Any, validate_only: bool, *, incremental: bool) -> None:
+    _authorize_configs(ctx, resource, Operation.ALTER_CONFIGS)
     dupes = _duplicates(c.name for c in resource.configs)
     if dupes:
         raise Rejected(
