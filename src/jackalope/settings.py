@@ -158,7 +158,6 @@ class Settings:
                 "kafka_group_min_session_timeout_ms must be above 0 and at most "
                 "kafka_group_max_session_timeout_ms"
             )
-        self._check_kafka_ranges()
         unknown = set(self.kafka_sasl_list()) - SASL_MECHANISMS
         if unknown:
             raise SettingsError(
@@ -167,6 +166,7 @@ class Settings:
         if bool(self.kafka_tls_certfile) != bool(self.kafka_tls_keyfile):
             raise SettingsError("kafka_tls_certfile and kafka_tls_keyfile go together")
         self._check_amqp_tls()
+        self._check_kafka_ranges()
         try:
             self.log_config()
             self.memory_limit()

@@ -109,18 +109,6 @@ class GroupCoordinator:
         self._loaded = False
         self._closed = False
 
-    @property
-    def offsets_retention_ms(self) -> int:
-        return self._offsets.retention_ms
-
-    @property
-    def offsets_retention_check_interval_ms(self) -> int:
-        return self._offsets.retention_check_interval_ms
-
-    @property
-    def max_metadata_bytes(self) -> int:
-        return self._offsets.max_metadata_bytes
-
     # -- lifecycle -----------------------------------------------------------------------------
 
     @property
@@ -159,6 +147,14 @@ class GroupCoordinator:
         if self._loop is None:
             raise RuntimeError("GroupCoordinator.load() has not run")
         return self._loop
+
+    @property
+    def offsets_retention_ms(self) -> int:
+        return self._offsets.retention_ms
+
+    @property
+    def offsets_retention_check_interval_ms(self) -> int:
+        return self._offsets.retention_check_interval_ms
 
     def _status(self, group_id: str, *, require_id: bool = True) -> GroupError | None:
         if self._closed:

@@ -409,7 +409,6 @@ def broker_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
             str(groups.offsets_retention_check_interval_ms),
             ConfigType.LONG,
         ),
-        ("offset.metadata.max.bytes", str(groups.max_metadata_bytes), ConfigType.INT),
         ("offsets.topic.replication.factor", "1", ConfigType.SHORT),
         ("offsets.topic.num.partitions", "1", ConfigType.INT),
         ("group.min.session.timeout.ms", str(groups.min_session_timeout_ms), ConfigType.INT),
@@ -438,11 +437,14 @@ def broker_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
     transactions = getattr(ctx.broker, "transactions", None)
     for attribute, name in (
         ("max_timeout_ms", "transaction.max.timeout.ms"),
-        ("transactional_id_expiration_ms", "transactional.id.expiration.ms"),
+        ("id_expiration_ms", "transactional.id.expiration.ms"),
     ):
         value = getattr(transactions, attribute, None)
         if isinstance(value, int):
             configs.append((name, str(value), ConfigType.INT))
+    metadata_bytes = getattr(groups, "max_metadata_bytes", None)
+    if isinstance(metadata_bytes, int):
+        configs.append(("offset.metadata.max.bytes", str(metadata_bytes), ConfigType.INT))
     return configs
 
 
