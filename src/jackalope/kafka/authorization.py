@@ -25,19 +25,14 @@ on one resource (:mod:`jackalope.core.acls` holds the bindings):
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
-import typing
-import uuid
-from collections.abc import Callable, Iterable
-from typing import Any, Final
+from collections.abc import Iterable
+from typing import Final
 
 from jackalope.core.acls import CLUSTER_NAME, Operation, Permission, ResourceType
 from jackalope.core.permissions import OPERATIONS
 from jackalope.core.users import User
 from jackalope.kafka.context import RequestContext
-from jackalope.kafka.handlers import Api
-from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
+from jackalope.kafka.protocol import ErrorCode
 
 ANONYMOUS: Final = "ANONYMOUS"
 STREAM_VHOST: Final = "/"
@@ -149,127 +144,3 @@ def may_write_somewhere(ctx: RequestContext) -> bool:
     if cluster(ctx, Operation.IDEMPOTENT_WRITE):
         return True
     return any(topic(ctx, Operation.WRITE, t.name) for t in ctx.broker.topics)
-
-
-# -- whole-request checks, ahead of the handler ----------------------------------------------------
-#
-# APIs that Kafka refuses as a whole when the principal lacks a right on the one group or
-# transactional id they name: the refusal is the API's response with only the error set,
-# as Kafka's ``getErrorResponse`` builds it.  The registry wraps these APIs' handlers.
-
-
-def _group_read(ctx: RequestContext, request: Any) -> int:
-    return group_error(ctx, Operation.READ, request.group_id)
-
-
-def _txn_write(ctx: RequestContext, request: Any) -> int:
-    return transactional_id_error(ctx, Operation.WRITE, request.transactional_id)
-
-
-def _txn_write_then_group_read(ctx: RequestContext, request: Any) -> int:
-    return _txn_write(ctx, request) or _group_read(ctx, request)
-
-
-def _init_producer_id(ctx: RequestContext, request: Any) -> int:
-    if request.transactional_id is not None:
-        return _txn_write(ctx, request)
-    return ErrorCode.none if may_write_somewhere(ctx) else ErrorCode.cluster_authorization_failed
-
-
-def _offset_commit(ctx: RequestContext, request: Any) -> int:
-    if getattr(request, "transactional_id", None) is not None:  # TxnOffsetCommit
-        return _txn_write_then_group_read(ctx, request)
-    return _group_read(ctx, request)
-
-
-REQUEST_CHECKS: Final[dict[int, Callable[[RequestContext, Any], int]]] = {
-    ApiKey.JOIN_GROUP: _group_read,
-    ApiKey.SYNC_GROUP: _group_read,
-    ApiKey.HEARTBEAT: _group_read,
-    ApiKey.LEAVE_GROUP: _group_read,
-    ApiKey.CONSUMER_GROUP_HEARTBEAT: _group_read,
-    ApiKey.OFFSET_COMMIT: _offset_commit,
-    ApiKey.TXN_OFFSET_COMMIT: _offset_commit,
-    ApiKey.INIT_PRODUCER_ID: _init_producer_id,
-    ApiKey.END_TXN: _txn_write,
-    ApiKey.ADD_OFFSETS_TO_TXN: _txn_write_then_group_read,
-}
-
-
-def guarded(api: Api) -> Api:
-    """``api`` with its whole-request check (if it has one) ahead of its handler."""
-    check = REQUEST_CHECKS.get(api.key)
-    if check is None:
-        return api
-    handler = api.handler
-
-    async def guard(ctx: RequestContext, request: Any) -> Any:
-        error = check(ctx, request)
-        if error:
-            return refusal(ctx, request, error)
-        return await handler(ctx, request)
-
-    return dataclasses.replace(api, handler=guard)
-
-
-def refusal(ctx: RequestContext, request: Any, error: int) -> Any:
-    """The response of the request's API and version carrying only ``error``: at the top, or,
-    for the offset commits (which have none), on every partition asked about."""
-    mod = response_module(ctx.api_key, ctx.api_version)
-    cls = _response_class(mod)
-    if ctx.api_key in (ApiKey.OFFSET_COMMIT, ApiKey.TXN_OFFSET_COMMIT):
-        return _partition_refusal(mod, cls, request, error)
-    return cls(**{**_neutral_fields(cls), "error_code": ErrorCode(error)})
-
-
-def _partition_refusal(mod: Any, cls: type[Any], request: Any, error: int) -> Any:
-    topic_cls = next(c for n, c in vars(mod).items() if n.endswith("ResponseTopic") and isinstance(c, type))
-    partition_cls = next(
-        c for n, c in vars(mod).items() if n.endswith("ResponsePartition") and isinstance(c, type)
-    )
-    topics: list[Any] = []
-    for t in request.topics:
-        partitions: tuple[Any, ...] = tuple(
-            build(partition_cls, partition_index=p.partition_index, error_code=error) for p in t.partitions
-        )
-        key = {"topic_id": t.topic_id} if hasattr(t, "topic_id") else {"name": t.name}
-        topics.append(build(topic_cls, partitions=partitions, **key))
-    return build(cls, throttle_time=0, topics=tuple(topics))
-
-
-def _response_class(mod: Any) -> type[Any]:
-    for name, value in vars(mod).items():
-        if name.endswith("Response") and isinstance(value, type) and dataclasses.is_dataclass(value):
-            return value
-    raise LookupError(f"no response class in {mod.__name__}")
-
-
-def _neutral_fields(cls: type[Any]) -> dict[str, Any]:
-    """A value for every field without a default: zero, empty, null or -1 (ids, epochs)."""
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
-            continue
-        kind = f.metadata.get("kafka_type", "")
-        ftype = f.type
-        if kind in ("timedelta_i32", "timedelta_i64"):
-            values[f.name] = datetime.timedelta(0)
-        elif kind == "error_code":
-            values[f.name] = ErrorCode.none
-        elif type(None) in typing.get_args(ftype):
-            values[f.name] = None
-        elif typing.get_origin(ftype) is tuple:
-            values[f.name] = ()
-        elif ftype is bool:
-            values[f.name] = False
-        elif ftype is bytes:
-            values[f.name] = b""
-        elif ftype is str:
-            values[f.name] = ""
-        elif ftype is uuid.UUID:
-            values[f.name] = uuid.UUID(int=0)
-        elif isinstance(ftype, type) and issubclass(ftype, int):
-            values[f.name] = ftype(-1)
-        else:
-            values[f.name] = None
-    return values

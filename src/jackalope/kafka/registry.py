@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jackalope.kafka import authorization
+from jackalope.kafka import request_guards
 from jackalope.kafka.handlers import (
     Api,
     acls,
@@ -21,7 +21,7 @@ from jackalope.kafka.handlers import (
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 
 APIS: dict[int, Api] = {
-    api.key: authorization.guarded(api)
+    api.key: request_guards.guarded(api)
     for module in (api_versions, metadata, produce, fetch, offsets, groups, admin, sasl, acls, cluster)
     for api in module.APIS
 }
