@@ -321,16 +321,17 @@ def test_a_user_without_rights_gets_access_by_acls(
     bob = new_user(http)  # no AMQP permissions, no ACLs
     config = sasl(sasl_broker, bob, "pw", "SCRAM-SHA-256")
     assert produce_error(config, topic) == KafkaError.TOPIC_AUTHORIZATION_FAILED
-    assert consume_error(config, topic, unique("g")) == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    group = unique("g")
+    assert consume_error(config, topic, group) in (
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+    )
 
     create(super_admin, acl(topic, f"User:{bob}", AclOperation.WRITE))
     assert produce_error(config, topic) is None
-    group = unique("g")
-    create(
-        super_admin,
-        acl(topic, f"User:{bob}", AclOperation.READ),
-        acl(group, f"User:{bob}", AclOperation.READ, resource=ResourceType.GROUP),
-    )
+    create(super_admin, acl(group, f"User:{bob}", AclOperation.READ, resource=ResourceType.GROUP))
+    assert consume_error(config, topic, group) == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    create(super_admin, acl(topic, f"User:{bob}", AclOperation.READ))
     assert consume_error(config, topic, group) is None
 
 
@@ -427,3 +428,70 @@ def test_acl_apis_need_cluster_rights(sasl_broker: Broker, http: HttpAdmin, supe
     create(admin, binding)  # Alter on the cluster: allowed now
     assert binding in admin.describe_acls(ANY_FILTER).result(timeout=15)  # Alter implies Describe
     assert describe_acls_kafka_python(sasl_broker, user) == ""
+
+
+def test_group_and_offset_admin_calls_are_checked(
+    sasl_broker: Broker, http: HttpAdmin, super_admin: AdminClient
+) -> None:
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    topic, mine, theirs = unique("off"), unique("mine"), unique("theirs")
+    super_admin.create_topics([NewTopic(topic, 1)])[topic].result(timeout=15)
+    for group in (mine, theirs):  # two groups with committed offsets, no members
+        offsets = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 0)])]
+        super_admin.alter_consumer_group_offsets(offsets)[group].result(timeout=15)
+    dave = new_user(http)
+    create(super_admin, acl(mine, f"User:{dave}", AclOperation.ALL, resource=ResourceType.GROUP))
+    admin = AdminClient(sasl(sasl_broker, dave, "pw"))
+
+    listed = {g.group_id for g in admin.list_consumer_groups().result(timeout=15).valid}
+    assert mine in listed and theirs not in listed
+    described = admin.describe_consumer_groups([mine, theirs])
+    assert described[mine].result(timeout=15).group_id == mine
+    with pytest.raises(KafkaException) as info:
+        described[theirs].result(timeout=15)
+    assert info.value.args[0].code() == KafkaError.GROUP_AUTHORIZATION_FAILED
+    with pytest.raises(KafkaException) as info:
+        admin.delete_consumer_groups([theirs])[theirs].result(timeout=15)
+    assert info.value.args[0].code() == KafkaError.GROUP_AUTHORIZATION_FAILED
+
+    tp = TopicPartition(topic, 0)
+    with pytest.raises(KafkaException) as info:
+        admin.list_offsets({tp: OffsetSpec.latest()})[tp].result(timeout=15)
+    assert info.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    with pytest.raises(KafkaException) as info:
+        admin.delete_records([TopicPartition(topic, 0, 0)])[tp].result(timeout=15)
+    assert info.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+    create(super_admin, acl(topic, f"User:{dave}", AclOperation.DELETE))  # Delete implies Describe
+    assert admin.list_offsets({tp: OffsetSpec.latest()})[tp].result(timeout=15).offset == 0
+    admin.delete_records([TopicPartition(topic, 0, 0)])[tp].result(timeout=15)
+    admin.delete_consumer_groups([mine])[mine].result(timeout=15)
+
+
+def test_an_idempotent_producer_needs_write_somewhere(
+    sasl_broker: Broker, http: HttpAdmin, super_admin: AdminClient
+) -> None:
+    topic = unique("idem")
+    super_admin.create_topics([NewTopic(topic, 1)])[topic].result(timeout=15)
+    erin = new_user(http)
+    errors: list[KafkaError] = []
+    p = Producer(
+        {
+            **sasl(sasl_broker, erin, "pw"),
+            "enable.idempotence": True,
+            "error_cb": errors.append,
+            "log_level": 0,
+        }
+    )
+    p.produce(topic, b"v")
+    deadline = time.monotonic() + 10
+    while not errors and time.monotonic() < deadline:
+        try:
+            p.poll(0.1)
+        except KafkaException as exc:  # librdkafka raises the fatal error from poll
+            errors.append(exc.args[0])
+    assert any(e.code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED for e in errors), errors
+    create(super_admin, acl(topic, f"User:{erin}", AclOperation.WRITE))
+    assert produce_error({**sasl(sasl_broker, erin, "pw"), "enable.idempotence": True}, topic) is None
