@@ -495,3 +495,41 @@ def test_an_idempotent_producer_needs_write_somewhere(
     assert any(e.code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED for e in errors), errors
     create(super_admin, acl(topic, f"User:{erin}", AclOperation.WRITE))
     assert produce_error({**sasl(sasl_broker, erin, "pw"), "enable.idempotence": True}, topic) is None
+
+
+def test_describe_cluster_reports_the_authorized_operations(tmp_path: Path) -> None:
+
+    broker = Broker(tmp_path / "data", kafka_port=0, amqp_port=-1).start()  # its own: it gets locked
+    try:
+        check_authorized_operations(broker, AdminClient({"bootstrap.servers": broker.kafka_bootstrap}))
+    finally:
+        broker.stop()
+
+
+def check_authorized_operations(broker: Broker, admin: AdminClient) -> None:
+    from tests.kafka_frontend.wire import WireClient, request
+
+    def operations() -> int:
+        with WireClient(broker.kafka_bootstrap) as client:
+            answer = client.call(request(60, 1, include_cluster_authorized_operations=True, endpoint_type=1))
+        assert answer.error_code == 0
+        return int(answer.cluster_authorized_operations)
+
+    every = {
+        AclOperation.CREATE,
+        AclOperation.CLUSTER_ACTION,
+        AclOperation.DESCRIBE_CONFIGS,
+        AclOperation.ALTER_CONFIGS,
+        AclOperation.IDEMPOTENT_WRITE,
+        AclOperation.ALTER,
+        AclOperation.DESCRIBE,
+    }
+    assert operations() == sum(1 << op.value for op in every)
+    deny = acl(
+        "kafka-cluster", "User:ANONYMOUS", AclOperation.ALTER, AclPermissionType.DENY, ResourceType.BROKER
+    )
+    create(admin, deny)
+    assert operations() == sum(1 << op.value for op in every - {AclOperation.ALTER})
+    # the anonymous admin has locked itself out of the ACL APIs (docs/kafka.md: acls.json)
+    with pytest.raises(KafkaException):
+        delete_all(admin)

@@ -25,8 +25,10 @@ on one resource (:mod:`jackalope.core.acls` holds the bindings):
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
 from jackalope.core.acls import CLUSTER_NAME, Operation, Permission, ResourceType
 from jackalope.core.permissions import OPERATIONS
@@ -35,6 +37,7 @@ from jackalope.kafka.context import RequestContext
 from jackalope.kafka.protocol import ErrorCode
 
 ANONYMOUS: Final = "ANONYMOUS"
+NO_TOPIC_ID: Final = uuid.UUID(int=0)
 STREAM_VHOST: Final = "/"
 
 _TOPIC_PERMISSION: Final[dict[Operation, tuple[str, ...]]] = {
@@ -144,3 +147,69 @@ def may_write_somewhere(ctx: RequestContext) -> bool:
     if cluster(ctx, Operation.IDEMPOTENT_WRITE):
         return True
     return any(topic(ctx, Operation.WRITE, t.name) for t in ctx.broker.topics)
+
+
+def topic_key_error(ctx: RequestContext, operation: Operation, key: str | uuid.UUID) -> int:
+    """TOPIC_AUTHORIZATION_FAILED or NONE for a topic named or given by id (an unknown id is
+    the handler's to answer: NONE)."""
+    if isinstance(key, uuid.UUID):
+        found = ctx.broker.topics.by_id(key)
+        if found is None:
+            return ErrorCode.none
+        key = found.name
+    return topic_error(ctx, operation, key)
+
+
+def visible_metadata(ctx: RequestContext, entries: Iterable[Any], *, listed_all: bool) -> list[Any]:
+    """Metadata's topic entries as the principal may see them: a topic it may not describe is
+    left out of a listing of all topics, and answered TOPIC_AUTHORIZATION_FAILED (without its
+    id or partitions) when named, as Kafka does."""
+    out = []
+    for entry in entries:
+        if entry.name is None or topic(ctx, Operation.DESCRIBE, entry.name):
+            out.append(entry)
+        elif not listed_all:
+            out.append(
+                dataclasses.replace(
+                    entry,
+                    error_code=ErrorCode.topic_authorization_failed,
+                    topic_id=NO_TOPIC_ID,
+                    is_internal=False,
+                    partitions=(),
+                )
+            )
+    return out
+
+
+SUPPORTED_OPERATIONS: Final[dict[ResourceType, tuple[Operation, ...]]] = {
+    ResourceType.TOPIC: (
+        Operation.READ,
+        Operation.WRITE,
+        Operation.CREATE,
+        Operation.DESCRIBE,
+        Operation.DELETE,
+        Operation.ALTER,
+        Operation.DESCRIBE_CONFIGS,
+        Operation.ALTER_CONFIGS,
+    ),
+    ResourceType.GROUP: (Operation.READ, Operation.DESCRIBE, Operation.DELETE),
+    ResourceType.CLUSTER: (
+        Operation.CREATE,
+        Operation.CLUSTER_ACTION,
+        Operation.DESCRIBE_CONFIGS,
+        Operation.ALTER_CONFIGS,
+        Operation.IDEMPOTENT_WRITE,
+        Operation.ALTER,
+        Operation.DESCRIBE,
+    ),
+    ResourceType.TRANSACTIONAL_ID: (Operation.DESCRIBE, Operation.WRITE),
+}
+
+
+def authorized_operations(ctx: RequestContext, resource_type: ResourceType, name: str) -> int:
+    """KIP-430's bit field: bit ``n`` set for each operation of code ``n`` that is allowed."""
+    bits = 0
+    for operation in SUPPORTED_OPERATIONS[resource_type]:
+        if authorized(ctx, operation, resource_type, name):
+            bits |= 1 << int(operation)
+    return bits

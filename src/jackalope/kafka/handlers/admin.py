@@ -16,7 +16,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from enum import IntEnum
 from typing import Any
 
-from jackalope.core.acls import Operation
+from jackalope.core.acls import CLUSTER_NAME, Operation
+from jackalope.core.acls import ResourceType as AclResource
 from jackalope.core.topics import (
     CONFIG_KEYS,
     ConfigEntry,
@@ -711,7 +712,11 @@ async def handle_describe_cluster(ctx: RequestContext, request: Any) -> Any:
         cluster_id=broker.cluster_id,
         controller_id=broker.node_id,
         brokers=(node,),
-        cluster_authorized_operations=UNKNOWN_OPERATIONS,
+        cluster_authorized_operations=(
+            authorization.authorized_operations(ctx, AclResource.CLUSTER, CLUSTER_NAME)
+            if request.include_cluster_authorized_operations
+            else UNKNOWN_OPERATIONS
+        ),
     )
 
 
