@@ -6,6 +6,7 @@ voter, so elections are never needed and no reassignment is ever in progress."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -367,3 +368,34 @@ def test_kafka_named_settings_are_held_to_kafkas_ranges(tmp_path: Any) -> None:
         with pytest.raises(SettingsError):
             Settings(data_dir=tmp_path, **{field: value})
     Settings(data_dir=tmp_path, segment_bytes=1024)
+
+
+def test_broker_configs_through_aiokafka_and_the_cluster_check(broker: Broker) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource as AioResource
+    from aiokafka.admin.config_resource import ConfigResourceType
+
+    name = unique("nomon")
+    HttpAdmin(broker.http_url).ok("PUT", f"/users/{name}", {"password": "pw", "tags": ""})
+
+    async def describe(user: str, password: str) -> dict[str, Any]:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=broker.kafka_bootstrap,
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            sasl_plain_username=user,
+            sasl_plain_password=password,
+        )
+        await admin.start()
+        try:
+            [response] = await admin.describe_configs([AioResource(ConfigResourceType.BROKER, "0")])
+        finally:
+            await admin.close()
+        [(error, _, _, _, entries)] = [r[:5] for r in response.resources]
+        return {"error": error, "configs": {e[0]: e[1] for e in entries}}
+
+    found = asyncio.run(describe("guest", "guest"))
+    assert found["error"] == 0 and found["configs"]["num.partitions"] == "1"
+    assert found["configs"]["log.dirs"].startswith(str(broker.data_dir))
+    denied = asyncio.run(describe(name, "pw"))  # no monitoring tag: no DescribeConfigs on the cluster
+    assert denied["error"] == KafkaError.CLUSTER_AUTHORIZATION_FAILED and denied["configs"] == {}
