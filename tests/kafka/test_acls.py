@@ -456,6 +456,17 @@ def test_group_and_offset_admin_calls_are_checked(
         admin.delete_consumer_groups([theirs])[theirs].result(timeout=15)
     assert info.value.args[0].code() == KafkaError.GROUP_AUTHORIZATION_FAILED
 
+    def committed(group: str, partitions: list[TopicPartition] | None = None) -> list[TopicPartition]:
+        request = [ConsumerGroupTopicPartitions(group, partitions)]
+        return list(admin.list_consumer_group_offsets(request)[group].result(timeout=15).topic_partitions)
+
+    assert committed(mine) == []  # the topic is not described: left out
+    [hidden] = committed(mine, [TopicPartition(topic, 0)])
+    assert hidden.error is not None and hidden.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    with pytest.raises(KafkaException) as info:
+        committed(theirs)
+    assert info.value.args[0].code() == KafkaError.GROUP_AUTHORIZATION_FAILED
+
     tp = TopicPartition(topic, 0)
     with pytest.raises(KafkaException) as info:
         admin.list_offsets({tp: OffsetSpec.latest()})[tp].result(timeout=15)
@@ -465,6 +476,7 @@ def test_group_and_offset_admin_calls_are_checked(
     assert info.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
     create(super_admin, acl(topic, f"User:{dave}", AclOperation.DELETE))  # Delete implies Describe
+    assert [(p.topic, p.offset) for p in committed(mine)] == [(topic, 0)]
     assert admin.list_offsets({tp: OffsetSpec.latest()})[tp].result(timeout=15).offset == 0
     admin.delete_records([TopicPartition(topic, 0, 0)])[tp].result(timeout=15)
     admin.delete_consumer_groups([mine])[mine].result(timeout=15)

@@ -65,12 +65,6 @@ def _init_producer_id(ctx: RequestContext, request: Any) -> int:
     return ErrorCode.none if authz.may_write_somewhere(ctx) else ErrorCode.cluster_authorization_failed
 
 
-def _offset_fetch(ctx: RequestContext, request: Any) -> int:
-    if ctx.api_version >= 8:
-        return ErrorCode.none  # several groups: per group, in the handler's answer (not checked)
-    return _group_describe(ctx, request)
-
-
 def _find_coordinator_v0_3(ctx: RequestContext, request: Any) -> int:
     if ctx.api_version >= 4:
         return ErrorCode.none
@@ -93,7 +87,7 @@ def refusal(ctx: RequestContext, request: Any, error: int) -> Any:
     """The response of the request's API and version carrying only ``error``: at the top, or,
     for the offset commits (which have none), on every partition asked about."""
     cls = _response_class(response_module(ctx.api_key, ctx.api_version))
-    if ctx.api_key in (ApiKey.OFFSET_COMMIT, ApiKey.TXN_OFFSET_COMMIT):
+    if "error_code" not in {f.name for f in dataclasses.fields(cls)}:  # OffsetCommit, OffsetFetch v1
         return dataclasses.replace(
             _neutral(cls), topics=tuple(_denied_topic(ctx, cls, "topics", t, error) for t in request.topics)
         )
@@ -229,6 +223,50 @@ def _keys(check: KeyCheck) -> Guard:
     return guard
 
 
+async def _offset_fetch(ctx: RequestContext, request: Any, handler: Handler) -> Any:
+    """Describe on the group (GROUP_AUTHORIZATION_FAILED), and on each topic: a topic asked
+    about gets TOPIC_AUTHORIZATION_FAILED on its partitions, and is left out of "all"."""
+    if ctx.api_version < 8:
+        if error := _group_describe(ctx, request):
+            return refusal(ctx, request, error)
+        response = await handler(ctx, request)
+        return dataclasses.replace(response, topics=_fetched(ctx, response.topics, request.topics is None))
+    denied = {g.group_id for g in request.groups if not authz.group(ctx, Operation.DESCRIBE, g.group_id)}
+    asked_all = {g.group_id: g.topics is None for g in request.groups}
+    response = await handler(ctx, request)
+    groups = []
+    for g in response.groups:
+        if g.group_id in denied:
+            groups.append(
+                dataclasses.replace(g, error_code=ErrorCode(ErrorCode.group_authorization_failed), topics=())
+            )
+        else:
+            groups.append(
+                dataclasses.replace(g, topics=_fetched(ctx, g.topics, asked_all.get(g.group_id, True)))
+            )
+    return dataclasses.replace(response, groups=tuple(groups))
+
+
+def _fetched(ctx: RequestContext, topics: Any, listed_all: bool) -> tuple[Any, ...]:
+    out = []
+    for t in topics:
+        name = _request_topic_name(ctx, t)
+        if name is None or authz.topic(ctx, Operation.DESCRIBE, name):
+            out.append(t)
+        elif not listed_all:
+            partitions = tuple(
+                dataclasses.replace(
+                    p,
+                    committed_offset=-1,
+                    metadata="",
+                    error_code=ErrorCode(ErrorCode.topic_authorization_failed),
+                )
+                for p in t.partitions
+            )
+            out.append(dataclasses.replace(t, partitions=partitions))
+    return tuple(out)
+
+
 def _listing(field: str, visible: Callable[[RequestContext, Any], bool]) -> Guard:
     async def guard(ctx: RequestContext, request: Any, handler: Handler) -> Any:
         response = await handler(ctx, request)
@@ -256,7 +294,7 @@ GUARDS: Final[dict[int, Guard]] = {
     ApiKey.HEARTBEAT: _whole(_group_read),
     ApiKey.LEAVE_GROUP: _whole(_group_read),
     ApiKey.CONSUMER_GROUP_HEARTBEAT: _whole(_group_read),
-    ApiKey.OFFSET_FETCH: _whole(_offset_fetch),
+    ApiKey.OFFSET_FETCH: _offset_fetch,
     ApiKey.OFFSET_DELETE: _whole(_group_delete),
     ApiKey.INIT_PRODUCER_ID: _whole(_init_producer_id),
     ApiKey.END_TXN: _whole(_txn_write),
