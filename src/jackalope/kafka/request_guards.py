@@ -73,6 +73,19 @@ def _find_coordinator_v0_3(ctx: RequestContext, request: Any) -> int:
     return authz.group_error(ctx, Operation.DESCRIBE, request.key)
 
 
+async def _find_coordinator(ctx: RequestContext, request: Any, handler: Handler) -> Any:
+    """Describe on the group or the transactional id each key names."""
+    if ctx.api_version < 4:
+        return await _whole(_find_coordinator_v0_3)(ctx, request, handler)
+    if getattr(request, "key_type", 0) == 1:
+        check = KeyCheck(
+            ResourceType.TRANSACTIONAL_ID, Operation.DESCRIBE, "coordinator_keys", "coordinators", "key"
+        )
+    else:
+        check = KeyCheck(ResourceType.GROUP, Operation.DESCRIBE, "coordinator_keys", "coordinators", "key")
+    return await _keys(check)(ctx, request, handler)
+
+
 def _whole(check: Callable[[RequestContext, Any], int]) -> Guard:
     async def guard(ctx: RequestContext, request: Any, handler: Handler) -> Any:
         error = check(ctx, request)
@@ -308,7 +321,7 @@ GUARDS: Final[dict[int, Guard]] = {
     ApiKey.TXN_OFFSET_COMMIT: _topics(
         TopicCheck(Operation.READ, "topics", "topics"), _txn_write_then_group_read
     ),
-    ApiKey.FIND_COORDINATOR: _whole(_find_coordinator_v0_3),
+    ApiKey.FIND_COORDINATOR: _find_coordinator,
     ApiKey.DESCRIBE_GROUPS: _keys(
         KeyCheck(ResourceType.GROUP, Operation.DESCRIBE, "groups", "groups", "group_id")
     ),
