@@ -545,3 +545,25 @@ def check_authorized_operations(broker: Broker, admin: AdminClient) -> None:
     # the anonymous admin has locked itself out of the ACL APIs (docs/kafka.md: acls.json)
     with pytest.raises(KafkaException):
         delete_all(admin)
+
+
+def test_a_denied_transactional_id_cannot_init(
+    sasl_broker: Broker, http: HttpAdmin, super_admin: AdminClient
+) -> None:
+    frank = new_user(http)
+    http.set_permissions("/", frank, ".*", ".*", ".*")
+    txn = unique("tx")
+    create(
+        super_admin,
+        acl(
+            txn,
+            f"User:{frank}",
+            AclOperation.WRITE,
+            AclPermissionType.DENY,
+            resource=ResourceType.TRANSACTIONAL_ID,
+        ),
+    )
+    p = Producer({**sasl(sasl_broker, frank, "pw"), "transactional.id": txn, "log_level": 0})
+    with pytest.raises(KafkaException) as info:
+        p.init_transactions(15)
+    assert info.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
