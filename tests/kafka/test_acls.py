@@ -433,7 +433,7 @@ def test_acl_apis_need_cluster_rights(sasl_broker: Broker, http: HttpAdmin, supe
 def test_group_and_offset_admin_calls_are_checked(
     sasl_broker: Broker, http: HttpAdmin, super_admin: AdminClient
 ) -> None:
-    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicCollection, TopicPartition
     from confluent_kafka.admin import OffsetSpec
 
     topic, mine, theirs = unique("off"), unique("mine"), unique("theirs")
@@ -468,14 +468,18 @@ def test_group_and_offset_admin_calls_are_checked(
     assert info.value.args[0].code() == KafkaError.GROUP_AUTHORIZATION_FAILED
 
     tp = TopicPartition(topic, 0)
+    # librdkafka asks Metadata for the leader first, which refuses the topic (raw frames below
+    # check ListOffsets and DeleteRecords themselves)
     with pytest.raises(KafkaException) as info:
         admin.list_offsets({tp: OffsetSpec.latest()})[tp].result(timeout=15)
-    assert info.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert "No leaders found" in info.value.args[0].str()
+    [described] = admin.describe_topics(TopicCollection([topic])).values()
     with pytest.raises(KafkaException) as info:
-        admin.delete_records([TopicPartition(topic, 0, 0)])[tp].result(timeout=15)
+        described.result(timeout=15)
     assert info.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
     create(super_admin, acl(topic, f"User:{dave}", AclOperation.DELETE))  # Delete implies Describe
+    admin = AdminClient(sasl(sasl_broker, dave, "pw"))  # librdkafka remembers the refused metadata
     assert [(p.topic, p.offset) for p in committed(mine)] == [(topic, 0)]
     assert admin.list_offsets({tp: OffsetSpec.latest()})[tp].result(timeout=15).offset == 0
     admin.delete_records([TopicPartition(topic, 0, 0)])[tp].result(timeout=15)
@@ -567,3 +571,41 @@ def test_a_denied_transactional_id_cannot_init(
     with pytest.raises(KafkaException) as info:
         p.init_transactions(15)
     assert info.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+
+
+def test_list_offsets_and_delete_records_raw_frames(plain_broker: Broker, plain_admin: AdminClient) -> None:
+    import datetime
+
+    from tests.kafka_frontend.wire import WireClient, entity, request
+
+    topic = unique("raw")
+    plain_admin.create_topics([NewTopic(topic, 1)])[topic].result(timeout=15)
+    create(plain_admin, acl(topic, "User:ANONYMOUS", AclOperation.DESCRIBE, AclPermissionType.DENY))
+    create(plain_admin, acl(topic, "User:ANONYMOUS", AclOperation.DELETE, AclPermissionType.DENY))
+    part = entity(2, 7, "ListOffsetsPartition", partition_index=0, current_leader_epoch=-1, timestamp=-1)
+    list_offsets = request(
+        2,
+        7,
+        replica_id=-1,
+        isolation_level=0,
+        topics=(entity(2, 7, "ListOffsetsTopic", name=topic, partitions=(part,)),),
+    )
+    record = entity(21, 2, "DeleteRecordsPartition", partition_index=0, offset=0)
+    delete = request(
+        21,
+        2,
+        topics=(entity(21, 2, "DeleteRecordsTopic", name=topic, partitions=(record,)),),
+        timeout=datetime.timedelta(seconds=5),
+    )
+    with WireClient(plain_broker.kafka_bootstrap) as client:
+        [listed] = client.call(list_offsets).topics
+        [deleted] = client.call(delete).topics
+    assert (listed.name, [(p.partition_index, p.error_code) for p in listed.partitions]) == (
+        topic,
+        [(0, KafkaError.TOPIC_AUTHORIZATION_FAILED)],
+    )
+    assert (deleted.name, [(p.partition_index, p.error_code) for p in deleted.partitions]) == (
+        topic,
+        [(0, KafkaError.TOPIC_AUTHORIZATION_FAILED)],
+    )
+    assert topic not in plain_admin.list_topics(timeout=10).topics  # Metadata hides it from anonymous

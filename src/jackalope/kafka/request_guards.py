@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from kio.static.constants import EntityType
 
-from jackalope.core.acls import Operation, ResourceType
+from jackalope.core.acls import CLUSTER_NAME, Operation, ResourceType
 from jackalope.kafka import authorization as authz
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api, Handler
@@ -115,6 +115,7 @@ class TopicCheck:
     operation: Operation
     request_topics: str  # the request's field listing topics
     response_topics: str  # the response's
+    creates: bool = False  # the handler creates a missing topic (Produce, as auto-creation)
 
 
 def _request_topic_name(ctx: RequestContext, topic: Any) -> str | None:
@@ -137,9 +138,10 @@ def _topics(check: TopicCheck, first: Callable[[RequestContext, Any], int] | Non
         denied: list[Any] = []
         for t in getattr(request, check.request_topics) or ():
             name = _request_topic_name(ctx, t)
-            (denied if name is not None and not authz.topic(ctx, check.operation, name) else allowed).append(
-                t
-            )
+            refused = name is not None and not authz.topic(ctx, check.operation, name)
+            if check.creates and name is not None and not refused:
+                refused = _creates_unallowed(ctx, name)
+            (denied if refused else allowed).append(t)
         if not denied:
             return await handler(ctx, request)
         response = await handler(ctx, dataclasses.replace(request, **{check.request_topics: tuple(allowed)}))
@@ -155,6 +157,69 @@ def _topics(check: TopicCheck, first: Callable[[RequestContext, Any], int] | Non
         )
 
     return guard
+
+
+INTERNAL_TOPICS: Final = frozenset({"__consumer_offsets", "__transaction_state"})
+
+
+def _creates_unallowed(ctx: RequestContext, name: str) -> bool:
+    """Whether a request would auto-create ``name`` without the principal's Create right."""
+    return (
+        ctx.broker.auto_create_topics
+        and name not in ctx.broker.topics
+        and name not in INTERNAL_TOPICS
+        and not authz.may_create_topic(ctx, name)
+    )
+
+
+async def _metadata(ctx: RequestContext, request: Any, handler: Handler) -> Any:
+    """Metadata shows only the topics the principal may describe (a named one it may not gets
+    TOPIC_AUTHORIZATION_FAILED), auto-creates only where it may create (Create on the cluster
+    or the topic; else TOPIC_AUTHORIZATION_FAILED), and reports the authorized operations when
+    asked (KIP-430)."""
+    wanted = request.topics
+    listed_all = wanted is None or (ctx.api_version == 0 and not wanted)
+    denied: list[Any] = []
+    if not listed_all:
+        creating = getattr(request, "allow_auto_topic_creation", False)
+        allowed: list[Any] = []
+        for item in wanted:
+            name = item.name
+            refused = name is not None and not authz.topic(ctx, Operation.DESCRIBE, name)
+            if creating and name is not None and not refused:
+                refused = _creates_unallowed(ctx, name)
+            (denied if refused else allowed).append(item)
+        if denied and (allowed or ctx.api_version > 0):  # v0: an empty list would mean all
+            request = dataclasses.replace(request, topics=tuple(allowed))
+    response = await handler(ctx, request)
+    entries = authz.visible_metadata(ctx, response.topics, listed_all=listed_all)
+    if not listed_all and denied and ctx.api_version == 0 and len(denied) == len(wanted):
+        entries = []
+    topic_cls = _entry_class(type(response), "topics")
+    for item in denied:
+        entries.append(
+            dataclasses.replace(
+                _neutral(topic_cls),
+                name=item.name,
+                error_code=ErrorCode(ErrorCode.topic_authorization_failed),
+                is_internal=False,
+            )
+        )
+    if getattr(request, "include_topic_authorized_operations", False):
+        entries = [
+            dataclasses.replace(
+                e, topic_authorized_operations=authz.authorized_operations(ctx, ResourceType.TOPIC, e.name)
+            )
+            if e.name is not None and not e.error_code
+            else e
+            for e in entries
+        ]
+    changes: dict[str, Any] = {"topics": tuple(entries)}
+    if getattr(request, "include_cluster_authorized_operations", False):
+        changes["cluster_authorized_operations"] = authz.authorized_operations(
+            ctx, ResourceType.CLUSTER, CLUSTER_NAME
+        )
+    return dataclasses.replace(response, **changes)
 
 
 def _denied_topic(ctx: RequestContext, response_cls: type[Any], field: str, topic: Any, error: int) -> Any:
@@ -312,7 +377,8 @@ GUARDS: Final[dict[int, Guard]] = {
     ApiKey.INIT_PRODUCER_ID: _whole(_init_producer_id),
     ApiKey.END_TXN: _whole(_txn_write),
     ApiKey.ADD_OFFSETS_TO_TXN: _whole(_txn_write_then_group_read),
-    ApiKey.PRODUCE: _topics(TopicCheck(Operation.WRITE, "topic_data", "responses")),
+    ApiKey.METADATA: _metadata,
+    ApiKey.PRODUCE: _topics(TopicCheck(Operation.WRITE, "topic_data", "responses", creates=True)),
     ApiKey.LIST_OFFSETS: _topics(TopicCheck(Operation.DESCRIBE, "topics", "topics")),
     ApiKey.DELETE_RECORDS: _topics(TopicCheck(Operation.DELETE, "topics", "topics")),
     ApiKey.OFFSET_FOR_LEADER_EPOCH: _topics(TopicCheck(Operation.DESCRIBE, "topics", "topics")),
