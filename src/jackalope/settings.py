@@ -166,13 +166,13 @@ class Settings:
         if bool(self.kafka_tls_certfile) != bool(self.kafka_tls_keyfile):
             raise SettingsError("kafka_tls_certfile and kafka_tls_keyfile go together")
         self._check_amqp_tls()
-        self._check_kafka_ranges()
         try:
             self.log_config()
             self.memory_limit()
             self.disk_limit()
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
+        self._check_kafka_ranges()
 
     def _check_kafka_ranges(self) -> None:
         """The settings a broker DescribeConfigs shows under Kafka's names are held to the range
