@@ -9,7 +9,10 @@ applied around the handler so that the handlers stay about their API.
 * Per-group checks (DescribeGroups, DeleteGroups, FindCoordinator v4+, ConsumerGroupDescribe,
   DescribeTransactions): the same, with GROUP_ or TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 * Listings (ListGroups, ListTransactions, DescribeTopicPartitions) leave out what the principal
-  may not describe.
+  may not describe; Metadata and OffsetFetch leave out, or refuse when named, the topics it may
+  not describe, and auto-creation (Metadata, Produce) needs Create.
+
+Fetch is checked in its handler (its response is encoded there): ``authorization.topic_key_error``.
 
 The registry wraps every API that has a guard (:func:`guarded`).  Responses are kio
 dataclasses; the entries added are built from their classes with neutral values (-1 offsets,
