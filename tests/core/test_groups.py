@@ -673,3 +673,29 @@ async def test_calls_before_load_and_after_close(tmp_path: Path) -> None:
     assert (await waiting).error is GroupError.NOT_COORDINATOR
     assert c.heartbeat("g", 1, "m") is GroupError.NOT_COORDINATOR
     await logs.close()
+
+
+async def test_delete_offsets(make: Factory, tmp_path: Path) -> None:
+    """OffsetDelete: the partitions of topics no member subscribes to lose their offsets (for good)."""
+    c = await make()
+    offsets = {("t", 0): OffsetAndMetadata(1), ("u", 0): OffsetAndMetadata(2), ("v", 0): OffsetAndMetadata(3)}
+    await c.commit_offsets("g", -1, "", None, offsets)
+    assert await c.delete_offsets("g", [("v", 0), ("w", 0)], lambda _: ["t"]) == (
+        None,
+        {("v", 0): None, ("w", 0): None},
+    )
+    await stable_group(c, 1)  # a member now, subscribed to "t" (as the callback reads it)
+    error, results = await c.delete_offsets("g", [("t", 0), ("u", 0)], lambda _: ["t"])
+    assert (error, results) == (None, {("t", 0): GroupError.GROUP_SUBSCRIBED_TO_TOPIC, ("u", 0): None})
+    _, unreadable = await c.delete_offsets("g", [("t", 0)], lambda _: None)
+    assert unreadable == {("t", 0): GroupError.GROUP_SUBSCRIBED_TO_TOPIC}, "unreadable: subscribed"
+    assert await c.delete_offsets("nobody", [("t", 0)], lambda _: []) == (GroupError.GROUP_ID_NOT_FOUND, {})
+    await stop(c)
+    c2 = await make()
+    assert c2.fetch_offsets("g") == (None, {("t", 0): OffsetAndMetadata(1)})
+
+
+async def test_delete_offsets_of_a_non_consumer_group_with_members(make: Factory) -> None:
+    c = await make()
+    await join(c, protocol_type="connect")
+    assert await c.delete_offsets("g", [("t", 0)], lambda _: []) == (GroupError.NON_EMPTY_GROUP, {})

@@ -219,6 +219,40 @@ def test_keyless_record_on_a_compacted_topic_is_invalid_record(bs: str) -> None:
     assert end_offset(bs, topic) == 0
 
 
+def test_produce_v8_names_each_keyless_record_on_the_wire(bs: str) -> None:
+    """KIP-467 as the bytes say it: a v8 response carries record_errors (batch index and
+    message) and the partition's error_message; nothing of the batch is written."""
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic
+
+    topic = unique("compacted-v8")
+    admin = AdminClient({"bootstrap.servers": bs})
+    admin.create_topics([NewTopic(topic, 1, 1, config={"cleanup.policy": "compact"})])[topic].result(10)
+    batch = wire.record_batch([b"a", b"b", b"c"], keys=[b"k", None, None])
+    payload = wire.roundtrip(bs, wire.produce_v3(topic, 0, batch, 8, version=8))
+    corr, n_topics = struct.unpack_from(">ii", payload, 0)
+    assert (corr, n_topics) == (8, 1)
+    (name_len,) = struct.unpack_from(">h", payload, 8)
+    pos = 10 + name_len
+    n_parts, index, error, base, _append_time, _start = struct.unpack_from(">iihqqq", payload, pos)
+    pos += 34
+    assert (n_parts, index, error, base) == (1, 0, wire.INVALID_RECORD, -1)
+    (n_errors,) = struct.unpack_from(">i", payload, pos)
+    pos += 4
+    errors = []
+    for _ in range(n_errors):
+        batch_index, message_len = struct.unpack_from(">ih", payload, pos)
+        errors.append((batch_index, payload[pos + 6 : pos + 6 + message_len].decode()))
+        pos += 6 + message_len
+    assert [i for i, _ in errors] == [1, 2]
+    assert all(f"without key in topic partition {topic}-0" in m for _, m in errors)
+    (message_len,) = struct.unpack_from(">h", payload, pos)
+    assert "2 record errors" in payload[pos + 2 : pos + 2 + message_len].decode()
+    assert struct.unpack_from(">i", payload, pos + 2 + message_len) == (0,)  # throttle time
+    assert len(payload) == pos + 2 + message_len + 4
+    assert end_offset(bs, topic) == 0
+
+
 def test_record_count_that_lies_is_rejected(bs: str) -> None:
     topic = unique("count")
     assert _produce(bs, topic, wire.record_batch([b"good"])) == (wire.NO_ERROR, 0)

@@ -82,10 +82,13 @@ def record_batch(
     corrupt_crc: bool = False,
     count: int | None = None,
     producer: tuple[int, int, int] = (-1, -1, -1),
+    keys: list[bytes | None] | None = None,
 ) -> bytes:
-    """A RecordBatch v2; ``producer`` is (producer id, epoch, base sequence) for idempotence."""
+    """A RecordBatch v2; ``producer`` is (producer id, epoch, base sequence) for idempotence;
+    the records have no key unless ``keys`` gives them."""
     ts = int(time.time() * 1000) if base_timestamp is None else base_timestamp
-    records = b"".join(record(i, None, v) for i, v in enumerate(values))
+    keys = keys or [None] * len(values)
+    records = b"".join(record(i, k, v) for i, (k, v) in enumerate(zip(keys, values, strict=True)))
     after_crc = struct.pack(
         ">hiqqqhii",
         0,  # attributes: no compression, CreateTime
@@ -104,11 +107,15 @@ def record_batch(
     return struct.pack(">qiibI", 0, batch_length, -1, magic, crc) + after_crc
 
 
-def produce_v3(topic: str, partition: int, records: bytes, correlation_id: int = 1, acks: int = -1) -> bytes:
+def produce_v3(
+    topic: str, partition: int, records: bytes, correlation_id: int = 1, acks: int = -1, version: int = 3
+) -> bytes:
+    """A Produce request of one partition; v3 to v8 have the same (non-flexible) layout."""
+    assert 3 <= version <= 8
     body = string(None) + struct.pack(">hi", acks, 10000)
     body += struct.pack(">i", 1) + string(topic)
     body += struct.pack(">i", 1) + struct.pack(">i", partition) + struct.pack(">i", len(records)) + records
-    return request(API_PRODUCE, 3, correlation_id, body)
+    return request(API_PRODUCE, version, correlation_id, body)
 
 
 def parse_produce_v3(payload: bytes) -> tuple[int, list[tuple[str, int, int, int]]]:

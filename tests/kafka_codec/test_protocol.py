@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import io
 import struct
+import uuid
 
 import pytest
 from hypothesis import given, settings
@@ -177,29 +178,51 @@ partition_data = st.builds(
     last_stable_offset=st.integers(-1, 2**63 - 1),
     log_start_offset=st.integers(-1, 2**63 - 1),
     records=st.binary(max_size=300),
+    aborted_transactions=st.none()
+    | st.lists(st.tuples(st.integers(0, 2**63 - 1), st.integers(0, 2**63 - 1)), max_size=3),
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     version=st.integers(fetch_response.MIN_VERSION, fetch_response.MAX_VERSION),
     correlation_id=st.integers(-(2**31), 2**31 - 1),
-    topics=st.lists(st.tuples(st.text(max_size=20), st.lists(partition_data, max_size=4)), max_size=4),
+    topics=st.lists(
+        st.tuples(st.text(max_size=20) | st.uuids(), st.lists(partition_data, max_size=4)), max_size=4
+    ),
+    error_code=st.sampled_from([0, 70, 71]),
+    session_id=st.integers(0, 2**31 - 1),
 )
 def test_fetch_response_matches_kio(
-    version: int, correlation_id: int, topics: list[tuple[str, list[fetch_response.PartitionData]]]
+    version: int,
+    correlation_id: int,
+    topics: list[tuple[str | uuid.UUID, list[fetch_response.PartitionData]]],
+    error_code: int,
+    session_id: int,
 ) -> None:
-    mine = b"".join(fetch_response.encode(version, correlation_id, topics))
+    # v13+ names topics by id, earlier versions by name
+    ids = version >= fetch_response.TOPIC_IDS_VERSION
+    topics = [
+        (
+            (key if isinstance(key, uuid.UUID) else uuid.uuid5(uuid.NAMESPACE_OID, key)) if ids else str(key),
+            parts,
+        )
+        for key, parts in topics
+    ]
+    mine = b"".join(
+        fetch_response.encode(version, correlation_id, topics, error_code=error_code, session_id=session_id)
+    )
     mod = protocol.response_module(ApiKey.FETCH, version)
     body = protocol.build(
         mod.FetchResponse,
         throttle_time=0,
-        error_code=0,
-        session_id=0,
+        error_code=error_code,
+        session_id=session_id,
         responses=tuple(
             protocol.build(
                 mod.FetchableTopicResponse,
-                topic=name,
+                topic=None if ids else name,
+                topic_id=name if ids else None,
                 partitions=tuple(
                     protocol.build(
                         mod.PartitionData,
@@ -208,7 +231,12 @@ def test_fetch_response_matches_kio(
                         high_watermark=p.high_watermark,
                         last_stable_offset=p.last_stable_offset,
                         log_start_offset=p.log_start_offset,
-                        aborted_transactions=(),
+                        aborted_transactions=None
+                        if p.aborted_transactions is None
+                        else tuple(
+                            protocol.build(mod.AbortedTransaction, producer_id=pid, first_offset=first)
+                            for pid, first in p.aborted_transactions
+                        ),
                         preferred_read_replica=-1,
                         records=p.records,
                     )

@@ -4,7 +4,6 @@ the broker answers to a wrong password, an unknown mechanism and requests out of
 from __future__ import annotations
 
 import logging
-import struct
 import time
 from typing import Any
 
@@ -193,12 +192,6 @@ def test_unsupported_mechanism_and_out_of_order_requests(sasl_broker: Broker) ->
     with WireClient(sasl_broker.kafka_bootstrap) as client:
         client.send(request(METADATA, 1, topics=()))
         assert client.at_eof(), "nothing but ApiVersions and SASL before authentication"
-
-    with WireClient(sasl_broker.kafka_bootstrap) as client:
-        # SaslHandshake v0 (raw tokens after it) is not offered
-        frame = struct.pack(">hhih", SASL_HANDSHAKE, 0, 1, -1) + struct.pack(">h", 5) + b"PLAIN"
-        client.sock.sendall(struct.pack(">i", len(frame)) + frame)
-        assert client.at_eof()
 
 
 def test_handshake_without_sasl_enabled(bootstrap: str) -> None:

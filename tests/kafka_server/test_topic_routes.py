@@ -4,6 +4,7 @@ requeue, prefetch, TTL and dead-lettering, while Kafka consumers still read ever
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pika
 import pytest
 
 from jackalope import Broker
-from tests.kafka.conftest import consume_confluent, create_topic, produce_confluent, unique
+from tests.kafka.conftest import consume_confluent, create_topic, produce_confluent, unique, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -167,3 +168,39 @@ def test_the_example(broker: Broker) -> None:
         "worker    did 'resize image 1' key job-1 offset 1 (redelivered)",
         "worker    did 'resize image 2' key job-2 offset 2",
     ]
+
+
+def test_stream_publishes_take_the_same_append_path(broker: Broker, channel: Any) -> None:
+    """An AMQP publish to a stream queue appends to the topic of that name on the one append
+    path: the queues bound to ``amq.kafka`` get it too, and Kafka consumers read it."""
+    stream = unique("s")
+    channel.queue_declare(stream, durable=True, arguments={"x-queue-type": "stream"})
+    queue = bound_queue(channel, stream)
+    channel.confirm_delivery()
+    channel.basic_publish("", stream, b"published over AMQP", pika.BasicProperties(message_id="m-1"))
+    ((method, props, body),) = take(channel, queue, 1)
+    assert body == b"published over AMQP" and props.message_id == "m-1"
+    assert method.exchange == "amq.kafka" and props.headers["x-kafka-topic"] == stream
+    channel.basic_ack(method.delivery_tag)
+    channel.cancel()
+    (record,) = consume_confluent(broker.kafka_bootstrap, stream, 1)
+    assert record.value() == b"published over AMQP"
+
+
+def test_streams_bound_to_each_others_topics_do_not_pass_records_round(broker: Broker, channel: Any) -> None:
+    """What reaches a stream through ``amq.kafka`` is appended to its topic but not routed
+    through ``amq.kafka`` again: two streams bound to each other's topics hold one copy each."""
+    a, b = unique("sa"), unique("sb")
+    for name in (a, b):
+        channel.queue_declare(name, durable=True, arguments={"x-queue-type": "stream"})
+    channel.queue_bind(a, "amq.kafka", routing_key=b)
+    channel.queue_bind(b, "amq.kafka", routing_key=a)
+    channel.confirm_delivery()
+    channel.basic_publish("", a, b"ping")
+    topics = broker.server.core.topics
+    wait_until(lambda: topics.partition(b, 0).end_offset == 1, 15, "the copy in the other stream")
+    # a loop would append again within milliseconds; a second passes without one
+    deadline = time.monotonic() + 1
+    while time.monotonic() < deadline:
+        assert (topics.partition(a, 0).end_offset, topics.partition(b, 0).end_offset) == (1, 1)
+        time.sleep(0.05)

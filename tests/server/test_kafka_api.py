@@ -496,7 +496,7 @@ def test_produce_refusals(api: Api, clients: Callable[..., Any], topic: str) -> 
     status, answer = api("POST", path, {"records": [{"key": "k", "value": "x" * 5000}]})
     assert status == 413 and answer["error"] == "record_too_large"
     status, answer = api("POST", path, {"records": [{"value": "no key"}]})
-    assert status == 400 and "needs a key" in answer["reason"]
+    assert status == 400 and "Compacted topic cannot accept message without key" in answer["reason"]
     status, answer = api(
         "POST", path, {"records": [{"key": "k", "value": "!!"}]}, query={"encoding": "base64"}
     )

@@ -80,6 +80,7 @@ class BrokerCore:
         self._loading = False
         self.topic_routes = TopicRoutes(self.vhosts[STREAM_VHOST])
         self.topics.on_append = self.topic_routes.appended
+        self.topics.on_commit = self.topic_routes.committed
 
     # -- virtual hosts and users -----------------------------------------------------------------
 

@@ -10,14 +10,21 @@ Publishing mirrors :class:`~jackalope.core.queue.Queue`: the messages of one eve
 iteration are written as one record batch (``defer`` schedules the write) and
 :meth:`Stream.when_durable` tells when a message is on disk, for publisher confirms.  How a
 message becomes a record is the front-end's business: ``Stream.encode`` (set by the virtual
-host from its ``stream_encoder``) turns a :class:`Message` into a :class:`Record`.
+host from its ``stream_encoder``) turns a :class:`Message` into a :class:`Record`; the records
+are written on the topics' one append path (:meth:`Topics.append_records`).
 
 Each consumer reads on its own from an offset chosen at subscription (``x-stream-offset``),
 under its own credit: :meth:`Stream.dispatch` hands it records while it can take them.  A
 caught-up consumer is woken without polling: one task per stream waits on the topics'
-:class:`~jackalope.core.topics.AppendWaiters`, which every writer of the log (this stream,
-Kafka's Produce) notifies.  Settling a delivery only returns credit: acks, nacks and rejects
-are all the same to a stream, and nothing is ever requeued (as RabbitMQ streams).
+:class:`~jackalope.core.topics.AppendWaiters`, which that append path notifies for every
+writer of the log (this stream, Kafka's Produce, the HTTP API).  Settling a delivery only
+returns credit: acks, nacks and rejects are all the same to a stream, and nothing is ever
+requeued (as RabbitMQ streams).
+
+A stream over a topic Kafka transactional producers write to reads it as a read_committed
+Kafka consumer does: consumers stop at the log's last stable offset (an open transaction holds
+them back until it ends) and never see the records of aborted transactions, nor the control
+batches (transaction markers).
 """
 
 from __future__ import annotations
@@ -38,11 +45,12 @@ from jackalope.core.message import Message, QueueEntry
 from jackalope.core.queue import UNWRITTEN, Defer, DurableCallback
 from jackalope.core.queue_arguments import text_value
 from jackalope.core.stats import MessageStats
+from jackalope.core.topic_routes import KAFKA_EXCHANGE
 from jackalope.storage import Log, OffsetOutOfRangeError, Record, StorageError
 from jackalope.storage.records import decode_records, iter_batches
 
 if TYPE_CHECKING:
-    from jackalope.core.topics import AppendWaiters
+    from jackalope.core.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +225,9 @@ def resolve_offset(log_: Log, spec: OffsetSpec) -> int:
     if spec.kind == "timestamp":
         found = log_.offset_for_time(spec.value)
         return end if found is None else max(found, start)
-    # last: the base offset of the batch holding the last record
+    # last: the base offset of the batch holding the last record (the last readable: below the
+    # last stable offset, see the module docstring)
+    end = max(log_.last_stable_offset(), start)
     if end == start:
         return end
     data = log_.read(end - 1, 1).data
@@ -262,6 +272,11 @@ class _Reader:
 # -- the stream ------------------------------------------------------------------------------
 
 
+def _bridged(entry: QueueEntry) -> bool:
+    """The message is a copy of a topic's record routed by ``amq.kafka``."""
+    return entry.message.exchange == KAFKA_EXCHANGE
+
+
 class Stream:
     """An AMQP stream queue over partition 0 of the topic of the same name."""
 
@@ -276,14 +291,15 @@ class Stream:
         name: str,
         log_: Log,
         *,
-        waiters: AppendWaiters,
+        topics: Topics,
         arguments: Mapping[str, Any] | None = None,
         encode: MessageEncoder = plain_record,
         defer: Defer | None = None,
     ) -> None:
         self.name = name
         self.log = log_
-        self.waiters = waiters
+        self.topics = topics
+        self.waiters = topics.waiters
         self.arguments = dict(arguments or {})
         self.encode = encode
         # One record batch per event-loop iteration: ``defer`` (the loop's call_soon)
@@ -346,9 +362,10 @@ class Stream:
         try:
             start = 0
             size = 0
+            last = len(entries) - 1
             for i, entry in enumerate(entries):
                 size += len(entry.message.body) + len(entry.message.routing_key) + 64
-                if size >= _BATCH_BYTES or i == len(entries) - 1:
+                if size >= _BATCH_BYTES or i == last or _bridged(entry) != _bridged(entries[i + 1]):
                     self._append(entries[start : i + 1])
                     start, size = i + 1, 0
         except StorageError as exc:
@@ -359,8 +376,6 @@ class Stream:
             for _, callback in waiters:
                 callback(exc)
             return
-        finally:
-            self.waiters.appended(self.log)
         for entry, callback in waiters:
             if entry.offset >= 0:
                 self.log.when_durable(entry.offset, callback)
@@ -370,7 +385,10 @@ class Stream:
 
     def _append(self, entries: list[QueueEntry]) -> None:
         encode = self.encode
-        base = self.log.append([encode(e.message) for e in entries]).base_offset
+        records = [encode(e.message) for e in entries]
+        # what came through amq.kafka is not routed through it again (streams bound to each
+        # other's topics would pass records round for ever)
+        base = self.topics.append_records(self.log, records, route=not _bridged(entries[0])).base_offset
         for i, entry in enumerate(entries):
             entry.offset = base + i
 
@@ -447,9 +465,10 @@ class Stream:
             self._watch()
 
     def _read_ahead(self, reader: _Reader) -> bool:
-        """Fill ``reader.buffer`` from the log; False at the end of the log."""
+        """Fill ``reader.buffer`` from the log (committed records only); False at the end of the
+        log or at its last stable offset."""
         log_ = self.log
-        while reader.offset < log_.end_offset:
+        while reader.offset < log_.last_stable_offset():
             if reader.offset < log_.start_offset:
                 reader.offset = log_.start_offset  # retention went past it: skip ahead
                 continue
@@ -464,7 +483,13 @@ class Stream:
             if not data:
                 return False
             offset = reader.offset
+            view = log_.committed_view(offset)
             for pos, header in iter_batches(data):
+                if header.base_offset >= view.last_stable_offset:
+                    break  # an open transaction's: not readable yet
+                if not view.visible(header):  # a marker, or an aborted transaction's
+                    offset = max(offset, header.next_offset)
+                    continue
                 try:
                     records = [r for r in decode_records(data, pos) if r.offset >= offset]
                 except (StorageError, ValueError) as exc:

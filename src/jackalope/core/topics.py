@@ -16,7 +16,7 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,14 @@ from typing import Any
 from jackalope.storage import AppendInfo, InvalidRecordError, Log, LogConfig, LogManager
 from jackalope.storage.config import CLEANUP_POLICIES
 from jackalope.storage.files import atomic_write
-from jackalope.storage.records import check_producer_batches, iter_batches, keyless_records
+from jackalope.storage.log import now_ms
+from jackalope.storage.records import (
+    Record,
+    check_producer_batches,
+    encode_batch,
+    iter_batches,
+    keyless_records,
+)
 
 TOPICS_FILE = "topics.json"
 MAX_NAME_LENGTH = 249
@@ -327,6 +334,9 @@ class Topics:
         self.waiters = AppendWaiters()
         # Called after every append with the batches written (core.topic_routes' bridge).
         self.on_append: Callable[[Log, bytearray, AppendInfo], None] | None = None
+        # Called after a COMMIT marker with (log, producer id, first offset of the transaction,
+        # the marker's AppendInfo): the transaction's records are routed then (topic_routes).
+        self.on_commit: Callable[[Log, int, int, AppendInfo], None] | None = None
 
     # -- lookup --------------------------------------------------------------------------------
 
@@ -352,23 +362,55 @@ class Topics:
     # -- writing -------------------------------------------------------------------------------
 
     def append_batches(self, log_: Log, data: bytearray) -> AppendInfo:
-        """Append a producer's record batches to the topic partition ``log_``: the one write path
-        of Kafka's Produce and the HTTP API, which routes the records to ``amq.kafka``'s bound
-        queues (:mod:`jackalope.core.topic_routes`).  The batches are checked as Kafka checks a
-        producer's (and a compacted topic takes no record without a key), appended as given,
-        and readers waiting on the partition are woken.  Raises the storage engine's errors
-        (InvalidRecordError for a keyless record on a compacted topic, CorruptRecordError,
-        RecordTooLargeError, ...) having written nothing.
+        """Append a producer's record batches (Kafka's Produce, the HTTP API) to the topic
+        partition ``log_``.  The batches are checked as Kafka checks a producer's (and a
+        compacted topic takes no record without a key), then take :meth:`_append`'s path.
+        Raises the storage engine's errors (InvalidRecordError for a keyless record on a
+        compacted topic, CorruptRecordError, RecordTooLargeError, ...) having written nothing.
         """
         check_producer_batches(data)
         if log_.config.compact:
             for pos, _ in iter_batches(data):
                 self.refuse_keyless(log_, keyless_records(data, pos))
+        return self._append(log_, data)
+
+    def append_records(
+        self, log_: Log, records: Sequence[Record], *, timestamp: int | None = None, route: bool = True
+    ) -> AppendInfo:
+        """Append ``records`` (an AMQP stream's publishes) as one batch to the topic partition
+        ``log_``, on the same path as a producer's batches; records without a timestamp get
+        ``timestamp`` or now.  ``route=False``: not handed to ``on_append`` (records that came
+        through ``amq.kafka`` into a stream)."""
+        if log_.config.compact:
+            self.refuse_keyless(log_, [i for i, r in enumerate(records) if r.key is None])
+        now = now_ms() if timestamp is None else timestamp
+        return self._append(log_, bytearray(encode_batch(records, now_ms=now)), route=route)
+
+    def _append(self, log_: Log, data: bytearray, *, route: bool = True) -> AppendInfo:
+        """The one write path of every writer of a topic partition: append, wake the readers
+        waiting on the partition (Kafka fetches, AMQP stream consumers), and hand the batches to
+        ``on_append`` (routing to ``amq.kafka``'s bound queues: :mod:`jackalope.core.topic_routes`)."""
         info = log_.append_batches(data)
         if not info.duplicate:  # a retried batch already written: nothing new to read
             self.waiters.appended(log_)
-            if self.on_append is not None:
+            if route and self.on_append is not None:
                 self.on_append(log_, data, info)
+        return info
+
+    def append_control(
+        self, log_: Log, producer_id: int, producer_epoch: int, *, commit: bool, coordinator_epoch: int
+    ) -> AppendInfo:
+        """Write the COMMIT or ABORT marker of ``producer_id``'s transaction on the topic partition
+        ``log_`` (:meth:`Log.append_control`, whose errors it raises): the one way markers are
+        written, as it wakes the partition's readers (the last stable offset may have moved) and
+        hands a committed transaction's records to ``amq.kafka``'s bound queues."""
+        first = next((t.first_offset for t in log_.open_transactions() if t.producer_id == producer_id), None)
+        info = log_.append_control(
+            producer_id, producer_epoch, commit=commit, coordinator_epoch=coordinator_epoch
+        )
+        self.waiters.appended(log_)
+        if commit and first is not None and self.on_commit is not None:
+            self.on_commit(log_, producer_id, first, info)
         return info
 
     def refuse_keyless(self, log_: Log, indexes: list[int]) -> None:

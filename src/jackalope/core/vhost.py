@@ -411,7 +411,7 @@ class VirtualHost:
         stream = Stream(
             name,
             topic.partitions[0],
-            waiters=self.topics.waiters,
+            topics=self.topics,
             arguments=arguments,
             encode=self._stream_encoder,
             defer=self.defer,

@@ -51,7 +51,14 @@ from jackalope.http.kafka_api import (
     topic_or_404,
     topics_of,
 )
-from jackalope.storage import CorruptRecordError, Log, OffsetOutOfRangeError, Record, RecordTooLargeError
+from jackalope.storage import (
+    CorruptRecordError,
+    InvalidRecordError,
+    Log,
+    OffsetOutOfRangeError,
+    Record,
+    RecordTooLargeError,
+)
 from jackalope.storage.log import now_ms
 from jackalope.storage.records import (
     HEADER_SIZE,
@@ -332,14 +339,17 @@ async def produce(request: web.Request) -> web.Response:
     by_partition: dict[int, list[Record]] = {}
     for partition, record in placed:
         by_partition.setdefault(partition, []).append(record)
+    topics = topics_of(request)
     for p, rs in by_partition.items():
         # Topics.append_batches refuses these too; checked first so that no partition is written.
-        if topic.partitions[p].config.compact and any(r.key is None for r in rs):
-            raise bad_request(f"topic {topic.name!r} is compacted: every record needs a key")
+        if topic.partitions[p].config.compact:
+            try:
+                topics.refuse_keyless(topic.partitions[p], [i for i, r in enumerate(rs) if r.key is None])
+            except InvalidRecordError as exc:
+                raise bad_request(str(exc)) from None
     data = {
         p: _batches(rs, topic.partitions[p].config.max_message_bytes, now) for p, rs in by_partition.items()
     }
-    topics = topics_of(request)
     base: dict[int, int] = {}
     waits = []
     for p, batches in data.items():

@@ -20,7 +20,7 @@ from typing import Any, Final
 from jackalope.core.clients import ClientChannel
 from jackalope.kafka import protocol
 from jackalope.kafka.context import KafkaBroker, RequestContext
-from jackalope.kafka.handlers import Api
+from jackalope.kafka.handlers import Api, sasl
 from jackalope.kafka.protocol import ApiKey, FrameError, RequestError
 from jackalope.kafka.registry import APIS, api_versions_fallback
 from jackalope.storage import FileSlice
@@ -60,6 +60,7 @@ class KafkaConnection(asyncio.Protocol):
         self.principal: str | None = None
         self.authenticated = not broker.sasl_mechanisms
         self.sasl_state: Any = None  # owned by the SASL handlers
+        self.sasl_raw = False  # set by SaslHandshake v0: the next frames are bare SASL tokens
         self.closed = False
         self._alarm_waits: list[asyncio.Future[None]] = []  # produces held by a resource alarm
         self._budget = SLICE_BYTES  # of this loop iteration
@@ -156,6 +157,9 @@ class KafkaConnection(asyncio.Protocol):
     # -- requests ------------------------------------------------------------------------------
 
     def _dispatch(self, frame: bytes) -> None:
+        if self.sasl_raw:
+            self._sasl_token(frame)
+            return
         try:
             api_key, version, correlation_id = protocol.peek_header(frame)
         except RequestError as exc:
@@ -232,6 +236,20 @@ class KafkaConnection(asyncio.Protocol):
         if self.closed:
             _release(slot.response)
             return
+        self._write_ready()
+
+    def _sasl_token(self, token: bytes) -> None:
+        """A bare SASL token after SaslHandshake v0, answered with a bare frame in turn."""
+        reply = sasl.raw_token(self.broker.core, self, token)
+        if reply is None:
+            asyncio.get_running_loop().call_later(
+                sasl.FAILED_AUTH_CLOSE_DELAY, self._abort, "SASL authentication failed"
+            )
+            return
+        slot = _Slot(ApiKey.SASL_HANDSHAKE, -1)
+        slot.response = [len(reply).to_bytes(4, "big") + reply]
+        slot.done = True
+        self._slots.append(slot)
         self._write_ready()
 
     def _respond_now(self, api_key: int, correlation_id: int, response: Any) -> None:

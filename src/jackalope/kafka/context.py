@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from jackalope.core.producer_ids import ProducerIds
 from jackalope.core.topics import Topics
+from jackalope.kafka.fetch_sessions import FetchSessionCache
 
 if TYPE_CHECKING:
     from jackalope.core import BrokerCore
@@ -31,6 +32,7 @@ class KafkaBroker:
     max_request_bytes: int = 100 * 1024 * 1024
     sasl_mechanisms: tuple[str, ...] = ()
     producer_ids: ProducerIds = field(default_factory=lambda: ProducerIds(None))
+    fetch_sessions: FetchSessionCache = field(default_factory=FetchSessionCache)  # KIP-227
 
     @property
     def node_id(self) -> int:
@@ -52,6 +54,7 @@ class ConnectionState(Protocol):
     auth_mechanism: str
     authenticated: bool
     sasl_state: Any
+    sasl_raw: bool  # after SaslHandshake v0: frames are bare SASL tokens, not requests
     zero_copy: bool  # fetched batches may be file ranges (os.sendfile) rather than bytes
 
     def close(self, reason: str = ...) -> None: ...

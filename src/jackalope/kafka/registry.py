@@ -14,7 +14,9 @@ from jackalope.kafka.handlers import (
     fetch,
     groups,
     metadata,
+    offset_delete,
     offsets,
+    partitions,
     produce,
     sasl,
 )
@@ -22,7 +24,20 @@ from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 
 APIS: dict[int, Api] = {
     api.key: request_guards.guarded(api)
-    for module in (api_versions, metadata, produce, fetch, offsets, groups, admin, sasl, acls, cluster)
+    for module in (
+        api_versions,
+        metadata,
+        produce,
+        fetch,
+        offsets,
+        groups,
+        admin,
+        sasl,
+        partitions,
+        offset_delete,
+        acls,
+        cluster,
+    )
     for api in module.APIS
 }
 

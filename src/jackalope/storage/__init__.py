@@ -10,32 +10,41 @@ from jackalope.storage.errors import (
     CorruptRecordError,
     InvalidProducerEpochError,
     InvalidRecordError,
+    InvalidTxnStateError,
     LogClosedError,
     OffsetOutOfRangeError,
     OutOfOrderSequenceError,
     RecordTooLargeError,
     StorageError,
+    TransactionCoordinatorFencedError,
 )
 from jackalope.storage.log import AppendInfo, FileSlice, Log, ReadResult
 from jackalope.storage.manager import LogManager
 from jackalope.storage.records import Record
+from jackalope.storage.transactions import AbortedTxn, CommittedView, OpenTxn, ProducerState
 
 __all__ = [
+    "AbortedTxn",
     "AppendInfo",
+    "CommittedView",
     "CompactionResult",
     "CorruptRecordError",
     "Durability",
     "FileSlice",
     "InvalidProducerEpochError",
     "InvalidRecordError",
+    "InvalidTxnStateError",
     "Log",
     "LogClosedError",
     "LogConfig",
     "LogManager",
     "OffsetOutOfRangeError",
+    "OpenTxn",
     "OutOfOrderSequenceError",
+    "ProducerState",
     "ReadResult",
     "Record",
     "RecordTooLargeError",
     "StorageError",
+    "TransactionCoordinatorFencedError",
 ]

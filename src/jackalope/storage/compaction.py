@@ -20,6 +20,10 @@ Rules (as Kafka):
   kept empty, so a restart can still rebuild that producer's sequence).
 * Consecutive cleaned segments are merged while the result fits ``segment_bytes`` (and a 32-bit
   relative offset), so compaction does not leave a trail of tiny segments.
+* Transactions: nothing at or after the first unstable offset is cleaned, nor counts in the
+  offset map (an open transaction may still abort); the records of aborted transactions do not
+  count in the map and are removed (their batches dropped, or kept empty as above).  Control
+  batches (transaction markers) are always kept, and so are the transaction indexes' entries.
 * Batches whose records cannot be read (a codec :mod:`compression` does not implement, or a
   damaged batch) are kept as they are and their keys are not counted.
 
@@ -58,6 +62,7 @@ from jackalope.storage.records import (
     validate_batch,
 )
 from jackalope.storage.segment import Segment, segment_name
+from jackalope.storage.transactions import AbortedRanges
 
 CLEANED_SUFFIX: Final = ".log.cleaned"
 SWAP_SUFFIX: Final = ".swap"
@@ -126,6 +131,8 @@ class CompactionJob:
     delete_retention_ms: int
     producer_last_batches: dict[int, int]  # producer id -> base offset of its last batch
     clean_end: int  # the first offset the job does not clean (base of the first uncleanable segment)
+    map_end: int | None = None  # the first unstable offset: later records are not mapped
+    aborted: AbortedRanges = field(default_factory=lambda: AbortedRanges(()))
     outputs: list[CleanedGroup] = field(default_factory=list)
     tombstone_deadline: int | None = None  # when a retained tombstone may next be removed
     cancelled: bool = False
@@ -171,7 +178,9 @@ class CompactionJob:
         offset_map: dict[bytes, int] = {}
         for view in self.dirty:
             for header, raw in read_batches(view.fd, view.size):
-                if header.attributes & CONTROL or not header.record_count:
+                if self.map_end is not None and header.base_offset >= self.map_end:
+                    return offset_map
+                if header.attributes & CONTROL or not header.record_count or self.aborted.aborted(header):
                     continue
                 with contextlib.suppress(CorruptRecordError):  # unreadable: its keys stay unknown
                     for offset, key, _ in batch_keys(raw):
@@ -193,7 +202,12 @@ class CompactionJob:
                 for header, raw in read_batches(view.fd, view.size):
                     keep_empty = self.producer_last_batches.get(header.producer_id) == header.base_offset
                     new, n_removed, tombstone_kept = filter_batch(
-                        raw, header, offset_map, drop_tombstones=drop_tombstones, keep_empty=keep_empty
+                        raw,
+                        header,
+                        offset_map,
+                        drop_tombstones=drop_tombstones,
+                        keep_empty=keep_empty,
+                        aborted=self.aborted.aborted(header),
                     )
                     if tombstone_kept:
                         deadline = view.mtime_ms + self.delete_retention_ms
@@ -272,14 +286,17 @@ def filter_batch(
     *,
     drop_tombstones: bool,
     keep_empty: bool,
+    aborted: bool = False,
 ) -> tuple[bytes | bytearray | memoryview | None, int, bool]:
-    """Apply the compaction rules to one batch.
+    """Apply the compaction rules to one batch (``aborted``: of an aborted transaction).
 
     Returns ``(batch to write or None, records removed, whether a tombstone was kept)``; the
     batch is ``raw`` itself when nothing was removed.
     """
     if header.attributes & CONTROL or not header.record_count:
         return raw, 0, False
+    if aborted:
+        return (rebuild_batch(header, b"", 0) if keep_empty else None), header.record_count, False
     try:
         validate_batch(raw)  # never re-seal a damaged batch with a fresh CRC
         data = records_section(raw, 0, header)

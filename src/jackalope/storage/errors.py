@@ -44,3 +44,11 @@ class InvalidProducerEpochError(StorageError):
 
 class OutOfOrderSequenceError(StorageError):
     """An idempotent producer's batch does not continue its sequence: a batch went missing."""
+
+
+class InvalidTxnStateError(StorageError):
+    """A producer whose transaction is open on the log wrote a non-transactional batch."""
+
+
+class TransactionCoordinatorFencedError(StorageError):
+    """A transaction marker came with a coordinator epoch older than one the log has seen."""

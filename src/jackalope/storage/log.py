@@ -22,11 +22,17 @@ Directory layout::
     00000000000000000000.index      sparse offset index
     00000000000000000000.timeindex  sparse time index
     00000000000000000000.acks       settled offsets of the segment (logs settled one by one)
+    00000000000000000000.txnindex   aborted transactions whose marker is in the segment
     log-start-offset                set by truncate_prefix (text)
     recovery-point                  offsets below it were fsynced before (text)
     producer-state                  idempotent-producer state snapshot (see producers.py)
     clean-shutdown                  present only while the log is closed cleanly
     *.log.cleaned, *.swap           a compaction in progress (see compaction.py)
+
+Kafka transactions (see :mod:`~jackalope.storage.transactions`): transactional batches of a
+producer are tracked from the first one until :meth:`Log.append_control` writes the COMMIT or
+ABORT marker; :meth:`Log.last_stable_offset`, :meth:`Log.aborted_transactions` and the
+``committed_only`` readers give the read_committed view.
 
 Offsets are dense as appended; compaction (:meth:`Log.compact`) removes records from closed
 segments and so makes them sparse.  Every read skips to the next record that exists.
@@ -65,6 +71,8 @@ from jackalope.storage.compaction import (
 )
 from jackalope.storage.config import Durability, LogConfig
 from jackalope.storage.errors import (
+    CorruptRecordError,
+    InvalidRecordError,
     LogClosedError,
     OffsetOutOfRangeError,
     RecordTooLargeError,
@@ -74,11 +82,13 @@ from jackalope.storage.files import TMP_SUFFIX, atomic_write, fsync_dir, read_in
 from jackalope.storage.producers import (
     ProducerAppend,
     ProducerStateManager,
-    decode_snapshot,
+    decode_snapshot_version,
     encode_snapshot,
     increment_sequence,
 )
 from jackalope.storage.records import (
+    CONTROL,
+    TRANSACTIONAL,
     Record,
     decode_records,
     encode_batch,
@@ -90,6 +100,19 @@ from jackalope.storage.records import (
 )
 from jackalope.storage.segment import ACK_RANGE, DELIVERED_FLAG, MAX_RELATIVE_OFFSET, Segment, segment_name
 from jackalope.storage.settled import SettledOffsets
+from jackalope.storage.transactions import (
+    TXN_INDEX_SUFFIX,
+    AbortedRanges,
+    AbortedTxn,
+    CommittedView,
+    OpenTxn,
+    ProducerState,
+    TxnIndex,
+    abort_entry,
+    collect_aborted,
+    encode_marker,
+    replay_segments,
+)
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +249,7 @@ class Log:
         swapped = _complete_swaps(directory)
         self._recovery_point = read_int(directory / RECOVERY_POINT_FILE, 0)
         bases = sorted(int(p.stem) for p in directory.glob("*.log") if p.stem.isdigit())
+        rebuild: set[int] = set()  # segments whose transaction index is rebuilt
         for i, base in enumerate(bases):
             segment = Segment(directory, base, self.config.index_interval_bytes)
             is_last = i == len(bases) - 1
@@ -234,6 +258,8 @@ class Log:
                 not clean and (is_last or (next_base is not None and next_base > self._recovery_point))
             )
             cut = segment.recover(verify)
+            if verify or cut:
+                rebuild.add(base)
             self._segments.append(segment)
             self._bases.append(base)
             if cut and not is_last:
@@ -241,13 +267,17 @@ class Log:
                 for later in bases[i + 1 :]:
                     Segment(directory, later, self.config.index_interval_bytes).delete()
                 break
-        for orphan in [*directory.glob("*.index"), *directory.glob("*.timeindex")]:
+        for orphan in [
+            *directory.glob("*.index"),
+            *directory.glob("*.timeindex"),
+            *directory.glob("*.txnindex"),
+        ]:
             if orphan.stem.isdigit() and int(orphan.stem) not in self._bases:
                 orphan.unlink()
         start = read_int(directory / START_OFFSET_FILE, 0)
         if not self._segments:
             self._add_segment(start)
-        self._load_producer_state()
+        self._load_producer_state(rebuild)
         if start > self._segments[-1].next_offset:
             # Everything up to ``start`` was truncated away; continue numbering after it.
             self._roll(start)
@@ -351,8 +381,13 @@ class Log:
         :class:`AppendInfo` with ``duplicate=True`` (if a request holds several batches, the
         first duplicate answers for the request and nothing of it is written, as Kafka does).
 
-        Raises CorruptRecordError, RecordTooLargeError, InvalidProducerEpochError or
-        OutOfOrderSequenceError, having written nothing.
+        Transactional batches (which must have a producer id) open the producer's transaction
+        on the log; control batches are refused (the broker writes them, :meth:`append_control`);
+        both refusals are InvalidRecordError (Kafka's INVALID_RECORD).
+
+        Raises CorruptRecordError, RecordTooLargeError, InvalidProducerEpochError,
+        OutOfOrderSequenceError or InvalidTxnStateError (a non-transactional batch of a
+        producer whose transaction is open), having written nothing.
         """
         self._check_writable()
         headers = []
@@ -365,8 +400,12 @@ class Log:
                 raise RecordTooLargeError(
                     f"record batch of {header.size} bytes exceeds max_message_bytes {max_bytes}"
                 )
+            if header.attributes & CONTROL:
+                raise InvalidRecordError("Clients are not allowed to write control records")
             if header.producer_id >= 0:
                 idempotent = True
+            elif header.attributes & TRANSACTIONAL:
+                raise InvalidRecordError("Transactional records must have a producer id")
             headers.append((pos_, header))
             pos = pos_ + header.size
         if not headers or pos != len(data):
@@ -402,10 +441,49 @@ class Log:
                     offset,
                     nxt - 1,
                     ts,
+                    transactional=bool(header.attributes & TRANSACTIONAL),
                 )
             offset = nxt
             max_ts = max(max_ts, ts)
         return AppendInfo(base, offset - 1, max_ts)
+
+    def append_control(
+        self,
+        producer_id: int,
+        producer_epoch: int,
+        *,
+        commit: bool,
+        coordinator_epoch: int,
+        timestamp: int | None = None,
+    ) -> AppendInfo:
+        """Write the COMMIT or ABORT marker of ``producer_id``'s transaction (a control batch)
+        and end the transaction on this log; an abort is listed in the transaction index.
+        A marker when no transaction is open is written all the same, as Kafka does.
+
+        Raises InvalidProducerEpochError (an epoch older than the producer's) or
+        TransactionCoordinatorFencedError (a coordinator epoch older than the last marker's)."""
+        self._check_writable()
+        if producer_id < 0 or producer_epoch < 0:
+            raise CorruptRecordError("a transaction marker needs a producer id and epoch")
+        self._producers.check_marker(producer_id, producer_epoch, coordinator_epoch)
+        now = now_ms() if timestamp is None else timestamp
+        base = self._end
+        batch = encode_marker(
+            producer_id,
+            producer_epoch,
+            commit=commit,
+            coordinator_epoch=coordinator_epoch,
+            base_offset=base,
+            timestamp=now,
+        )
+        if self.config.log_append_time:
+            set_log_append_time(batch, now)
+        max_ts = max_timestamp_of(batch)
+        self._write(batch, base, base + 1, max_ts, now)
+        first = self._producers.end_txn(producer_id, producer_epoch, coordinator_epoch, base, max_ts)
+        if not commit:
+            self._segments[-1].txn_index.append(abort_entry(self._producers, producer_id, first, base))
+        return AppendInfo(base, base, max_ts)
 
     def _write(
         self, batch: bytes | bytearray | memoryview, base: int, nxt: int, max_ts: int, now: int
@@ -443,6 +521,7 @@ class Log:
 
     def _add_segment(self, base: int) -> Segment:
         segment = Segment(self.directory, base, self.config.index_interval_bytes)
+        segment.txn_index.create()
         self._segments.append(segment)
         self._bases.append(base)
         self._dir_dirty = True
@@ -505,6 +584,9 @@ class Log:
             if segment.needs_sync:
                 segment.needs_sync = False
                 fds.append(os.dup(segment.fd))
+            if segment.txn_index.needs_sync:
+                segment.txn_index.needs_sync = False
+                fds.append(os.dup(segment.txn_index.fd))
             if want_acks and segment.acks_need_sync:
                 segment.acks_need_sync = False
                 fds.append(os.dup(segment.acks_fd))
@@ -574,7 +656,8 @@ class Log:
         active = self._segments[-1]
         self._end = max(active.next_offset, self._flushed)
         self._dirty = False
-        self._producers.truncate(self._end)
+        active.txn_index.truncate(self._end)
+        self._load_producer_state(set())  # markers may be lost too: replay what is stored
         log.error("%s: %s", self.directory, error)
         self._fail_waiters(error, self._end)
 
@@ -587,7 +670,8 @@ class Log:
     def _save_recovery_point(self) -> None:
         # Segments before the active one are fully synced once a job has covered them.
         point = self._segments[-1].base_offset
-        if point > self._recovery_point and all(not s.needs_sync for s in self._segments[:-1]):
+        closed = self._segments[:-1]
+        if point > self._recovery_point and all(not (s.needs_sync or s.txn_index.needs_sync) for s in closed):
             # Not fsynced: a recovery point lost to a power cut only means a longer open.
             write_int(self.directory / RECOVERY_POINT_FILE, point, durable=False)
             self._recovery_point = point
@@ -644,28 +728,93 @@ class Log:
             i += 1  # offset fell in a gap at the end of a segment
         return FileSlice(-1, 0, 0, self._end if offset < self._end else offset)
 
-    def read_records(self, offset: int, max_bytes: int = 1 << 20) -> list[Record]:
+    def read_records(
+        self, offset: int, max_bytes: int = 1 << 20, *, committed_only: bool = False
+    ) -> list[Record]:
         """Decoded records from ``offset`` on (CRC-checked), within about ``max_bytes``.
 
         Offsets compaction removed are skipped: the first record returned is the first that
         exists at or after ``offset``; the list is empty only at the end of the log.
+        ``committed_only``: what a read_committed reader sees (see :meth:`committed_view`):
+        nothing at or past the last stable offset (the list is empty there), no records of
+        aborted transactions, no control batches.
         """
-        return list(self.records(offset, max_bytes))
+        return list(self.records(offset, max_bytes, committed_only=committed_only))
 
-    def records(self, offset: int, max_bytes: int = 1 << 20) -> Iterator[Record]:
+    def records(
+        self, offset: int, max_bytes: int = 1 << 20, *, committed_only: bool = False
+    ) -> Iterator[Record]:
         """:meth:`read_records`, decoded as they are taken (a reader that stops early does not
         pay for the rest of what was read)."""
         start = max(offset, self._start)
+        limit = self._end
+        view: CommittedView | None = None
+        if committed_only:
+            view = self.committed_view(offset)
+            limit = view.last_stable_offset
+            if offset >= limit:
+                if offset > self._end or offset < self._start:
+                    raise OffsetOutOfRangeError(offset, self._start, self._end)
+                return
         while True:
             result = self.read(offset, max_bytes)
             found = False
-            for pos, _ in iter_batches(result.data):
+            for pos, header in iter_batches(result.data):
+                if view is not None:
+                    if header.base_offset >= limit:
+                        return
+                    if not view.visible(header):
+                        continue
                 for record in decode_records(result.data, pos, start=start):
                     found = True
                     yield record
-            if found or result.next_offset >= self._end or result.next_offset <= offset:
+            if found or result.next_offset >= limit or result.next_offset <= offset:
                 return
-            offset = result.next_offset  # only emptied (compacted) batches were read
+            offset = result.next_offset  # only emptied (compacted) or invisible batches were read
+
+    # -- transactions --------------------------------------------------------------------------
+
+    @property
+    def first_unstable_offset(self) -> int | None:
+        """The first offset of the earliest open transaction (not below the log start), or None."""
+        unstable = self._producers.first_unstable_offset()
+        return None if unstable is None else max(unstable, self._start)
+
+    def last_stable_offset(self, high_watermark: int | None = None) -> int:
+        """The first unstable offset, else the log end; at most ``high_watermark`` if given."""
+        unstable = self.first_unstable_offset
+        lso = self._end if unstable is None else unstable
+        return lso if high_watermark is None else min(lso, high_watermark)
+
+    def open_transactions(self) -> list[OpenTxn]:
+        """The transactions open on the log, earliest first."""
+        entries = self._producers.entries
+        return sorted(
+            (OpenTxn(pid, entries[pid].epoch, first) for pid, first in self._producers.ongoing.items()),
+            key=lambda txn: txn.first_offset,
+        )
+
+    def aborted_transactions(self, start: int, end: int) -> list[AbortedTxn]:
+        """The aborted transactions with records in ``start..end-1`` (what a Fetch response
+        lists for read_committed consumers), in the order they were aborted."""
+        if end <= start:
+            return []
+        i = max(bisect_right(self._bases, start) - 1, 0)
+        return collect_aborted((s.txn_index for s in self._segments[i:]), start, end)
+
+    def producer_states(self) -> list[ProducerState]:
+        """What the log knows of each producer (Kafka's DescribeProducers), least recent first."""
+        return [
+            ProducerState(pid, e.epoch, e.last_seq, e.last_timestamp, e.coordinator_epoch, e.txn_first_offset)
+            for pid, e in self._producers.entries.items()
+        ]
+
+    def committed_view(self, offset: int, end: int | None = None) -> CommittedView:
+        """The read_committed view of ``offset`` up to the last stable offset (or ``end``, if
+        less): which stored batches a reader of committed records takes (see
+        :class:`~jackalope.storage.transactions.CommittedView`)."""
+        lso = self.last_stable_offset(end)
+        return CommittedView(lso, self.aborted_transactions(offset, lso))
 
     @property
     def max_timestamp(self) -> int:
@@ -887,8 +1036,13 @@ class Log:
         now = now_ms() if now is None else now
         horizon = now - self.config.min_compaction_lag_ms
         closed = self._segments[:-1]
+        unstable = self.first_unstable_offset  # nothing is cleaned from an open transaction on
         n = 0
-        while n < len(closed) and closed[n].max_timestamp <= horizon:
+        while (
+            n < len(closed)
+            and closed[n].max_timestamp <= horizon
+            and (unstable is None or closed[n].next_offset <= unstable)
+        ):
             n += 1
         if n == 0:
             return None
@@ -939,6 +1093,8 @@ class Log:
             delete_retention_ms=self.config.delete_retention_ms,
             producer_last_batches=self._producers.last_batch_offsets(),
             clean_end=clean_end,
+            map_end=unstable,
+            aborted=AbortedRanges(self.aborted_transactions(self._start, self._end)),
         )
         return self._compaction
 
@@ -995,39 +1151,35 @@ class Log:
             self._dir_dirty = True
             return
         swap = directory / f"{segment_name(first)}-{segment_name(olds[-1].base_offset)}{SWAP_SUFFIX}"
+        aborted = [e for old in olds for e in old.txn_index.entries]  # markers are kept
         os.replace(cleaned, swap)
         fsync_dir(directory)  # the commit point: from here on, a reopen completes the swap
         for segment in olds:
             segment.delete()
+        # before the segment appears: a reopen rebuilds the index of a swap it completes
+        TxnIndex(directory / (segment_name(first) + TXN_INDEX_SUFFIX)).rewrite(aborted)
         os.replace(swap, directory / (segment_name(first) + ".log"))
         fsync_dir(directory)
         segment = Segment(directory, first, self.config.index_interval_bytes)
         segment.recover(verify=True)
+        segment.txn_index.entries = aborted
         self._segments[i : i + len(olds)] = [segment]
         self._bases[i : i + len(olds)] = [first]
 
     # -- producer state ------------------------------------------------------------------------
 
-    def _load_producer_state(self) -> None:
-        """The latest snapshot (if it is whole and not past the end), then the batches after it."""
-        path = self.directory / PRODUCER_STATE_FILE
-        end = self._segments[-1].next_offset
-        offset = 0
-        state = ProducerStateManager()
+    def _load_producer_state(self, rebuild: set[int]) -> None:
+        """The latest snapshot (if it is whole and not past the end), then the batches after it;
+        the transaction indexes of the segments in ``rebuild`` (and of those whose file is
+        missing or damaged) rebuilt on the way (see :func:`transactions.replay_segments`)."""
         try:
-            snapshot = decode_snapshot(path.read_bytes())
+            raw: bytes | None = (self.directory / PRODUCER_STATE_FILE).read_bytes()
         except FileNotFoundError:
-            snapshot = None
-        if snapshot is not None and snapshot[0] <= end:
-            offset, state = snapshot
-        for segment in self._segments:
-            if segment.next_offset <= offset or not segment.size:
-                continue
-            position = segment.index.lookup(offset) if offset > segment.base_offset else 0
-            for _, header in segment.headers_from(position):
-                if header.base_offset >= offset:
-                    state.replay(header)
-        self._producers = state
+            raw = None
+        snapshot = decode_snapshot_version(raw) if raw is not None else None
+        if snapshot is not None and snapshot[1] > self._segments[-1].next_offset:
+            snapshot = None  # past the end: the tail it covered was lost
+        self._producers = replay_segments(self._segments, snapshot, rebuild)
 
     def _save_producer_state(self, offset: int) -> None:
         """Snapshot the state, which covers every batch below ``offset`` (not fsynced: a torn or
@@ -1068,7 +1220,9 @@ def _complete_swaps(directory: Path) -> set[int]:
             continue
         first, last = bounds
         for path in directory.iterdir():
-            is_segment_file = path.suffix in (".log", ".index", ".timeindex") and path.stem.isdigit()
+            is_segment_file = (
+                path.suffix in (".log", ".index", ".timeindex", TXN_INDEX_SUFFIX) and path.stem.isdigit()
+            )
             if is_segment_file and first <= int(path.stem) <= last:
                 path.unlink()
         os.replace(swap, directory / (segment_name(first) + ".log"))

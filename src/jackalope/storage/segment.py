@@ -1,4 +1,5 @@
-"""One segment of a log: ``<base offset>.log`` plus its ``.index``, ``.timeindex`` and ``.acks``.
+"""One segment of a log: ``<base offset>.log`` plus its ``.index``, ``.timeindex``, ``.acks``
+and ``.txnindex`` (aborted transactions, see :mod:`transactions`).
 
 The log file is an append-only run of record batches (see :mod:`records`).  Appends are
 collected in a small user-space buffer and written with one ``write`` per flush, so a burst
@@ -33,6 +34,7 @@ from jackalope.storage.records import (
     parse_header,
     validate_batch,
 )
+from jackalope.storage.transactions import TXN_INDEX_SUFFIX, TxnIndex
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class Segment:
         self.acks_path = stem.with_suffix(".acks")
         self.index = OffsetIndex(stem.with_suffix(".index"), base_offset)
         self.time_index = TimeIndex(stem.with_suffix(".timeindex"), base_offset)
+        self.txn_index = TxnIndex(stem.with_suffix(TXN_INDEX_SUFFIX))
         self.index_interval_bytes = index_interval_bytes
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         self.size = 0  # bytes including the unflushed buffer
@@ -366,8 +369,10 @@ class Segment:
         self.acks_path.unlink(missing_ok=True)
         self.index.delete()
         self.time_index.delete()
+        self.txn_index.delete()
 
     def _close_fds(self) -> None:
+        self.txn_index.close()
         for fd in (self.fd, self.acks_fd):
             if fd >= 0:
                 os.close(fd)

@@ -41,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Final
 
 from jackalope.core.groups.group import Group, Groups, Member
@@ -666,6 +666,24 @@ class GroupCoordinator:
         The tombstones are appended without waiting for them to be durable.
         """
         return self._offsets.delete_topic(topic)
+
+    async def delete_offsets(
+        self,
+        group_id: str,
+        partitions: Iterable[TopicPartition],
+        subscribed_topics: Callable[[bytes], Collection[str] | None],
+    ) -> tuple[GroupError | None, dict[TopicPartition, GroupError | None]]:
+        """OffsetDelete: forget the group's committed offsets of ``partitions``, once durable.
+
+        As Kafka: GROUP_ID_NOT_FOUND for no such group, NON_EMPTY_GROUP for a group with
+        members that does not use the consumer protocol, and GROUP_SUBSCRIBED_TO_TOPIC for a
+        partition of a topic a member subscribes to (``subscribed_topics`` reads them from a
+        member's protocol metadata; None when it cannot, taken as every topic).
+        """
+        error = self._status(group_id)
+        if error is not None:
+            return error, {}
+        return await self._offsets.delete_offsets(group_id, partitions, subscribed_topics)
 
     def expire_offsets(self, now: int | None = None) -> int:
         """Expire offsets past ``offsets_retention_ms`` and forget empty groups with none left.

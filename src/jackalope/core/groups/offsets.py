@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 from jackalope.core.groups import store
 from jackalope.core.groups.group import Group, Groups, Member, now_ms
@@ -156,6 +156,47 @@ class OffsetManager:
         if records:
             self.offsets_log.write_later(records, f"deleting offsets of topic {topic}")
         return len(records)
+
+    async def delete_offsets(
+        self,
+        group_id: str,
+        partitions: Iterable[TopicPartition],
+        subscribed_topics: Callable[[bytes], Collection[str] | None],
+    ) -> tuple[GroupError | None, dict[TopicPartition, GroupError | None]]:
+        """OffsetDelete (see :meth:`GroupCoordinator.delete_offsets`)."""
+        wanted = list(partitions)
+        group = self.groups.get(group_id)
+        if group is None or group.is_(GroupState.DEAD):
+            return GroupError.GROUP_ID_NOT_FOUND, {}
+        if group.members and group.protocol_type != "consumer":
+            return GroupError.NON_EMPTY_GROUP, {}
+        in_use: set[str] | None = set()
+        for member in group.members.values():
+            metadata = dict(member.protocols).get(group.protocol_name or "")
+            topics = subscribed_topics(metadata) if metadata is not None else None
+            if topics is None or in_use is None:  # unreadable: taken as subscribed to everything
+                in_use = None
+                continue
+            in_use.update(topics)
+        results: dict[TopicPartition, GroupError | None] = {}
+        records: list[Record] = []
+        for tp in wanted:
+            if in_use is None or tp[0] in in_use:
+                results[tp] = GroupError.GROUP_SUBSCRIBED_TO_TOPIC
+                continue
+            results[tp] = None
+            if tp in group.offsets or tp in group.pending_commits:
+                group.offsets.pop(tp, None)
+                group.offset_positions.pop(tp, None)
+                group.pending_commits.pop(tp, None)
+                records.append(store.offset_tombstone(group_id, *tp))
+        if records:
+            try:
+                await self.offsets_log.write(records)
+            except StorageError as exc:
+                log.error("deleting offsets of group %s: %s", group_id, exc)
+                return GroupError.NOT_COORDINATOR, {}
+        return None, results
 
     async def delete_groups(self, group_ids: Iterable[str]) -> dict[str, GroupError | None]:
         """DeleteGroups (see :meth:`GroupCoordinator.delete_groups`)."""

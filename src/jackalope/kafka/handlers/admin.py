@@ -702,6 +702,7 @@ async def handle_describe_cluster(ctx: RequestContext, request: Any) -> Any:
         host=broker.advertised_host,
         port=broker.advertised_port,
         rack=None,
+        is_fenced=False,  # v2+
     )
     return build(
         mod.DescribeClusterResponse,
@@ -727,5 +728,5 @@ APIS = [
     Api(ApiKey.DESCRIBE_CONFIGS, 1, 4, handle_describe_configs),
     Api(ApiKey.ALTER_CONFIGS, 0, 2, handle_alter_configs),
     Api(ApiKey.INCREMENTAL_ALTER_CONFIGS, 0, 1, handle_incremental_alter_configs),
-    Api(ApiKey.DESCRIBE_CLUSTER, 0, 1, handle_describe_cluster),
+    Api(ApiKey.DESCRIBE_CLUSTER, 0, 2, handle_describe_cluster),
 ]

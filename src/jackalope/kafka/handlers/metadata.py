@@ -1,4 +1,8 @@
-"""Metadata: one broker that leads every partition of every topic."""
+"""Metadata: one broker that leads every partition of every topic.
+
+The coordinators' logs are listed as Kafka's internal topics (``__consumer_offsets``,
+``__transaction_state``: :mod:`jackalope.kafka.internal_topics`), with ``is_internal`` set.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import uuid
 from typing import Any
 
 from jackalope.core.topics import Topic, TopicError
+from jackalope.kafka import internal_topics
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
@@ -27,9 +32,16 @@ def auto_create(ctx: RequestContext, name: str) -> tuple[Topic | None, int]:
         return None, ErrorCode.invalid_topic_exception
 
 
-def _topic_entry(mod: Any, ctx: RequestContext, topic: Topic | None, name: str | None, error: int) -> Any:
+def _topic_entry(
+    mod: Any,
+    ctx: RequestContext,
+    topic: Topic | internal_topics.InternalTopic | None,
+    name: str | None,
+    error: int,
+) -> Any:
     node = ctx.broker.node_id
     partitions = ()
+    internal = isinstance(topic, internal_topics.InternalTopic)
     if topic is not None:
         partitions = tuple(
             build(
@@ -42,14 +54,14 @@ def _topic_entry(mod: Any, ctx: RequestContext, topic: Topic | None, name: str |
                 isr_nodes=(node,),
                 offline_replicas=(),
             )
-            for p in range(len(topic.partitions))
+            for p in range(1 if isinstance(topic, internal_topics.InternalTopic) else len(topic.partitions))
         )
     return build(
         mod.MetadataResponseTopic,
         error_code=error,
         name=name,
         topic_id=topic.topic_id if topic is not None else NO_TOPIC_ID,
-        is_internal=False,
+        is_internal=internal,
         partitions=partitions,
         topic_authorized_operations=-2147483648,
     )
@@ -64,6 +76,7 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
     entries = []
     if wanted is None:
         entries = [_topic_entry(mod, ctx, t, t.name, 0) for t in topics]
+        entries += [_topic_entry(mod, ctx, t, t.name, 0) for t in internal_topics.all_topics(ctx.broker)]
     else:
         # Only requests that ask (v4+, as producers do) create topics; v0-v3 requests, which
         # cannot say, never do (Kafka 4 no longer serves them at all).
@@ -72,7 +85,7 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
             name = item.name
             topic_id = getattr(item, "topic_id", None)
             if name is None and topic_id is not None:
-                topic = topics.by_id(topic_id)
+                topic = topics.by_id(topic_id) or internal_topics.find(ctx.broker, topic_id)
                 entries.append(
                     _topic_entry(
                         mod,
@@ -83,10 +96,10 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
                     )
                 )
                 continue
-            topic = topics.get(name)
+            topic = topics.get(name) or internal_topics.find(ctx.broker, name)
             error: int = ErrorCode.none
             if topic is None:
-                if allow:
+                if allow and not internal_topics.is_internal(name):
                     topic, error = auto_create(ctx, name)
                 else:
                     error = ErrorCode.unknown_topic_or_partition
@@ -106,7 +119,8 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
         controller_id=ctx.broker.node_id,
         topics=tuple(entries),
         cluster_authorized_operations=-2147483648,
+        error_code=ErrorCode.none,  # v13+
     )
 
 
-APIS = [Api(ApiKey.METADATA, 0, 12, handle_metadata)]
+APIS = [Api(ApiKey.METADATA, 0, 13, handle_metadata)]

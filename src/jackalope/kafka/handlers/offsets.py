@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from jackalope.kafka import internal_topics
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
+from jackalope.kafka.handlers.fetch import last_stable_offset
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 from jackalope.storage import StorageError
 
@@ -13,15 +15,23 @@ LATEST = -1
 EARLIEST = -2
 MAX_TIMESTAMP = -3  # v7+ (KIP-734): the record with the largest timestamp
 EARLIEST_LOCAL = -4  # v8+ (KIP-405): without tiered storage, the earliest offset
+LATEST_TIERED = -5  # v9+ (KIP-1005): without tiered storage, none (-1)
+READ_COMMITTED = 1
 
 
-def _list_offset(ctx: RequestContext, topic: str, partition: int, timestamp: int) -> tuple[int, int, int]:
+def _list_offset(
+    ctx: RequestContext, topic: str, partition: int, timestamp: int, isolation_level: int
+) -> tuple[int, int, int]:
     """``(error, timestamp, offset)`` for one partition."""
-    log_ = ctx.broker.topics.partition(topic, partition)
+    log_ = internal_topics.partition(ctx.broker, topic, partition)
     if log_ is None:
         return ErrorCode.unknown_topic_or_partition, -1, -1
+    # read_committed sees up to the last stable offset, read_uncommitted up to the high watermark
+    fetchable = last_stable_offset(log_) if isolation_level == READ_COMMITTED else log_.end_offset
     if timestamp == LATEST:
-        return ErrorCode.none, -1, log_.end_offset
+        return ErrorCode.none, -1, fetchable
+    if timestamp == LATEST_TIERED and ctx.api_version >= 9:
+        return ErrorCode.none, -1, -1
     if timestamp in (EARLIEST, EARLIEST_LOCAL):
         return ErrorCode.none, -1, log_.start_offset
     if timestamp == MAX_TIMESTAMP:
@@ -32,7 +42,7 @@ def _list_offset(ctx: RequestContext, topic: str, partition: int, timestamp: int
         return ErrorCode.unsupported_version, -1, -1
     try:
         offset = log_.offset_for_time(timestamp)
-        if offset is None:
+        if offset is None or offset >= fetchable:
             return ErrorCode.none, -1, -1
         records = log_.read_records(offset, 1)
     except StorageError:
@@ -48,7 +58,9 @@ async def handle_list_offsets(ctx: RequestContext, request: Any) -> Any:
     for t in request.topics:
         partitions = []
         for p in t.partitions:
-            error, ts, offset = _list_offset(ctx, t.name, p.partition_index, p.timestamp)
+            error, ts, offset = _list_offset(
+                ctx, t.name, p.partition_index, p.timestamp, getattr(request, "isolation_level", 0)
+            )
             partitions.append(
                 build(
                     mod.ListOffsetsPartitionResponse,
@@ -122,7 +134,7 @@ async def handle_init_producer_id(ctx: RequestContext, request: Any) -> Any:
 
 
 APIS = [
-    Api(ApiKey.LIST_OFFSETS, 1, 8, handle_list_offsets),
+    Api(ApiKey.LIST_OFFSETS, 1, 10, handle_list_offsets),
     Api(ApiKey.DELETE_RECORDS, 0, 2, handle_delete_records),
     Api(ApiKey.INIT_PRODUCER_ID, 0, 4, handle_init_producer_id),
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from jackalope.kafka import internal_topics
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.handlers.metadata import auto_create
@@ -60,8 +61,21 @@ class _Result:
         self.log: Log | None = None
 
 
-def _append(ctx: RequestContext, topic_name: str, partition: int, records: bytes | None) -> _Result:
+def _topic_name(ctx: RequestContext, t: Any) -> str | None:
+    """The topic a request names: by name, or by topic id (v13+; None for an unknown id)."""
+    topic_id = getattr(t, "topic_id", None)
+    if topic_id is None:
+        return str(t.name)
+    found = ctx.broker.topics.by_id(topic_id) or internal_topics.find(ctx.broker, topic_id)
+    return found.name if found is not None else None
+
+
+def _append(ctx: RequestContext, topic_name: str | None, partition: int, records: bytes | None) -> _Result:
+    if topic_name is None:
+        return _Result(ErrorCode.unknown_topic_id)
     topic = ctx.broker.topics.get(topic_name)
+    if topic is None and internal_topics.is_internal(topic_name):
+        return _Result(ErrorCode.invalid_topic_exception, f"Cannot append to internal topic {topic_name}")
     if topic is None:
         topic, error = auto_create(ctx, topic_name)
         if topic is None:
@@ -134,7 +148,7 @@ async def handle_produce(ctx: RequestContext, request: Any) -> Any:
         return _response(ctx, request, results)
     await ctx.connection.wait_for_alarms()  # a memory or disk alarm holds producers back
     results = [
-        [(p.index, _append(ctx, t.name, p.index, p.records)) for p in t.partition_data]
+        [(p.index, _append(ctx, _topic_name(ctx, t), p.index, p.records)) for p in t.partition_data]
         for t in request.topic_data
     ]
     if acks == 0:
@@ -153,7 +167,8 @@ def _response(ctx: RequestContext, request: Any, results: list[list[tuple[int, _
         responses=tuple(
             build(
                 mod.TopicProduceResponse,
-                name=t.name,
+                name=getattr(t, "name", None),
+                topic_id=getattr(t, "topic_id", None),  # v13+
                 partition_responses=tuple(
                     build(
                         mod.PartitionProduceResponse,
@@ -177,4 +192,4 @@ def _response(ctx: RequestContext, request: Any, results: list[list[tuple[int, _
     )
 
 
-APIS = [Api(ApiKey.PRODUCE, 3, 9, handle_produce)]
+APIS = [Api(ApiKey.PRODUCE, 3, 13, handle_produce)]

@@ -1,9 +1,11 @@
 """SASL authentication: SaslHandshake and SaslAuthenticate with PLAIN and SCRAM-SHA-256/512.
 
 A client names its mechanism in SaslHandshake, then sends the mechanism's tokens wrapped in
-SaslAuthenticate requests (KIP-152).  SaslHandshake v0, after which the raw tokens follow as
-bare size-prefixed frames, is not offered: kafka-python, aiokafka and librdkafka all use v1
-when the broker offers it.
+SaslAuthenticate requests (KIP-152).  After a SaslHandshake v0 the tokens follow instead as
+bare size-prefixed frames, answered with bare frames (:func:`raw_token`, as Kafka's
+``SaslServerAuthenticator`` without the authenticate headers): old clients (librdkafka with
+``broker.version.fallback`` below 1.0) use it.  A failure there cannot be told: the
+connection is closed.
 
 The users are the broker's (the same as AMQP's and the HTTP API's).  SCRAM (RFC 5802, RFC
 7677) is served by ``scramp`` from the SCRAM credentials the user store keeps for each user
@@ -32,7 +34,7 @@ import scramp
 from jackalope.core import BrokerCore
 from jackalope.core.access import LoginRefused
 from jackalope.core.passwords import SCRAM_ITERATIONS, ScramCredential, scram_credential
-from jackalope.kafka.context import RequestContext
+from jackalope.kafka.context import ConnectionState, RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 
@@ -173,7 +175,37 @@ async def handle_sasl_handshake(ctx: RequestContext, request: Any) -> Any:
             mod.SaslHandshakeResponse, error_code=ErrorCode.unsupported_sasl_mechanism, mechanisms=enabled
         )
     conn.sasl_state = SaslExchange(request.mechanism, conn.client_host)
+    conn.sasl_raw = ctx.api_version == 0  # v0: the tokens follow as bare frames
     return build(mod.SaslHandshakeResponse, error_code=ErrorCode.none, mechanisms=enabled)
+
+
+def raw_token(core: BrokerCore, conn: ConnectionState, token: bytes) -> bytes | None:
+    """After SaslHandshake v0: consume one bare client token; the bare server token to send
+    back (empty for PLAIN, which Kafka sends too), or None when authentication failed."""
+    state = conn.sasl_state
+    if not isinstance(state, SaslExchange):
+        return None
+    try:
+        reply, user = state.step(core, token)
+    except AuthenticationFailed:
+        log.info(
+            "kafka SASL authentication failed",
+            extra={"client": conn.client_host, "mechanism": state.mechanism, "user": state.user},
+        )
+        conn.sasl_state = FAILED
+        conn.sasl_raw = False
+        return None
+    if user is not None:
+        _authenticated(conn, state, user)
+    return reply
+
+
+def _authenticated(conn: ConnectionState, state: SaslExchange, user: str) -> None:
+    conn.sasl_state = None
+    conn.sasl_raw = False
+    conn.authenticated = True
+    conn.principal = user
+    conn.auth_mechanism = state.mechanism
 
 
 async def handle_sasl_authenticate(ctx: RequestContext, request: Any) -> Any:
@@ -205,10 +237,7 @@ async def handle_sasl_authenticate(ctx: RequestContext, request: Any) -> Any:
         _close_after_response(ctx)
         return failed(ErrorCode.sasl_authentication_failed, str(exc))
     if user is not None:
-        conn.sasl_state = None
-        conn.authenticated = True
-        conn.principal = user
-        conn.auth_mechanism = state.mechanism
+        _authenticated(conn, state, user)
     return build(
         mod.SaslAuthenticateResponse,
         error_code=ErrorCode.none,
@@ -219,6 +248,6 @@ async def handle_sasl_authenticate(ctx: RequestContext, request: Any) -> Any:
 
 
 APIS = [
-    Api(ApiKey.SASL_HANDSHAKE, 1, 1, handle_sasl_handshake, before_auth=True),
+    Api(ApiKey.SASL_HANDSHAKE, 0, 1, handle_sasl_handshake, before_auth=True),
     Api(ApiKey.SASL_AUTHENTICATE, 0, 2, handle_sasl_authenticate, before_auth=True),
 ]
