@@ -33,6 +33,7 @@ from typing import Any, Final
 from jackalope.core.acls import CLUSTER_NAME, Operation, Permission, ResourceType
 from jackalope.core.permissions import OPERATIONS
 from jackalope.core.users import User
+from jackalope.kafka import internal_topics
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.protocol import ErrorCode
 
@@ -153,7 +154,7 @@ def topic_key_error(ctx: RequestContext, operation: Operation, key: str | uuid.U
     """TOPIC_AUTHORIZATION_FAILED or NONE for a topic named or given by id (an unknown id is
     the handler's to answer: NONE)."""
     if isinstance(key, uuid.UUID):
-        found = ctx.broker.topics.by_id(key)
+        found = ctx.broker.topics.by_id(key) or internal_topics.find(ctx.broker, key)
         if found is None:
             return ErrorCode.none
         key = found.name

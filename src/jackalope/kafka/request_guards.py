@@ -33,6 +33,7 @@ from kio.static.constants import EntityType
 
 from jackalope.core.acls import CLUSTER_NAME, Operation, ResourceType
 from jackalope.kafka import authorization as authz
+from jackalope.kafka import internal_topics
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api, Handler
 from jackalope.kafka.protocol import ApiKey, ErrorCode, response_module
@@ -128,7 +129,7 @@ def _request_topic_name(ctx: RequestContext, topic: Any) -> str | None:
             return name
     topic_id = getattr(topic, "topic_id", None)
     if isinstance(topic_id, uuid.UUID):
-        found = ctx.broker.topics.by_id(topic_id)
+        found = ctx.broker.topics.by_id(topic_id) or internal_topics.find(ctx.broker, topic_id)
         return found.name if found is not None else None  # unknown: the handler answers
     return None
 
@@ -162,15 +163,12 @@ def _topics(check: TopicCheck, first: Callable[[RequestContext, Any], int] | Non
     return guard
 
 
-INTERNAL_TOPICS: Final = frozenset({"__consumer_offsets", "__transaction_state"})
-
-
 def _creates_unallowed(ctx: RequestContext, name: str) -> bool:
     """Whether a request would auto-create ``name`` without the principal's Create right."""
     return (
         ctx.broker.auto_create_topics
         and name not in ctx.broker.topics
-        and name not in INTERNAL_TOPICS
+        and not internal_topics.is_internal(name)
         and not authz.may_create_topic(ctx, name)
     )
 
