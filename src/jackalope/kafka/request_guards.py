@@ -1,7 +1,7 @@
 """Authorization ahead of the handlers: what Kafka checks per request, per topic or per group,
 applied around the handler so that the handlers stay about their API.
 
-* Whole-request checks (one group or transactional id decides): the refusal is the API's
+* Whole-request checks (one group or transactional id decides; AddPartitionsToTxn): the refusal is the API's
   response carrying only the error, as Kafka's ``getErrorResponse`` builds it.
 * Per-topic checks (Produce, ListOffsets, DeleteRecords, OffsetCommit, OffsetForLeaderEpoch,
   DescribeProducers): the topics the principal may not use are taken out of the request, and
@@ -346,6 +346,42 @@ def _fetched(ctx: RequestContext, topics: Any, listed_all: bool) -> tuple[Any, .
     return tuple(out)
 
 
+async def _add_partitions_to_txn(ctx: RequestContext, request: Any, handler: Handler) -> Any:
+    """v0-3 (producers): Write on the transactional id, then on every topic (the refused ones
+    TOPIC_AUTHORIZATION_FAILED, the others OPERATION_NOT_ATTEMPTED), as Kafka answers; v4+ (from
+    brokers) needs ClusterAction."""
+    if ctx.api_version >= 4:
+        if not authz.cluster(ctx, Operation.CLUSTER_ACTION):
+            return refusal(ctx, request, ErrorCode.cluster_authorization_failed)
+        return await handler(ctx, request)
+    topics = request.v3_and_below_topics
+    error = authz.transactional_id_error(ctx, Operation.WRITE, request.v3_and_below_transactional_id)
+    denied = {t.name for t in topics if not authz.topic(ctx, Operation.WRITE, t.name)}
+    if not error and not denied:
+        return await handler(ctx, request)
+    cls = _response_class(response_module(ctx.api_key, ctx.api_version))
+    topic_cls = _entry_class(cls, "results_by_topic_v3_and_below")
+    partition_cls = _entry_class(topic_cls, "results_by_partition")
+
+    def code(name: str) -> ErrorCode:
+        if error:
+            return ErrorCode(error)
+        if name in denied:
+            return ErrorCode(ErrorCode.topic_authorization_failed)
+        return ErrorCode(ErrorCode.operation_not_attempted)
+
+    results = tuple(
+        topic_cls(
+            name=t.name,
+            results_by_partition=tuple(
+                partition_cls(partition_index=i, partition_error_code=code(t.name)) for i in t.partitions
+            ),
+        )
+        for t in topics
+    )
+    return dataclasses.replace(_neutral(cls), results_by_topic_v3_and_below=results)
+
+
 def _listing(field: str, visible: Callable[[RequestContext, Any], bool]) -> Guard:
     async def guard(ctx: RequestContext, request: Any, handler: Handler) -> Any:
         response = await handler(ctx, request)
@@ -377,6 +413,7 @@ GUARDS: Final[dict[int, Guard]] = {
     ApiKey.OFFSET_DELETE: _whole(_group_delete),
     ApiKey.INIT_PRODUCER_ID: _whole(_init_producer_id),
     ApiKey.END_TXN: _whole(_txn_write),
+    ApiKey.ADD_PARTITIONS_TO_TXN: _add_partitions_to_txn,
     ApiKey.ADD_OFFSETS_TO_TXN: _whole(_txn_write_then_group_read),
     ApiKey.METADATA: _metadata,
     ApiKey.PRODUCE: _topics(TopicCheck(Operation.WRITE, "topic_data", "responses", creates=True)),
