@@ -172,6 +172,10 @@ class Server:
             initial_rebalance_delay_ms=s.kafka_group_initial_delay_ms,
             min_session_timeout_ms=s.kafka_group_min_session_timeout_ms,
             max_session_timeout_ms=s.kafka_group_max_session_timeout_ms,
+            topic_partitions=lambda: {t.name: len(t.partitions) for t in core.topics},
+            consumer_heartbeat_interval_ms=s.kafka_group_consumer_heartbeat_interval_ms,
+            consumer_session_timeout_ms=s.kafka_group_consumer_session_timeout_ms,
+            consumer_assignors=s.kafka_group_consumer_assignor_list(),
         )
         await groups.load()
         core.groups = groups

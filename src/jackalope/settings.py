@@ -22,6 +22,7 @@ DAY_MS = 24 * 3600 * 1000
 
 
 SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
+CONSUMER_GROUP_ASSIGNORS = frozenset({"uniform", "range"})  # core/groups/assignors.py
 
 
 class SettingsError(ValueError):
@@ -83,6 +84,21 @@ class Settings:
     )
     kafka_group_max_session_timeout_ms: int = _setting(
         1_800_000, "Longest session timeout a consumer may join a group with (group.max.session.timeout.ms)."
+    )
+    kafka_group_consumer_heartbeat_interval_ms: int = _setting(
+        5000,
+        "Heartbeat interval the broker gives consumer-protocol (KIP-848) members "
+        "(group.consumer.heartbeat.interval.ms).",
+    )
+    kafka_group_consumer_session_timeout_ms: int = _setting(
+        45000,
+        "Session timeout of consumer-protocol (KIP-848) members: without a heartbeat for this long "
+        "a member is fenced (group.consumer.session.timeout.ms).",
+    )
+    kafka_group_consumer_assignors: str = _setting(
+        "uniform,range",
+        "Comma-separated server-side assignors of consumer-protocol groups, the first the default "
+        "(group.consumer.assignors; known: uniform, range).",
     )
     kafka_sasl_mechanisms: str = _setting(
         "",
@@ -158,6 +174,21 @@ class Settings:
                 "kafka_group_min_session_timeout_ms must be above 0 and at most "
                 "kafka_group_max_session_timeout_ms"
             )
+        if (
+            not 0
+            < self.kafka_group_consumer_heartbeat_interval_ms
+            < self.kafka_group_consumer_session_timeout_ms
+        ):
+            raise SettingsError(
+                "kafka_group_consumer_heartbeat_interval_ms must be above 0 and below "
+                "kafka_group_consumer_session_timeout_ms"
+            )
+        assignors = self.kafka_group_consumer_assignor_list()
+        if not assignors or set(assignors) - CONSUMER_GROUP_ASSIGNORS:
+            raise SettingsError(
+                f"kafka_group_consumer_assignors must name some of {sorted(CONSUMER_GROUP_ASSIGNORS)}, "
+                f"not {self.kafka_group_consumer_assignors!r}"
+            )
         unknown = set(self.kafka_sasl_list()) - SASL_MECHANISMS
         if unknown:
             raise SettingsError(
@@ -199,6 +230,9 @@ class Settings:
         if self.loopback_users.strip().lower() == "none":
             return ()
         return tuple(u.strip() for u in self.loopback_users.split(",") if u.strip())
+
+    def kafka_group_consumer_assignor_list(self) -> tuple[str, ...]:
+        return tuple(a.strip().lower() for a in self.kafka_group_consumer_assignors.split(",") if a.strip())
 
     def kafka_sasl_list(self) -> tuple[str, ...]:
         return tuple(m.strip().upper() for m in self.kafka_sasl_mechanisms.split(",") if m.strip())

@@ -96,7 +96,7 @@ def _group(coordinator: GroupCoordinator, topics: Topics, d: GroupDescription) -
     members = []
     owner: dict[TopicPartition, Any] = {}
     for m in d.members:
-        assigned = assigned_partitions(m.assignment) if consumer else []
+        assigned = list(m.partitions) or (assigned_partitions(m.assignment) if consumer else [])
         members.append(
             {
                 "member_id": m.member_id,

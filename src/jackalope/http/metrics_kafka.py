@@ -101,7 +101,7 @@ def _consumer_groups(core: BrokerCore, partition_labels: dict[tuple[str, int], L
     error, listings = groups.list_groups()
     for listing in [] if error is not None else sorted(listings, key=lambda g: g.group_id):
         group_id = listing.group_id
-        members.append(({"consumergroup": group_id}, len(groups.describe(group_id).members)))
+        members.append(({"consumergroup": group_id}, groups.member_count(group_id)))
     by_topic: dict[tuple[str, str], dict[int, tuple[int, int]]] = {}
     for row in all_lags(groups, topics):
         by_topic.setdefault((row.group_id, row.topic), {})[row.partition] = (

@@ -44,6 +44,8 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Final
 
+from jackalope.core.groups.consumer_group import ConsumerGroup, HeartbeatRequest, HeartbeatResult
+from jackalope.core.groups.consumer_protocol import ConsumerGroups
 from jackalope.core.groups.group import Group, Groups, Member
 from jackalope.core.groups.offsets import OffsetManager
 from jackalope.core.groups.offsets_log import OffsetsLog
@@ -87,6 +89,10 @@ class GroupCoordinator:
         offsets_retention_check_interval_ms: int = 600_000,
         offsets_log_name: str = "__consumer_offsets",
         partition_exists: Callable[[str, int], bool] | None = None,
+        topic_partitions: Callable[[], Mapping[str, int]] | None = None,
+        consumer_heartbeat_interval_ms: int = 5000,
+        consumer_session_timeout_ms: int = 45000,
+        consumer_assignors: tuple[str, ...] = ("uniform", "range"),
     ) -> None:
         self.logs = logs
         self.min_session_timeout_ms = min_session_timeout_ms
@@ -104,6 +110,17 @@ class GroupCoordinator:
             retention_ms=offsets_retention_ms,
             retention_check_interval_ms=offsets_retention_check_interval_ms,
             partition_exists=partition_exists,
+        )
+        # The consumer group protocol (KIP-848); ``topic_partitions`` names every topic and its
+        # partition count (subscriptions are resolved against it).
+        self._consumer = ConsumerGroups(
+            self._groups,
+            self._offsets_log,
+            topics=topic_partitions or dict,
+            heartbeat_interval_ms=consumer_heartbeat_interval_ms,
+            session_timeout_ms=consumer_session_timeout_ms,
+            assignors=consumer_assignors,
+            max_size=group_max_size,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loaded = False
@@ -125,6 +142,7 @@ class GroupCoordinator:
         for group in self._groups.values():
             for member in group.members.values():
                 self._schedule_heartbeat(group, member, member.session_timeout_ms)
+        self._consumer.start(self._loop)
         self._loaded = True
         self._offsets.start(self._loop)
         log.debug("group coordinator loaded %d groups from %d records", len(self._groups), replayed)
@@ -133,6 +151,7 @@ class GroupCoordinator:
         """Stop every timer and answer every waiting join and sync with ``NOT_COORDINATOR``."""
         self._closed = True
         self._offsets.stop()
+        self._consumer.close()
         for group in self._groups.values():
             group.cancel_timers()
             for member in group.members.values():
@@ -227,6 +246,10 @@ class GroupCoordinator:
             return JoinResult(GroupError.GROUP_MAX_SIZE_REACHED, "")
         if group.is_(Dead):
             return JoinResult(GroupError.COORDINATOR_NOT_AVAILABLE, member_id)
+        if group.consumer is not None:
+            if group.consumer.members:
+                return JoinResult(GroupError.INCONSISTENT_GROUP_PROTOCOL, member_id)
+            self._consumer.to_classic(group)  # an empty consumer group: it becomes classic
         if not group.supports_protocols(protocol_type, protocols):
             return JoinResult(GroupError.INCONSISTENT_GROUP_PROTOCOL, member_id)
         member = Member(
@@ -697,15 +720,57 @@ class GroupCoordinator:
             return 0
         return self._offsets.expire(now)
 
+    # -- the consumer group protocol (KIP-848) -------------------------------------------------
+
+    @property
+    def consumer_heartbeat_interval_ms(self) -> int:
+        return self._consumer.heartbeat_interval_ms
+
+    def consumer_heartbeat(self, group_id: str, request: HeartbeatRequest) -> HeartbeatResult:
+        """ConsumerGroupHeartbeat: join (epoch 0), heartbeat, leave (-1) or static leave (-2)."""
+        error = self._status(group_id, require_id=False)
+        if error is not None:
+            return HeartbeatResult(error, None, request.member_id, request.member_epoch)
+        return self._consumer.heartbeat(group_id, request)
+
+    def consumer_describe(self, group_id: str) -> tuple[GroupError | None, ConsumerGroup | None]:
+        """ConsumerGroupDescribe: the group, or GROUP_ID_NOT_FOUND if it is not a consumer group."""
+        error = self._status(group_id, require_id=False)
+        if error is not None:
+            return error, None
+        group = self._groups.get(group_id)
+        if group is None or group.consumer is None or group.is_(Dead):
+            return GroupError.GROUP_ID_NOT_FOUND, None
+        return None, group.consumer
+
+    def validate_offset_fetch(
+        self, group_id: str, member_id: str | None, member_epoch: int
+    ) -> GroupError | None:
+        """OffsetFetch v9+ of a consumer-group member: UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH."""
+        group = self._groups.get(group_id)
+        if group is None or group.consumer is None:
+            return None
+        return group.consumer.validate_offset_fetch(member_id, member_epoch)
+
     # -- administration ------------------------------------------------------------------------
 
     def describe(self, group_id: str) -> GroupDescription:
-        """DescribeGroups for one group; members' metadata and assignments only when Stable."""
+        """DescribeGroups for one group; members' metadata and assignments only when Stable.
+
+        A consumer-protocol group (KIP-848) is described with ``group_type="consumer"``, its
+        assignor as the protocol and each member's ``partitions``."""
         error = self._status(group_id, require_id=False)
         group = self._groups.get(group_id)
         if error is not None or group is None:
             return GroupDescription(group_id, Dead.value, "", "", [], error)
         return group.describe()
+
+    def member_count(self, group_id: str) -> int:
+        """How many members ``group_id`` has, under either protocol (0 for an unknown group)."""
+        group = self._groups.get(group_id)
+        if group is None:
+            return 0
+        return len(group.consumer.members) if group.consumer is not None else len(group.members)
 
     def list_groups(
         self, states: Iterable[str] | None = None
@@ -715,13 +780,16 @@ class GroupCoordinator:
         if error is not None:
             return error, []
         wanted = {s.lower() for s in states or ()}
-        return None, [
-            g.listing() for g in self._groups.values() if not wanted or g.state.value.lower() in wanted
-        ]
+        listings = [g.listing() for g in self._groups.values()]
+        return None, [g for g in listings if not wanted or g.state.lower() in wanted]
 
     async def delete_groups(self, group_ids: Iterable[str]) -> dict[str, GroupError | None]:
         """DeleteGroups: only groups without members; their offsets go (tombstones in the log)."""
         error = self._status("", require_id=False)
         if error is not None:
             return dict.fromkeys(group_ids, error)
-        return await self._offsets.delete_groups(group_ids)
+        results = await self._offsets.delete_groups(group_ids)
+        for group_id, result in results.items():
+            if result is None:
+                self._consumer.forget(group_id)
+        return results

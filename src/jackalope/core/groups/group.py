@@ -9,8 +9,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from jackalope.core.groups.consumer_group import ConsumerGroup
 from jackalope.core.groups.store import CommittedOffset
 from jackalope.core.groups.types import (
+    ConsumerGroupListing,
     GroupDescription,
     GroupError,
     GroupListing,
@@ -107,6 +109,14 @@ class Group:
     pending_commits: dict[TopicPartition, int] = field(default_factory=dict)
     # Log offset of the record each entry in ``offsets`` came from (to apply only newer ones).
     offset_positions: dict[TopicPartition, int] = field(default_factory=dict)
+    # The group's state under the consumer protocol (KIP-848) when it is of that type; it then
+    # has no classic members (a group is one type or the other).
+    consumer: ConsumerGroup | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """No members of either protocol (offsets expire, the group may be deleted)."""
+        return self.is_(GroupState.EMPTY) and (self.consumer is None or not self.consumer.members)
 
     def is_(self, state: GroupState) -> bool:
         return self.state is state
@@ -250,6 +260,8 @@ class Group:
 
     def describe(self) -> GroupDescription:
         """The DescribeGroups answer; members' metadata and assignments only when Stable."""
+        if self.consumer is not None:
+            return self._describe_consumer(self.consumer)
         stable = self.is_(GroupState.STABLE) and self.protocol_name is not None
         protocol = self.protocol_name or ""
         members = [
@@ -271,7 +283,31 @@ class Group:
             members=members,
         )
 
+    def _describe_consumer(self, consumer: ConsumerGroup) -> GroupDescription:
+        members = [
+            MemberDescription(
+                member_id=m.member_id,
+                group_instance_id=m.instance_id,
+                client_id=m.client_id,
+                client_host=m.client_host,
+                metadata=b"",
+                assignment=b"",
+                partitions=tuple((t, p) for t, ps in sorted(m.assigned.items()) for p in sorted(ps)),
+            )
+            for m in consumer.members.values()
+        ]
+        return GroupDescription(
+            group_id=self.group_id,
+            state=consumer.state.value,
+            protocol_type="consumer",
+            protocol=consumer.assignor_name,
+            members=members,
+            group_type="consumer",
+        )
+
     def listing(self) -> GroupListing:
+        if self.consumer is not None:
+            return ConsumerGroupListing(self.group_id, "consumer", self.consumer.state.value)
         return GroupListing(self.group_id, self.protocol_type or "", self.state.value)
 
 

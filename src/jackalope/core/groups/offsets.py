@@ -122,6 +122,8 @@ class OffsetManager:
     ) -> GroupError | None:
         if group.is_(GroupState.DEAD):
             return GroupError.COORDINATOR_NOT_AVAILABLE
+        if group.consumer is not None:
+            return group.consumer.validate_offset_commit(member_id, generation_id)
         if generation_id >= 0 or member_id or group_instance_id is not None:
             error = group.validate_member(member_id, group_instance_id)
             if error is None and generation_id != group.generation_id:
@@ -178,6 +180,8 @@ class OffsetManager:
                 in_use = None
                 continue
             in_use.update(topics)
+        if group.consumer is not None:  # KIP-848: the topics its members subscribe to
+            in_use = group.consumer.subscribed_topic_names()
         results: dict[TopicPartition, GroupError | None] = {}
         records: list[Record] = []
         for tp in wanted:
@@ -207,7 +211,7 @@ class OffsetManager:
             group = self.groups.get(group_id)
             if group is None or group.is_(GroupState.DEAD):
                 results[group_id] = GroupError.GROUP_ID_NOT_FOUND
-            elif not group.is_(GroupState.EMPTY):
+            elif not group.is_empty:
                 results[group_id] = GroupError.NON_EMPTY_GROUP
             else:
                 records.extend(self._forget_group(group))
@@ -231,6 +235,8 @@ class OffsetManager:
         group.pending_commits.clear()
         records = [store.offset_tombstone(group.group_id, t, p) for t, p in sorted(partitions)]
         records.append(store.group_tombstone(group.group_id))
+        if group.consumer is not None:
+            records.append(store.consumer_group_tombstone(group.group_id))
         return records
 
     # -- expiry --------------------------------------------------------------------------------
@@ -267,7 +273,7 @@ class OffsetManager:
         records: list[Record] = []
         expired = 0
         for group in list(self.groups.values()):
-            if not group.is_(GroupState.EMPTY):
+            if not group.is_empty:
                 continue
             for tp, committed in list(group.offsets.items()):
                 base = committed.commit_timestamp

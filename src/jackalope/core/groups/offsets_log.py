@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from jackalope.core.groups import store
+from jackalope.core.groups.consumer_group import ConsumerGroup
 from jackalope.core.groups.group import Group, Groups, Member
 from jackalope.core.groups.types import GroupError, GroupState
 from jackalope.storage import AppendInfo, Log, LogManager, Record, StorageError
@@ -68,6 +69,18 @@ class OffsetsLog:
             group_ = groups.get_or_create(entry.group_id)
             group_.offsets[tp] = entry.committed
             group_.offset_positions[tp] = record.offset
+        elif isinstance(entry, store.ConsumerGroupEntry):
+            if entry.value is None:
+                group_ = groups.get(entry.group_id)
+                if group_ is not None:
+                    group_.consumer = None
+                return
+            try:
+                consumer = ConsumerGroup.from_json(entry.group_id, entry.value)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning("skipping malformed record at offset %d of %s: %s", record.offset, self.name, exc)
+                return
+            groups.get_or_create(entry.group_id).consumer = consumer
         elif isinstance(entry, store.GroupEntry):
             if entry.group is None:
                 groups.pop(entry.group_id, None)

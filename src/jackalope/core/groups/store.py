@@ -17,6 +17,12 @@ every time it is written):
     "session_timeout_ms", "rebalance_timeout_ms", "subscription": base64,
     "assignment": base64}]}``
 
+``["consumer_group", group]``
+    a group of the consumer protocol (KIP-848), written whenever its epochs, members or
+    assignments change: ``{"group_epoch", "assignment_epoch", "assignor", "subscription":
+    {topic: partitions}, "members": [...], "target": {member id: {topic: [partition]}}}``
+    (the JSON of :meth:`ConsumerGroup.to_json`, read back by ``from_json``)
+
 Unknown key kinds are skipped when replaying, so later versions can add kinds.
 """
 
@@ -115,6 +121,18 @@ def group_tombstone(group_id: str) -> Record:
     return Record(value=None, key=group_key(group_id))
 
 
+def consumer_group_key(group_id: str) -> bytes:
+    return _dumps(["consumer_group", group_id])
+
+
+def consumer_group_record(group_id: str, value: dict[str, Any]) -> Record:
+    return Record(value=_dumps(value), key=consumer_group_key(group_id))
+
+
+def consumer_group_tombstone(group_id: str) -> Record:
+    return Record(value=None, key=consumer_group_key(group_id))
+
+
 @dataclass(frozen=True, slots=True)
 class OffsetEntry:
     """A decoded offset record; ``committed`` is None for a tombstone."""
@@ -133,7 +151,15 @@ class GroupEntry:
     group: StoredGroup | None
 
 
-def decode(record: Record) -> OffsetEntry | GroupEntry | None:
+@dataclass(frozen=True, slots=True)
+class ConsumerGroupEntry:
+    """A decoded consumer-protocol group record; ``value`` is None for a tombstone."""
+
+    group_id: str
+    value: dict[str, Any] | None
+
+
+def decode(record: Record) -> OffsetEntry | GroupEntry | ConsumerGroupEntry | None:
     """Decode one record of the log; None for a kind this version does not know.
 
     Raises ``ValueError`` (``KeyError``, ``TypeError``) for a malformed record.
@@ -179,4 +205,8 @@ def decode(record: Record) -> OffsetEntry | GroupEntry | None:
             members=members,
         )
         return GroupEntry(group_id, stored)
+    if key[0] == "consumer_group":
+        if value is not None and not isinstance(value, dict):
+            raise ValueError("consumer group record is not a JSON object")
+        return ConsumerGroupEntry(str(key[1]), value)
     return None

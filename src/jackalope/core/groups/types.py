@@ -31,6 +31,13 @@ class GroupError(StrEnum):
     UNKNOWN_TOPIC_OR_PARTITION = "UNKNOWN_TOPIC_OR_PARTITION"
     OFFSET_METADATA_TOO_LARGE = "OFFSET_METADATA_TOO_LARGE"
     GROUP_SUBSCRIBED_TO_TOPIC = "GROUP_SUBSCRIBED_TO_TOPIC"
+    # the consumer group protocol (KIP-848)
+    INVALID_REQUEST = "INVALID_REQUEST"
+    FENCED_MEMBER_EPOCH = "FENCED_MEMBER_EPOCH"
+    STALE_MEMBER_EPOCH = "STALE_MEMBER_EPOCH"
+    UNRELEASED_INSTANCE_ID = "UNRELEASED_INSTANCE_ID"
+    UNSUPPORTED_ASSIGNOR = "UNSUPPORTED_ASSIGNOR"
+    INVALID_REGULAR_EXPRESSION = "INVALID_REGULAR_EXPRESSION"
 
 
 class GroupState(StrEnum):
@@ -100,6 +107,8 @@ class MemberDescription:
     client_host: str
     metadata: bytes  # of the group's protocol; empty unless the group is Stable (as Kafka)
     assignment: bytes  # empty unless the group is Stable
+    # The member's partitions when the broker assigns them (a consumer-protocol group, KIP-848).
+    partitions: tuple[TopicPartition, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +121,24 @@ class GroupDescription:
     protocol: str
     members: list[MemberDescription]
     error: GroupError | None = None
+    group_type: str = "classic"  # or "consumer" (KIP-848)
 
 
 class GroupListing(NamedTuple):
     group_id: str
     protocol_type: str
     state: str
+
+    @property
+    def group_type(self) -> str:
+        return "classic"
+
+
+class ConsumerGroupListing(GroupListing):
+    """The listing of a group of the consumer protocol (KIP-848)."""
+
+    __slots__ = ()
+
+    @property
+    def group_type(self) -> str:
+        return "consumer"

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
-from jackalope.core.groups import GroupError, OffsetAndMetadata
+from jackalope.core.groups import GroupDescription, GroupError, OffsetAndMetadata
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, ms, response_module
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     pass
 
 NO_AUTHORIZED_OPERATIONS: Final = -2147483648
-GROUP_TYPE: Final = "classic"  # ListGroups v5: every group here speaks the classic protocol
 KEY_TYPE_GROUP: Final = 0
 KEY_TYPE_TRANSACTION: Final = 1
 
@@ -308,6 +307,14 @@ async def handle_offset_fetch(ctx: RequestContext, request: Any) -> Any:
     # (KIP-848) consumer protocol checks
     results = []
     for g in request.groups:
+        stale = ctx.broker.groups.validate_offset_fetch(
+            g.group_id, getattr(g, "member_id", None), getattr(g, "member_epoch", -1)
+        )
+        if stale is not None:
+            results.append(
+                build(mod.OffsetFetchResponseGroup, group_id=g.group_id, topics=(), error_code=code(stale))
+            )
+            continue
         error, topics = _fetch_group(
             ctx,
             g.group_id,
@@ -329,6 +336,8 @@ async def handle_describe_groups(ctx: RequestContext, request: Any) -> Any:
     described = []
     for group_id in request.groups:
         d = ctx.broker.groups.describe(group_id)
+        if d.group_type != "classic":  # as Kafka: ConsumerGroupDescribe describes KIP-848 groups
+            d = GroupDescription(group_id, "Dead", "", "", [])
         error: int = code(d.error)
         message = None
         if d.error is None and d.state == "Dead" and ctx.api_version >= 6:
@@ -365,8 +374,6 @@ async def handle_describe_groups(ctx: RequestContext, request: Any) -> Any:
 async def handle_list_groups(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.LIST_GROUPS, ctx.api_version)
     types = {t.lower() for t in getattr(request, "types_filter", ())}
-    if types and GROUP_TYPE not in types:
-        return build(mod.ListGroupsResponse, throttle_time=0, error_code=ErrorCode.none, groups=())
     error, listed = ctx.broker.groups.list_groups(getattr(request, "states_filter", ()))
     entries = tuple(
         build(
@@ -374,9 +381,10 @@ async def handle_list_groups(ctx: RequestContext, request: Any) -> Any:
             group_id=g.group_id,
             protocol_type=g.protocol_type,
             group_state=g.state,
-            group_type=GROUP_TYPE,
+            group_type=g.group_type,  # classic, or consumer (KIP-848)
         )
         for g in listed
+        if not types or g.group_type in types
     )
     return build(mod.ListGroupsResponse, throttle_time=0, error_code=code(error), groups=entries)
 
