@@ -609,3 +609,17 @@ def test_list_offsets_and_delete_records_raw_frames(plain_broker: Broker, plain_
         [(0, KafkaError.TOPIC_AUTHORIZATION_FAILED)],
     )
     assert topic not in plain_admin.list_topics(timeout=10).topics  # Metadata hides it from anonymous
+
+
+def test_the_consumer_group_protocol_needs_group_read(
+    sasl_broker: Broker, http: HttpAdmin, super_admin: AdminClient
+) -> None:
+    topic, group = unique("cgp"), unique("cgp-g")
+    super_admin.create_topics([NewTopic(topic, 1)])[topic].result(timeout=15)
+    assert produce_error(sasl(sasl_broker, "guest", "guest"), topic) is None
+    gina = new_user(http)
+    create(super_admin, acl(topic, f"User:{gina}", AclOperation.READ))
+    config = {**sasl(sasl_broker, gina, "pw"), "group.protocol": "consumer"}
+    assert consume_error(config, topic, group) == KafkaError.GROUP_AUTHORIZATION_FAILED
+    create(super_admin, acl(group, f"User:{gina}", AclOperation.READ, resource=ResourceType.GROUP))
+    assert consume_error(config, topic, group) is None
