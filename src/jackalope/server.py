@@ -19,6 +19,7 @@ from jackalope.amqp.server import AmqpServer, install_codecs
 from jackalope.core import BrokerCore
 from jackalope.core.groups import GroupCoordinator
 from jackalope.core.producer_ids import ProducerIds
+from jackalope.core.transactions import LogMarkers, TransactionCoordinator
 from jackalope.datadir import DataDir, StartupError
 from jackalope.http.api import make_app
 from jackalope.kafka.context import KafkaBroker
@@ -53,6 +54,7 @@ class Server:
         self._amqp: AmqpServer | None = None
         self._kafka: KafkaServer | None = None
         self._groups: GroupCoordinator | None = None
+        self._transactions: TransactionCoordinator | None = None
         self.core: BrokerCore | None = None
         self._stopped = asyncio.Event()
 
@@ -180,6 +182,19 @@ class Server:
         await groups.load()
         core.groups = groups
         core.topics.on_delete.append(groups.delete_topic_offsets)
+        producer_ids = self._producer_ids()
+        transactions = self._transactions = TransactionCoordinator(
+            core.logs,
+            producer_ids,
+            LogMarkers(core.topics, core.logs),
+            groups=groups,
+            partition_exists=lambda t, p: core.topics.partition(t, p) is not None,
+            max_timeout_ms=s.kafka_transaction_max_timeout_ms,
+            abort_interval_ms=s.kafka_transaction_abort_interval_ms,
+            id_expiration_ms=s.kafka_transactional_id_expiration_ms,
+        )
+        await transactions.load()
+        core.transactions = transactions
         broker = KafkaBroker(
             core=core,
             topics=core.topics,
@@ -187,7 +202,8 @@ class Server:
             cluster_id=self._datadir.cluster_id(),
             auto_create_topics=s.kafka_auto_create_topics,
             max_request_bytes=s.kafka_max_request_bytes,
-            producer_ids=self._producer_ids(),
+            producer_ids=producer_ids,
+            transactions=transactions,
             sasl_mechanisms=s.kafka_sasl_list(),
         )
         context = None
@@ -231,6 +247,9 @@ class Server:
         if self._kafka is not None:
             await self._kafka.stop()
             self._kafka = None
+        if self._transactions is not None:
+            self._transactions.close()
+            self._transactions = None
         if self._groups is not None:
             self._groups.close()
             self._groups = None

@@ -85,6 +85,19 @@ class Settings:
     kafka_group_max_session_timeout_ms: int = _setting(
         1_800_000, "Longest session timeout a consumer may join a group with (group.max.session.timeout.ms)."
     )
+    kafka_transaction_max_timeout_ms: int = _setting(
+        900_000,
+        "Longest transaction timeout a transactional producer may ask for (transaction.max.timeout.ms).",
+    )
+    kafka_transaction_abort_interval_ms: int = _setting(
+        10_000,
+        "How often transactions open longer than their timeout are aborted "
+        "(transaction.abort.timed.out.transaction.cleanup.interval.ms).",
+    )
+    kafka_transactional_id_expiration_ms: int = _setting(
+        7 * DAY_MS,
+        "How long an idle transactional id is kept (transactional.id.expiration.ms).",
+    )
     kafka_group_consumer_heartbeat_interval_ms: int = _setting(
         5000,
         "Heartbeat interval the broker gives consumer-protocol (KIP-848) members "
@@ -174,6 +187,13 @@ class Settings:
                 "kafka_group_min_session_timeout_ms must be above 0 and at most "
                 "kafka_group_max_session_timeout_ms"
             )
+        for name in (
+            "kafka_transaction_max_timeout_ms",
+            "kafka_transaction_abort_interval_ms",
+            "kafka_transactional_id_expiration_ms",
+        ):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be above 0")
         if (
             not 0
             < self.kafka_group_consumer_heartbeat_interval_ms

@@ -30,6 +30,7 @@ from jackalope.core.stats import MessageStats, QueueCounts, RateSampler
 from jackalope.core.stream import MessageEncoder, plain_record
 from jackalope.core.topic_routes import RecordDecoder, TopicRoutes
 from jackalope.core.topics import Topics
+from jackalope.core.transactions import TransactionCoordinator
 from jackalope.core.users import User
 from jackalope.core.vhost import LIMITS, STREAM_VHOST, VirtualHost
 from jackalope.storage import LogManager
@@ -68,6 +69,8 @@ class BrokerCore:
         self.topics = Topics(logs, data_dir, **(topic_defaults or {}))
         # The Kafka consumer groups' coordinator, when the Kafka front-end runs.
         self.groups: GroupCoordinator | None = None
+        # The Kafka transaction coordinator, when the Kafka front-end runs.
+        self.transactions: TransactionCoordinator | None = None
         self.node_name = f"jackalope@{socket.gethostname()}"  # RabbitMQ's rabbit@<host> shape
         self.clients = Clients()  # the front-ends' connections, channels and consumers
         self.queue_counts = QueueCounts()

@@ -12,6 +12,7 @@ from jackalope.kafka.fetch_sessions import FetchSessionCache
 if TYPE_CHECKING:
     from jackalope.core import BrokerCore
     from jackalope.core.groups import GroupCoordinator
+    from jackalope.core.transactions import TransactionCoordinator
 
 NODE_ID = 0
 
@@ -32,6 +33,7 @@ class KafkaBroker:
     max_request_bytes: int = 100 * 1024 * 1024
     sasl_mechanisms: tuple[str, ...] = ()
     producer_ids: ProducerIds = field(default_factory=lambda: ProducerIds(None))
+    transactions: TransactionCoordinator | None = None
     fetch_sessions: FetchSessionCache = field(default_factory=FetchSessionCache)  # KIP-227
 
     @property

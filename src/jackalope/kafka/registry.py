@@ -20,6 +20,7 @@ from jackalope.kafka.handlers import (
     partitions,
     produce,
     sasl,
+    transactions,
 )
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 
@@ -37,6 +38,7 @@ APIS: dict[int, Api] = {
         sasl,
         partitions,
         offset_delete,
+        transactions,
         acls,
         cluster,
     )

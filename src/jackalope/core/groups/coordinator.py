@@ -683,6 +683,41 @@ class GroupCoordinator:
             return error, {}
         return None, self._offsets.fetch(group_id, partitions)
 
+    # transactional offsets: the transaction coordinator keeps them until the transaction ends
+
+    @property
+    def max_metadata_bytes(self) -> int:
+        return self._offsets.max_metadata_bytes
+
+    def validate_transactional_commit(
+        self, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None
+    ) -> GroupError | None:
+        """Whether TxnOffsetCommit may commit for the group now (the member and generation)."""
+        error = self._status(group_id)
+        return error or self._offsets.validate_transactional(
+            group_id, generation_id, member_id, group_instance_id
+        )
+
+    def add_pending_transaction(
+        self, group_id: str, producer_id: int, partitions: Iterable[TopicPartition]
+    ) -> None:
+        """Offsets of ``partitions`` are in the producer's open transaction (not visible yet)."""
+        self._offsets.add_pending_transaction(group_id, producer_id, partitions)
+
+    def end_pending_transaction(self, group_id: str, producer_id: int) -> None:
+        self._offsets.end_pending_transaction(group_id, producer_id)
+
+    def unstable_offsets(self, group_id: str) -> set[TopicPartition]:
+        """Partitions whose offsets an open transaction holds (OffsetFetch require_stable, KIP-447)."""
+        return self._offsets.unstable(group_id)
+
+    async def commit_transactional_offsets(
+        self, group_id: str, offsets: Mapping[TopicPartition, OffsetAndMetadata]
+    ) -> GroupError | None:
+        """Make a committed transaction's offsets the group's (durable when this returns None)."""
+        error = self._status(group_id)
+        return error or await self._offsets.commit_transactional(group_id, offsets)
+
     def delete_topic_offsets(self, topic: str) -> int:
         """Forget every group's offsets of ``topic`` (the topic was deleted); return how many.
 

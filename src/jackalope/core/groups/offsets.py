@@ -51,6 +51,8 @@ class OffsetManager:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cleanup_timer: asyncio.TimerHandle | None = None
         self._stopped = False
+        # group id -> producer id -> partitions with offsets in the producer's open transaction
+        self.pending_transactions: dict[str, dict[int, set[TopicPartition]]] = {}
 
     # -- commit and fetch ----------------------------------------------------------------------
 
@@ -89,12 +91,22 @@ class OffsetManager:
                 accepted.append((tp, store.CommittedOffset(OffsetAndMetadata(*om), now)))
         if not accepted:
             return results
+        failed = await self._store(group, accepted)
+        for tp in failed:
+            results[tp] = GroupError.NOT_COORDINATOR
+        return results
+
+    async def _store(
+        self, group: Group, accepted: list[tuple[TopicPartition, store.CommittedOffset]]
+    ) -> list[TopicPartition]:
+        """Append the offsets, wait until durable, apply them; return those that failed."""
+        group_id = group.group_id
         records = [store.offset_record(group_id, tp[0], tp[1], c) for tp, c in accepted]
         try:
             info = self.offsets_log.append(records)
         except StorageError as exc:
             log.error("committing offsets of group %s: %s", group_id, exc)
-            return {**results, **{tp: GroupError.NOT_COORDINATOR for tp, _ in accepted}}
+            return [tp for tp, _ in accepted]
         for i, (tp, _) in enumerate(accepted):
             group.pending_commits[tp] = info.base_offset + i
         try:
@@ -106,15 +118,57 @@ class OffsetManager:
             failed = False
         for i, (tp, committed) in enumerate(accepted):
             position = info.base_offset + i
-            if failed:
-                results[tp] = GroupError.NOT_COORDINATOR
-            elif tp in group.pending_commits and group.offset_positions.get(tp, -1) < position:
+            if not failed and tp in group.pending_commits and group.offset_positions.get(tp, -1) < position:
                 # Still wanted (not deleted meanwhile) and newer than what is applied.
                 group.offsets[tp] = committed
                 group.offset_positions[tp] = position
             if group.pending_commits.get(tp) == position:
                 del group.pending_commits[tp]
-        return results
+        return [tp for tp, _ in accepted] if failed else []
+
+    # -- transactional commits (TxnOffsetCommit, kept by the transaction coordinator) ----------
+
+    def validate_transactional(
+        self, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None
+    ) -> GroupError | None:
+        """Whether a TxnOffsetCommit may commit for the group (Kafka's validateTxnOffsetCommit):
+        without group metadata (generation -1, no member: TxnOffsetCommit v0-2) always."""
+        group = self.groups.get(group_id)
+        if generation_id < 0 and not member_id and group_instance_id is None:
+            return (
+                GroupError.COORDINATOR_NOT_AVAILABLE
+                if group is not None and group.is_(GroupState.DEAD)
+                else None
+            )
+        if group is None:
+            return GroupError.ILLEGAL_GENERATION
+        return self._validate_commit(group, generation_id, member_id, group_instance_id)
+
+    def add_pending_transaction(
+        self, group_id: str, producer_id: int, partitions: Iterable[TopicPartition]
+    ) -> None:
+        """The producer's transaction holds offsets of ``partitions`` for the group, not committed yet."""
+        self.pending_transactions.setdefault(group_id, {}).setdefault(producer_id, set()).update(partitions)
+
+    def end_pending_transaction(self, group_id: str, producer_id: int) -> None:
+        pending = self.pending_transactions.get(group_id)
+        if pending is not None:
+            pending.pop(producer_id, None)
+            if not pending:
+                del self.pending_transactions[group_id]
+
+    def unstable(self, group_id: str) -> set[TopicPartition]:
+        """The partitions with offsets in an open transaction (OffsetFetch's require_stable)."""
+        return set().union(*self.pending_transactions.get(group_id, {}).values())
+
+    async def commit_transactional(
+        self, group_id: str, offsets: Mapping[TopicPartition, OffsetAndMetadata]
+    ) -> GroupError | None:
+        """Materialize a committed transaction's offsets; answered once durable."""
+        group = self.groups.get_or_create(group_id)
+        now = now_ms()
+        accepted = [(tp, store.CommittedOffset(OffsetAndMetadata(*om), now)) for tp, om in offsets.items()]
+        return GroupError.NOT_COORDINATOR if await self._store(group, accepted) else None
 
     @staticmethod
     def _validate_commit(
@@ -284,7 +338,12 @@ class OffsetManager:
                     group.offset_positions.pop(tp, None)
                     records.append(store.offset_tombstone(group.group_id, *tp))
                     expired += 1
-            if not group.offsets and not group.pending_commits and not group.pending_members:
+            if (
+                not group.offsets
+                and not group.pending_commits
+                and not group.pending_members
+                and group.group_id not in self.pending_transactions
+            ):
                 records.extend(self._forget_group(group))
         if records:
             self.offsets_log.write_later(records, "expiring offsets")

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
-from jackalope.core.groups import GroupDescription, GroupError, OffsetAndMetadata
+from jackalope.core.groups import GroupDescription, GroupError, OffsetAndMetadata, TopicPartition
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, ms, response_module
@@ -234,12 +234,19 @@ def _fetch_group(
     requested: Iterable[Any] | None,
     partition_cls: Any,
     topic_cls: Any,
+    require_stable: bool = False,
 ) -> tuple[int, tuple[Any, ...]]:
-    """One group's OffsetFetch: ``(group error, topics)``; partitions never committed get -1."""
+    """One group's OffsetFetch: ``(group error, topics)``; partitions never committed get -1;
+    with ``require_stable`` (KIP-447) those an open transaction holds offsets of get
+    UNSTABLE_OFFSET_COMMIT."""
     by_id = ctx.api_version >= 10
     topics = ctx.broker.topics
 
-    def partition(index: int, om: OffsetAndMetadata | None, error: int = ErrorCode.none) -> Any:
+    def partition(
+        index: int, om: OffsetAndMetadata | None, error: int = ErrorCode.none, name: str = ""
+    ) -> Any:
+        if (name, index) in unstable:
+            om, error = None, ErrorCode.unstable_offset_commit
         return build(
             partition_cls,
             partition_index=index,
@@ -255,6 +262,7 @@ def _fetch_group(
         return build(topic_cls, name=name, partitions=partitions)
 
     error, committed = ctx.broker.groups.fetch_offsets(group_id, None)
+    unstable = ctx.broker.groups.unstable_offsets(group_id) if require_stable and error is None else set()
     if error is not None:
         if ctx.api_version >= 2 or requested is None:
             return code(error), ()
@@ -265,8 +273,9 @@ def _fetch_group(
         )
     out = []
     if requested is None:
-        by_topic: dict[str, list[tuple[int, OffsetAndMetadata]]] = {}
-        for (name, index), om in sorted(committed.items()):
+        by_topic: dict[str, list[tuple[int, OffsetAndMetadata | None]]] = {}
+        everything: dict[TopicPartition, OffsetAndMetadata | None] = {**dict.fromkeys(unstable), **committed}
+        for (name, index), om in sorted(everything.items()):
             by_topic.setdefault(name, []).append((index, om))
         for name, entries in by_topic.items():
             topic_id = None
@@ -275,7 +284,7 @@ def _fetch_group(
                 if topic is None:
                     continue  # a topic without an id can't be named in v10
                 topic_id = topic.topic_id
-            out.append(topic_entry(name, topic_id, tuple(partition(i, om) for i, om in entries)))
+            out.append(topic_entry(name, topic_id, tuple(partition(i, om, name=name) for i, om in entries)))
         return ErrorCode.none, tuple(out)
     for t in requested:
         if by_id:
@@ -287,7 +296,7 @@ def _fetch_group(
             name = topic.name
         else:
             name = t.name
-        parts = tuple(partition(i, committed.get((name, i))) for i in t.partition_indexes)
+        parts = tuple(partition(i, committed.get((name, i)), name=name) for i in t.partition_indexes)
         out.append(topic_entry(name, getattr(t, "topic_id", None), parts))
     return ErrorCode.none, tuple(out)
 
@@ -301,6 +310,7 @@ async def handle_offset_fetch(ctx: RequestContext, request: Any) -> Any:
             request.topics,
             mod.OffsetFetchResponsePartition,
             mod.OffsetFetchResponseTopic,
+            getattr(request, "require_stable", False),
         )
         return build(mod.OffsetFetchResponse, throttle_time=0, topics=topics, error_code=error)
     # v8+: several groups per request; v9 adds member id and epoch, which only the new
@@ -321,6 +331,7 @@ async def handle_offset_fetch(ctx: RequestContext, request: Any) -> Any:
             g.topics,
             mod.OffsetFetchResponsePartitions,
             mod.OffsetFetchResponseTopics,
+            request.require_stable,
         )
         results.append(
             build(mod.OffsetFetchResponseGroup, group_id=g.group_id, topics=topics, error_code=error)

@@ -1,4 +1,4 @@
-"""ListOffsets (earliest, latest, by timestamp), DeleteRecords and InitProducerId."""
+"""ListOffsets (earliest, latest, by timestamp) and DeleteRecords."""
 
 from __future__ import annotations
 
@@ -107,34 +107,7 @@ async def handle_delete_records(ctx: RequestContext, request: Any) -> Any:
     return build(mod.DeleteRecordsResponse, throttle_time=0, topics=tuple(results))
 
 
-async def handle_init_producer_id(ctx: RequestContext, request: Any) -> Any:
-    mod = response_module(ApiKey.INIT_PRODUCER_ID, ctx.api_version)
-    if request.transactional_id is not None:
-        # Transactions are not supported: only the idempotent producer is.
-        return build(
-            mod.InitProducerIdResponse,
-            throttle_time=0,
-            error_code=ErrorCode.transactional_id_authorization_failed,
-            producer_id=-1,
-            producer_epoch=-1,
-        )
-    producer_id = getattr(request, "producer_id", -1)
-    epoch = getattr(request, "producer_epoch", -1)
-    if producer_id >= 0 and 0 <= epoch < 32767:
-        epoch += 1  # KIP-360: bump the epoch of a producer that lost track of its sequence
-    else:
-        producer_id, epoch = ctx.broker.producer_ids.allocate(), 0
-    return build(
-        mod.InitProducerIdResponse,
-        throttle_time=0,
-        error_code=0,
-        producer_id=producer_id,
-        producer_epoch=epoch,
-    )
-
-
 APIS = [
     Api(ApiKey.LIST_OFFSETS, 1, 10, handle_list_offsets),
     Api(ApiKey.DELETE_RECORDS, 0, 2, handle_delete_records),
-    Api(ApiKey.INIT_PRODUCER_ID, 0, 4, handle_init_producer_id),
 ]

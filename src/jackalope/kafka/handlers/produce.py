@@ -4,6 +4,8 @@ Batches are checked (sizes, magic, CRC-32C, producer sequence) without decoding 
 records, offsets are assigned in place, and compressed batches are stored compressed.
 ``acks=1`` is answered once the batch is written to the OS (it survives a broker crash);
 ``acks=-1`` once it is durable under the topic's durability policy (``always``: fsync'ed).
+A transactional batch (KIP-98) is accepted only for a partition of its producer's Ongoing
+transaction (added by AddPartitionsToTxn first: KIP-890 part 1), else INVALID_TXN_STATE.
 While a resource alarm is in effect a produce waits (and its connection is not read from)
 until the alarm clears; it is never failed for it.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from jackalope.core.transactions import TxnError
 from jackalope.kafka import internal_topics
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
@@ -22,12 +25,13 @@ from jackalope.storage import (
     CorruptRecordError,
     InvalidProducerEpochError,
     InvalidRecordError,
+    InvalidTxnStateError,
     Log,
     OutOfOrderSequenceError,
     RecordTooLargeError,
     StorageError,
 )
-from jackalope.storage.records import MAGIC
+from jackalope.storage.records import MAGIC, TRANSACTIONAL, iter_batches
 
 _MAGIC_AT = 16  # the magic byte's place in a record batch and in a v0/v1 message set alike
 
@@ -35,6 +39,8 @@ _ERRORS: list[tuple[type[Exception], int]] = [
     (RecordTooLargeError, ErrorCode.message_too_large),
     (OutOfOrderSequenceError, ErrorCode.out_of_order_sequence_number),
     (InvalidProducerEpochError, ErrorCode.invalid_producer_epoch),
+    # a non-transactional batch of a producer whose transaction is open on the partition
+    (InvalidTxnStateError, ErrorCode.invalid_txn_state),
     (InvalidRecordError, ErrorCode.invalid_record),
     (CorruptRecordError, ErrorCode.corrupt_message),
     (StorageError, ErrorCode.kafka_storage_error),
@@ -87,6 +93,9 @@ def _append(ctx: RequestContext, topic_name: str | None, partition: int, records
     if refused is not None:
         return _Result(ErrorCode.invalid_record, refused)
     assert records is not None
+    refused_txn = _refuse_transactional(ctx, topic_name, partition, records)
+    if refused_txn is not None:
+        return _Result(*refused_txn)
     try:
         info = ctx.broker.topics.append_batches(log_, bytearray(records))
     except Exception as exc:
@@ -117,6 +126,33 @@ def _refuse_format(version: int, records: bytes | None) -> str | None:
     return None
 
 
+_TXN_CODES: dict[TxnError, int] = {
+    TxnError.INVALID_PRODUCER_EPOCH: ErrorCode.invalid_producer_epoch,
+    # the coordinator is not ready: retriable, as Kafka answers a failed verification
+    TxnError.COORDINATOR_LOAD_IN_PROGRESS: ErrorCode.not_enough_replicas,
+    TxnError.NOT_COORDINATOR: ErrorCode.not_enough_replicas,
+}
+
+
+def _refuse_transactional(
+    ctx: RequestContext, topic: str, partition: int, records: bytes
+) -> tuple[int, str] | None:
+    """``(error, message)`` if a transactional batch's producer has no Ongoing transaction with
+    this partition in it (KIP-890 part 1: the batch would otherwise open a transaction no
+    coordinator knows of, that nothing would ever end)."""
+    for _, header in iter_batches(records):
+        if not header.attributes & TRANSACTIONAL or header.producer_id < 0:
+            continue
+        coordinator = ctx.broker.transactions
+        if coordinator is None:
+            return ErrorCode.invalid_txn_state, "no transaction coordinator"
+        error = coordinator.check_produce(header.producer_id, header.producer_epoch, (topic, partition))
+        if error is not None:
+            message = f"partition {topic}-{partition} is not in the producer's ongoing transaction"
+            return _TXN_CODES.get(error, ErrorCode.invalid_txn_state), message
+    return None
+
+
 async def _settled(ctx: RequestContext, result: _Result, acks: int) -> None:
     """Wait until the append counts for ``acks``; a write or fsync failure becomes the error."""
     log_ = result.log
@@ -139,9 +175,7 @@ async def _settled(ctx: RequestContext, result: _Result, acks: int) -> None:
 async def handle_produce(ctx: RequestContext, request: Any) -> Any:
     acks = request.acks
     error = ErrorCode.none
-    if request.transactional_id is not None:
-        error = ErrorCode.transactional_id_authorization_failed  # no transactions here
-    elif acks not in (0, 1, -1):
+    if acks not in (0, 1, -1):
         error = ErrorCode.invalid_required_acks
     if error:
         results = [[(p.index, _Result(error)) for p in t.partition_data] for t in request.topic_data]
