@@ -302,6 +302,15 @@ KAFKA_RANGES: Final[dict[str, tuple[str, int, int]]] = {
     "retention_ms": ("log.retention.ms", -1, LONG_MAX),
     "retention_bytes": ("log.retention.bytes", -1, LONG_MAX),
     "retention_check_interval_ms": ("log.retention.check.interval.ms", 1, LONG_MAX),
+    "kafka_transaction_max_timeout_ms": ("transaction.max.timeout.ms", 1, INT_MAX),
+    "kafka_transaction_abort_interval_ms": (
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        1,
+        INT_MAX,
+    ),
+    "kafka_transactional_id_expiration_ms": ("transactional.id.expiration.ms", 1, INT_MAX),
+    "kafka_group_consumer_heartbeat_interval_ms": ("group.consumer.heartbeat.interval.ms", 1, INT_MAX),
+    "kafka_group_consumer_session_timeout_ms": ("group.consumer.session.timeout.ms", 1, INT_MAX),
 }
 
 
