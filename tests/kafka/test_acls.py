@@ -623,3 +623,30 @@ def test_the_consumer_group_protocol_needs_group_read(
     assert consume_error(config, topic, group) == KafkaError.GROUP_AUTHORIZATION_FAILED
     create(super_admin, acl(group, f"User:{gina}", AclOperation.READ, resource=ResourceType.GROUP))
     assert consume_error(config, topic, group) is None
+
+
+def test_transactions_need_the_transactional_id_and_the_topics(
+    sasl_broker: Broker, http: HttpAdmin, super_admin: AdminClient
+) -> None:
+    topic, other, txn = unique("txt"), unique("txo"), unique("tx")
+    for name in (topic, other):
+        super_admin.create_topics([NewTopic(name, 1)])[name].result(timeout=15)
+    hank = new_user(http)
+    create(
+        super_admin,
+        acl(txn, f"User:{hank}", AclOperation.WRITE, resource=ResourceType.TRANSACTIONAL_ID),
+        acl(topic, f"User:{hank}", AclOperation.WRITE),
+    )
+    p = Producer({**sasl(sasl_broker, hank, "pw"), "transactional.id": txn, "log_level": 0})
+    p.init_transactions(15)
+    p.begin_transaction()
+    p.produce(topic, b"in a transaction")
+    p.commit_transaction(15)
+
+    # a topic without Write (nor Describe): its record fails, the transaction cannot commit
+    reports: list[KafkaError | None] = []
+    p.begin_transaction()
+    p.produce(other, b"refused", on_delivery=lambda err, msg: reports.append(err))
+    with pytest.raises(KafkaException):
+        p.commit_transaction(15)
+    assert [e.code() if e is not None else None for e in reports] == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
