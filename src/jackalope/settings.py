@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from jackalope import resources, tls
 from jackalope.storage import Durability, LogConfig
@@ -223,6 +223,15 @@ class Settings:
             self.disk_limit()
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
+        self._check_kafka_ranges()
+
+    def _check_kafka_ranges(self) -> None:
+        """The settings a broker DescribeConfigs shows under Kafka's names are held to the range
+        Kafka's broker config allows (its type, INT or LONG, and its lower bound)."""
+        for name, (kafka_name, low, high) in KAFKA_RANGES.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise SettingsError(f"{name} ({kafka_name}) {value} is outside {low}..{high}")
 
     def _check_amqp_tls(self) -> None:
         if bool(self.amqp_tls_certfile) != bool(self.amqp_tls_keyfile):
@@ -276,6 +285,33 @@ class Settings:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+INT_MAX: Final = (1 << 31) - 1
+LONG_MAX: Final = (1 << 63) - 1
+# setting -> (Kafka broker config, lowest, highest): Kafka's type and validator
+KAFKA_RANGES: Final[dict[str, tuple[str, int, int]]] = {
+    "kafka_num_partitions": ("num.partitions", 1, INT_MAX),
+    "kafka_max_request_bytes": ("socket.request.max.bytes", 1, INT_MAX),
+    "kafka_max_message_bytes": ("message.max.bytes", 0, INT_MAX),
+    "kafka_group_initial_delay_ms": ("group.initial.rebalance.delay.ms", 0, INT_MAX),
+    "kafka_group_min_session_timeout_ms": ("group.min.session.timeout.ms", 1, INT_MAX),
+    "kafka_group_max_session_timeout_ms": ("group.max.session.timeout.ms", 1, INT_MAX),
+    "segment_bytes": ("log.segment.bytes", 14, INT_MAX),
+    "segment_ms": ("log.roll.ms", 1, LONG_MAX),
+    "retention_ms": ("log.retention.ms", -1, LONG_MAX),
+    "retention_bytes": ("log.retention.bytes", -1, LONG_MAX),
+    "retention_check_interval_ms": ("log.retention.check.interval.ms", 1, LONG_MAX),
+    "kafka_transaction_max_timeout_ms": ("transaction.max.timeout.ms", 1, INT_MAX),
+    "kafka_transaction_abort_interval_ms": (
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        1,
+        INT_MAX,
+    ),
+    "kafka_transactional_id_expiration_ms": ("transactional.id.expiration.ms", 1, INT_MAX),
+    "kafka_group_consumer_heartbeat_interval_ms": ("group.consumer.heartbeat.interval.ms", 1, INT_MAX),
+    "kafka_group_consumer_session_timeout_ms": ("group.consumer.session.timeout.ms", 1, INT_MAX),
+}
 
 
 def field_type(name: str) -> type:

@@ -88,3 +88,20 @@ def test_patterns_example(broker: Any) -> None:
         "kafka-consumer": ["from amqp 1", "from amqp 2"],
         "amqp-consumer": ["from amqp 1", "from amqp 2", "from kafka 1"],
     }
+
+
+def test_exactly_once_example(broker: Any) -> None:
+    example = EXAMPLE.with_name("kafka_exactly_once.py")
+    result = subprocess.run(
+        [sys.executable, str(example), broker.kafka_bootstrap], capture_output=True, text=True, timeout=40
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:4] == [
+        "transaction 1: ['order-0', 'order-1'] committed",
+        "transaction 2: ['order-2', 'order-3'] aborted",
+        "transaction 3: ['order-2', 'order-3'] committed",
+        "transaction 4: ['order-4', 'order-5'] committed",
+    ]
+    # read_committed: each order's invoice once, none of the aborted transaction's
+    assert lines[4] == "invoices: " + str([f"order-{i}" for i in range(6)])

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from jackalope.core.errors import NotAllowed, NotFound
-from jackalope.core.passwords import MD5, SHA256
+from jackalope.core.passwords import MD5, SHA256, ScramCredential
 from jackalope.core.permissions import BadPermission, Permission, PermissionSource
 from jackalope.core.users import ADMINISTRATOR, BadUser, User, parse_tags
 from jackalope.storage.files import atomic_write
@@ -136,6 +136,22 @@ class AccessControl(PermissionSource):
         self.save()
         for callback in list(self.on_user_deleted):
             callback(name)
+
+    def alter_scram(self, changes: Iterable[tuple[str, str, ScramCredential | None]]) -> None:
+        """Set (or, with None, remove) SCRAM credentials: ``(user, mechanism, credential)``,
+        all saved at once.  Setting one for an unknown user creates the user (no password
+        hash, no tags, no permissions), as Kafka's users exist by their credentials."""
+        for name, mechanism, credential in changes:
+            user = self.users.get(name)
+            if user is None:
+                if credential is None:
+                    continue
+                user = self.users[name] = User(name)
+            if credential is None:
+                user.scram.pop(mechanism, None)
+            else:
+                user.scram[mechanism] = credential
+        self.save()
 
     def authenticate(self, name: str, password: str) -> bool:
         """Whether ``password`` is ``name``'s (no other rule: see :meth:`login`)."""

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from jackalope.core.access import AccessControl, LoginRefused
+from jackalope.core.acls import Acls
 from jackalope.core.alarms import Alarms
 from jackalope.core.clients import Clients
 from jackalope.core.dead_letters import DeathStamp
@@ -60,6 +61,7 @@ class BrokerCore:
         self.defer = defer
         self.data_dir = data_dir
         self.access = AccessControl(data_dir, loopback_users)
+        self.acls = Acls(data_dir)  # Kafka's ACL bindings (acls.json)
         self.default_user = default_user  # created on the first start (no users.json yet)
         self.vhosts: dict[str, VirtualHost] = {}
         # The front-ends close a deleted vhost's connections (RabbitMQ: "vhost 'x' is deleted").
@@ -287,6 +289,7 @@ class BrokerCore:
         (no users stored yet) the default user, administrator with every permission on "/"."""
         self.topics.load()
         self._load_vhosts()
+        self.acls.load()
         if not self.access.load(self.vhosts):
             name, password = self.default_user
             self.access.create_default(name, password, DEFAULT_VHOST)

@@ -131,6 +131,18 @@ def scram_credential(
     return ScramCredential(salt, stored_key, server_key, iterations)
 
 
+def scram_from_salted_password(
+    salted: bytes, salt: bytes, iterations: int, mechanism: str
+) -> ScramCredential:
+    """The credential of a salted password (KIP-554: clients send SaltedPassword, never the
+    password)."""
+    name = SCRAM_MECHANISMS[mechanism]
+    client_key = hmac.new(salted, b"Client Key", name).digest()
+    stored_key = hashlib.new(name, client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", name).digest()
+    return ScramCredential(salt, stored_key, server_key, iterations)
+
+
 def scram_credentials(password: str) -> dict[str, ScramCredential]:
     """A credential for every SCRAM mechanism the broker serves."""
     return {mechanism: scram_credential(mechanism, password) for mechanism in SCRAM_MECHANISMS}

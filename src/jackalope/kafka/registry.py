@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from jackalope.kafka import request_guards
 from jackalope.kafka.handlers import (
     Api,
+    acls,
     admin,
     api_versions,
+    cluster,
     consumer_groups,
     fetch,
     groups,
@@ -22,7 +25,7 @@ from jackalope.kafka.handlers import (
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 
 APIS: dict[int, Api] = {
-    api.key: api
+    api.key: request_guards.guarded(api)
     for module in (
         api_versions,
         metadata,
@@ -36,6 +39,8 @@ APIS: dict[int, Api] = {
         partitions,
         offset_delete,
         transactions,
+        acls,
+        cluster,
     )
     for api in module.APIS
 }

@@ -167,6 +167,14 @@ class GroupCoordinator:
             raise RuntimeError("GroupCoordinator.load() has not run")
         return self._loop
 
+    @property
+    def offsets_retention_ms(self) -> int:
+        return self._offsets.retention_ms
+
+    @property
+    def offsets_retention_check_interval_ms(self) -> int:
+        return self._offsets.retention_check_interval_ms
+
     def _status(self, group_id: str, *, require_id: bool = True) -> GroupError | None:
         if self._closed:
             return GroupError.NOT_COORDINATOR

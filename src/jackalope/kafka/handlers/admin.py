@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from enum import IntEnum
 from typing import Any
 
+from jackalope.core.acls import CLUSTER_NAME, Operation
+from jackalope.core.acls import ResourceType as AclResource
 from jackalope.core.topics import (
     CONFIG_KEYS,
     ConfigEntry,
@@ -26,6 +28,7 @@ from jackalope.core.topics import (
     TopicExists,
     UnknownTopic,
 )
+from jackalope.kafka import authorization
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
@@ -51,6 +54,7 @@ class ConfigType(IntEnum):
     BOOLEAN = 1
     STRING = 2
     INT = 3
+    SHORT = 4
     LONG = 5
     DOUBLE = 6
     LIST = 7
@@ -135,6 +139,10 @@ def _topic_error(exc: TopicError) -> Rejected:
     elif isinstance(exc, InvalidConfig):
         code = ErrorCode.invalid_config
     return Rejected(code, str(exc))
+
+
+def _topic_denied(name: str) -> Rejected:
+    return Rejected(ErrorCode.topic_authorization_failed, f"Authorization failed for topic {name}")
 
 
 def _duplicates(names: Iterable[str | None]) -> set[str | None]:
@@ -222,10 +230,13 @@ async def handle_create_topics(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.CREATE_TOPICS, ctx.api_version)
     topics = ctx.broker.topics
     results = []
+    cluster_create = authorization.cluster(ctx, Operation.CREATE)
     for t, duplicate in _each_topic_once(request.topics):
         try:
             if duplicate is not None:
                 raise duplicate
+            if not cluster_create and not authorization.topic(ctx, Operation.CREATE, t.name):
+                raise _topic_denied(t.name)
             partitions = _requested_partitions(ctx, t)
             configs: dict[str, str] = {}
             for c in t.configs:
@@ -294,6 +305,8 @@ async def handle_delete_topics(ctx: RequestContext, request: Any) -> Any:
                 name = by_id.name
             if name is None:
                 raise Rejected(ErrorCode.invalid_request, "neither a topic name nor a topic id was given")
+            if not authorization.topic(ctx, Operation.DELETE, name):
+                raise _topic_denied(name)
             topic = topics.get(name)
             if topic is None:
                 raise Rejected(ErrorCode.unknown_topic_or_partition, f"unknown topic {name!r}")
@@ -331,6 +344,8 @@ async def handle_create_partitions(ctx: RequestContext, request: Any) -> Any:
         try:
             if duplicate is not None:
                 raise duplicate
+            if not authorization.topic(ctx, Operation.ALTER, t.name):
+                raise _topic_denied(t.name)
             try:
                 topics.add_partitions(t.name, t.count, validate_only=True)
             except TopicError as exc:
@@ -366,7 +381,7 @@ def broker_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
     base = topics.base_config
     groups = ctx.broker.groups
     kafka = ctx.broker
-    return [
+    configs = [
         ("broker.id", str(ctx.broker.node_id), ConfigType.INT),
         ("node.id", str(ctx.broker.node_id), ConfigType.INT),
         ("listeners", f"{kafka.security_protocol}://{kafka.listen_address}", ConfigType.STRING),
@@ -375,7 +390,28 @@ def broker_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
             f"{kafka.security_protocol}://{kafka.advertised_host}:{kafka.advertised_port}",
             ConfigType.STRING,
         ),
+        ("process.roles", "broker,controller", ConfigType.LIST),
+        (
+            "controller.quorum.voters",
+            f"{ctx.broker.node_id}@{kafka.advertised_host}:{kafka.advertised_port}",
+            ConfigType.LIST,
+        ),
+        ("log.dirs", str(ctx.broker.core.logs.directory), ConfigType.STRING),
+        (
+            "log.retention.check.interval.ms",
+            str(ctx.broker.core.logs.retention_check_interval_ms),
+            ConfigType.LONG,
+        ),
         ("group.initial.rebalance.delay.ms", str(groups.initial_rebalance_delay_ms), ConfigType.INT),
+        ("group.max.size", str(groups.group_max_size), ConfigType.INT),
+        ("offsets.retention.minutes", str(groups.offsets_retention_ms // 60_000), ConfigType.INT),
+        (
+            "offsets.retention.check.interval.ms",
+            str(groups.offsets_retention_check_interval_ms),
+            ConfigType.LONG,
+        ),
+        ("offsets.topic.replication.factor", "1", ConfigType.SHORT),
+        ("offsets.topic.num.partitions", "1", ConfigType.INT),
         ("group.min.session.timeout.ms", str(groups.min_session_timeout_ms), ConfigType.INT),
         ("group.max.session.timeout.ms", str(groups.max_session_timeout_ms), ConfigType.INT),
         ("num.partitions", str(topics.default_partitions), ConfigType.INT),
@@ -397,7 +433,24 @@ def broker_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
             ",".join(ctx.broker.sasl_mechanisms),
             ConfigType.LIST,
         ),
+        ("super.users", ";".join(f"User:{n}" for n in _administrators(ctx)), ConfigType.LIST),
     ]
+    transactions = getattr(ctx.broker, "transactions", None)
+    for attribute, name in (
+        ("max_timeout_ms", "transaction.max.timeout.ms"),
+        ("id_expiration_ms", "transactional.id.expiration.ms"),
+    ):
+        value = getattr(transactions, attribute, None)
+        if isinstance(value, int):
+            configs.append((name, str(value), ConfigType.INT))
+    metadata_bytes = getattr(groups, "max_metadata_bytes", None)
+    if isinstance(metadata_bytes, int):
+        configs.append(("offset.metadata.max.bytes", str(metadata_bytes), ConfigType.INT))
+    return configs
+
+
+def _administrators(ctx: RequestContext) -> list[str]:
+    return sorted(u.name for u in ctx.broker.core.access.users.values() if u.is_administrator)
 
 
 def _describe_entry(
@@ -439,9 +492,22 @@ def _check_broker_name(ctx: RequestContext, name: str) -> None:
         )
 
 
+def _authorize_configs(ctx: RequestContext, resource: Any, operation: Operation) -> None:
+    """TOPIC_AUTHORIZATION_FAILED or CLUSTER_AUTHORIZATION_FAILED unless ``operation`` (Describe-
+    or AlterConfigs) on the resource is allowed, as Kafka checks before anything else."""
+    if resource.resource_type == ResourceType.TOPIC:
+        if not authorization.topic(ctx, operation, resource.resource_name):
+            raise _topic_denied(resource.resource_name)
+    elif resource.resource_type in (ResourceType.BROKER, ResourceType.BROKER_LOGGER) and not (
+        authorization.cluster(ctx, operation)
+    ):
+        raise Rejected(ErrorCode.cluster_authorization_failed, "Cluster authorization failed.")
+
+
 def _describe_resource(ctx: RequestContext, mod: Any, request: Any, resource: Any) -> tuple[Any, ...]:
     keys = set(resource.configuration_keys) if resource.configuration_keys else None
     entries = []
+    _authorize_configs(ctx, resource, Operation.DESCRIBE_CONFIGS)
     if resource.resource_type == ResourceType.TOPIC:
         topics = ctx.broker.topics
         try:
@@ -512,6 +578,7 @@ async def handle_describe_configs(ctx: RequestContext, request: Any) -> Any:
 
 
 def _alter_resource(ctx: RequestContext, resource: Any, validate_only: bool, *, incremental: bool) -> None:
+    _authorize_configs(ctx, resource, Operation.ALTER_CONFIGS)
     dupes = _duplicates(c.name for c in resource.configs)
     if dupes:
         raise Rejected(
@@ -646,7 +713,11 @@ async def handle_describe_cluster(ctx: RequestContext, request: Any) -> Any:
         cluster_id=broker.cluster_id,
         controller_id=broker.node_id,
         brokers=(node,),
-        cluster_authorized_operations=UNKNOWN_OPERATIONS,
+        cluster_authorized_operations=(
+            authorization.authorized_operations(ctx, AclResource.CLUSTER, CLUSTER_NAME)
+            if request.include_cluster_authorized_operations
+            else UNKNOWN_OPERATIONS
+        ),
     )
 
 

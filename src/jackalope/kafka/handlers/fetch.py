@@ -17,7 +17,8 @@ import struct
 import uuid
 from typing import Any
 
-from jackalope.kafka import fetch_response, internal_topics
+from jackalope.core.acls import Operation
+from jackalope.kafka import authorization, fetch_response, internal_topics
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.fetch_sessions import FetchContext, FetchTarget, PartitionKey, TopicKey
 from jackalope.kafka.handlers import Api
@@ -117,6 +118,8 @@ def _read_all(parts: list[_Part], max_bytes: int, zero_copy: bool, committed: bo
 
 def _resolve(ctx: RequestContext, key: PartitionKey) -> tuple[Log | None, int]:
     topic_key, index = key
+    if denied := authorization.topic_key_error(ctx, Operation.READ, topic_key):
+        return None, denied
     if isinstance(topic_key, uuid.UUID):
         topic = ctx.broker.topics.by_id(topic_key)
         missing = ErrorCode.unknown_topic_id
