@@ -62,13 +62,14 @@ class NoAcls:
 
 
 class HttpUsers:
-    """kafka-configs.sh --add-config SCRAM-SHA-*: a user of Jackalope's SASL brokers."""
+    """kafka-configs.sh --add-config SCRAM-SHA-*: a user of Jackalope's SASL brokers (its
+    password set again; it stays a super user, as every user of these brokers)."""
 
     def add_scram_user(self, username: str, password: str) -> None:
         for flavour in ("sasl", "sasl_ssl"):
             request = urllib.request.Request(
                 f"{_INFO['http'][flavour]}/api/users/{username}",
-                data=json.dumps({"password": password, "tags": ""}).encode(),
+                data=json.dumps({"password": password, "tags": "administrator"}).encode(),
                 method="PUT",
                 headers={"Authorization": _GUEST, "Content-Type": "application/json"},
             )
