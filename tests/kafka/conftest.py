@@ -191,6 +191,17 @@ def recent_ms(offset_s: float = 0) -> int:
 # -- confluent-kafka helpers (used by many modules to set things up) -----------------------------
 
 
+def sasl(broker: Any, user: str, password: str, mechanism: str = "PLAIN") -> dict[str, Any]:
+    """A confluent-kafka configuration authenticating as ``user`` over SASL_PLAINTEXT."""
+    return {
+        "bootstrap.servers": broker.kafka_bootstrap,
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": mechanism,
+        "sasl.username": user,
+        "sasl.password": password,
+    }
+
+
 def confluent_admin(bootstrap: str) -> Any:
     from confluent_kafka.admin import AdminClient
 

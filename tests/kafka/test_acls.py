@@ -28,6 +28,7 @@ from confluent_kafka.admin import (
 
 from jackalope import Broker
 from tests.amqp.access_admin import HttpAdmin
+from tests.kafka.conftest import sasl
 
 ANY_FILTER = AclBindingFilter(
     ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY
@@ -264,16 +265,6 @@ def sasl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         yield b
     finally:
         b.stop()
-
-
-def sasl(broker: Broker, user: str, password: str, mechanism: str = "PLAIN") -> dict[str, Any]:
-    return {
-        "bootstrap.servers": broker.kafka_bootstrap,
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanism": mechanism,
-        "sasl.username": user,
-        "sasl.password": password,
-    }
 
 
 @pytest.fixture(scope="module")

@@ -416,3 +416,16 @@ def test_a_silent_member_is_fenced_and_rejoins(tmp_path: Path, consumers: Any) -
             proc.kill()
             proc.wait()
         broker.stop()
+
+
+def test_a_consumer_that_only_assigns_commits(bootstrap: str, consumers: Callable[..., Any]) -> None:
+    """A ``group.protocol=consumer`` client that assign()s and commits never joins the group: it
+    sends epoch -1 (with a member id of its own making), which an empty group takes, as Kafka's
+    does for admin clients and consumers without group management."""
+    topic, group = unique("assign"), unique("assign-group")
+    create_topic(bootstrap, topic)
+    consumer = consumers(bootstrap, group)
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    consumer.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+    (committed,) = consumer.committed([TopicPartition(topic, 0)], 10)
+    assert committed.offset == 5

@@ -269,6 +269,31 @@ def test_metadata_v13_and_internal_topics(bootstrap: str, topic: str, group: str
         assert fetched.responses[0].partitions[0].records
 
 
+def test_internal_topic_names_are_not_user_topics(kafka_broker: Any, bootstrap: str) -> None:
+    """A user topic may not take an internal topic's name, by CreateTopics or by auto-creation."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for name in ("__consumer_offsets", "__transaction_state"):
+        with pytest.raises(KafkaException) as refused:
+            admin.create_topics([NewTopic(name, 1, 1)])[name].result(15)
+        assert refused.value.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS
+        with WireClient(bootstrap) as client:
+            entry = entity(METADATA, 12, "MetadataRequestTopic", name=name, topic_id=None)
+            client.call(
+                request(
+                    METADATA,
+                    12,
+                    topics=(entry,),
+                    allow_auto_topic_creation=True,
+                    include_topic_authorized_operations=False,
+                )
+            )
+        assert kafka_broker.server.core.topics.get(name) is None
+
+
 @pytest.mark.parametrize("client_name", ["confluent", "kafka-python", "aiokafka"])
 def test_clients_round_trip(bootstrap: str, topic: str, client_name: str) -> None:
     """Each client, at the versions it picks against a Kafka 4 broker, produces and consumes."""

@@ -99,7 +99,7 @@ def test_create_describe_alter_and_delete(admin: AdminClient, broker: Broker) ->
     described = describe(admin, ResourceType.TOPIC, topic)
     assert described["retention.ms"].value == "7200000"
     assert described["max.message.bytes"].source == ConfigSource.DEFAULT_CONFIG.value
-    assert described["cleanup.policy"].value == "compact,delete"
+    assert described["cleanup.policy"].value == "delete,compact"  # appended: in order, as Kafka keeps it
     assert described["cleanup.policy"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
     subtract = [ConfigEntry("cleanup.policy", "delete", incremental_operation=AlterConfigOpType.SUBTRACT)]
     res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=subtract)

@@ -905,7 +905,8 @@ def test_reconfigure_applies_to_later_operations(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("policy", "deletes"), [("delete", True), ("compact", False), ("compact,delete", True)]
+    ("policy", "deletes"),
+    [("delete", True), ("compact", False), ("compact,delete", True), ("delete,compact", True)],
 )
 def test_retention_honours_the_cleanup_policy(tmp_path: Path, policy: str, deletes: bool) -> None:
     log = open_log(

@@ -86,6 +86,14 @@ def _choice(*choices: str) -> Callable[[str], Any]:
     return parse
 
 
+def _cleanup_policy(value: str) -> str:
+    """A list of ``delete`` and ``compact``, kept in the order given (as Kafka keeps it)."""
+    items = list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    if ",".join(items) not in CLEANUP_POLICIES:
+        raise InvalidConfig(f"{value!r} is not a list of delete and compact")
+    return ",".join(items)
+
+
 def _bounded(parse: Callable[[str], Any], low: float, high: float) -> Callable[[str], Any]:
     def check(value: str) -> Any:
         number = parse(value)
@@ -150,7 +158,7 @@ CONFIG_KEYS: dict[str, ConfigKey] = {
         ConfigKey("retention.bytes", "retention_bytes", _int(-1)),
         ConfigKey("segment.bytes", "segment_bytes", _int(1024)),
         ConfigKey("segment.ms", "segment_ms", _int(1)),
-        ConfigKey("cleanup.policy", "cleanup_policy", _choice(*sorted(CLEANUP_POLICIES))),
+        ConfigKey("cleanup.policy", "cleanup_policy", _cleanup_policy),
         ConfigKey("delete.retention.ms", "delete_retention_ms", _int(0)),
         ConfigKey("min.compaction.lag.ms", "min_compaction_lag_ms", _int(0)),
         ConfigKey("max.message.bytes", "max_message_bytes", _int(0)),

@@ -13,7 +13,7 @@ from jackalope.storage.files import atomic_write
 
 DAY_MS = 24 * 3600 * 1000
 # "": neither deletion nor compaction, records are kept forever (as Kafka 4.1 accepts)
-CLEANUP_POLICIES = frozenset({"", "delete", "compact", "compact,delete"})
+CLEANUP_POLICIES = frozenset({"", "delete", "compact", "compact,delete", "delete,compact"})
 
 
 class Durability(StrEnum):
@@ -33,7 +33,7 @@ class LogConfig:
     durability: Durability = Durability.ALWAYS
     fsync_interval_ms: int = 1000
     index_interval_bytes: int = 4096
-    cleanup_policy: str = "delete"  # "delete", "compact", "compact,delete" or "" (keep all)
+    cleanup_policy: str = "delete"  # "delete", "compact", both (either order) or "" (keep all)
     delete_retention_ms: int = DAY_MS  # how long compaction keeps tombstones (null values)
     min_compaction_lag_ms: int = 0  # records younger than this are not compacted
     max_message_bytes: int = 1048588  # largest batch an append accepts

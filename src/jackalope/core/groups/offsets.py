@@ -178,6 +178,10 @@ class OffsetManager:
             return GroupError.COORDINATOR_NOT_AVAILABLE
         if group.consumer is not None:
             return group.consumer.validate_offset_commit(member_id, generation_id)
+        if generation_id < 0 and group.is_(GroupState.EMPTY):
+            # an admin client, or a consumer without group management (a KIP-848 client that
+            # only assign()s still sends the member id it made up): an empty group takes it
+            return None
         if generation_id >= 0 or member_id or group_instance_id is not None:
             error = group.validate_member(member_id, group_instance_id)
             if error is None and generation_id != group.generation_id:

@@ -7,56 +7,40 @@ writes them and turns a :class:`~jackalope.core.groups.group.Group` into its sna
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Final
 
 from jackalope.core.groups import store
 from jackalope.core.groups.consumer_group import ConsumerGroup
 from jackalope.core.groups.group import Group, Groups, Member
 from jackalope.core.groups.types import GroupError, GroupState
-from jackalope.storage import AppendInfo, Log, LogManager, Record, StorageError
+from jackalope.core.internal_log import InternalLog
+from jackalope.storage import LogManager, Record, StorageError
 
 log = logging.getLogger(__name__)
 
-_REPLAY_BYTES: Final = 1 << 20
 
-
-class OffsetsLog:
+class OffsetsLog(InternalLog):
     """The internal log named ``name`` in ``logs``; made on first append, as Kafka does."""
 
     def __init__(self, logs: LogManager, name: str) -> None:
-        self.logs = logs
-        self.name = name
-        self._log: Log | None = None
-        self._loaded = False
+        super().__init__(logs, name, "GroupCoordinator")
 
     # -- reading -------------------------------------------------------------------------------
 
     async def load(self, groups: Groups) -> int:
         """Replay the log (if there is one) into ``groups``; return how many records it held."""
-        self._loaded = True
-        self._log = log_ = self.logs.get(self.name)
-        offset = log_.start_offset if log_ is not None else 0
         replayed = 0
-        while log_ is not None and offset < log_.end_offset:
-            records = log_.read_records(offset, _REPLAY_BYTES)
-            if not records:  # a gap (compaction): continue after it
-                offset = log_.read(offset, _REPLAY_BYTES).next_offset
-                continue
-            for record in records:
-                self._replay(groups, record)
-            replayed += len(records)
-            offset = records[-1].offset + 1
-            await asyncio.sleep(0)  # let the loop breathe on a large log
+        async for record in self.replay():
+            self._replay(groups, record)
+            replayed += 1
         return replayed
 
     def _replay(self, groups: Groups, record: Record) -> None:
         try:
             entry = store.decode(record)
         except (ValueError, KeyError, TypeError, IndexError) as exc:
-            log.warning("skipping malformed record at offset %d of %s: %s", record.offset, self.name, exc)
+            self.skip(record, exc)
             return
         if isinstance(entry, store.OffsetEntry):
             tp = (entry.topic, entry.partition)
@@ -78,7 +62,7 @@ class OffsetsLog:
             try:
                 consumer = ConsumerGroup.from_json(entry.group_id, entry.value)
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                log.warning("skipping malformed record at offset %d of %s: %s", record.offset, self.name, exc)
+                self.skip(record, exc)
                 return
             groups.get_or_create(entry.group_id).consumer = consumer
         elif isinstance(entry, store.GroupEntry):
@@ -88,27 +72,6 @@ class OffsetsLog:
             _restore(groups.get_or_create(entry.group_id), entry.group)
 
     # -- writing -------------------------------------------------------------------------------
-
-    @property
-    def log(self) -> Log:
-        if not self._loaded:
-            raise RuntimeError("GroupCoordinator.load() has not run")
-        if self._log is None:
-            config = self.logs.default_config.replace(cleanup_policy="compact", retention_ms=-1)
-            self._log = self.logs.get_or_create(self.name, config)
-        return self._log
-
-    def append(self, records: Sequence[Record]) -> AppendInfo:
-        """Append ``records`` (raises ``StorageError``); they are not durable yet."""
-        return self.log.append(records)
-
-    async def wait_durable(self, info: AppendInfo) -> None:
-        """Wait until the append ``info`` is durable (raises ``StorageError`` if it never will be)."""
-        await self.logs.wait_durable(self.log, info.last_offset)
-
-    async def write(self, records: Sequence[Record]) -> None:
-        """Append ``records`` and wait until they are durable (raises ``StorageError``)."""
-        await self.wait_durable(self.append(records))
 
     def write_later(self, records: Sequence[Record], doing: str) -> None:
         """Append ``records`` without waiting; a failure is logged as ``"<doing>: <error>"``."""

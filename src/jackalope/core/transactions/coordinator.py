@@ -157,7 +157,7 @@ class TransactionCoordinator:
     async def _write(self, new: TxnMetadata) -> None:
         """Make ``new`` durable, then current (raises ``StorageError``, leaving memory as it was)."""
         new.updated_ms = self.clock()
-        await self._log.write(new)
+        await self._log.save(new)
         old = self._txns.get(new.transactional_id)
         if old is not None and self._by_pid.get(old.producer_id) is old:
             del self._by_pid[old.producer_id]

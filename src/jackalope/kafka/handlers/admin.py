@@ -28,7 +28,7 @@ from jackalope.core.topics import (
     TopicExists,
     UnknownTopic,
 )
-from jackalope.kafka import authorization
+from jackalope.kafka import authorization, internal_topics
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
@@ -237,6 +237,9 @@ async def handle_create_topics(ctx: RequestContext, request: Any) -> Any:
                 raise duplicate
             if not cluster_create and not authorization.topic(ctx, Operation.CREATE, t.name):
                 raise _topic_denied(t.name)
+            if internal_topics.is_internal(t.name):
+                # the coordinators' logs, always there as far as clients can tell
+                raise Rejected(ErrorCode.topic_already_exists, f"Topic '{t.name}' already exists.")
             partitions = _requested_partitions(ctx, t)
             configs: dict[str, str] = {}
             for c in t.configs:

@@ -26,6 +26,8 @@ def auto_create(ctx: RequestContext, name: str) -> tuple[Topic | None, int]:
         return topic, ErrorCode.none
     if not ctx.broker.auto_create_topics:
         return None, ErrorCode.unknown_topic_or_partition
+    if internal_topics.is_internal(name):  # the coordinator makes its log on first use
+        return None, ErrorCode.unknown_topic_or_partition
     try:
         return topics.create(name), ErrorCode.none
     except TopicError:
