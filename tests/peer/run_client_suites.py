@@ -318,6 +318,9 @@ def run_suite(name: str, src: Path, root: Path, timeout: float) -> Outcome:
         brokers.stop()
         (work / "brokers.log").write_text(brokers.logs())
     outcome.tests = plan.parse(plan.report)
+    if not outcome.tests:
+        # nothing ran: the suite did not load (a missing dev package, a broken overlay...)
+        outcome.note = f"NOTHING RAN (exit {proc.returncode}), see {work / 'output.log'} {outcome.note}"
     for result, _ in outcome.tests.values():
         outcome.counts[result] = outcome.counts.get(result, 0) + 1
     return outcome
