@@ -217,6 +217,25 @@ def test_describe_log_dirs_kafka_python(broker: Broker, topic: str) -> None:
         kp.close()
 
 
+def test_alter_replica_log_dirs_kafka_python(broker: Broker, topic: str) -> None:
+    """One log directory: a replica moved where it is stays (no error), elsewhere is refused."""
+    from kafka.errors import LogDirNotFoundError, NoError, ReplicaNotAvailableError
+    from kafka.structs import TopicPartitionReplica
+
+    kp = kafka_python_admin(broker)
+    try:
+        [answer] = kp.describe_log_dirs()
+        here = answer["log_dirs"][0]["log_dir"]
+        replica = TopicPartitionReplica(topic, 0, 0)
+        assert kp.alter_replica_log_dirs({replica: here}) == {replica: NoError}
+        moved = kp.alter_replica_log_dirs({replica: "/elsewhere"})[replica]
+        assert moved is LogDirNotFoundError, moved
+        missing = TopicPartitionReplica(topic, 9, 0)
+        assert kp.alter_replica_log_dirs({missing: here})[missing] is ReplicaNotAvailableError
+    finally:
+        kp.close()
+
+
 # -- ElectLeaders ----------------------------------------------------------------------------------
 
 

@@ -216,6 +216,38 @@ async def handle_describe_log_dirs(ctx: RequestContext, request: Any) -> Any:
 # -- ElectLeaders ----------------------------------------------------------------------------------
 
 
+async def handle_alter_replica_log_dirs(ctx: RequestContext, request: Any) -> Any:
+    """One log directory: moving a replica to it (where it is) is a no-op success, as Kafka
+    answers; any other path is LOG_DIR_NOT_FOUND, a partition not here REPLICA_NOT_AVAILABLE."""
+    mod = response_module(ApiKey.ALTER_REPLICA_LOG_DIRS, ctx.api_version)
+    allowed = authorization.cluster(ctx, Operation.ALTER)
+    directory = str(ctx.broker.core.logs.directory)
+    results: dict[str, list[Any]] = {}
+    for wanted in request.dirs:
+        for t in wanted.topics:
+            topic = ctx.broker.topics.get(t.name)
+            for index in t.partitions:
+                if not allowed:
+                    error = ErrorCode.cluster_authorization_failed
+                elif topic is None or topic.log(index) is None:
+                    error = ErrorCode.replica_not_available
+                elif wanted.path != directory:
+                    error = ErrorCode.log_dir_not_found
+                else:
+                    error = ErrorCode.none
+                results.setdefault(t.name, []).append(
+                    build(mod.AlterReplicaLogDirPartitionResult, partition_index=index, error_code=error)
+                )
+    return build(
+        mod.AlterReplicaLogDirsResponse,
+        throttle_time=0,
+        results=tuple(
+            build(mod.AlterReplicaLogDirTopicResult, topic_name=name, partitions=tuple(parts))
+            for name, parts in results.items()
+        ),
+    )
+
+
 async def handle_elect_leaders(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.ELECT_LEADERS, ctx.api_version)
     election = getattr(request, "election_type", PREFERRED)
@@ -406,6 +438,7 @@ async def handle_describe_quorum(ctx: RequestContext, request: Any) -> Any:
 APIS = [
     Api(ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0, handle_describe_user_scram_credentials),
     Api(ApiKey.ALTER_USER_SCRAM_CREDENTIALS, 0, 0, handle_alter_user_scram_credentials),
+    Api(ApiKey.ALTER_REPLICA_LOG_DIRS, 1, 2, handle_alter_replica_log_dirs),
     Api(ApiKey.DESCRIBE_LOG_DIRS, 1, 4, handle_describe_log_dirs),
     Api(ApiKey.ELECT_LEADERS, 0, 2, handle_elect_leaders),
     Api(ApiKey.ALTER_PARTITION_REASSIGNMENTS, 0, 0, handle_alter_partition_reassignments),
