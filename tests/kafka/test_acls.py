@@ -602,6 +602,39 @@ def test_list_offsets_and_delete_records_raw_frames(plain_broker: Broker, plain_
     assert topic not in plain_admin.list_topics(timeout=10).topics  # Metadata hides it from anonymous
 
 
+def test_offset_delete_needs_read_on_each_topic(plain_broker: Broker, plain_admin: AdminClient) -> None:
+    """OffsetDelete: Delete on the group (the whole request) and Read on each topic (its partitions
+    TOPIC_AUTHORIZATION_FAILED), as Kafka checks it; the allowed topic's offset goes."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+
+    from tests.kafka_frontend.wire import WireClient, entity, request
+
+    hidden, open_, group = unique("od-hidden"), unique("od-open"), unique("od-g")
+    for name in (hidden, open_):
+        plain_admin.create_topics([NewTopic(name, 1)])[name].result(timeout=15)
+    offsets = [
+        ConsumerGroupTopicPartitions(group, [TopicPartition(hidden, 0, 3), TopicPartition(open_, 0, 3)])
+    ]
+    plain_admin.alter_consumer_group_offsets(offsets)[group].result(timeout=15)
+    create(plain_admin, acl(hidden, "User:ANONYMOUS", AclOperation.READ, AclPermissionType.DENY))
+    part = entity(47, 0, "OffsetDeleteRequestPartition", partition_index=0)
+    delete = request(
+        47,
+        0,
+        group_id=group,
+        topics=tuple(
+            entity(47, 0, "OffsetDeleteRequestTopic", name=n, partitions=(part,)) for n in (hidden, open_)
+        ),
+    )
+    with WireClient(plain_broker.kafka_bootstrap) as client:
+        answer = client.call(delete)
+    assert answer.error_code == 0
+    errors = {t.name: [(p.partition_index, p.error_code) for p in t.partitions] for t in answer.topics}
+    assert errors == {hidden: [(0, KafkaError.TOPIC_AUTHORIZATION_FAILED)], open_: [(0, 0)]}
+    left = plain_admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(15)
+    assert {(tp.topic, tp.offset) for tp in left.topic_partitions} == {(hidden, 3)}
+
+
 def test_the_consumer_group_protocol_needs_group_read(
     sasl_broker: Broker, http: HttpAdmin, super_admin: AdminClient
 ) -> None:

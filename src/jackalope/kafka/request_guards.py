@@ -410,7 +410,7 @@ GUARDS: Final[dict[int, Guard]] = {
     ApiKey.LEAVE_GROUP: _whole(_group_read),
     ApiKey.CONSUMER_GROUP_HEARTBEAT: _whole(_group_read),
     ApiKey.OFFSET_FETCH: _offset_fetch,
-    ApiKey.OFFSET_DELETE: _whole(_group_delete),
+    ApiKey.OFFSET_DELETE: _topics(TopicCheck(Operation.READ, "topics", "topics"), _group_delete),
     ApiKey.INIT_PRODUCER_ID: _whole(_init_producer_id),
     ApiKey.END_TXN: _whole(_txn_write),
     ApiKey.ADD_PARTITIONS_TO_TXN: _add_partitions_to_txn,
