@@ -635,6 +635,29 @@ def test_offset_delete_needs_read_on_each_topic(plain_broker: Broker, plain_admi
     assert {(tp.topic, tp.offset) for tp in left.topic_partitions} == {(hidden, 3)}
 
 
+def test_describe_topic_partitions_hides_or_refuses(plain_broker: Broker, plain_admin: AdminClient) -> None:
+    """DescribeTopicPartitions: a topic the principal may not describe is left out of the list of
+    all topics, and answered TOPIC_AUTHORIZATION_FAILED (no id, no partitions) when named."""
+    from kafka import KafkaAdminClient
+
+    hidden, shown = unique("dtp-hidden"), unique("dtp-shown")
+    for name in (hidden, shown):
+        plain_admin.create_topics([NewTopic(name, 2)])[name].result(timeout=15)
+    create(plain_admin, acl(hidden, "User:ANONYMOUS", AclOperation.DESCRIBE, AclPermissionType.DENY))
+    kp = KafkaAdminClient(bootstrap_servers=plain_broker.kafka_bootstrap)
+    try:
+        named = kp.describe_topic_partitions([hidden, shown])["topics"]
+        everything = kp.describe_topic_partitions([])["topics"]  # none named: all topics
+    finally:
+        kp.close()
+    by_name = {t["name"]: t for t in named}
+    assert by_name[hidden]["error_code"] == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert by_name[hidden]["partitions"] == []
+    assert by_name[shown]["error_code"] == 0 and len(by_name[shown]["partitions"]) == 2
+    names = {t["name"] for t in everything}
+    assert shown in names and hidden not in names
+
+
 def test_the_consumer_group_protocol_needs_group_read(
     sasl_broker: Broker, http: HttpAdmin, super_admin: AdminClient
 ) -> None:
