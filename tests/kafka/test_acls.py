@@ -8,7 +8,6 @@ in vhost "/" (see docs/kafka.md)."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,15 +27,11 @@ from confluent_kafka.admin import (
 
 from jackalope import Broker
 from tests.amqp.access_admin import HttpAdmin
-from tests.kafka.conftest import sasl
+from tests.kafka.conftest import sasl, unique
 
 ANY_FILTER = AclBindingFilter(
     ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY
 )
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def acl(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,12 +25,8 @@ from confluent_kafka.admin import (
 
 from jackalope import Broker
 from tests.amqp.access_admin import HttpAdmin
-from tests.kafka.conftest import sasl
+from tests.kafka.conftest import sasl, unique
 from tests.kafka_frontend.wire import WireClient, entity, request
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture(scope="module")

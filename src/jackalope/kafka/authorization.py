@@ -37,6 +37,9 @@ from jackalope.kafka import internal_topics
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.protocol import ErrorCode
 
+# the message of every CLUSTER_AUTHORIZATION_FAILED, as Kafka words it
+CLUSTER_DENIED: Final = "Cluster authorization failed."
+
 ANONYMOUS: Final = "ANONYMOUS"
 NO_TOPIC_ID: Final = uuid.UUID(int=0)
 STREAM_VHOST: Final = "/"

@@ -64,7 +64,7 @@ async def handle_describe_acls(ctx: RequestContext, request: Any) -> Any:
         )
 
     if not authorization.cluster(ctx, Operation.DESCRIBE):
-        return failed(ErrorCode.cluster_authorization_failed, "Cluster authorization failed.")
+        return failed(ErrorCode.cluster_authorization_failed, authorization.CLUSTER_DENIED)
     try:
         acl_filter = _filter(request)
     except InvalidAcl as exc:
@@ -87,7 +87,7 @@ async def handle_create_acls(ctx: RequestContext, request: Any) -> Any:
 
     if not authorization.cluster(ctx, Operation.ALTER):
         results = [
-            result(ErrorCode.cluster_authorization_failed, "Cluster authorization failed.")
+            result(ErrorCode.cluster_authorization_failed, authorization.CLUSTER_DENIED)
             for _ in request.creations
         ]
         return build(mod.CreateAclsResponse, throttle_time=0, results=tuple(results))
@@ -123,7 +123,7 @@ async def handle_delete_acls(ctx: RequestContext, request: Any) -> Any:
 
     if not authorization.cluster(ctx, Operation.ALTER):
         results = [
-            filter_result(ErrorCode.cluster_authorization_failed, "Cluster authorization failed.")
+            filter_result(ErrorCode.cluster_authorization_failed, authorization.CLUSTER_DENIED)
             for _ in request.filters
         ]
         return build(mod.DeleteAclsResponse, throttle_time=0, filter_results=tuple(results))

@@ -504,7 +504,7 @@ def _authorize_configs(ctx: RequestContext, resource: Any, operation: Operation)
     elif resource.resource_type in (ResourceType.BROKER, ResourceType.BROKER_LOGGER) and not (
         authorization.cluster(ctx, operation)
     ):
-        raise Rejected(ErrorCode.cluster_authorization_failed, "Cluster authorization failed.")
+        raise Rejected(ErrorCode.cluster_authorization_failed, authorization.CLUSTER_DENIED)
 
 
 def _describe_resource(ctx: RequestContext, mod: Any, request: Any, resource: Any) -> tuple[Any, ...]:

@@ -28,7 +28,6 @@ SCRAM_TYPE_OF: Final = {v: k for k, v in SCRAM_TYPES.items()}
 MIN_ITERATIONS: Final = 4096
 MAX_ITERATIONS: Final = 16384
 MIN_SALT_BYTES: Final = 12  # scramp's floor: a shorter salt could never log in
-CLUSTER_DENIED: Final = "Cluster authorization failed."
 METADATA_TOPIC: Final = "__cluster_metadata"
 PREFERRED, UNCLEAN = 0, 1
 
@@ -43,7 +42,7 @@ async def handle_describe_user_scram_credentials(ctx: RequestContext, request: A
             mod.DescribeUserScramCredentialsResponse,
             throttle_time=0,
             error_code=ErrorCode.cluster_authorization_failed,
-            error_message=CLUSTER_DENIED,
+            error_message=authorization.CLUSTER_DENIED,
             results=(),
         )
     users = ctx.broker.core.access.users
@@ -102,7 +101,7 @@ async def handle_alter_user_scram_credentials(ctx: RequestContext, request: Any)
                 mod.AlterUserScramCredentialsResult,
                 user=name,
                 error_code=ErrorCode.cluster_authorization_failed,
-                error_message=CLUSTER_DENIED,
+                error_message=authorization.CLUSTER_DENIED,
             )
             for name in dict.fromkeys(names)
         )
@@ -278,7 +277,9 @@ async def handle_elect_leaders(ctx: RequestContext, request: Any) -> Any:
         outcome = []
         for index in item.partitions:
             if not allowed:
-                outcome.append(partition(index, ErrorCode.cluster_authorization_failed, CLUSTER_DENIED))
+                outcome.append(
+                    partition(index, ErrorCode.cluster_authorization_failed, authorization.CLUSTER_DENIED)
+                )
             elif topic is None:
                 outcome.append(
                     partition(index, ErrorCode.unknown_topic_or_partition, f"No such topic as {item.topic}")
@@ -344,7 +345,7 @@ async def handle_alter_partition_reassignments(ctx: RequestContext, request: Any
             mod.AlterPartitionReassignmentsResponse,
             throttle_time=0,
             error_code=ErrorCode.cluster_authorization_failed,
-            error_message=CLUSTER_DENIED,
+            error_message=authorization.CLUSTER_DENIED,
             responses=(),
         )
     responses = []
@@ -377,7 +378,7 @@ async def handle_list_partition_reassignments(ctx: RequestContext, request: Any)
         mod.ListPartitionReassignmentsResponse,
         throttle_time=0,
         error_code=ErrorCode.none if allowed else ErrorCode.cluster_authorization_failed,
-        error_message=None if allowed else CLUSTER_DENIED,
+        error_message=None if allowed else authorization.CLUSTER_DENIED,
         topics=(),  # none is ever in progress
     )
 
@@ -392,7 +393,7 @@ async def handle_describe_quorum(ctx: RequestContext, request: Any) -> Any:
         return build(mod.DescribeQuorumResponse, error_code=code, error_message=message, topics=(), nodes=())
 
     if not authorization.cluster(ctx, Operation.DESCRIBE):
-        return failed(ErrorCode.cluster_authorization_failed, CLUSTER_DENIED)
+        return failed(ErrorCode.cluster_authorization_failed, authorization.CLUSTER_DENIED)
     asked = [(t.topic_name, p.partition_index) for t in request.topics for p in t.partitions]
     if asked != [(METADATA_TOPIC, 0)]:
         return failed(ErrorCode.unknown_topic_or_partition, f"the quorum is {METADATA_TOPIC}-0")
