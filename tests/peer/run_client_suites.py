@@ -1,7 +1,8 @@
 """Run the Kafka client libraries' own integration suites against `jackalope serve`.
 
     python -m tests.peer.run_client_suites --kafka-python SRC --aiokafka SRC \
-        --confluent-kafka SRC --librdkafka SRC [--only NAME] [--timeout S] [--work DIR]
+        --confluent-kafka SRC --librdkafka SRC [--only NAME] [--timeout S] [--work DIR] \
+        [-k EXPR] [--test ID ...] [--kafka-version V]
 
 Each source directory is the library's source tree (see tests/peer/README.md for where to get
 them); a suite whose source is not given is left out.  Each suite gets its own brokers
@@ -42,6 +43,36 @@ class Outcome:
     counts: dict[str, int] = field(default_factory=dict)
     tests: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (outcome, message)
     note: str = ""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which tests of a suite run, and the broker version the suite is told it talks to.
+
+    ``keyword`` is pytest's ``-k`` expression (pytest suites); ``tests`` are pytest node ids or
+    paths relative to the suite's tree (they replace its default targets), or librdkafka test
+    numbers (its ``TESTS``); ``kafka_version`` overrides the suite's default version variable
+    (kafka-python ``KAFKA_VERSION``, aiokafka ``AIOKAFKA_KAFKA_VERSION``, librdkafka
+    ``TEST_KAFKA_VERSION``).  In quick mode librdkafka runs only the subtests marked quick
+    (``SUB_TEST_QUICK``): a test made of ``SUB_TEST``s passes without doing anything.
+    """
+
+    keyword: str | None = None
+    tests: tuple[str, ...] = ()
+    kafka_version: str | None = None
+    quick: bool | None = None  # librdkafka's quick mode (-Q); None: the suite's default
+
+    def pytest_targets(self, default: list[str]) -> list[str]:
+        return list(self.tests) or default
+
+    def pytest_extra(self) -> list[str]:
+        return ["-k", self.keyword] if self.keyword else []
+
+    def version(self, variable: str, default: str) -> str:
+        return self.kafka_version or os.environ.get(variable, default)
+
+
+ALL = Selection()
 
 
 @dataclass
@@ -93,18 +124,18 @@ def _overlay(conftest: Path, module: str, package: str) -> None:
         f.write(f"\nfrom {package}._jackalope_{module} import *  # noqa\n")
 
 
-def plan_kafka_python(src: Path, work: Path) -> Plan:
+def plan_kafka_python(src: Path, work: Path, sel: Selection = ALL) -> Plan:
     shutil.copytree(src / "test", work / "test")
     _overlay(work / "test" / "integration" / "conftest.py", "kafka_python_overlay", "test.integration")
     _write_ini(work, ["log_level = WARNING"])
     # KafkaFixture wants a Kafka distribution's directory; an empty one: no JVM tools.
     (work / "no-kafka-bin").mkdir()
     env = {
-        "KAFKA_VERSION": os.environ.get("PEER_KAFKA_VERSION", "4.2.0"),
+        "KAFKA_VERSION": sel.version("PEER_KAFKA_VERSION", "4.2.0"),
         "KAFKA_ROOT": str(work / "no-kafka-bin"),
     }
     return Plan(
-        _pytest(work, ["test/integration"], []),
+        _pytest(work, sel.pytest_targets(["test/integration"]), sel.pytest_extra()),
         work,
         env,
         work / "junit.xml",
@@ -118,7 +149,7 @@ def _uses_broker(path: Path) -> bool:
     return any(w in text for w in ("KafkaIntegrationTestCase", '"setup_test_class"', "kafka_server"))
 
 
-def plan_aiokafka(src: Path, work: Path) -> Plan:
+def plan_aiokafka(src: Path, work: Path, sel: Selection = ALL) -> Plan:
     shutil.copytree(src / "tests", work / "tests")
     _overlay(work / "tests" / "conftest.py", "aiokafka_overlay", "tests")
     _write_ini(
@@ -130,9 +161,9 @@ def plan_aiokafka(src: Path, work: Path) -> Plan:
         for p in (work / "tests").rglob("test_*.py")
         if _uses_broker(p) or _uses_broker_base(p, work)
     )
-    env = {"AIOKAFKA_KAFKA_VERSION": os.environ.get("PEER_AIOKAFKA_KAFKA_VERSION", "2.8.1")}
+    env = {"AIOKAFKA_KAFKA_VERSION": sel.version("PEER_AIOKAFKA_KAFKA_VERSION", "2.8.1")}
     return Plan(
-        _pytest(work, targets, []),
+        _pytest(work, sel.pytest_targets(targets), sel.pytest_extra()),
         work,
         env,
         work / "junit.xml",
@@ -148,7 +179,7 @@ def _uses_broker_base(path: Path, work: Path) -> bool:
     )
 
 
-def plan_confluent(src: Path, work: Path, *, group_protocol: str = "classic") -> Plan:
+def plan_confluent(src: Path, work: Path, sel: Selection = ALL, *, group_protocol: str = "classic") -> Plan:
     shutil.copytree(src / "tests", work / "tests")
     shutil.copytree(OVERLAYS / "trivup_stub", work / "stubs")
     _overlay(work / "tests" / "integration" / "conftest.py", "confluent_overlay", "tests.integration")
@@ -161,7 +192,7 @@ def plan_confluent(src: Path, work: Path, *, group_protocol: str = "classic") ->
         env["TEST_CONSUMER_GROUP_PROTOCOL"] = "consumer"
         extra.append("--ignore-glob=tests/integration/share_consumer*")
     return Plan(
-        _pytest(work, ["tests/integration"], extra),
+        _pytest(work, sel.pytest_targets(["tests/integration"]), extra + sel.pytest_extra()),
         work,
         env,
         work / "junit.xml",
@@ -170,26 +201,39 @@ def plan_confluent(src: Path, work: Path, *, group_protocol: str = "classic") ->
     )
 
 
-def plan_confluent_848(src: Path, work: Path) -> Plan:
-    return plan_confluent(src, work, group_protocol="consumer")
+def plan_confluent_848(src: Path, work: Path, sel: Selection = ALL) -> Plan:
+    return plan_confluent(src, work, sel, group_protocol="consumer")
 
 
-def plan_librdkafka(src: Path, work: Path, *, sasl: bool = False) -> Plan:
+def plan_librdkafka(
+    src: Path, work: Path, sel: Selection = ALL, *, sasl: bool = False, share: bool = False
+) -> Plan:
     tests = src / "tests"
     if not (tests / "test-runner").exists():
         raise SystemExit(
             f"{tests}/test-runner not built: cd {src} && ./configure && make && make -C tests build"
         )
-    runner = ["nice", "-n", "10", "./test-runner", "-L", "-E", "-Q", "-p1"]
+    # The share tests' subtests are not marked quick: in quick mode they would do nothing.
+    quick = sel.quick if sel.quick is not None else not share
+    runner = ["nice", "-n", "10", "./test-runner", "-L", "-E", *(["-Q"] if quick else []), "-p1"]
     env = {
         "RDKAFKA_TEST_CONF": str(work / "test.conf"),
-        "TEST_KAFKA_VERSION": os.environ.get("PEER_LIBRDKAFKA_KAFKA_VERSION", "3.9.0"),
+        # 3.9.0: the share-consumer tests (TEST_BRKVER 4.2.0) skip; the share suite says 4.2.0.
+        "TEST_KAFKA_VERSION": sel.version(
+            "PEER_LIBRDKAFKA_KAFKA_VERSION", LIBRDKAFKA_SHARE_VERSION if share else "3.9.0"
+        ),
         "LD_LIBRARY_PATH": f"{src / 'src'}:{src / 'src-cpp'}",
     }
-    if sasl:
+    if sel.tests:
+        env["TESTS"] = ",".join(sel.tests)
+    elif sasl:
         env["TESTS"] = os.environ.get("PEER_LIBRDKAFKA_SASL_TESTS", LIBRDKAFKA_SASL_TESTS)
+    elif share:
+        env["TESTS"] = os.environ.get("PEER_LIBRDKAFKA_SHARE_TESTS", LIBRDKAFKA_SHARE_TESTS)
     elif os.environ.get("PEER_LIBRDKAFKA_TESTS"):
         env["TESTS"] = os.environ["PEER_LIBRDKAFKA_TESTS"]
+    if sel.keyword:
+        raise SystemExit("-k selects pytest tests; librdkafka's are selected with --test NNNN")
 
     def configure(brokers: Brokers, work: Path) -> None:
         conf = ["test.timeout.multiplier=2"]
@@ -214,20 +258,36 @@ def plan_librdkafka(src: Path, work: Path, *, sasl: bool = False) -> Plan:
 LIBRDKAFKA_SASL_TESTS = "0001,0012,0030,0135,0142"
 
 
-def plan_librdkafka_sasl(src: Path, work: Path) -> Plan:
-    return plan_librdkafka(src, work, sasl=True)
+# The share-consumer (KIP-932) tests that need a broker; they run for broker versions >= 4.2.0.
+LIBRDKAFKA_SHARE_TESTS = "0170,0171,0172,0173,0174,0175,0176,0177,0178,0179,0180,0181,0184,0185"
+LIBRDKAFKA_SHARE_VERSION = "4.2.0"
 
 
-SUITES: dict[str, Callable[[Path, Path], Plan]] = {
+def plan_librdkafka_sasl(src: Path, work: Path, sel: Selection = ALL) -> Plan:
+    return plan_librdkafka(src, work, sel, sasl=True)
+
+
+def plan_librdkafka_share(src: Path, work: Path, sel: Selection = ALL) -> Plan:
+    return plan_librdkafka(src, work, sel, share=True)
+
+
+SUITES: dict[str, Callable[[Path, Path, Selection], Plan]] = {
     "kafka-python": plan_kafka_python,
     "aiokafka": plan_aiokafka,
     "confluent-kafka": plan_confluent,
     "confluent-kafka-848": plan_confluent_848,
     "librdkafka": plan_librdkafka,
     "librdkafka-sasl": plan_librdkafka_sasl,
+    "librdkafka-share": plan_librdkafka_share,
 }
 # Suites that run from another suite's source tree.
-SOURCE_OF = {"confluent-kafka-848": "confluent-kafka", "librdkafka-sasl": "librdkafka"}
+SOURCE_OF = {
+    "confluent-kafka-848": "confluent-kafka",
+    "librdkafka-sasl": "librdkafka",
+    "librdkafka-share": "librdkafka",
+}
+# Not run unless named with --only (they repeat tests of another suite under other settings).
+ON_REQUEST = {"librdkafka-share"}
 
 
 def parse_junit(report: Path) -> dict[str, tuple[str, str]]:
@@ -283,11 +343,11 @@ def parse_librdkafka(log: Path) -> dict[str, tuple[str, str]]:
     return {name: result for name, result in tests.items() if result[1] != RDK_NOT_SELECTED}
 
 
-def run_suite(name: str, src: Path, root: Path, timeout: float) -> Outcome:
+def run_suite(name: str, src: Path, root: Path, timeout: float, sel: Selection = ALL) -> Outcome:
     work = root / name
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    plan = SUITES[name](src.resolve(), work)
+    plan = SUITES[name](src.resolve(), work, sel)
     brokers: Brokers = start_brokers(work / "brokers", plan.broker_args)
     outcome = Outcome(name)
     try:
@@ -350,8 +410,29 @@ def main(argv: list[str] | None = None) -> int:
         )
     parser.add_argument("--only", action="append", choices=list(SUITES), help="run only these suites")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per suite")
+    parser.add_argument("-k", dest="keyword", help="pytest -k expression (pytest suites)")
+    parser.add_argument(
+        "--test",
+        action="append",
+        default=[],
+        help="a pytest node id or path in the suite's tree (replaces its default targets), "
+        "or a librdkafka test number; repeatable",
+    )
+    parser.add_argument(
+        "--quick",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="librdkafka's quick mode, -Q (default: on, off for librdkafka-share)",
+    )
+    parser.add_argument(
+        "--kafka-version",
+        help="the Kafka version the suite is told it runs against "
+        "(default per suite: kafka-python 4.2.0, aiokafka 2.8.1, librdkafka 3.9.0, "
+        f"librdkafka-share {LIBRDKAFKA_SHARE_VERSION})",
+    )
     parser.add_argument("--work", type=Path, default=None, help="work directory (default: a new temp dir)")
     args = parser.parse_args(argv)
+    sel = Selection(args.keyword, tuple(args.test), args.kafka_version, args.quick)
     root = args.work or Path(tempfile.mkdtemp(prefix="jackalope-peer-"))
     root.mkdir(parents=True, exist_ok=True)
     outcomes = []
@@ -359,8 +440,10 @@ def main(argv: list[str] | None = None) -> int:
         src = getattr(args, SOURCE_OF.get(suite, suite).replace("-", "_"))
         if src is None or (args.only and suite not in args.only):
             continue
+        if not args.only and suite in ON_REQUEST:
+            continue
         print(f"== {suite} from {src} (work: {root / suite})", flush=True)
-        outcome = run_suite(suite, Path(src), root, args.timeout)
+        outcome = run_suite(suite, Path(src), root, args.timeout, sel)
         outcomes.append(outcome)
         print(table([outcome]).splitlines()[-1], flush=True)
     results = {o.suite: {"counts": o.counts, "note": o.note, "tests": o.tests} for o in outcomes}
