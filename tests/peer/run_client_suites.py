@@ -340,6 +340,10 @@ def parse_librdkafka(log: Path) -> dict[str, tuple[str, str]]:
         m = re.match(r"\|\s*(\d{4}_\S+)\s*\|\s*(\w+)\s*\|", line)
         if m and m.group(1) not in tests:
             tests[m.group(1)] = (m.group(2).lower(), reasons.get(m.group(1), ""))
+    # Skipped tests past the point where the summary table was cut short (its last lines can be
+    # lost when the runner exits): their SKIPPING TEST line is all there is.
+    for name, reason in reasons.items():
+        tests.setdefault(name, ("skipped", reason))
     return {name: result for name, result in tests.items() if result[1] != RDK_NOT_SELECTED}
 
 
