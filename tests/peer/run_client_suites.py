@@ -2,7 +2,7 @@
 
     python -m tests.peer.run_client_suites --kafka-python SRC --aiokafka SRC \
         --confluent-kafka SRC --librdkafka SRC [--only NAME] [--timeout S] [--work DIR] \
-        [-k EXPR] [--test ID ...] [--kafka-version V]
+        [-k EXPR] [--test ID ...] [--kafka-version V] [--no-quick] [--baseline PATH]
 
 Each source directory is the library's source tree (see tests/peer/README.md for where to get
 them); a suite whose source is not given is left out.  Each suite gets its own brokers
@@ -390,6 +390,33 @@ def run_suite(name: str, src: Path, root: Path, timeout: float, sel: Selection =
     return outcome
 
 
+def compare(outcomes: list[Outcome], baseline: dict[str, dict[str, object]]) -> str:
+    """The tests whose outcome differs from ``baseline`` (a results.json of an earlier run, or
+    a directory of them), suite by suite; tests the baseline did not run are left out."""
+    lines = []
+    for o in outcomes:
+        old = baseline.get(o.suite, {}).get("tests")
+        if not isinstance(old, dict):
+            lines.append(f"{o.suite}: not in the baseline")
+            continue
+        changed = [
+            (name, old[name][0], now, message)
+            for name, (now, message) in sorted(o.tests.items())
+            if name in old and old[name][0] != now
+        ]
+        lines.append(f"{o.suite}: {len(changed)} changed against the baseline")
+        lines += [f"  {was} -> {now}: {name}  {message[:160]}" for name, was, now, message in changed]
+    return "\n".join(lines)
+
+
+def load_baseline(path: Path) -> dict[str, dict[str, object]]:
+    files = sorted(path.rglob("results.json")) if path.is_dir() else [path]
+    merged: dict[str, dict[str, object]] = {}
+    for f in files:
+        merged.update(json.loads(f.read_text()))
+    return merged
+
+
 def table(outcomes: list[Outcome]) -> str:
     rows = ["| suite | passed | failed | error | skipped | note |", "|---|---|---|---|---|---|"]
     for o in outcomes:
@@ -423,6 +450,11 @@ def main(argv: list[str] | None = None) -> int:
         "or a librdkafka test number; repeatable",
     )
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a results.json of an earlier run (or a directory holding some): print what changed",
+    )
+    parser.add_argument(
         "--quick",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -454,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     (root / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True))
     print(table(outcomes))
     print(f"details: {root / 'results.json'}")
+    if args.baseline is not None:
+        print(compare(outcomes, load_baseline(args.baseline)))
     return 0
 
 
