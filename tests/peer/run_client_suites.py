@@ -15,6 +15,7 @@ Not part of Jackalope's own test suite: it needs sources fetched by hand and tak
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -112,6 +113,15 @@ def _pytest(work: Path, targets: list[str], extra: list[str]) -> list[str]:
     ]
 
 
+def broker_has_setting(name: str) -> bool:
+    """Whether the broker the suites run (the ``jackalope`` on this interpreter's path, i.e.
+    the checkout whose ``src`` is on PYTHONPATH) has the setting ``name``: flags for settings
+    that only some branches have are passed only to the brokers that know them."""
+    from jackalope.settings import Settings
+
+    return name in {f.name for f in dataclasses.fields(Settings)}
+
+
 def _write_ini(work: Path, lines: list[str]) -> None:
     (work / "pytest.ini").write_text("[pytest]\n" + "\n".join(lines) + "\n")
 
@@ -191,13 +201,18 @@ def plan_confluent(src: Path, work: Path, sel: Selection = ALL, *, group_protoco
         # The suite's KIP-848 mode: every consumer test with group.protocol=consumer.
         env["TEST_CONSUMER_GROUP_PROTOCOL"] = "consumer"
         extra.append("--ignore-glob=tests/integration/share_consumer*")
+    broker_args = ["--kafka-num-partitions", "1"]
+    if broker_has_setting("kafka_share_record_lock_duration_ms"):
+        # The suite's cluster (tests/common broker_conf): group.share.record.lock.duration.ms
+        # and group.share.min.record.lock.duration.ms 1000, for its redelivery tests.
+        broker_args += ["--kafka-share-record-lock-duration-ms", "1000"]
     return Plan(
         _pytest(work, sel.pytest_targets(["tests/integration"]), extra + sel.pytest_extra()),
         work,
         env,
         work / "junit.xml",
         parse_junit,
-        ("--kafka-num-partitions", "1"),
+        tuple(broker_args),
     )
 
 
