@@ -264,9 +264,12 @@ def plan_librdkafka(
             conf.append(f"metadata.broker.list={brokers.serves['plain'].kafka}")
         (work / "test.conf").write_text("\n".join(conf) + "\n")
 
-    return Plan(
-        runner, tests, env, work / "output.log", parse_librdkafka, ("--kafka-num-partitions", "4"), configure
-    )
+    broker_args = ["--kafka-num-partitions", "4"]
+    if share and broker_has_setting("kafka_share_min_record_lock_duration_ms"):
+        # librdkafka's test cluster (cluster_testing.py, run-all-tests.sh) lowers
+        # group.share.min.record.lock.duration.ms to 1000: the tests set 3000 on their groups.
+        broker_args += ["--kafka-share-min-record-lock-duration-ms", "1000"]
+    return Plan(runner, tests, env, work / "output.log", parse_librdkafka, tuple(broker_args), configure)
 
 
 # The tests that need a SASL listener (and a few basics, over SASL).
