@@ -332,6 +332,7 @@ RDK_RESULT = re.compile(r"=+ Test (\S+) (PASSED|FAILED|SKIPPED)")
 RDK_SKIP = re.compile(r"\[(\d{4}_\S+)\s*/[^]]*\] (?:WARN: )?SKIPPING TEST: (.*)")
 # A local (mock cluster) test that -L leaves out: not a broker test, not counted.
 RDK_NOT_SELECTED = "Filtered due to negative test flags"
+RDK_RUNNING = re.compile(r"=+ Running test (\S+) =+")
 RDK_FAIL = re.compile(r'### Test "(\d{4}_[^" ]+)[^"]*" failed at')
 
 
@@ -358,6 +359,11 @@ def parse_librdkafka(log: Path) -> dict[str, tuple[str, str]]:
         m = re.match(r"\|\s*(\d{4}_\S+)\s*\|\s*(\w+)\s*\|", line)
         if m and m.group(1) not in tests:
             tests[m.group(1)] = (m.group(2).lower(), reasons.get(m.group(1), ""))
+    # A test that started and never ended: the suite was stopped (timeout) or crashed in it.
+    for line in lines:
+        m = RDK_RUNNING.search(line)
+        if m:
+            tests.setdefault(m.group(1), ("failed", "did not finish (stopped at the timeout, or crashed)"))
     # Skipped tests past the point where the summary table was cut short (its last lines can be
     # lost when the runner exits): their SKIPPING TEST line is all there is.
     for name, reason in reasons.items():
