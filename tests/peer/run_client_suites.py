@@ -25,12 +25,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.peer.brokers import Brokers, start_brokers
+from tests.peer.brokers import GUEST_AUTH, Brokers, start_brokers
 
 HERE = Path(__file__).resolve().parent
 OVERLAYS = HERE / "overlays"
@@ -122,6 +123,18 @@ def broker_has_setting(name: str) -> bool:
     return name in {f.name for f in dataclasses.fields(Settings)}
 
 
+def _put_user(http: str, name: str, password: str, *, tags: str) -> None:
+    """Create or replace a user of a broker (HTTP API, as brokers.py makes them)."""
+    request = urllib.request.Request(
+        f"{http}/api/users/{name}",
+        data=json.dumps({"password": password, "tags": tags}).encode(),
+        method="PUT",
+        headers={"Authorization": GUEST_AUTH, "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
 def _write_ini(work: Path, lines: list[str]) -> None:
     (work / "pytest.ini").write_text("[pytest]\n" + "\n".join(lines) + "\n")
 
@@ -206,6 +219,15 @@ def plan_confluent(src: Path, work: Path, sel: Selection = ALL, *, group_protoco
         # The suite's cluster (tests/common broker_conf): group.share.record.lock.duration.ms
         # and group.share.min.record.lock.duration.ms 1000, for its redelivery tests.
         broker_args += ["--kafka-share-record-lock-duration-ms", "1000"]
+    configure = None
+    if broker_has_setting("kafka_allow_everyone_if_no_acl_found"):
+        # The suite's SASL cluster has an authorizer with allow.everyone.if.no.acl.found=true
+        # and sasl_user is no super user (test_describe_operations): the same here.
+        broker_args += ["--kafka-allow-everyone-if-no-acl-found", "true"]
+
+        def configure(brokers: Brokers, work: Path) -> None:
+            _put_user(brokers.serves["sasl"].http, "sasl_user", "sasl_user", tags="")
+
     return Plan(
         _pytest(work, sel.pytest_targets(["tests/integration"]), extra + sel.pytest_extra()),
         work,
@@ -213,6 +235,7 @@ def plan_confluent(src: Path, work: Path, sel: Selection = ALL, *, group_protoco
         work / "junit.xml",
         parse_junit,
         tuple(broker_args),
+        configure,
     )
 
 
@@ -265,6 +288,10 @@ def plan_librdkafka(
         (work / "test.conf").write_text("\n".join(conf) + "\n")
 
     broker_args = ["--kafka-num-partitions", "4"]
+    if sasl and broker_has_setting("kafka_connections_max_reauth_ms"):
+        # librdkafka's test cluster: connections.max.reauth.ms=10000 (0142_reauthentication
+        # skips itself without it).
+        broker_args += ["--kafka-connections-max-reauth-ms", "10000"]
     if share and broker_has_setting("kafka_share_min_record_lock_duration_ms"):
         # librdkafka's test cluster (cluster_testing.py, run-all-tests.sh) lowers
         # group.share.min.record.lock.duration.ms to 1000: the tests set 3000 on their groups.
