@@ -19,6 +19,7 @@ from jackalope.amqp.server import AmqpServer, install_codecs
 from jackalope.core import BrokerCore
 from jackalope.core.groups import GroupCoordinator
 from jackalope.core.producer_ids import ProducerIds
+from jackalope.core.share.partitions import DefaultConfig, SharePartitions
 from jackalope.core.transactions import LogMarkers, TransactionCoordinator
 from jackalope.datadir import DataDir, StartupError
 from jackalope.http.api import make_app
@@ -55,6 +56,7 @@ class Server:
         self._kafka: KafkaServer | None = None
         self._groups: GroupCoordinator | None = None
         self._transactions: TransactionCoordinator | None = None
+        self._share_partitions: SharePartitions | None = None
         self.core: BrokerCore | None = None
         self._stopped = asyncio.Event()
 
@@ -195,6 +197,14 @@ class Server:
         )
         await transactions.load()
         core.transactions = transactions
+        shares = self._share_partitions = SharePartitions(
+            core.logs,
+            core.topics,
+            max_in_flight=s.kafka_share_partition_max_record_locks,
+            default_config=DefaultConfig(record_lock_duration_ms=s.kafka_share_record_lock_duration_ms),
+        )
+        await shares.load()
+        core.topics.on_delete.append(shares.topic_deleted)
         broker = KafkaBroker(
             core=core,
             topics=core.topics,
@@ -206,6 +216,7 @@ class Server:
             transactions=transactions,
             sasl_mechanisms=s.kafka_sasl_list(),
         )
+        broker.share_partitions = shares
         context = None
         if s.kafka_tls_certfile:
             context = tls.server_context("Kafka", s.kafka_tls_certfile, s.kafka_tls_keyfile)

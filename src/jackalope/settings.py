@@ -125,6 +125,16 @@ class Settings:
     kafka_max_message_bytes: int = _setting(
         1048588, "Largest record batch a topic accepts unless its max.message.bytes says otherwise."
     )
+    kafka_share_record_lock_duration_ms: int = _setting(
+        30000,
+        "How long a share-group member holds the records it fetched before they are delivered again, "
+        "for groups that do not set share.record.lock.duration.ms (group.share.record.lock.duration.ms).",
+    )
+    kafka_share_partition_max_record_locks: int = _setting(
+        2000,
+        "Most records in flight per share-partition; past it a share fetch gets nothing new "
+        "(group.share.partition.max.record.locks).",
+    )
     memory_high_watermark: str = _setting(
         "0.4",
         "Memory use that raises the memory alarm (publishers are blocked until it clears): a fraction "

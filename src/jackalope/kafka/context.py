@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from jackalope.core.producer_ids import ProducerIds
 from jackalope.core.topics import Topics
 from jackalope.kafka.fetch_sessions import FetchSessionCache
+from jackalope.kafka.share_sessions import ShareSessionCache
 
 if TYPE_CHECKING:
     from jackalope.core import BrokerCore
     from jackalope.core.groups import GroupCoordinator
+    from jackalope.core.share.partitions import SharePartitions
     from jackalope.core.transactions import TransactionCoordinator
 
 NODE_ID = 0
@@ -35,6 +37,8 @@ class KafkaBroker:
     producer_ids: ProducerIds = field(default_factory=lambda: ProducerIds(None))
     transactions: TransactionCoordinator | None = None
     fetch_sessions: FetchSessionCache = field(default_factory=FetchSessionCache)  # KIP-227
+    share_partitions: SharePartitions | None = None  # KIP-932 delivery state
+    share_sessions: ShareSessionCache = field(default_factory=ShareSessionCache)
 
     @property
     def node_id(self) -> int:

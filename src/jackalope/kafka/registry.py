@@ -20,6 +20,8 @@ from jackalope.kafka.handlers import (
     partitions,
     produce,
     sasl,
+    share_fetch,
+    share_offsets,
     transactions,
 )
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
@@ -41,6 +43,8 @@ APIS: dict[int, Api] = {
         transactions,
         acls,
         cluster,
+        share_fetch,
+        share_offsets,
     )
     for api in module.APIS
 }
