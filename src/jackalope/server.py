@@ -19,6 +19,7 @@ from jackalope.amqp.server import AmqpServer, install_codecs
 from jackalope.core import BrokerCore
 from jackalope.core.groups import GroupCoordinator
 from jackalope.core.producer_ids import ProducerIds
+from jackalope.core.share import GroupConfigs, ShareCoordinator
 from jackalope.core.transactions import LogMarkers, TransactionCoordinator
 from jackalope.datadir import DataDir, StartupError
 from jackalope.http.api import make_app
@@ -54,6 +55,7 @@ class Server:
         self._amqp: AmqpServer | None = None
         self._kafka: KafkaServer | None = None
         self._groups: GroupCoordinator | None = None
+        self._share: ShareCoordinator | None = None
         self._transactions: TransactionCoordinator | None = None
         self.core: BrokerCore | None = None
         self._stopped = asyncio.Event()
@@ -181,6 +183,7 @@ class Server:
         )
         await groups.load()
         core.groups = groups
+        share = self._share_groups(groups, core)
         core.topics.on_delete.append(groups.delete_topic_offsets)
         producer_ids = self._producer_ids()
         transactions = self._transactions = TransactionCoordinator(
@@ -205,6 +208,7 @@ class Server:
             producer_ids=producer_ids,
             transactions=transactions,
             sasl_mechanisms=s.kafka_sasl_list(),
+            share=share,
         )
         context = None
         if s.kafka_tls_certfile:
@@ -222,6 +226,28 @@ class Server:
         broker.listen_address = f"{s.host}:{port}"
         broker.tls = context is not None
         self.addresses["kafka"] = _url("kafka+ssl" if context else "kafka", s.host, port)
+
+    def _share_groups(self, groups: GroupCoordinator, core: BrokerCore) -> ShareCoordinator:
+        """Share groups (KIP-932) and the group configs, in one id namespace with ``groups``."""
+        s = self.settings
+        data = s.data_dir
+        try:
+            configs = GroupConfigs(
+                data / "group-configs.json",
+                consumer_session_timeout_ms=s.kafka_group_consumer_session_timeout_ms,
+                consumer_heartbeat_interval_ms=s.kafka_group_consumer_heartbeat_interval_ms,
+            )
+            share = self._share = ShareCoordinator(
+                data / "share-groups.json",
+                configs=configs,
+                topics=lambda: {t.name: len(t.partitions) for t in core.topics},
+                other_group=lambda group_id: groups.describe(group_id).state != "Dead",
+            )
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+        share.start(asyncio.get_running_loop())
+        groups.share_groups = share
+        return share
 
     def _producer_ids(self) -> ProducerIds:
         path = self.settings.data_dir / "producer-ids"
@@ -253,6 +279,9 @@ class Server:
         if self._groups is not None:
             self._groups.close()
             self._groups = None
+        if self._share is not None:
+            self._share.close()
+            self._share = None
         if self._amqp is not None:
             await self._amqp.stop()
             self._amqp = None

@@ -12,6 +12,7 @@ from jackalope.kafka.fetch_sessions import FetchSessionCache
 if TYPE_CHECKING:
     from jackalope.core import BrokerCore
     from jackalope.core.groups import GroupCoordinator
+    from jackalope.core.share import ShareCoordinator
     from jackalope.core.transactions import TransactionCoordinator
 
 NODE_ID = 0
@@ -35,6 +36,7 @@ class KafkaBroker:
     producer_ids: ProducerIds = field(default_factory=lambda: ProducerIds(None))
     transactions: TransactionCoordinator | None = None
     fetch_sessions: FetchSessionCache = field(default_factory=FetchSessionCache)  # KIP-227
+    share: ShareCoordinator | None = None  # share groups (KIP-932)
 
     @property
     def node_id(self) -> int:

@@ -20,6 +20,7 @@ from jackalope.kafka.handlers import (
     partitions,
     produce,
     sasl,
+    share_groups,
     transactions,
 )
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
@@ -41,6 +42,7 @@ APIS: dict[int, Api] = {
         transactions,
         acls,
         cluster,
+        share_groups,
     )
     for api in module.APIS
 }
