@@ -19,7 +19,9 @@ from jackalope.amqp.server import AmqpServer, install_codecs
 from jackalope.core import BrokerCore
 from jackalope.core.groups import GroupCoordinator
 from jackalope.core.producer_ids import ProducerIds
-from jackalope.core.share.partitions import DefaultConfig, SharePartitions
+from jackalope.core.share import GroupConfigs, ShareCoordinator, ShareGroupConfig
+from jackalope.core.share.configs import Bounds
+from jackalope.core.share.partitions import SharePartitions
 from jackalope.core.transactions import LogMarkers, TransactionCoordinator
 from jackalope.datadir import DataDir, StartupError
 from jackalope.http.api import make_app
@@ -55,6 +57,7 @@ class Server:
         self._amqp: AmqpServer | None = None
         self._kafka: KafkaServer | None = None
         self._groups: GroupCoordinator | None = None
+        self._share: ShareCoordinator | None = None
         self._transactions: TransactionCoordinator | None = None
         self._share_partitions: SharePartitions | None = None
         self.core: BrokerCore | None = None
@@ -183,6 +186,7 @@ class Server:
         )
         await groups.load()
         core.groups = groups
+        share = self._share_groups(groups, core)
         core.topics.on_delete.append(groups.delete_topic_offsets)
         producer_ids = self._producer_ids()
         transactions = self._transactions = TransactionCoordinator(
@@ -201,10 +205,13 @@ class Server:
             core.logs,
             core.topics,
             max_in_flight=s.kafka_share_partition_max_record_locks,
-            default_config=DefaultConfig(record_lock_duration_ms=s.kafka_share_record_lock_duration_ms),
+            config=share.config,
         )
         await shares.load()
         core.topics.on_delete.append(shares.topic_deleted)
+        share.on_member_left.append(shares.member_left)
+        share.on_group_deleted.append(shares.group_deleted)
+        share.on_config_changed.append(shares.reconfigure)
         broker = KafkaBroker(
             core=core,
             topics=core.topics,
@@ -215,8 +222,11 @@ class Server:
             producer_ids=producer_ids,
             transactions=transactions,
             sasl_mechanisms=s.kafka_sasl_list(),
+            share=share,
         )
         broker.share_partitions = shares
+        share.on_member_left.append(lambda group, member: broker.share_sessions.drop((group, member)))
+        share.on_group_deleted.append(broker.share_sessions.drop_group)
         context = None
         if s.kafka_tls_certfile:
             context = tls.server_context("Kafka", s.kafka_tls_certfile, s.kafka_tls_keyfile)
@@ -233,6 +243,34 @@ class Server:
         broker.listen_address = f"{s.host}:{port}"
         broker.tls = context is not None
         self.addresses["kafka"] = _url("kafka+ssl" if context else "kafka", s.host, port)
+
+    def _share_groups(self, groups: GroupCoordinator, core: BrokerCore) -> ShareCoordinator:
+        """Share groups (KIP-932) and the group configs, in one id namespace with ``groups``."""
+        s = self.settings
+        data = s.data_dir
+        try:
+            lock_ms = s.kafka_share_record_lock_duration_ms
+            configs = GroupConfigs(
+                data / "group-configs.json",
+                share_defaults=ShareGroupConfig(
+                    record_lock_duration_ms=lock_ms,
+                    partition_max_record_locks=s.kafka_share_partition_max_record_locks,
+                ),
+                bounds=Bounds(share_record_lock_duration_ms=(min(lock_ms, 15000), max(lock_ms, 60000))),
+                consumer_session_timeout_ms=s.kafka_group_consumer_session_timeout_ms,
+                consumer_heartbeat_interval_ms=s.kafka_group_consumer_heartbeat_interval_ms,
+            )
+            share = self._share = ShareCoordinator(
+                data / "share-groups.json",
+                configs=configs,
+                topics=lambda: {t.name: len(t.partitions) for t in core.topics},
+                other_group=lambda group_id: groups.describe(group_id).state != "Dead",
+            )
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+        share.start(asyncio.get_running_loop())
+        groups.share_groups = share
+        return share
 
     def _producer_ids(self) -> ProducerIds:
         path = self.settings.data_dir / "producer-ids"
@@ -264,6 +302,9 @@ class Server:
         if self._groups is not None:
             self._groups.close()
             self._groups = None
+        if self._share is not None:
+            self._share.close()
+            self._share = None
         if self._amqp is not None:
             await self._amqp.stop()
             self._amqp = None

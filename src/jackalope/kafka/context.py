@@ -13,6 +13,7 @@ from jackalope.kafka.share_sessions import ShareSessionCache
 if TYPE_CHECKING:
     from jackalope.core import BrokerCore
     from jackalope.core.groups import GroupCoordinator
+    from jackalope.core.share import ShareCoordinator
     from jackalope.core.share.partitions import SharePartitions
     from jackalope.core.transactions import TransactionCoordinator
 
@@ -37,6 +38,7 @@ class KafkaBroker:
     producer_ids: ProducerIds = field(default_factory=lambda: ProducerIds(None))
     transactions: TransactionCoordinator | None = None
     fetch_sessions: FetchSessionCache = field(default_factory=FetchSessionCache)  # KIP-227
+    share: ShareCoordinator | None = None  # share groups (KIP-932)
     share_partitions: SharePartitions | None = None  # KIP-932 delivery state
     share_sessions: ShareSessionCache = field(default_factory=ShareSessionCache)
 

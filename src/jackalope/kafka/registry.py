@@ -21,6 +21,7 @@ from jackalope.kafka.handlers import (
     produce,
     sasl,
     share_fetch,
+    share_groups,
     share_offsets,
     transactions,
 )
@@ -43,6 +44,7 @@ APIS: dict[int, Api] = {
         transactions,
         acls,
         cluster,
+        share_groups,
         share_fetch,
         share_offsets,
     )

@@ -42,7 +42,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Final
+from typing import Final, Protocol
 
 from jackalope.core.groups.consumer_group import ConsumerGroup, HeartbeatRequest, HeartbeatResult
 from jackalope.core.groups.consumer_protocol import ConsumerGroups
@@ -70,6 +70,16 @@ Preparing: Final = GroupState.PREPARING_REBALANCE
 Completing: Final = GroupState.COMPLETING_REBALANCE
 Stable: Final = GroupState.STABLE
 Dead: Final = GroupState.DEAD
+
+
+class OtherGroups(Protocol):
+    """Groups of another kind sharing the group-id namespace: share groups (KIP-932)."""
+
+    def exists(self, group_id: str) -> bool: ...
+
+    def listings(self) -> list[GroupListing]: ...
+
+    def delete_groups(self, group_ids: Iterable[str]) -> dict[str, GroupError | None]: ...
 
 
 class GroupCoordinator:
@@ -125,6 +135,8 @@ class GroupCoordinator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loaded = False
         self._closed = False
+        # share groups (KIP-932): their ids are refused here, listed and deleted with the rest
+        self.share_groups: OtherGroups | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -229,6 +241,8 @@ class GroupCoordinator:
         error = self._status(group_id)
         if error is not None:
             return JoinResult(error, member_id)
+        if self.share_groups is not None and self.share_groups.exists(group_id):
+            return JoinResult(GroupError.INCONSISTENT_GROUP_PROTOCOL, "")  # as Kafka: a share group
         if not self.min_session_timeout_ms <= session_timeout_ms <= self.max_session_timeout_ms:
             return JoinResult(GroupError.INVALID_SESSION_TIMEOUT, member_id)
         protocols = list(protocols)
@@ -766,6 +780,11 @@ class GroupCoordinator:
         error = self._status(group_id, require_id=False)
         if error is not None:
             return HeartbeatResult(error, None, request.member_id, request.member_epoch)
+        if self.share_groups is not None and self.share_groups.exists(group_id):
+            message = f"Group {group_id} is not a consumer group"
+            return HeartbeatResult(
+                GroupError.GROUP_ID_NOT_FOUND, message, request.member_id, request.member_epoch
+            )
         return self._consumer.heartbeat(group_id, request)
 
     def consumer_describe(self, group_id: str) -> tuple[GroupError | None, ConsumerGroup | None]:
@@ -816,6 +835,8 @@ class GroupCoordinator:
             return error, []
         wanted = {s.lower() for s in states or ()}
         listings = [g.listing() for g in self._groups.values()]
+        if self.share_groups is not None:
+            listings += self.share_groups.listings()
         return None, [g for g in listings if not wanted or g.state.lower() in wanted]
 
     async def delete_groups(self, group_ids: Iterable[str]) -> dict[str, GroupError | None]:
@@ -823,7 +844,12 @@ class GroupCoordinator:
         error = self._status("", require_id=False)
         if error is not None:
             return dict.fromkeys(group_ids, error)
-        results = await self._offsets.delete_groups(group_ids)
+        group_ids = list(group_ids)
+        share = self.share_groups
+        shared = [g for g in group_ids if share is not None and share.exists(g)]
+        results = await self._offsets.delete_groups([g for g in group_ids if g not in shared])
+        if share is not None and shared:
+            results.update(share.delete_groups(shared))
         for group_id, result in results.items():
             if result is None:
                 self._consumer.forget(group_id)

@@ -42,6 +42,8 @@ class GroupConfig(Protocol):
     def delivery_count_limit(self) -> int: ...
     @property
     def isolation_level(self) -> str: ...
+    @property
+    def partition_max_record_locks(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class DefaultConfig:
     record_lock_duration_ms: int = 30000
     delivery_count_limit: int = 5
     isolation_level: str = "read_uncommitted"
+    partition_max_record_locks: int = 2000
 
 
 _DURATION = re.compile(
@@ -134,7 +137,7 @@ class SharePartitions:
             state.start,
             state.end,
             state.runs,
-            max_in_flight=self.max_in_flight,
+            max_in_flight=cfg.partition_max_record_locks,
             delivery_limit=cfg.delivery_count_limit,
             lock_ms=cfg.record_lock_duration_ms,
         )
@@ -157,7 +160,7 @@ class SharePartitions:
             cfg = self.config(key[0])
             sp = self._partitions[key] = SharePartition(
                 self._initial_offset(key[0], log_),
-                max_in_flight=self.max_in_flight,
+                max_in_flight=cfg.partition_max_record_locks,
                 delivery_limit=cfg.delivery_count_limit,
                 lock_ms=cfg.record_lock_duration_ms,
             )
@@ -171,6 +174,7 @@ class SharePartitions:
             if key[0] == group:
                 sp.lock_ms = cfg.record_lock_duration_ms
                 sp.delivery_limit = cfg.delivery_count_limit
+                sp.max_in_flight = cfg.partition_max_record_locks
 
     # -- fetching ----------------------------------------------------------------------------------
 
@@ -301,7 +305,7 @@ class SharePartitions:
         self._restored.pop(key, None)
         self._partitions[key] = SharePartition(
             start,
-            max_in_flight=self.max_in_flight,
+            max_in_flight=cfg.partition_max_record_locks,
             delivery_limit=cfg.delivery_count_limit,
             lock_ms=cfg.record_lock_duration_ms,
         )

@@ -51,11 +51,11 @@ def _manager(ctx: RequestContext) -> SharePartitions | None:
 
 
 def _member_error(ctx: RequestContext, group: str, member: str) -> int:
-    share = getattr(ctx.broker, "share", None)
+    share = ctx.broker.share
     if share is None:
         return ErrorCode.none
     error = share.member_error(group, member)
-    return int(error) if error else ErrorCode.none
+    return ErrorCode[error.value.lower()] if error is not None else ErrorCode.none
 
 
 def _group_error(ctx: RequestContext, request: Any) -> int:
@@ -66,6 +66,8 @@ def _group_error(ctx: RequestContext, request: Any) -> int:
         return denied
     if _manager(ctx) is None:
         return ErrorCode.unsupported_version
+    if request.share_session_epoch == FINAL_EPOCH:
+        return ErrorCode.none  # a leaving member's last acknowledgements are taken
     return _member_error(ctx, request.group_id, request.member_id)
 
 

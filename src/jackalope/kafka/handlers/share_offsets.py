@@ -23,25 +23,17 @@ ALTER_SHARE_GROUP_OFFSETS = 91
 DELETE_SHARE_GROUP_OFFSETS = 92
 
 
-def _share(ctx: RequestContext) -> Any:
-    return getattr(ctx.broker, "share", None)
-
-
 def _group_exists(ctx: RequestContext, manager: SharePartitions, group: str) -> bool:
-    share = _share(ctx)
+    share = ctx.broker.share
     if share is not None and share.exists(group):
         return True
     return bool(manager.keys(group))
 
 
 def _group_has_members(ctx: RequestContext, group: str) -> bool:
-    share = _share(ctx)
-    if share is None:
-        return False
-    members = getattr(share, "member_count", None)
-    if members is not None:
-        return bool(members(group))
-    return not getattr(share, "is_empty", lambda g: True)(group)
+    share = ctx.broker.share
+    found = share.group(group) if share is not None else None
+    return found is not None and bool(found.members)
 
 
 async def handle_describe(ctx: RequestContext, request: Any) -> Any:
