@@ -24,12 +24,10 @@ from jackalope.core.share.state_log import Key
 from jackalope.kafka import authorization
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
-from jackalope.kafka.protocol import ErrorCode, build, ms, response_module
+from jackalope.kafka.protocol import ApiKey, ErrorCode, build, ms, response_module
 from jackalope.kafka.share_sessions import FINAL_EPOCH, INITIAL_EPOCH, PartitionKey, ShareSessionCache
 from jackalope.storage import Log, StorageError
 
-SHARE_FETCH = 78
-SHARE_ACKNOWLEDGE = 79
 READ_COMMITTED = "read_committed"
 DEFAULT_MAX_RECORDS = 500
 
@@ -167,7 +165,7 @@ def _release_member(ctx: RequestContext, group: str, member: str) -> None:
 
 
 async def handle_share_fetch(ctx: RequestContext, request: Any) -> Any:
-    mod = response_module(SHARE_FETCH, ctx.api_version)
+    mod = response_module(ApiKey.SHARE_FETCH, ctx.api_version)
     if error := _group_error(ctx, request):
         return _fetch_response(mod, error, 0, [])
     group, member = request.group_id, request.member_id
@@ -255,7 +253,7 @@ def _fetch_response(mod: Any, error: int, lock_ms: int, parts: list[_Part]) -> A
                 acknowledge_error_code=part.ack_error,
                 acknowledge_error_message=None,
                 current_leader=_leader(mod),
-                records=part.fetched.records or None,
+                records=part.fetched.records,
                 acquired_records=acquired,
             )
         )
@@ -274,7 +272,7 @@ def _fetch_response(mod: Any, error: int, lock_ms: int, parts: list[_Part]) -> A
 
 
 async def handle_share_acknowledge(ctx: RequestContext, request: Any) -> Any:
-    mod = response_module(SHARE_ACKNOWLEDGE, ctx.api_version)
+    mod = response_module(ApiKey.SHARE_ACKNOWLEDGE, ctx.api_version)
     if error := _group_error(ctx, request):
         return _ack_response(mod, error, 0, [])
     group, member = request.group_id, request.member_id
@@ -327,6 +325,6 @@ def _ack_response(mod: Any, error: int, lock_ms: int, parts: list[_Part]) -> Any
 
 
 APIS = [
-    Api(SHARE_FETCH, 1, 2, handle_share_fetch),
-    Api(SHARE_ACKNOWLEDGE, 1, 2, handle_share_acknowledge),
+    Api(ApiKey.SHARE_FETCH, 1, 2, handle_share_fetch),
+    Api(ApiKey.SHARE_ACKNOWLEDGE, 1, 2, handle_share_acknowledge),
 ]

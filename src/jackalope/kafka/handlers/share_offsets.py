@@ -15,12 +15,8 @@ from jackalope.core.share.partitions import SharePartitions
 from jackalope.kafka import authorization
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
-from jackalope.kafka.protocol import ErrorCode, build, response_module
+from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 from jackalope.storage import StorageError
-
-DESCRIBE_SHARE_GROUP_OFFSETS = 90
-ALTER_SHARE_GROUP_OFFSETS = 91
-DELETE_SHARE_GROUP_OFFSETS = 92
 
 
 def _group_exists(ctx: RequestContext, manager: SharePartitions, group: str) -> bool:
@@ -37,7 +33,7 @@ def _group_has_members(ctx: RequestContext, group: str) -> bool:
 
 
 async def handle_describe(ctx: RequestContext, request: Any) -> Any:
-    mod = response_module(DESCRIBE_SHARE_GROUP_OFFSETS, ctx.api_version)
+    mod = response_module(ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, ctx.api_version)
     manager = ctx.broker.share_partitions
     groups = []
     for g in request.groups:
@@ -112,7 +108,7 @@ def _top_error(ctx: RequestContext, group: str, operation: Operation) -> int:
 
 
 async def handle_alter(ctx: RequestContext, request: Any) -> Any:
-    mod = response_module(ALTER_SHARE_GROUP_OFFSETS, ctx.api_version)
+    mod = response_module(ApiKey.ALTER_SHARE_GROUP_OFFSETS, ctx.api_version)
     group = request.group_id
     if error := _top_error(ctx, group, Operation.READ):
         return build(mod.AlterShareGroupOffsetsResponse, throttle_time=0, error_code=error, responses=())
@@ -158,7 +154,7 @@ async def handle_alter(ctx: RequestContext, request: Any) -> Any:
 
 
 async def handle_delete(ctx: RequestContext, request: Any) -> Any:
-    mod = response_module(DELETE_SHARE_GROUP_OFFSETS, ctx.api_version)
+    mod = response_module(ApiKey.DELETE_SHARE_GROUP_OFFSETS, ctx.api_version)
     group = request.group_id
     if error := _top_error(ctx, group, Operation.DELETE):
         return build(mod.DeleteShareGroupOffsetsResponse, throttle_time=0, error_code=error, responses=())
@@ -197,7 +193,7 @@ async def handle_delete(ctx: RequestContext, request: Any) -> Any:
 
 
 APIS = [
-    Api(DESCRIBE_SHARE_GROUP_OFFSETS, 0, 1, handle_describe),
-    Api(ALTER_SHARE_GROUP_OFFSETS, 0, 0, handle_alter),
-    Api(DELETE_SHARE_GROUP_OFFSETS, 0, 0, handle_delete),
+    Api(ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, 0, 1, handle_describe),
+    Api(ApiKey.ALTER_SHARE_GROUP_OFFSETS, 0, 0, handle_alter),
+    Api(ApiKey.DELETE_SHARE_GROUP_OFFSETS, 0, 0, handle_delete),
 ]
