@@ -20,6 +20,7 @@ from jackalope.core import BrokerCore
 from jackalope.core.groups import GroupCoordinator
 from jackalope.core.producer_ids import ProducerIds
 from jackalope.core.share import GroupConfigs, ShareCoordinator
+from jackalope.core.share.configs import Bounds
 from jackalope.core.transactions import LogMarkers, TransactionCoordinator
 from jackalope.datadir import DataDir, StartupError
 from jackalope.http.api import make_app
@@ -232,8 +233,17 @@ class Server:
         s = self.settings
         data = s.data_dir
         try:
+            session, heartbeat = (
+                s.kafka_group_consumer_session_timeout_ms,
+                s.kafka_group_consumer_heartbeat_interval_ms,
+            )
             configs = GroupConfigs(
                 data / "group-configs.json",
+                # Kafka's bounds, widened to take in this broker's own consumer-group defaults
+                bounds=Bounds(
+                    consumer_session_timeout_ms=(min(45000, session), max(60000, session)),
+                    consumer_heartbeat_interval_ms=(min(5000, heartbeat), max(15000, heartbeat)),
+                ),
                 consumer_session_timeout_ms=s.kafka_group_consumer_session_timeout_ms,
                 consumer_heartbeat_interval_ms=s.kafka_group_consumer_heartbeat_interval_ms,
             )
