@@ -249,14 +249,23 @@ class Server:
         s = self.settings
         data = s.data_dir
         try:
+            session, heartbeat = (
+                s.kafka_group_consumer_session_timeout_ms,
+                s.kafka_group_consumer_heartbeat_interval_ms,
+            )
             lock_ms = s.kafka_share_record_lock_duration_ms
             configs = GroupConfigs(
                 data / "group-configs.json",
+                # Kafka's bounds, widened to take in this broker's own consumer-group defaults
+                bounds=Bounds(
+                    consumer_session_timeout_ms=(min(45000, session), max(60000, session)),
+                    consumer_heartbeat_interval_ms=(min(5000, heartbeat), max(15000, heartbeat)),
+                    share_record_lock_duration_ms=(min(15000, lock_ms), max(60000, lock_ms)),
+                ),
                 share_defaults=ShareGroupConfig(
                     record_lock_duration_ms=lock_ms,
                     partition_max_record_locks=s.kafka_share_partition_max_record_locks,
                 ),
-                bounds=Bounds(share_record_lock_duration_ms=(min(lock_ms, 15000), max(lock_ms, 60000))),
                 consumer_session_timeout_ms=s.kafka_group_consumer_session_timeout_ms,
                 consumer_heartbeat_interval_ms=s.kafka_group_consumer_heartbeat_interval_ms,
             )

@@ -33,7 +33,6 @@ def share_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         kafka_port=0,
         kafka_share_record_lock_duration_ms=LOCK_MS,
     ).start()
-    HACK[str(broker.kafka_bootstrap)] = broker
     try:
         yield broker
     finally:
@@ -45,13 +44,7 @@ def bs(share_broker: Any) -> str:
     return str(share_broker.kafka_bootstrap)
 
 
-HACK: dict = {}
-
-
 def set_group_config(bootstrap: str, group: str, name: str, value: str) -> None:
-    if bootstrap in HACK:
-        HACK[bootstrap]._server._share.configs.alter(group, {name: value}, [])
-        return
     admin = AdminClient({"bootstrap.servers": bootstrap})
     res = ConfigResource(
         ConfigResource.Type.GROUP,
