@@ -35,6 +35,14 @@ def test_acquires_whole_batches_then_stops_at_max_records() -> None:
     assert sp.state_of(0) is RecordState.ACQUIRED
 
 
+def test_record_limit_mode_splits_batches() -> None:
+    sp = SharePartition(0)
+    got = sp.acquire("m1", batches((0, 2), (3, 5)), max_records=4, now=0, whole_batches=False)
+    assert got == [Acquired(0, 3, 1)]
+    assert sp.end == 4
+    assert sp.acquire("m2", batches((3, 5)), max_records=1, now=0, whole_batches=False) == [Acquired(4, 4, 1)]
+
+
 def test_a_record_is_not_acquired_twice() -> None:
     sp = SharePartition(0)
     assert sp.acquire("m1", batches((0, 4)), 100, now=0) == [Acquired(0, 4, 1)]

@@ -148,10 +148,13 @@ class SharePartition:
 
     # -- acquiring -------------------------------------------------------------------------------
 
-    def acquire(self, member: str, batches: Iterable[Batch], max_records: int, now: int) -> list[Acquired]:
+    def acquire(
+        self, member: str, batches: Iterable[Batch], max_records: int, now: int, *, whole_batches: bool = True
+    ) -> list[Acquired]:
         """Acquire for ``member`` what ``batches`` (consecutive stored batches, in offset order)
         hold: their available records of the window, then new ones past the end, whole batches
-        at a time while under ``max_records`` and the window's bound.  Non-deliverable batches
+        at a time while under ``max_records`` and the window's bound (``whole_batches=False``,
+        Kafka's record_limit mode: never more than ``max_records``).  Non-deliverable batches
         past the end are settled as the end passes them."""
         self.expire(now)
         taken: list[tuple[int, int]] = []  # (offset, delivery count)
@@ -164,6 +167,8 @@ class SharePartition:
                 continue
             # the part inside the window
             for offset in range(first, min(batch.last + 1, self.end)):
+                if not whole_batches and len(taken) >= max_records:
+                    break
                 rec = self.records.get(offset)
                 if rec is None or rec.state is not RecordState.AVAILABLE:
                     continue
@@ -181,11 +186,14 @@ class SharePartition:
             if self.full:
                 break
             new_first = max(first, self.end)
+            last = batch.last
             if batch.deliverable:
-                for offset in range(new_first, batch.last + 1):
+                if not whole_batches:
+                    last = min(last, new_first + max_records - len(taken) - 1)
+                for offset in range(new_first, last + 1):
                     self.records[offset] = InFlight(RecordState.ACQUIRED, 1, member, deadline)
                     taken.append((offset, 1))
-            self.end = batch.last + 1
+            self.end = last + 1
         if taken and (self._next_deadline is None or deadline < self._next_deadline):
             self._next_deadline = deadline
         self._advance()

@@ -179,7 +179,15 @@ class SharePartitions:
     # -- fetching ----------------------------------------------------------------------------------
 
     def acquire(
-        self, key: Key, log_: Log, member: str, *, max_records: int, max_bytes: int, committed: bool
+        self,
+        key: Key,
+        log_: Log,
+        member: str,
+        *,
+        max_records: int,
+        max_bytes: int,
+        committed: bool,
+        whole_batches: bool = True,
     ) -> Fetched:
         """Acquire for ``member`` up to about ``max_records`` records of the partition (whole
         batches), reading at most about ``max_bytes`` of it; ``committed``: only records of
@@ -204,7 +212,7 @@ class SharePartitions:
             deliverable = not header.attributes & CONTROL and (view is None or view.visible(header))
             batches.append(Batch(header.base_offset, header.last_offset, deliverable))
             spans.append((pos, header.size))
-        acquired = sp.acquire(member, batches, max_records, now)
+        acquired = sp.acquire(member, batches, max_records, now, whole_batches=whole_batches)
         if not acquired:
             return EMPTY
         chunks = [

@@ -30,6 +30,7 @@ from jackalope.storage import Log, StorageError
 
 READ_COMMITTED = "read_committed"
 DEFAULT_MAX_RECORDS = 500
+RECORD_LIMIT = 1  # ShareFetch v2 share_acquire_mode: at most max_records, batches split
 
 
 class _Part:
@@ -145,6 +146,7 @@ def _acquire_all(ctx: RequestContext, request: Any, parts: list[_Part], committe
                 max_records=records_left,
                 max_bytes=max(bytes_left, 1),
                 committed=committed,
+                whole_batches=getattr(request, "share_acquire_mode", 0) != RECORD_LIMIT,
             )
         except StorageError:
             part.error = ErrorCode.kafka_storage_error
