@@ -41,6 +41,14 @@ def _empty_dir(directory: Path) -> None:
     directory.mkdir(parents=True)
 
 
+def _share_member_left(broker: KafkaBroker, shares: SharePartitions, group: str, member: str) -> None:
+    """A share-group member left (or timed out): without an open share session its acquired
+    records are released now; with one they are released when the session closes (its last
+    acknowledgements may still come) or their locks lapse."""
+    if broker.share_sessions.get((group, member)) is None:
+        shares.member_left(group, member)
+
+
 def _url(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
@@ -209,7 +217,6 @@ class Server:
         )
         await shares.load()
         core.topics.on_delete.append(shares.topic_deleted)
-        share.on_member_left.append(shares.member_left)
         share.on_group_deleted.append(shares.group_deleted)
         share.on_config_changed.append(shares.reconfigure)
         broker = KafkaBroker(
@@ -225,7 +232,8 @@ class Server:
             share=share,
         )
         broker.share_partitions = shares
-        share.on_member_left.append(lambda group, member: broker.share_sessions.drop((group, member)))
+        broker.share_sessions.gone = lambda key: share.member_error(*key) is not None
+        share.on_member_left.append(lambda group, member: _share_member_left(broker, shares, group, member))
         share.on_group_deleted.append(broker.share_sessions.drop_group)
         context = None
         if s.kafka_tls_certfile:

@@ -7,13 +7,15 @@ removes its ``forgotten_topics_data``; a fetch reads every partition of the sess
 closes it.  An epoch other than the expected one is ``INVALID_SHARE_SESSION_EPOCH``, a
 non-zero epoch without a session ``SHARE_SESSION_NOT_FOUND``; the cache holds at most
 ``max_sessions`` (``SHARE_SESSION_LIMIT_REACHED`` past that, as Kafka's
-``group.share.max.share.sessions``).
+``group.share.max.share.sessions``), making room first by evicting the sessions of members
+that left their group.  A member leaving its group does not end its session: its last
+acknowledgements (epoch -1) may come after its leaving heartbeat.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from jackalope.kafka.protocol import ErrorCode
@@ -51,6 +53,8 @@ class ShareSessionCache:
     def __init__(self, max_sessions: int = 2000) -> None:
         self.max_sessions = max_sessions
         self._sessions: dict[SessionKey, ShareSession] = {}
+        # whether a session's member has left its group (its session may be evicted)
+        self.gone: Callable[[SessionKey], bool] = lambda key: False
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -67,6 +71,8 @@ class ShareSessionCache:
     ) -> SessionResult:
         """A ShareFetch's epoch and partition lists applied to the member's session."""
         if epoch == INITIAL_EPOCH:
+            if key not in self._sessions and len(self._sessions) >= self.max_sessions:
+                self._evict()
             if key not in self._sessions and len(self._sessions) >= self.max_sessions:
                 return SessionResult(ErrorCode.share_session_limit_reached)
             session = self._sessions[key] = ShareSession(key)
@@ -101,6 +107,11 @@ class ShareSessionCache:
             return SessionResult(ErrorCode.invalid_share_session_epoch)
         found.epoch = next_epoch(found.epoch)
         return SessionResult(partitions=tuple(found.partitions))
+
+    def _evict(self) -> None:
+        """Make room: forget the sessions of members that are no longer in their group."""
+        for key in [k for k in self._sessions if self.gone(k)]:
+            del self._sessions[key]
 
     def drop(self, key: SessionKey) -> None:
         self._sessions.pop(key, None)
