@@ -188,6 +188,8 @@ class SharePartition:
             new_first = max(first, self.end)
             last = batch.last
             if batch.deliverable:
+                # never past the bound: a batch straddling it is split
+                last = min(last, self.start + self.max_in_flight - 1)
                 if not whole_batches:
                     last = min(last, new_first + max_records - len(taken) - 1)
                 for offset in range(new_first, last + 1):
