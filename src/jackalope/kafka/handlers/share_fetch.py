@@ -65,8 +65,10 @@ def _group_error(ctx: RequestContext, request: Any) -> int:
         return denied
     if _manager(ctx) is None:
         return ErrorCode.unsupported_version
-    if request.share_session_epoch == FINAL_EPOCH:
-        return ErrorCode.none  # a leaving member's last acknowledgements are taken
+    if request.share_session_epoch != INITIAL_EPOCH:
+        # the member was checked when it opened its session; it may have left the group since
+        # (a closing consumer's last acknowledgements follow its leaving heartbeat)
+        return ErrorCode.none
     return _member_error(ctx, request.group_id, request.member_id)
 
 
