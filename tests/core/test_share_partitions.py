@@ -175,3 +175,15 @@ def test_durations() -> None:
     assert duration_ms("P1DT0.5S") == 86_400_500
     with pytest.raises(ValueError):
         duration_ms("PT")
+
+
+async def test_a_fetch_of_a_deleted_topic_makes_no_state(make: Factory) -> None:
+    env = await make(EARLIEST)
+    produce(env, 2)
+    old = env.topics.partition("t", 0)
+    assert old is not None
+    env.topics.delete("t")
+    produce(env, 1)  # made again under the same name
+    got = env.shares.acquire(KEY, old, "m", max_records=10, max_bytes=1 << 20, committed=False)
+    assert got.acquired == [] and env.shares.keys() == []
+    assert fetch(env) == [Acquired(0, 0, 1)]

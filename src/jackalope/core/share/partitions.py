@@ -192,6 +192,8 @@ class SharePartitions:
         """Acquire for ``member`` up to about ``max_records`` records of the partition (whole
         batches), reading at most about ``max_bytes`` of it; ``committed``: only records of
         committed transactions, below the last stable offset."""
+        if self.topics.partition(key[1], key[2]) is not log_:
+            return EMPTY  # the topic was deleted (perhaps made again) since the fetch began
         sp = self.partition(key, log_)
         now = self.now()
         sp.skip_to(log_.start_offset)
