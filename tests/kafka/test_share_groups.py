@@ -409,3 +409,30 @@ def test_api_versions_advertise_share_group_apis(broker: Broker) -> None:
             for k in c.call(request(18, 3, client_software_name="t", client_software_version="1")).api_keys
         }
     assert keys[HEARTBEAT] == (1, 1) and keys[DESCRIBE] == (1, 1)
+
+
+def test_consumer_group_configs_apply_to_consumer_groups(broker: Broker, admin: AdminClient) -> None:
+    topic, group = create_topic(admin, 1), unique("cg")
+    values = {"consumer.heartbeat.interval.ms": "6000", "consumer.session.timeout.ms": "50000"}
+    for f in admin.incremental_alter_configs([group_resource(group, **values)]).values():
+        f.result(timeout=10)
+    changed = {str(e) for e in group_configs(admin, group).values() if not e.is_default}
+    assert changed == {'consumer.heartbeat.interval.ms="6000"', 'consumer.session.timeout.ms="50000"'}
+    with WireClient(broker.kafka_bootstrap) as c:
+        joined = c.call(
+            request(
+                CONSUMER_HEARTBEAT,
+                1,
+                group_id=group,
+                member_id=uuid.uuid4().hex[:22],
+                member_epoch=0,
+                instance_id=None,
+                rack_id=None,
+                rebalance_timeout=timedelta(seconds=10),
+                subscribed_topic_names=(topic,),
+                subscribed_topic_regex=None,
+                server_assignor=None,
+                topic_partitions=(),
+            )
+        )
+    assert joined.error_code == 0 and joined.heartbeat_interval == timedelta(seconds=6)

@@ -775,6 +775,14 @@ class GroupCoordinator:
     def consumer_heartbeat_interval_ms(self) -> int:
         return self._consumer.heartbeat_interval_ms
 
+    def consumer_heartbeat_interval(self, group_id: str) -> int:
+        """The heartbeat interval of ``group_id`` (its consumer.heartbeat.interval.ms group config)."""
+        return self._consumer.timeouts(group_id)[1]
+
+    def use_group_configs(self, timeouts: Callable[[str], tuple[int, int]]) -> None:
+        """Take consumer groups' session timeouts and heartbeat intervals from ``timeouts``."""
+        self._consumer.group_timeouts = timeouts
+
     def consumer_heartbeat(self, group_id: str, request: HeartbeatRequest) -> HeartbeatResult:
         """ConsumerGroupHeartbeat: join (epoch 0), heartbeat, leave (-1) or static leave (-2)."""
         error = self._status(group_id, require_id=False)
