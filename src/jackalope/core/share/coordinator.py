@@ -219,6 +219,12 @@ class ShareCoordinator:
     def heartbeat_interval_ms(self, group_id: str) -> int:
         return self.configs.share(group_id).heartbeat_interval_ms
 
+    def topic_deleted(self, topic: str) -> None:
+        """A topic was deleted: the groups subscribed to it drop its partitions (a new epoch)."""
+        for group in self._groups.values():
+            if group.forget_topic(topic):
+                log.info("share group %s: subscribed topic %s deleted", group.group_id, topic)
+
     # -- timers --------------------------------------------------------------------------------
 
     @property
