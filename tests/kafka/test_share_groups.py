@@ -5,6 +5,8 @@ and consumer groups, ListGroups/DeleteGroups of share groups, ACLs, and group co
 
 from __future__ import annotations
 
+import json
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -29,6 +31,7 @@ from confluent_kafka.admin import (
 )
 
 from jackalope import Broker
+from tests.conftest import GUEST_AUTH
 from tests.kafka.conftest import unique, wait_until
 from tests.kafka_frontend.wire import WireClient, entity, request
 
@@ -436,3 +439,19 @@ def test_consumer_group_configs_apply_to_consumer_groups(broker: Broker, admin: 
             )
         )
     assert joined.error_code == 0 and joined.heartbeat_interval == timedelta(seconds=6)
+
+
+def test_the_http_api_shows_share_groups(broker: Broker, admin: AdminClient) -> None:
+    topic, group = create_topic(admin, 2), unique("sg")
+    assert heartbeat(broker.kafka_bootstrap, group, "m1", 0, [topic]).error_code == 0
+
+    def get(path: str) -> Any:
+        req = urllib.request.Request(broker.http_url + path, headers={"Authorization": GUEST_AUTH})
+        with urllib.request.urlopen(req, timeout=10) as answer:
+            return json.load(answer)
+
+    (listed,) = [g for g in get("/api/kafka/groups") if g["group_id"] == group]
+    assert (listed["state"], listed["protocol_type"], listed["members"]) == ("Stable", "share", 1)
+    described = get(f"/api/kafka/groups/{group}")
+    assert described["protocol"] == "simple" and described["members"][0]["member_id"] == "m1"
+    heartbeat(broker.kafka_bootstrap, group, "m1", -1, None)

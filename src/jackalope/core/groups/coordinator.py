@@ -79,6 +79,8 @@ class OtherGroups(Protocol):
 
     def listings(self) -> list[GroupListing]: ...
 
+    def describe(self, group_id: str) -> GroupDescription | None: ...
+
     def delete_groups(self, group_ids: Iterable[str]) -> dict[str, GroupError | None]: ...
 
 
@@ -822,6 +824,9 @@ class GroupCoordinator:
         A consumer-protocol group (KIP-848) is described with ``group_type="consumer"``, its
         assignor as the protocol and each member's ``partitions``."""
         error = self._status(group_id, require_id=False)
+        shared = self.share_groups.describe(group_id) if self.share_groups is not None else None
+        if error is None and shared is not None:
+            return shared
         group = self._groups.get(group_id)
         if error is not None or group is None:
             return GroupDescription(group_id, Dead.value, "", "", [], error)
@@ -831,7 +836,8 @@ class GroupCoordinator:
         """How many members ``group_id`` has, under either protocol (0 for an unknown group)."""
         group = self._groups.get(group_id)
         if group is None:
-            return 0
+            shared = self.share_groups.describe(group_id) if self.share_groups is not None else None
+            return len(shared.members) if shared is not None else 0
         return len(group.consumer.members) if group.consumer is not None else len(group.members)
 
     def list_groups(
