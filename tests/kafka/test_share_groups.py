@@ -81,6 +81,37 @@ def describe(bootstrap: str, *groups: str) -> Any:
         return c.call(request(DESCRIBE, 1, group_ids=groups, include_authorized_operations=True)).groups
 
 
+def commit_request(group_id: str, topic: str) -> Any:
+    """OffsetCommit v9 of offset 0 of partition 0, outside any generation."""
+    return request(
+        8,
+        9,
+        group_id=group_id,
+        generation_id_or_member_epoch=-1,
+        member_id="",
+        group_instance_id=None,
+        topics=(
+            entity(
+                8,
+                9,
+                "OffsetCommitRequestTopic",
+                name=topic,
+                partitions=(
+                    entity(
+                        8,
+                        9,
+                        "OffsetCommitRequestPartition",
+                        partition_index=0,
+                        committed_offset=0,
+                        committed_leader_epoch=-1,
+                        committed_metadata=None,
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
 def share_consumer(broker: Broker, group: str, topic: str) -> ShareConsumer:
     sc = ShareConsumer({"bootstrap.servers": broker.kafka_bootstrap, "group.id": group})
     sc.subscribe([topic])
@@ -216,36 +247,11 @@ def test_one_group_id_namespace(broker: Broker, admin: AdminClient) -> None:
             GROUP_ID_NOT_FOUND,
             f"Group {share} is not a consumer group",
         )
-        # the reverse: a classic group (here: one with committed offsets only) is not a share group
-        c.call(
-            request(
-                8,
-                9,
-                group_id=classic,
-                generation_id_or_member_epoch=-1,
-                member_id="",
-                group_instance_id=None,
-                topics=(
-                    entity(
-                        8,
-                        9,
-                        "OffsetCommitRequestTopic",
-                        name=topic,
-                        partitions=(
-                            entity(
-                                8,
-                                9,
-                                "OffsetCommitRequestPartition",
-                                partition_index=0,
-                                committed_offset=0,
-                                committed_leader_epoch=-1,
-                                committed_metadata=None,
-                            ),
-                        ),
-                    ),
-                ),
-            )
-        )
+        # the reverse: a classic group (here: one with committed offsets only) is not a share group;
+        # and a share group has no committed offsets (GROUP_ID_NOT_FOUND)
+        for group_id, expected in ((classic, 0), (share, GROUP_ID_NOT_FOUND)):
+            committed = c.call(commit_request(group_id, topic))
+            assert committed.topics[0].partitions[0].error_code == expected
     refused = heartbeat(bs, classic, "m1", 0, [topic])
     assert (refused.error_code, refused.error_message) == (
         GROUP_ID_NOT_FOUND,

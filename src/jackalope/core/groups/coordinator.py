@@ -198,6 +198,12 @@ class GroupCoordinator:
             return GroupError.INVALID_GROUP_ID
         return None
 
+    def _is_share_group(self, group_id: str) -> GroupError | None:
+        """GROUP_ID_NOT_FOUND for a share group's id: its offsets are not committed offsets."""
+        if self.share_groups is not None and self.share_groups.exists(group_id):
+            return GroupError.GROUP_ID_NOT_FOUND
+        return None
+
     def _schedule_heartbeat(self, group: Group, member: Member, timeout_ms: int) -> None:
         member.cancel_heartbeat()
         member.heartbeat_timer = self.loop.call_later(
@@ -681,7 +687,7 @@ class GroupCoordinator:
         consumer, or tools resetting offsets); a group with members accepts commits from its
         members of the current generation only.
         """
-        error = self._status(group_id, require_id=False)
+        error = self._status(group_id, require_id=False) or self._is_share_group(group_id)
         if error is not None:
             return dict.fromkeys(offsets, error)
         return await self._offsets.commit(group_id, generation_id, member_id, group_instance_id, offsets)
@@ -694,7 +700,7 @@ class GroupCoordinator:
         Partitions without a committed offset are left out of the answer (Kafka answers them
         with offset -1); an unknown group has none.
         """
-        error = self._status(group_id, require_id=False)
+        error = self._status(group_id, require_id=False) or self._is_share_group(group_id)
         if error is not None:
             return error, {}
         return None, self._offsets.fetch(group_id, partitions)
@@ -709,7 +715,7 @@ class GroupCoordinator:
         self, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None
     ) -> GroupError | None:
         """Whether TxnOffsetCommit may commit for the group now (the member and generation)."""
-        error = self._status(group_id)
+        error = self._status(group_id) or self._is_share_group(group_id)
         return error or self._offsets.validate_transactional(
             group_id, generation_id, member_id, group_instance_id
         )
@@ -754,7 +760,7 @@ class GroupCoordinator:
         partition of a topic a member subscribes to (``subscribed_topics`` reads them from a
         member's protocol metadata; None when it cannot, taken as every topic).
         """
-        error = self._status(group_id)
+        error = self._status(group_id) or self._is_share_group(group_id)
         if error is not None:
             return error, {}
         return await self._offsets.delete_offsets(group_id, partitions, subscribed_topics)
