@@ -287,6 +287,8 @@ class Server:
             raise StartupError(str(exc)) from None
         share.start(asyncio.get_running_loop())
         groups.share_groups = share
+        core.topics.on_delete.append(share.topic_deleted)
+        groups.use_group_configs(configs.consumer_timeouts)
         return share
 
     def _producer_ids(self) -> ProducerIds:

@@ -259,3 +259,12 @@ def test_durations() -> None:
     for bad in ("P", "PT", "1H", "P1H"):
         with pytest.raises(ValueError):
             parse_duration_ms(bad)
+
+
+def test_a_deleted_topic_leaves_the_assignment_and_a_recreated_one_is_sent_again() -> None:
+    g = ShareGroup("g")
+    e = join(g, "m1", ("t", "u"))
+    assert g.forget_topic("t") and not g.forget_topic("never-subscribed")
+    assert g.assignment("m1") == {("u", 0)}
+    r = g.heartbeat(ShareHeartbeat("m1", e), TOPICS)  # recreated under the same name
+    assert r.assignment is not None and ("t", 0) in r.assignment and r.member_epoch > e

@@ -5,6 +5,8 @@ and consumer groups, ListGroups/DeleteGroups of share groups, ACLs, and group co
 
 from __future__ import annotations
 
+import json
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -29,6 +31,7 @@ from confluent_kafka.admin import (
 )
 
 from jackalope import Broker
+from tests.conftest import GUEST_AUTH
 from tests.kafka.conftest import unique, wait_until
 from tests.kafka_frontend.wire import WireClient, entity, request
 
@@ -76,6 +79,37 @@ def heartbeat(bootstrap: str, group: str, member: str, epoch: int, topics: list[
 def describe(bootstrap: str, *groups: str) -> Any:
     with WireClient(bootstrap) as c:
         return c.call(request(DESCRIBE, 1, group_ids=groups, include_authorized_operations=True)).groups
+
+
+def commit_request(group_id: str, topic: str) -> Any:
+    """OffsetCommit v9 of offset 0 of partition 0, outside any generation."""
+    return request(
+        8,
+        9,
+        group_id=group_id,
+        generation_id_or_member_epoch=-1,
+        member_id="",
+        group_instance_id=None,
+        topics=(
+            entity(
+                8,
+                9,
+                "OffsetCommitRequestTopic",
+                name=topic,
+                partitions=(
+                    entity(
+                        8,
+                        9,
+                        "OffsetCommitRequestPartition",
+                        partition_index=0,
+                        committed_offset=0,
+                        committed_leader_epoch=-1,
+                        committed_metadata=None,
+                    ),
+                ),
+            ),
+        ),
+    )
 
 
 def share_consumer(broker: Broker, group: str, topic: str) -> ShareConsumer:
@@ -213,36 +247,11 @@ def test_one_group_id_namespace(broker: Broker, admin: AdminClient) -> None:
             GROUP_ID_NOT_FOUND,
             f"Group {share} is not a consumer group",
         )
-        # the reverse: a classic group (here: one with committed offsets only) is not a share group
-        c.call(
-            request(
-                8,
-                9,
-                group_id=classic,
-                generation_id_or_member_epoch=-1,
-                member_id="",
-                group_instance_id=None,
-                topics=(
-                    entity(
-                        8,
-                        9,
-                        "OffsetCommitRequestTopic",
-                        name=topic,
-                        partitions=(
-                            entity(
-                                8,
-                                9,
-                                "OffsetCommitRequestPartition",
-                                partition_index=0,
-                                committed_offset=0,
-                                committed_leader_epoch=-1,
-                                committed_metadata=None,
-                            ),
-                        ),
-                    ),
-                ),
-            )
-        )
+        # the reverse: a classic group (here: one with committed offsets only) is not a share group;
+        # and a share group has no committed offsets (GROUP_ID_NOT_FOUND)
+        for group_id, expected in ((classic, 0), (share, GROUP_ID_NOT_FOUND)):
+            committed = c.call(commit_request(group_id, topic))
+            assert committed.topics[0].partitions[0].error_code == expected
     refused = heartbeat(bs, classic, "m1", 0, [topic])
     assert (refused.error_code, refused.error_message) == (
         GROUP_ID_NOT_FOUND,
@@ -409,3 +418,46 @@ def test_api_versions_advertise_share_group_apis(broker: Broker) -> None:
             for k in c.call(request(18, 3, client_software_name="t", client_software_version="1")).api_keys
         }
     assert keys[HEARTBEAT] == (1, 1) and keys[DESCRIBE] == (1, 1)
+
+
+def test_consumer_group_configs_apply_to_consumer_groups(broker: Broker, admin: AdminClient) -> None:
+    topic, group = create_topic(admin, 1), unique("cg")
+    values = {"consumer.heartbeat.interval.ms": "6000", "consumer.session.timeout.ms": "50000"}
+    for f in admin.incremental_alter_configs([group_resource(group, **values)]).values():
+        f.result(timeout=10)
+    changed = {str(e) for e in group_configs(admin, group).values() if not e.is_default}
+    assert changed == {'consumer.heartbeat.interval.ms="6000"', 'consumer.session.timeout.ms="50000"'}
+    with WireClient(broker.kafka_bootstrap) as c:
+        joined = c.call(
+            request(
+                CONSUMER_HEARTBEAT,
+                1,
+                group_id=group,
+                member_id=uuid.uuid4().hex[:22],
+                member_epoch=0,
+                instance_id=None,
+                rack_id=None,
+                rebalance_timeout=timedelta(seconds=10),
+                subscribed_topic_names=(topic,),
+                subscribed_topic_regex=None,
+                server_assignor=None,
+                topic_partitions=(),
+            )
+        )
+    assert joined.error_code == 0 and joined.heartbeat_interval == timedelta(seconds=6)
+
+
+def test_the_http_api_shows_share_groups(broker: Broker, admin: AdminClient) -> None:
+    topic, group = create_topic(admin, 2), unique("sg")
+    assert heartbeat(broker.kafka_bootstrap, group, "m1", 0, [topic]).error_code == 0
+
+    def get(path: str) -> Any:
+        req = urllib.request.Request(broker.http_url + path, headers={"Authorization": GUEST_AUTH})
+        with urllib.request.urlopen(req, timeout=10) as answer:
+            return json.load(answer)
+
+    (listed,) = [g for g in get("/api/kafka/groups") if g["group_id"] == group]
+    assert (listed["state"], listed["protocol_type"], listed["members"]) == ("Stable", "share", 1)
+    described = get(f"/api/kafka/groups/{group}")
+    assert described["protocol"] == "simple" and described["members"][0]["member_id"] == "m1"
+    heartbeat(broker.kafka_bootstrap, group, "m1", -1, None)

@@ -79,6 +79,8 @@ class OtherGroups(Protocol):
 
     def listings(self) -> list[GroupListing]: ...
 
+    def describe(self, group_id: str) -> GroupDescription | None: ...
+
     def delete_groups(self, group_ids: Iterable[str]) -> dict[str, GroupError | None]: ...
 
 
@@ -194,6 +196,12 @@ class GroupCoordinator:
             return GroupError.COORDINATOR_LOAD_IN_PROGRESS
         if require_id and not group_id:
             return GroupError.INVALID_GROUP_ID
+        return None
+
+    def _is_share_group(self, group_id: str) -> GroupError | None:
+        """GROUP_ID_NOT_FOUND for a share group's id: its offsets are not committed offsets."""
+        if self.share_groups is not None and self.share_groups.exists(group_id):
+            return GroupError.GROUP_ID_NOT_FOUND
         return None
 
     def _schedule_heartbeat(self, group: Group, member: Member, timeout_ms: int) -> None:
@@ -679,7 +687,7 @@ class GroupCoordinator:
         consumer, or tools resetting offsets); a group with members accepts commits from its
         members of the current generation only.
         """
-        error = self._status(group_id, require_id=False)
+        error = self._status(group_id, require_id=False) or self._is_share_group(group_id)
         if error is not None:
             return dict.fromkeys(offsets, error)
         return await self._offsets.commit(group_id, generation_id, member_id, group_instance_id, offsets)
@@ -692,7 +700,7 @@ class GroupCoordinator:
         Partitions without a committed offset are left out of the answer (Kafka answers them
         with offset -1); an unknown group has none.
         """
-        error = self._status(group_id, require_id=False)
+        error = self._status(group_id, require_id=False) or self._is_share_group(group_id)
         if error is not None:
             return error, {}
         return None, self._offsets.fetch(group_id, partitions)
@@ -707,7 +715,7 @@ class GroupCoordinator:
         self, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None
     ) -> GroupError | None:
         """Whether TxnOffsetCommit may commit for the group now (the member and generation)."""
-        error = self._status(group_id)
+        error = self._status(group_id) or self._is_share_group(group_id)
         return error or self._offsets.validate_transactional(
             group_id, generation_id, member_id, group_instance_id
         )
@@ -752,7 +760,7 @@ class GroupCoordinator:
         partition of a topic a member subscribes to (``subscribed_topics`` reads them from a
         member's protocol metadata; None when it cannot, taken as every topic).
         """
-        error = self._status(group_id)
+        error = self._status(group_id) or self._is_share_group(group_id)
         if error is not None:
             return error, {}
         return await self._offsets.delete_offsets(group_id, partitions, subscribed_topics)
@@ -774,6 +782,14 @@ class GroupCoordinator:
     @property
     def consumer_heartbeat_interval_ms(self) -> int:
         return self._consumer.heartbeat_interval_ms
+
+    def consumer_heartbeat_interval(self, group_id: str) -> int:
+        """The heartbeat interval of ``group_id`` (its consumer.heartbeat.interval.ms group config)."""
+        return self._consumer.timeouts(group_id)[1]
+
+    def use_group_configs(self, timeouts: Callable[[str], tuple[int, int]]) -> None:
+        """Take consumer groups' session timeouts and heartbeat intervals from ``timeouts``."""
+        self._consumer.group_timeouts = timeouts
 
     def consumer_heartbeat(self, group_id: str, request: HeartbeatRequest) -> HeartbeatResult:
         """ConsumerGroupHeartbeat: join (epoch 0), heartbeat, leave (-1) or static leave (-2)."""
@@ -814,6 +830,9 @@ class GroupCoordinator:
         A consumer-protocol group (KIP-848) is described with ``group_type="consumer"``, its
         assignor as the protocol and each member's ``partitions``."""
         error = self._status(group_id, require_id=False)
+        shared = self.share_groups.describe(group_id) if self.share_groups is not None else None
+        if error is None and shared is not None:
+            return shared
         group = self._groups.get(group_id)
         if error is not None or group is None:
             return GroupDescription(group_id, Dead.value, "", "", [], error)
@@ -823,7 +842,8 @@ class GroupCoordinator:
         """How many members ``group_id`` has, under either protocol (0 for an unknown group)."""
         group = self._groups.get(group_id)
         if group is None:
-            return 0
+            shared = self.share_groups.describe(group_id) if self.share_groups is not None else None
+            return len(shared.members) if shared is not None else 0
         return len(group.consumer.members) if group.consumer is not None else len(group.members)
 
     def list_groups(

@@ -275,6 +275,13 @@ class GroupConfigs:
             partition_max_record_locks=self.int_value(group_id, SHARE_PARTITION_MAX_RECORD_LOCKS),
         )
 
+    def consumer_timeouts(self, group_id: str) -> tuple[int, int]:
+        """A consumer group's (consumer.session.timeout.ms, consumer.heartbeat.interval.ms)."""
+        return (
+            self.int_value(group_id, CONSUMER_SESSION_TIMEOUT_MS),
+            self.int_value(group_id, CONSUMER_HEARTBEAT_INTERVAL_MS),
+        )
+
     # -- changing ------------------------------------------------------------------------------
 
     def validate(self, group_id: str, new: Mapping[str, str]) -> None:

@@ -25,9 +25,10 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Final
 
-from jackalope.core.groups.types import GroupError, GroupListing
+from jackalope.core.groups.types import GroupDescription, GroupError, GroupListing, MemberDescription
 from jackalope.core.share.configs import GroupConfigs, ShareGroupConfig
 from jackalope.core.share.group import (
+    ASSIGNOR_NAME,
     JOIN_EPOCH,
     LEAVE_EPOCH,
     ShareGroup,
@@ -219,6 +220,12 @@ class ShareCoordinator:
     def heartbeat_interval_ms(self, group_id: str) -> int:
         return self.configs.share(group_id).heartbeat_interval_ms
 
+    def topic_deleted(self, topic: str) -> None:
+        """A topic was deleted: the groups subscribed to it drop its partitions (a new epoch)."""
+        for group in self._groups.values():
+            if group.forget_topic(topic):
+                log.info("share group %s: subscribed topic %s deleted", group.group_id, topic)
+
     # -- timers --------------------------------------------------------------------------------
 
     @property
@@ -288,6 +295,22 @@ class ShareCoordinator:
                     except Exception:
                         log.exception("on_group_deleted callback failed for %s", group_id)
         return results
+
+    def describe(self, group_id: str) -> GroupDescription | None:
+        """The share group as the group coordinator describes groups (group type "share", the
+        assignor as protocol, each member's partitions); None if there is no such share group."""
+        group = self._groups.get(group_id)
+        if group is None:
+            return None
+        members = [
+            MemberDescription(
+                m.member_id, None, m.client_id, m.client_host, b"", b"", tuple(sorted(m.assigned))
+            )
+            for m in sorted(group.members.values(), key=lambda m: m.member_id)
+        ]
+        return GroupDescription(
+            group_id, group.state.value, PROTOCOL_TYPE, ASSIGNOR_NAME, members, group_type="share"
+        )
 
     def listings(self) -> list[GroupListing]:
         return [ShareGroupListing(g.group_id, PROTOCOL_TYPE, g.state.value) for g in self._groups.values()]

@@ -190,6 +190,19 @@ class ShareGroup:
             self.group_epoch += 1
         return member
 
+    def forget_topic(self, topic: str) -> bool:
+        """``topic`` was deleted: its partitions leave every member's assignment and the target,
+        so that the next heartbeat hands out the rest (or a topic of that name created since,
+        under its new id).  True if the group subscribed to it."""
+        if topic not in self.subscribed_topics():
+            return False
+        for member in self.members.values():
+            member.assigned = frozenset(tp for tp in member.assigned if tp[0] != topic)
+        self.target = {m: frozenset(tp for tp in ps if tp[0] != topic) for m, ps in self.target.items()}
+        self.subscribed_metadata.pop(topic, None)
+        self.group_epoch += 1
+        return True
+
     def topics_changed(self, topics: Mapping[str, int]) -> bool:
         """The subscribed topics changed (a topic created, deleted or grown): bump the group
         epoch so that the next heartbeat computes a new target.  True if it did."""
