@@ -65,6 +65,8 @@ def authorized(ctx: RequestContext, operation: Operation, resource_type: Resourc
     """Whether the connection's principal may do ``operation`` on the resource."""
     core = ctx.broker.core
     user_name = ctx.connection.principal
+    if user_name is None and not ctx.connection.anonymous_allowed:
+        return False  # kafka_anonymous: no anonymous access from this client's address
     user = core.access.users.get(user_name) if user_name is not None else None
     if user is not None and user.is_administrator:
         return True

@@ -17,10 +17,12 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, Final
 
+from jackalope.core.access import is_loopback
 from jackalope.core.clients import ClientChannel
 from jackalope.kafka import protocol
-from jackalope.kafka.context import KafkaBroker, RequestContext
+from jackalope.kafka.context import KafkaBroker, Listener, RequestContext
 from jackalope.kafka.handlers import Api, sasl
+from jackalope.kafka.listeners import anonymous_allowed
 from jackalope.kafka.protocol import ApiKey, FrameError, RequestError
 from jackalope.kafka.registry import APIS, api_versions_fallback
 from jackalope.storage import FileSlice
@@ -45,8 +47,11 @@ class _Slot:
 
 
 class KafkaConnection(asyncio.Protocol):
-    def __init__(self, broker: KafkaBroker, connections: set[KafkaConnection]) -> None:
+    def __init__(
+        self, broker: KafkaBroker, connections: set[KafkaConnection], listener: Listener | None = None
+    ) -> None:
         self.broker = broker
+        self.listener = listener if listener is not None else broker.listeners[0]
         self._connections = connections
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
@@ -58,7 +63,8 @@ class KafkaConnection(asyncio.Protocol):
         self._last_serial: asyncio.Future[None] | None = None  # the latest other request
         self.client_host = ""
         self.principal: str | None = None
-        self.authenticated = not broker.sasl_mechanisms
+        self.authenticated = not self.listener.sasl
+        self.anonymous_allowed = True  # set from the client's address (kafka_anonymous)
         self.sasl_state: Any = None  # owned by the SASL handlers
         self.sasl_raw = False  # set by SaslHandshake v0: the next frames are bare SASL tokens
         self.closed = False
@@ -98,6 +104,18 @@ class KafkaConnection(asyncio.Protocol):
         self.port = int(local[1]) if local else None
         self.name = f"{self.peer_host}:{self.peer_port} -> {self.host}:{self.port}"
         self.tls = transport.get_extra_info("sslcontext") is not None
+        if not self.listener.sasl:
+            self.anonymous_allowed = anonymous_allowed(self.broker.anonymous, is_loopback(self.peer_host))
+            if not self.anonymous_allowed:
+                log.warning(
+                    "anonymous kafka client refused: every request is denied to User:ANONYMOUS from "
+                    "this address (authenticate on a SASL listener, or set kafka_anonymous=any)",
+                    extra={
+                        "client": self.client_host,
+                        "listener": self.listener.name,
+                        "kafka_anonymous": self.broker.anonymous,
+                    },
+                )
         self._connections.add(self)
         self.broker.core.clients.opened(self)
 
@@ -198,7 +216,9 @@ class KafkaConnection(asyncio.Protocol):
             self._last_serial = finished
         if request.client_id:
             self.client_id = request.client_id
-        ctx = RequestContext(self.broker, self, api_key, version, correlation_id, request.client_id)
+        ctx = RequestContext(
+            self.broker, self, api_key, version, correlation_id, request.client_id, self.listener
+        )
         task = asyncio.ensure_future(self._handle(api, ctx, request.body, slot, after, finished))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -28,7 +28,7 @@ from jackalope.core.topics import (
     TopicExists,
     UnknownTopic,
 )
-from jackalope.kafka import authorization, internal_topics
+from jackalope.kafka import authorization, internal_topics, listeners
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
@@ -387,10 +387,21 @@ def broker_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
     configs = [
         ("broker.id", str(ctx.broker.node_id), ConfigType.INT),
         ("node.id", str(ctx.broker.node_id), ConfigType.INT),
-        ("listeners", f"{kafka.security_protocol}://{kafka.listen_address}", ConfigType.STRING),
+        (
+            "listeners",
+            listeners.format_listeners([(x.name, x.host, x.port) for x in kafka.listeners]),
+            ConfigType.STRING,
+        ),
         (
             "advertised.listeners",
-            f"{kafka.security_protocol}://{kafka.advertised_host}:{kafka.advertised_port}",
+            listeners.format_listeners(
+                [(x.name, x.advertised_host, x.advertised_port) for x in kafka.listeners]
+            ),
+            ConfigType.STRING,
+        ),
+        (
+            "listener.security.protocol.map",
+            listeners.format_protocol_map(kafka.protocol_map),
             ConfigType.STRING,
         ),
         ("process.roles", "broker,controller", ConfigType.LIST),
@@ -702,8 +713,8 @@ async def handle_describe_cluster(ctx: RequestContext, request: Any) -> Any:
     node = build(
         mod.DescribeClusterBroker,
         broker_id=broker.node_id,
-        host=broker.advertised_host,
-        port=broker.advertised_port,
+        host=ctx.listener.advertised_host,
+        port=ctx.listener.advertised_port,
         rack=None,
         is_fenced=False,  # v2+
     )

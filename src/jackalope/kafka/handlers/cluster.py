@@ -422,9 +422,9 @@ async def handle_describe_quorum(ctx: RequestContext, request: Any) -> Any:
     if hasattr(mod, "Node"):
         listener = build(
             mod.Listener,
-            name=ctx.broker.security_protocol,
-            host=ctx.broker.advertised_host,
-            port=ctx.broker.advertised_port,
+            name=ctx.listener.name,
+            host=ctx.listener.advertised_host,
+            port=ctx.listener.advertised_port,
         )
         nodes = (build(mod.Node, node_id=node, listeners=(listener,)),)
     return build(

@@ -60,8 +60,8 @@ async def handle_find_coordinator(ctx: RequestContext, request: Any) -> Any:
             "error_code": error,
             "error_message": None,
             "node_id": broker.node_id,
-            "host": broker.advertised_host,
-            "port": broker.advertised_port,
+            "host": ctx.listener.advertised_host,
+            "port": ctx.listener.advertised_port,
         }
 
     if ctx.api_version < 4:

@@ -157,7 +157,7 @@ def _close_after_response(ctx: RequestContext) -> None:
 
 async def handle_sasl_handshake(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.SASL_HANDSHAKE, ctx.api_version)
-    enabled = ctx.broker.sasl_mechanisms
+    enabled = ctx.listener.sasl_mechanisms  # none on a listener without SASL
     conn = ctx.connection
     if conn.authenticated:
         # as Kafka: a handshake on an authenticated (or non-SASL) connection is out of place
