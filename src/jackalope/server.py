@@ -248,11 +248,9 @@ class Server:
             listener.advertised_port = spec.advertised_port or listener.port
             broker.listeners.append(listener)
             url = _url("kafka+ssl" if spec.tls else "kafka", spec.host, listener.port)
-            if single:
-                self.addresses["kafka"] = url
-            else:
-                self.addresses.setdefault("kafka", url)  # the first: Broker.kafka_bootstrap
-                self.addresses[f"kafka_{spec.name.lower()}"] = url
+            self.addresses["kafka" if single else f"kafka_{spec.name.lower()}"] = url
+        if not single:  # "kafka" is the first listener (Broker.kafka_bootstrap), named after the rest
+            self.addresses["kafka"] = self.addresses[f"kafka_{specs[0].name.lower()}"]
         for server in self._kafka:
             await server.serve()
 
