@@ -1,8 +1,10 @@
 """Kafka's authorisation of a request: which principal may do which operation on what.
 
 The principal of a connection is ``User:<name>`` of the broker user it authenticated as
-(SASL), or ``User:ANONYMOUS`` on a listener without SASL.  The decision, for one operation
-on one resource (:mod:`jackalope.core.acls` holds the bindings):
+(SASL), or ``User:ANONYMOUS`` on a listener without SASL.  ``ANONYMOUS`` from an address
+``kafka_anonymous`` does not allow (by default any but a loopback one) is denied everything.
+Otherwise the decision, for one operation on one resource (:mod:`jackalope.core.acls` holds
+the bindings):
 
 1. A user tagged ``administrator`` is a super user: allowed.
 2. Kafka's ACL rule: a DENY binding that applies wins; else an ALLOW binding allows.
