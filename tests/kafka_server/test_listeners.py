@@ -150,6 +150,12 @@ def test_addresses(broker: Broker) -> None:
     assert a["kafka_sasl_plaintext"].startswith("kafka://127.0.0.1:")
     assert len({a["kafka_plaintext"], a["kafka_ssl"], a["kafka_sasl_plaintext"]}) == 3
     assert broker.kafka_bootstrap == _address(broker, "plaintext")
+    overview: Any = http_json(f"{broker.http_url}/api/overview")
+    kafka = sorted((x["protocol"], x["port"]) for x in overview["listeners"] if "kafka" in x["protocol"])
+    ports = {n: int(_address(broker, n).rsplit(":", 1)[1]) for n in ("plaintext", "ssl", "sasl_plaintext")}
+    assert kafka == sorted(
+        [("kafka", ports["plaintext"]), ("kafka/ssl", ports["ssl"]), ("kafka", ports["sasl_plaintext"])]
+    )
 
 
 async def test_produce_on_one_consume_on_another(broker: Broker, listeners_ca: TestCA) -> None:
