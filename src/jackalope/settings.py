@@ -240,6 +240,10 @@ class Settings:
         if bool(self.kafka_tls_certfile) != bool(self.kafka_tls_keyfile):
             raise SettingsError("kafka_tls_certfile and kafka_tls_keyfile go together")
         self.kafka_listener_specs()
+        if self.kafka_anonymous not in ANONYMOUS_POLICIES:
+            raise SettingsError(
+                f"kafka_anonymous must be loopback, any or never, not {self.kafka_anonymous!r}"
+            )
         self._check_amqp_tls()
         try:
             self.log_config()
@@ -273,10 +277,6 @@ class Settings:
     def kafka_listener_specs(self) -> tuple[ListenerSpec, ...]:
         """The Kafka listeners: those of kafka_listeners, or the one kafka_port and the TLS and
         SASL settings describe (none with kafka_port -1)."""
-        if self.kafka_anonymous not in ANONYMOUS_POLICIES:
-            raise SettingsError(
-                f"kafka_anonymous must be loopback, any or never, not {self.kafka_anonymous!r}"
-            )
         if not self.kafka_listeners.strip():
             for name in ("kafka_advertised_listeners", "kafka_listener_security_protocol_map"):
                 if getattr(self, name).strip():
