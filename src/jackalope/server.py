@@ -22,6 +22,7 @@ from jackalope.core.producer_ids import ProducerIds
 from jackalope.core.transactions import LogMarkers, TransactionCoordinator
 from jackalope.datadir import DataDir, StartupError
 from jackalope.http.api import make_app
+from jackalope.kafka.broker_configs import DynamicBrokerConfigs
 from jackalope.kafka.context import KafkaBroker
 from jackalope.kafka.server import KafkaServer
 from jackalope.resources import ResourceMonitor
@@ -206,6 +207,7 @@ class Server:
             transactions=transactions,
             sasl_mechanisms=s.kafka_sasl_list(),
         )
+        broker.dynamic_configs = DynamicBrokerConfigs.open(broker)  # stored dynamic broker configs
         context = None
         if s.kafka_tls_certfile:
             context = tls.server_context("Kafka", s.kafka_tls_certfile, s.kafka_tls_keyfile)

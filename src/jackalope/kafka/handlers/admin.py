@@ -4,8 +4,9 @@ DescribeCluster.
 There is one broker, so every partition has exactly one replica on it: a replication factor
 other than 1 (or -1, "the default") is refused, and an explicit replica assignment is honoured
 only when it places every partition on this broker.  Topic configs are the Kafka names
-:mod:`jackalope.core.topics` maps onto the storage engine; broker configs are static (they
-come from the broker's settings) and are described read-only.
+:mod:`jackalope.core.topics` maps onto the storage engine; broker configs are the broker's
+settings (described read-only) and Kafka's dynamic broker configs
+(:mod:`jackalope.kafka.broker_configs`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from jackalope.core.topics import (
     TopicExists,
     UnknownTopic,
 )
-from jackalope.kafka import authorization, internal_topics
+from jackalope.kafka import authorization, broker_configs, internal_topics
+from jackalope.kafka.broker_configs import DYNAMIC, BrokerConfigError, ConfigSource, ConfigType
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
@@ -41,23 +43,8 @@ class ResourceType(IntEnum):
     TOPIC = 2
     BROKER = 4
     BROKER_LOGGER = 8
-
-
-class ConfigSource(IntEnum):
-    DYNAMIC_TOPIC_CONFIG = 1
-    STATIC_BROKER_CONFIG = 4
-    DEFAULT_CONFIG = 5
-
-
-class ConfigType(IntEnum):
-    UNKNOWN = 0
-    BOOLEAN = 1
-    STRING = 2
-    INT = 3
-    SHORT = 4
-    LONG = 5
-    DOUBLE = 6
-    LIST = 7
+    CLIENT_METRICS = 16
+    GROUP = 32
 
 
 class AlterOp(IntEnum):
@@ -110,11 +97,6 @@ TOPIC_CONFIG_TYPES: dict[str, ConfigType] = {
     "remote.log.copy.disable": ConfigType.BOOLEAN,
     "remote.log.delete.on.disable": ConfigType.BOOLEAN,
 }
-
-BROKER_STATIC_MESSAGE = (
-    "broker configs are static: set them in the broker's settings (config file, "
-    "JACKALOPE_* environment variables or flags) and restart"
-)
 
 
 class Rejected(Exception):
@@ -378,109 +360,38 @@ async def handle_create_partitions(ctx: RequestContext, request: Any) -> Any:
 # -- DescribeConfigs -------------------------------------------------------------------------------
 
 
-def broker_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
-    """The broker-level configs DescribeConfigs shows: Kafka's names for this broker's settings."""
-    topics = ctx.broker.topics
-    base = topics.base_config
-    groups = ctx.broker.groups
-    kafka = ctx.broker
-    configs = [
-        ("broker.id", str(ctx.broker.node_id), ConfigType.INT),
-        ("node.id", str(ctx.broker.node_id), ConfigType.INT),
-        ("listeners", f"{kafka.security_protocol}://{kafka.listen_address}", ConfigType.STRING),
-        (
-            "advertised.listeners",
-            f"{kafka.security_protocol}://{kafka.advertised_host}:{kafka.advertised_port}",
-            ConfigType.STRING,
-        ),
-        ("process.roles", "broker,controller", ConfigType.LIST),
-        (
-            "controller.quorum.voters",
-            f"{ctx.broker.node_id}@{kafka.advertised_host}:{kafka.advertised_port}",
-            ConfigType.LIST,
-        ),
-        ("log.dirs", str(ctx.broker.core.logs.directory), ConfigType.STRING),
-        (
-            "log.retention.check.interval.ms",
-            str(ctx.broker.core.logs.retention_check_interval_ms),
-            ConfigType.LONG,
-        ),
-        ("group.initial.rebalance.delay.ms", str(groups.initial_rebalance_delay_ms), ConfigType.INT),
-        ("group.max.size", str(groups.group_max_size), ConfigType.INT),
-        ("offsets.retention.minutes", str(groups.offsets_retention_ms // 60_000), ConfigType.INT),
-        (
-            "offsets.retention.check.interval.ms",
-            str(groups.offsets_retention_check_interval_ms),
-            ConfigType.LONG,
-        ),
-        ("offsets.topic.replication.factor", "1", ConfigType.SHORT),
-        ("offsets.topic.num.partitions", "1", ConfigType.INT),
-        ("group.min.session.timeout.ms", str(groups.min_session_timeout_ms), ConfigType.INT),
-        ("group.max.session.timeout.ms", str(groups.max_session_timeout_ms), ConfigType.INT),
-        ("num.partitions", str(topics.default_partitions), ConfigType.INT),
-        ("default.replication.factor", "1", ConfigType.INT),
-        (
-            "auto.create.topics.enable",
-            "true" if ctx.broker.auto_create_topics else "false",
-            ConfigType.BOOLEAN,
-        ),
-        ("message.max.bytes", str(base.max_message_bytes), ConfigType.INT),
-        ("log.retention.ms", str(base.retention_ms), ConfigType.LONG),
-        ("log.retention.bytes", str(base.retention_bytes), ConfigType.LONG),
-        ("log.segment.bytes", str(base.segment_bytes), ConfigType.INT),
-        ("log.roll.ms", str(base.segment_ms), ConfigType.LONG),
-        ("log.cleanup.policy", base.cleanup_policy, ConfigType.LIST),
-        ("socket.request.max.bytes", str(ctx.broker.max_request_bytes), ConfigType.INT),
-        (
-            "sasl.enabled.mechanisms",
-            ",".join(ctx.broker.sasl_mechanisms),
-            ConfigType.LIST,
-        ),
-        ("super.users", ";".join(f"User:{n}" for n in _administrators(ctx)), ConfigType.LIST),
-    ]
-    transactions = getattr(ctx.broker, "transactions", None)
-    for attribute, name in (
-        ("max_timeout_ms", "transaction.max.timeout.ms"),
-        ("id_expiration_ms", "transactional.id.expiration.ms"),
-    ):
-        value = getattr(transactions, attribute, None)
-        if isinstance(value, int):
-            configs.append((name, str(value), ConfigType.INT))
-    metadata_bytes = getattr(groups, "max_metadata_bytes", None)
-    if isinstance(metadata_bytes, int):
-        configs.append(("offset.metadata.max.bytes", str(metadata_bytes), ConfigType.INT))
-    return configs
-
-
-def _administrators(ctx: RequestContext) -> list[str]:
-    return sorted(u.name for u in ctx.broker.core.access.users.values() if u.is_administrator)
-
-
 def _describe_entry(
     mod: Any,
     request: Any,
     name: str,
-    value: str,
+    value: str | None,
     source: ConfigSource,
     config_type: ConfigType,
     *,
     read_only: bool,
     default: str | None = None,
     doc: str = "",
+    levels: list[tuple[str | None, ConfigSource]] | None = None,
+    sensitive: bool = False,
 ) -> Any:
+    """One config of a DescribeConfigs answer; ``levels``: its synonyms (value and source of each
+    level that sets it, the one in effect first), else the value and ``default``."""
     synonyms: tuple[Any, ...] = ()
     if request.include_synonyms:
-        pairs = [(value, source)]
-        if default is not None and source != ConfigSource.DEFAULT_CONFIG:
+        pairs = levels if levels is not None else [(value, source)]
+        if levels is None and default is not None and source != ConfigSource.DEFAULT_CONFIG:
             pairs.append((default, ConfigSource.DEFAULT_CONFIG))
-        synonyms = tuple(build(mod.DescribeConfigsSynonym, name=name, value=v, source=s) for v, s in pairs)
+        synonyms = tuple(
+            build(mod.DescribeConfigsSynonym, name=name, value=None if sensitive else v, source=s)
+            for v, s in pairs
+        )
     return build(
         mod.DescribeConfigsResourceResult,
         name=name,
-        value=value,
+        value=None if sensitive else value,
         read_only=read_only,
         config_source=source,
-        is_sensitive=False,
+        is_sensitive=sensitive,
         synonyms=synonyms,
         config_type=config_type,
         documentation=(doc or None) if getattr(request, "include_documentation", False) else None,
@@ -536,16 +447,7 @@ def _describe_resource(ctx: RequestContext, mod: Any, request: Any, resource: An
             )
     elif resource.resource_type == ResourceType.BROKER:
         _check_broker_name(ctx, resource.resource_name)
-        if resource.resource_name == "":
-            return ()  # the cluster-wide dynamic defaults: there are none
-        for name, value, config_type in broker_configs(ctx):
-            if keys is not None and name not in keys:
-                continue
-            entries.append(
-                _describe_entry(
-                    mod, request, name, value, ConfigSource.STATIC_BROKER_CONFIG, config_type, read_only=True
-                )
-            )
+        entries = _describe_broker(ctx, mod, request, resource.resource_name != "", keys)
     else:
         raise Rejected(
             ErrorCode.invalid_request, f"unsupported config resource type {resource.resource_type}"
@@ -577,6 +479,48 @@ async def handle_describe_configs(ctx: RequestContext, request: Any) -> Any:
     return build(mod.DescribeConfigsResponse, throttle_time=0, results=tuple(results))
 
 
+def _describe_broker(
+    ctx: RequestContext, mod: Any, request: Any, per_broker: bool, keys: set[str] | None
+) -> list[Any]:
+    """Broker 0: its static settings (read-only) and every dynamic config with the level in
+    effect; the cluster default (``per_broker`` False): the dynamic defaults that are set."""
+    dynamic = broker_configs.of(ctx.broker)
+    entries = []
+    if per_broker:
+        for name, static, config_type in broker_configs.static_configs(ctx):
+            if name in DYNAMIC or (keys is not None and name not in keys):
+                continue
+            entries.append(
+                _describe_entry(
+                    mod, request, name, static, ConfigSource.STATIC_BROKER_CONFIG, config_type, read_only=True
+                )
+            )
+    for name, key in DYNAMIC.items():
+        if keys is not None and name not in keys:
+            continue
+        levels = dynamic.synonyms(name)
+        if not per_broker:
+            levels = [(v, s) for v, s in levels if s != ConfigSource.DYNAMIC_BROKER_CONFIG]
+            if not levels or levels[0][1] != ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG:
+                continue
+        value: str | None = levels[0][0] if levels else None
+        source = levels[0][1] if levels else ConfigSource.DEFAULT_CONFIG
+        entries.append(
+            _describe_entry(
+                mod,
+                request,
+                name,
+                value,  # None: a null default, described as null as Kafka does
+                source,
+                key.type,
+                read_only=False,
+                levels=list(levels),
+                sensitive=key.sensitive,
+            )
+        )
+    return entries
+
+
 # -- AlterConfigs and IncrementalAlterConfigs -------------------------------------------------------
 
 
@@ -589,8 +533,7 @@ def _alter_resource(ctx: RequestContext, resource: Any, validate_only: bool, *, 
         )
     if resource.resource_type == ResourceType.BROKER:
         _check_broker_name(ctx, resource.resource_name)
-        if resource.configs:
-            raise Rejected(ErrorCode.invalid_request, BROKER_STATIC_MESSAGE)
+        _alter_broker(ctx, resource, validate_only, incremental=incremental)
         return
     if resource.resource_type != ResourceType.TOPIC:
         raise Rejected(
@@ -612,6 +555,52 @@ def _alter_resource(ctx: RequestContext, resource: Any, validate_only: bool, *, 
         topics.set_configs(topic.name, overrides, validate_only=validate_only)
     except TopicError as exc:
         raise _topic_error(exc) from None
+
+
+def _alter_broker(ctx: RequestContext, resource: Any, validate_only: bool, *, incremental: bool) -> None:
+    """Set dynamic broker configs of broker 0 (resource ``"0"``) or the cluster default (``""``):
+    incrementally, or (legacy AlterConfigs) replacing that level's whole set, as Kafka does."""
+    dynamic = broker_configs.of(ctx.broker)
+    per_broker = resource.resource_name != ""
+    if incremental:
+        configs = dynamic.level(per_broker)
+        for c in resource.configs:
+            op = c.config_operation
+            if op == AlterOp.DELETE:
+                configs.pop(c.name, None)
+                continue
+            if op not in (AlterOp.SET, AlterOp.APPEND, AlterOp.SUBTRACT):
+                raise Rejected(ErrorCode.invalid_request, f"unknown config operation {op} for {c.name}")
+            if c.value is None:
+                raise Rejected(ErrorCode.invalid_request, f"null value not supported for {c.name}")
+            if op == AlterOp.SET:
+                configs[c.name] = c.value
+                continue
+            key = DYNAMIC.get(c.name)
+            if key is None or key.type != ConfigType.LIST:
+                verb = "append" if op == AlterOp.APPEND else "subtract"
+                raise Rejected(
+                    ErrorCode.invalid_config, f"config value {verb} is not allowed for config key: {c.name}"
+                )
+            current = dynamic.current().get(c.name, "")
+            items = [v.strip() for v in current.split(",") if v.strip()]
+            given = [v.strip() for v in c.value.split(",") if v.strip()]
+            if op == AlterOp.APPEND:
+                items += [v for v in given if v not in items]
+            else:
+                items = [v for v in items if v not in given]
+            configs[c.name] = ",".join(items)
+    else:
+        configs = {}
+        for c in resource.configs:
+            if c.value is None:
+                raise Rejected(ErrorCode.invalid_request, f"null value not supported for {c.name}")
+            configs[c.name] = c.value
+    try:
+        dynamic.replace(configs, per_broker=per_broker, validate_only=validate_only)
+    except BrokerConfigError as exc:
+        code = ErrorCode.invalid_config if exc.invalid_config else ErrorCode.invalid_request
+        raise Rejected(code, str(exc)) from None
 
 
 def _apply_ops(ctx: RequestContext, overrides: dict[str, str], ops: Iterable[Any]) -> dict[str, str]:
