@@ -141,6 +141,16 @@ def test_a_default_log_config_takes_effect_on_topics_without_an_override(
     assert topics.get(plain).partitions[0].config.max_message_bytes == 5000
     assert topics.get(overridden).partitions[0].config.retention_ms == 1000  # its own override wins
 
+    def topic_config(topic: str) -> Any:
+        res = ConfigResource(ResourceType.TOPIC, topic)
+        return admin.describe_configs([res], request_timeout=10)[res].result(timeout=15)["retention.ms"]
+
+    inherited = topic_config(plain)
+    assert inherited.value == "3600000"
+    assert inherited.source == ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value  # as Kafka describes it
+    assert "log.retention.ms" in inherited.synonyms
+    assert topic_config(overridden).source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+
     cluster = wire_describe(bootstrap, "")
     assert set(cluster) == {"log.retention.ms", "message.max.bytes"}  # only the set defaults
     assert cluster["log.retention.ms"].config_source == ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value

@@ -285,6 +285,8 @@ DYNAMIC: Final[dict[str, DynamicConfig]] = {
     )
 }
 
+_BY_EFFECT: Final = {c.effect: c.name for c in DYNAMIC.values() if c.effect is not None}
+
 # Dynamic in Kafka, but set by Jackalope's own settings (listeners, TLS, SASL mechanisms) or not
 # implemented (connection limits): refused, naming the setting to use instead.
 NOT_HERE: Final[dict[str, str]] = {
@@ -522,20 +524,29 @@ class DynamicBrokerConfigs:
             "log.message.timestamp.type": "LogAppendTime" if base.log_append_time else "CreateTime",
         }
 
-    def synonyms(self, name: str) -> list[tuple[str | None, ConfigSource]]:
-        """Every level that gives ``name`` a value, first the one in effect (Kafka's synonyms)."""
+    def synonyms(self, name: str) -> list[tuple[str, str | None, ConfigSource]]:
+        """Every level that gives ``name`` a value, first the one in effect (Kafka's synonyms:
+        name, value, source)."""
         key = DYNAMIC[name]
-        out: list[tuple[str | None, ConfigSource]] = []
+        out: list[tuple[str, str | None, ConfigSource]] = []
         if name in self.per_broker:
-            out.append((self.per_broker[name], ConfigSource.DYNAMIC_BROKER_CONFIG))
+            out.append((name, self.per_broker[name], ConfigSource.DYNAMIC_BROKER_CONFIG))
         if name in self.default:
-            out.append((self.default[name], ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG))
+            out.append((name, self.default[name], ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG))
         static = self.static_values()
         if name in static:
-            out.append((static[name], ConfigSource.STATIC_BROKER_CONFIG))
+            out.append((name, static[name], ConfigSource.STATIC_BROKER_CONFIG))
         if key.default is not None:
-            out.append((key.default, ConfigSource.DEFAULT_CONFIG))
+            out.append((name, key.default, ConfigSource.DEFAULT_CONFIG))
         return out
+
+    def topic_levels(self, field: str | None) -> list[tuple[str, str | None, ConfigSource]] | None:
+        """The broker levels behind the topic config of LogConfig ``field`` when a dynamic broker
+        config sets it (a topic without an override describes it so, as Kafka does), else None."""
+        name = _BY_EFFECT.get(field) if field is not None else None
+        if name is None or (name not in self.per_broker and name not in self.default):
+            return None
+        return self.synonyms(name)
 
     def _log_config(self) -> LogConfig:
         changes: dict[str, Any] = {}

@@ -371,19 +371,19 @@ def _describe_entry(
     read_only: bool,
     default: str | None = None,
     doc: str = "",
-    levels: list[tuple[str | None, ConfigSource]] | None = None,
+    levels: list[tuple[str, str | None, ConfigSource]] | None = None,
     sensitive: bool = False,
 ) -> Any:
-    """One config of a DescribeConfigs answer; ``levels``: its synonyms (value and source of each
-    level that sets it, the one in effect first), else the value and ``default``."""
+    """One config of a DescribeConfigs answer; ``levels``: its synonyms (name, value and source
+    of each level that sets it, the one in effect first), else the value and ``default``."""
     synonyms: tuple[Any, ...] = ()
     if request.include_synonyms:
-        pairs = levels if levels is not None else [(value, source)]
+        pairs = levels if levels is not None else [(name, value, source)]
         if levels is None and default is not None and source != ConfigSource.DEFAULT_CONFIG:
-            pairs.append((default, ConfigSource.DEFAULT_CONFIG))
+            pairs.append((name, default, ConfigSource.DEFAULT_CONFIG))
         synonyms = tuple(
-            build(mod.DescribeConfigsSynonym, name=name, value=None if sensitive else v, source=s)
-            for v, s in pairs
+            build(mod.DescribeConfigsSynonym, name=n, value=None if sensitive else v, source=s)
+            for n, v, s in pairs
         )
     return build(
         mod.DescribeConfigsResourceResult,
@@ -429,20 +429,29 @@ def _describe_resource(ctx: RequestContext, mod: Any, request: Any, resource: An
         except TopicError as exc:
             raise _topic_error(exc) from None
         defaults = {e.name: e.value for e in topics.config_entries({})}
+        dynamic = broker_configs.of(ctx.broker)
         for e in described:
             if keys is not None and e.name not in keys:
                 continue
+            source = ConfigSource.DEFAULT_CONFIG if e.is_default else ConfigSource.DYNAMIC_TOPIC_CONFIG
+            # a default set by a dynamic broker config: that level, with the broker's synonyms
+            inherited = dynamic.topic_levels(CONFIG_KEYS[e.name].field) if e.name in CONFIG_KEYS else None
+            levels = None
+            if inherited is not None:
+                levels = ([] if e.is_default else [(e.name, e.value, source)]) + inherited
+                source = levels[0][2]
             entries.append(
                 _describe_entry(
                     mod,
                     request,
                     e.name,
                     e.value,
-                    ConfigSource.DEFAULT_CONFIG if e.is_default else ConfigSource.DYNAMIC_TOPIC_CONFIG,
+                    source,
                     TOPIC_CONFIG_TYPES.get(e.name, ConfigType.UNKNOWN),
                     read_only=False,
                     default=defaults.get(e.name),
                     doc=CONFIG_KEYS[e.name].doc if e.name in CONFIG_KEYS else "",
+                    levels=levels,
                 )
             )
     elif resource.resource_type == ResourceType.BROKER:
@@ -500,11 +509,11 @@ def _describe_broker(
             continue
         levels = dynamic.synonyms(name)
         if not per_broker:
-            levels = [(v, s) for v, s in levels if s != ConfigSource.DYNAMIC_BROKER_CONFIG]
-            if not levels or levels[0][1] != ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG:
+            levels = [level for level in levels if level[2] != ConfigSource.DYNAMIC_BROKER_CONFIG]
+            if not levels or levels[0][2] != ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG:
                 continue
-        value: str | None = levels[0][0] if levels else None
-        source = levels[0][1] if levels else ConfigSource.DEFAULT_CONFIG
+        value: str | None = levels[0][1] if levels else None
+        source = levels[0][2] if levels else ConfigSource.DEFAULT_CONFIG
         entries.append(
             _describe_entry(
                 mod,
