@@ -5,6 +5,7 @@ once, and the values surviving a restart of ``jackalope serve``."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from tests.kafka_frontend.wire import WireClient, entity, request
 
 WEEK_MS = str(7 * 24 * 3600 * 1000)
 DESCRIBE_CONFIGS, INCREMENTAL_ALTER_CONFIGS = 32, 44
+BROKER, BROKER_LOGGER = 4, 8
 
 
 @pytest.fixture
@@ -57,19 +59,20 @@ def incremental(admin: AdminClient, name: str, *ops: tuple[str, str | None, Any]
     admin.incremental_alter_configs([res])[res].result(timeout=15)
 
 
-def wire_alter_default(bootstrap: str, *ops: tuple[str, str | None, Any]) -> tuple[int, str | None]:
-    """IncrementalAlterConfigs of the cluster default (empty name, which confluent-kafka refuses
-    to send): the error code and message."""
+def wire_alter(
+    bootstrap: str, kind: int, name: str, *ops: tuple[str, str | None, Any]
+) -> tuple[int, str | None]:
+    """IncrementalAlterConfigs of one resource over the wire: the error code and message."""
     configs = tuple(
-        entity(INCREMENTAL_ALTER_CONFIGS, 1, "AlterableConfig", name=n, config_operation=op.value, value=v)
+        entity(INCREMENTAL_ALTER_CONFIGS, 1, "AlterableConfig", name=n, config_operation=int(op), value=v)
         for n, v, op in ops
     )
     resource = entity(
         INCREMENTAL_ALTER_CONFIGS,
         1,
         "AlterConfigsResource",
-        resource_type=4,
-        resource_name="",
+        resource_type=kind,
+        resource_name=name,
         configs=configs,
     )
     with WireClient(bootstrap) as client:
@@ -80,9 +83,15 @@ def wire_alter_default(bootstrap: str, *ops: tuple[str, str | None, Any]) -> tup
     return result.error_code, result.error_message
 
 
-def wire_describe(bootstrap: str, name: str) -> dict[str, Any]:
+def wire_alter_default(bootstrap: str, *ops: tuple[str, str | None, Any]) -> tuple[int, str | None]:
+    """IncrementalAlterConfigs of the cluster default (empty name, which confluent-kafka refuses
+    to send)."""
+    return wire_alter(bootstrap, BROKER, "", *((n, v, op.value) for n, v, op in ops))
+
+
+def wire_describe(bootstrap: str, name: str, kind: int = 4) -> dict[str, Any]:
     """DescribeConfigs v4 of the broker resource ``name`` with synonyms: the kio entries by name."""
-    resource = entity(DESCRIBE_CONFIGS, 4, "DescribeConfigsResource", resource_type=4, resource_name=name)
+    resource = entity(DESCRIBE_CONFIGS, 4, "DescribeConfigsResource", resource_type=kind, resource_name=name)
     with WireClient(bootstrap) as client:
         response = client.call(
             request(
@@ -252,3 +261,30 @@ def test_dynamic_configs_survive_a_restart(serve_kafka: Callable[..., ServeProce
     assert described["log.segment.bytes"].source == ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value
     assert described["sasl.kerberos.min.time.before.relogin"].value == "58000"
     assert (tmp_path / "data" / "broker-configs.json").stat().st_mode & 0o077 == 0
+
+
+def test_broker_loggers_are_described_and_set_at_run_time(broker: Broker) -> None:
+    """KIP-412: the BROKER_LOGGER resource of broker 0 is the broker's Python loggers."""
+    bootstrap = broker.kafka_bootstrap
+    name = "jackalope.kafka.connection"
+    logger = logging.getLogger(name)
+    loggers = wire_describe(bootstrap, "0", BROKER_LOGGER)
+    assert "root" in loggers and name in loggers
+    assert loggers[name].config_source == 6  # DYNAMIC_BROKER_LOGGER_CONFIG
+    try:
+        assert wire_alter(bootstrap, BROKER_LOGGER, "0", (name, "TRACE", 0)) == (0, None)
+        assert logger.level == 5 and wire_describe(bootstrap, "0", BROKER_LOGGER)[name].value == "TRACE"
+        assert wire_alter(bootstrap, BROKER_LOGGER, "0", (name, None, 1)) == (0, None)
+        assert logger.level == logging.NOTSET  # inherits again
+    finally:
+        logger.setLevel(logging.NOTSET)
+    for ops, code, words in [
+        (("no.such.logger", "DEBUG", 0), KafkaError.INVALID_CONFIG, "does not exist"),
+        ((name, "LOUD", 0), KafkaError.INVALID_CONFIG, "not a supported log level"),
+        (("root", None, 1), KafkaError.INVALID_REQUEST, "root logger"),
+        ((name, "DEBUG", 2), KafkaError.INVALID_REQUEST, "APPEND operation is not allowed"),
+    ]:
+        error, message = wire_alter(bootstrap, BROKER_LOGGER, "0", ops)
+        assert error == code and message is not None and words in message, message
+    assert wire_alter(bootstrap, BROKER_LOGGER, "", (name, "DEBUG", 0))[0] == KafkaError.INVALID_REQUEST
+    assert logger.level == logging.NOTSET

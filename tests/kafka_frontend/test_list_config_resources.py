@@ -54,7 +54,11 @@ def test_kafka_python_lists_topics_and_the_broker(own_broker: Broker) -> None:
     create_topics(bootstrap, b_topic, a_topic)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
     try:
-        assert admin.list_config_resources() == {"topic": sorted([a_topic, b_topic]), "broker": ["0"]}
+        assert admin.list_config_resources() == {
+            "topic": sorted([a_topic, b_topic]),
+            "broker": ["0"],
+            "broker_logger": ["0"],
+        }
         assert admin.list_config_resources(["TOPIC"]) == {"topic": sorted([a_topic, b_topic])}
         assert admin.list_config_resources(["BROKER"]) == {"broker": ["0"]}
         assert admin.list_config_resources(["GROUP"]) == {}  # no group has group configs
@@ -66,8 +70,9 @@ def test_v0_lists_client_metrics_only_and_unknown_types_are_unsupported(bootstra
     create_topics(bootstrap, unique("lcr-v0"))
     v0 = wire_list(bootstrap, 0)
     assert (v0.error_code, v0.config_resources) == (0, ())  # no client-metrics subscriptions
-    v1 = wire_list(bootstrap, 1, resource_types=(16, 8))  # client metrics, broker loggers: none here
-    assert (v1.error_code, v1.config_resources) == (0, ())
+    v1 = wire_list(bootstrap, 1, resource_types=(16, 8))  # client metrics: none; broker 0's loggers
+    assert v1.error_code == 0
+    assert [(r.resource_type, r.resource_name) for r in v1.config_resources] == [(8, "0")]
     for unsupported in ((1,), (2, 99)):  # ANY is no config resource type; 99 is none at all
         answer = wire_list(bootstrap, 1, resource_types=unsupported)
         assert (answer.error_code, answer.config_resources) == (UNSUPPORTED_VERSION, ())

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -435,6 +435,39 @@ STATIC_NAMES: Final = frozenset(
         "allow.everyone.if.no.acl.found",
     }
 )
+
+
+def incremental(
+    level: dict[str, str], ops: Iterable[tuple[str, int, str | None]], current: Mapping[str, str]
+) -> dict[str, str]:
+    """IncrementalAlterConfigs' ``(name, operation, value)`` ops applied to one level's configs
+    (SET 0, DELETE 1, APPEND 2 and SUBTRACT 3 for LIST configs, from the value in ``current``);
+    the result is validated afterwards, as a whole."""
+    out = dict(level)
+    for name, op, value in ops:
+        if op == 1:
+            out.pop(name, None)
+            continue
+        if op not in (0, 2, 3):
+            raise BrokerConfigError(f"unknown config operation {op} for {name}")
+        if value is None:
+            raise BrokerConfigError(f"null value not supported for {name}")
+        if op == 0:
+            out[name] = value
+            continue
+        key = DYNAMIC.get(name)
+        if key is None or key.type != ConfigType.LIST:
+            verb = "append" if op == 2 else "subtract"
+            raise BrokerConfigError(
+                f"config value {verb} is not allowed for config key: {name}", invalid_config=True
+            )
+        items = [v.strip() for v in out.get(name, current.get(name, "")).split(",") if v.strip()]
+        given = [v.strip() for v in value.split(",") if v.strip()]
+        items = (
+            items + [v for v in given if v not in items] if op == 2 else [v for v in items if v not in given]
+        )
+        out[name] = ",".join(items)
+    return out
 
 
 # -- the store ------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from jackalope.core.topics import (
     TopicExists,
     UnknownTopic,
 )
-from jackalope.kafka import authorization, broker_configs, internal_topics
+from jackalope.kafka import authorization, broker_configs, broker_loggers, internal_topics
 from jackalope.kafka.broker_configs import DYNAMIC, BrokerConfigError, ConfigSource, ConfigType
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
@@ -406,6 +406,15 @@ def _check_broker_name(ctx: RequestContext, name: str) -> None:
         )
 
 
+def _check_logger_resource(ctx: RequestContext, name: str) -> None:
+    """A BROKER_LOGGER resource is named by its broker's id (no cluster-wide default)."""
+    if name != str(ctx.broker.node_id):
+        raise Rejected(
+            ErrorCode.invalid_request,
+            f"Unexpected broker id, expected {ctx.broker.node_id}, but received {name!r}",
+        )
+
+
 def _authorize_configs(ctx: RequestContext, resource: Any, operation: Operation) -> None:
     """TOPIC_AUTHORIZATION_FAILED or CLUSTER_AUTHORIZATION_FAILED unless ``operation`` (Describe-
     or AlterConfigs) on the resource is allowed, as Kafka checks before anything else."""
@@ -457,6 +466,16 @@ def _describe_resource(ctx: RequestContext, mod: Any, request: Any, resource: An
     elif resource.resource_type == ResourceType.BROKER:
         _check_broker_name(ctx, resource.resource_name)
         entries = _describe_broker(ctx, mod, request, resource.resource_name != "", keys)
+    elif resource.resource_type == ResourceType.BROKER_LOGGER:
+        _check_logger_resource(ctx, resource.resource_name)
+        for name, level in broker_loggers.loggers().items():
+            if keys is None or name in keys:
+                source = ConfigSource.DYNAMIC_BROKER_LOGGER_CONFIG
+                entries.append(
+                    _describe_entry(
+                        mod, request, name, level, source, ConfigType.STRING, read_only=False, levels=[]
+                    )
+                )
     else:
         raise Rejected(
             ErrorCode.invalid_request, f"unsupported config resource type {resource.resource_type}"
@@ -544,6 +563,14 @@ def _alter_resource(ctx: RequestContext, resource: Any, validate_only: bool, *, 
         _check_broker_name(ctx, resource.resource_name)
         _alter_broker(ctx, resource, validate_only, incremental=incremental)
         return
+    if resource.resource_type == ResourceType.BROKER_LOGGER and incremental:
+        _check_logger_resource(ctx, resource.resource_name)
+        ops = [(c.name, int(c.config_operation), c.value) for c in resource.configs]
+        try:
+            broker_loggers.alter(ops, validate_only=validate_only)
+        except BrokerConfigError as exc:
+            raise _config_error(exc) from None
+        return
     if resource.resource_type != ResourceType.TOPIC:
         raise Rejected(
             ErrorCode.invalid_request, f"unsupported config resource type {resource.resource_type}"
@@ -571,45 +598,23 @@ def _alter_broker(ctx: RequestContext, resource: Any, validate_only: bool, *, in
     incrementally, or (legacy AlterConfigs) replacing that level's whole set, as Kafka does."""
     dynamic = broker_configs.of(ctx.broker)
     per_broker = resource.resource_name != ""
-    if incremental:
-        configs = dynamic.level(per_broker)
-        for c in resource.configs:
-            op = c.config_operation
-            if op == AlterOp.DELETE:
-                configs.pop(c.name, None)
-                continue
-            if op not in (AlterOp.SET, AlterOp.APPEND, AlterOp.SUBTRACT):
-                raise Rejected(ErrorCode.invalid_request, f"unknown config operation {op} for {c.name}")
-            if c.value is None:
-                raise Rejected(ErrorCode.invalid_request, f"null value not supported for {c.name}")
-            if op == AlterOp.SET:
-                configs[c.name] = c.value
-                continue
-            key = DYNAMIC.get(c.name)
-            if key is None or key.type != ConfigType.LIST:
-                verb = "append" if op == AlterOp.APPEND else "subtract"
-                raise Rejected(
-                    ErrorCode.invalid_config, f"config value {verb} is not allowed for config key: {c.name}"
-                )
-            current = dynamic.current().get(c.name, "")
-            items = [v.strip() for v in current.split(",") if v.strip()]
-            given = [v.strip() for v in c.value.split(",") if v.strip()]
-            if op == AlterOp.APPEND:
-                items += [v for v in given if v not in items]
-            else:
-                items = [v for v in items if v not in given]
-            configs[c.name] = ",".join(items)
-    else:
-        configs = {}
-        for c in resource.configs:
-            if c.value is None:
-                raise Rejected(ErrorCode.invalid_request, f"null value not supported for {c.name}")
-            configs[c.name] = c.value
     try:
+        if incremental:
+            ops = [(c.name, int(c.config_operation), c.value) for c in resource.configs]
+            configs = broker_configs.incremental(dynamic.level(per_broker), ops, dynamic.current())
+        else:
+            configs = {}
+            for c in resource.configs:
+                if c.value is None:
+                    raise Rejected(ErrorCode.invalid_request, f"null value not supported for {c.name}")
+                configs[c.name] = c.value
         dynamic.replace(configs, per_broker=per_broker, validate_only=validate_only)
     except BrokerConfigError as exc:
-        code = ErrorCode.invalid_config if exc.invalid_config else ErrorCode.invalid_request
-        raise Rejected(code, str(exc)) from None
+        raise _config_error(exc) from None
+
+
+def _config_error(exc: BrokerConfigError) -> Rejected:
+    return Rejected(ErrorCode.invalid_config if exc.invalid_config else ErrorCode.invalid_request, str(exc))
 
 
 def _apply_ops(ctx: RequestContext, overrides: dict[str, str], ops: Iterable[Any]) -> dict[str, str]:

@@ -5,9 +5,8 @@ As Kafka 4.1 answers: it needs DescribeConfigs on the cluster (CLUSTER_AUTHORIZA
 v0 lists client-metrics resources only, v1 the types asked for or, asked for none, every type
 it supports (topics, brokers, broker loggers, client metrics, groups); a type it does not
 support is UNSUPPORTED_VERSION.  Here: the topics (the coordinators' internal topics have no
-configs to describe and are left out), broker 0, and the groups that have group configs; there
-are no broker-logger or client-metrics resources (KIP-714 subscriptions are not kept), so those
-types list none.
+configs to describe and are left out), broker 0 and its loggers, and the groups that have group
+configs; there are no client-metrics resources (KIP-714 subscriptions are not kept).
 """
 
 from __future__ import annotations
@@ -41,11 +40,11 @@ def _groups_with_configs(ctx: RequestContext) -> list[str]:
 def _names(ctx: RequestContext, kind: ResourceType) -> list[str]:
     if kind == ResourceType.TOPIC:
         return sorted(t.name for t in ctx.broker.topics)
-    if kind == ResourceType.BROKER:
+    if kind in (ResourceType.BROKER, ResourceType.BROKER_LOGGER):
         return [str(ctx.broker.node_id)]
     if kind == ResourceType.GROUP:
         return _groups_with_configs(ctx)
-    return []  # broker loggers, client metrics: none here
+    return []  # client metrics: none here
 
 
 async def handle_list_config_resources(ctx: RequestContext, request: Any) -> Any:
