@@ -207,7 +207,10 @@ class Server:
             transactions=transactions,
             sasl_mechanisms=s.kafka_sasl_list(),
         )
-        broker.dynamic_configs = DynamicBrokerConfigs.open(broker)  # stored dynamic broker configs
+        try:
+            broker.dynamic_configs = DynamicBrokerConfigs.open(broker)  # stored dynamic broker configs
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
         context = None
         if s.kafka_tls_certfile:
             context = tls.server_context("Kafka", s.kafka_tls_certfile, s.kafka_tls_keyfile)

@@ -288,3 +288,17 @@ def test_broker_loggers_are_described_and_set_at_run_time(broker: Broker) -> Non
         assert error == code and message is not None and words in message, message
     assert wire_alter(bootstrap, BROKER_LOGGER, "", (name, "DEBUG", 0))[0] == KafkaError.INVALID_REQUEST
     assert logger.level == logging.NOTSET
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"default": {"log.retention.ms": "soon"}}', "not json", '{"default": []}'],
+)
+def test_a_damaged_store_stops_the_start_with_its_name(tmp_path: Path, content: str) -> None:
+    from jackalope.datadir import StartupError
+
+    data = tmp_path / "data"
+    Broker(data, kafka_port=0, amqp_port=-1).start().stop()
+    (data / "broker-configs.json").write_text(content)
+    with pytest.raises(StartupError, match="broker-configs.json is damaged"):
+        Broker(data, kafka_port=0, amqp_port=-1).start()

@@ -497,10 +497,22 @@ class DynamicBrokerConfigs:
             data = json.loads(self.path.read_text())
         except FileNotFoundError:
             return
+        except ValueError as exc:
+            raise ValueError(f"{self.path} is damaged ({exc}): fix or remove it") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{self.path} is damaged: not a JSON object")
         # names a later version no longer knows are dropped rather than failing the start
-        self.default = {str(k): str(v) for k, v in data.get("default", {}).items() if k in DYNAMIC}
-        self.per_broker = {str(k): str(v) for k, v in data.get("broker", {}).items() if k in DYNAMIC}
-        self._apply()
+        try:
+            for per_broker, key in ((False, "default"), (True, "broker")):
+                stored = {str(k): str(v) for k, v in data.get(key, {}).items() if k in DYNAMIC}
+                checked = validate(stored, per_broker=per_broker, current={})
+                if per_broker:
+                    self.per_broker = checked
+                else:
+                    self.default = checked
+            self._apply()
+        except (BrokerConfigError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{self.path} is damaged ({exc}): fix or remove it") from None
 
     def save(self) -> None:
         if self.path is None:
