@@ -302,3 +302,24 @@ def test_a_damaged_store_stops_the_start_with_its_name(tmp_path: Path, content: 
     (data / "broker-configs.json").write_text(content)
     with pytest.raises(StartupError, match="broker-configs.json is damaged"):
         Broker(data, kafka_port=0, amqp_port=-1).start()
+
+
+def test_a_topic_describes_a_default_accepted_without_effect_from_its_broker_config(
+    admin: AdminClient, broker: Broker
+) -> None:
+    """As a Kafka cluster that sets ``min.insync.replicas`` broker-wide shows it on every topic."""
+    topic = unique("inherits")
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=15)
+    res = ConfigResource(ResourceType.TOPIC, topic)
+
+    def min_insync() -> Any:
+        return admin.describe_configs([res], request_timeout=10)[res].result(timeout=15)[
+            "min.insync.replicas"
+        ]
+
+    assert (min_insync().value, min_insync().source) == ("1", ConfigSource.DEFAULT_CONFIG.value)
+    assert wire_alter_default(broker.kafka_bootstrap, ("min.insync.replicas", "2", SET)) == (0, None)
+    assert (min_insync().value, min_insync().source) == (
+        "2",
+        ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value,
+    )

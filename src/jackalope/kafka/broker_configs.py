@@ -285,7 +285,37 @@ DYNAMIC: Final[dict[str, DynamicConfig]] = {
     )
 }
 
-_BY_EFFECT: Final = {c.effect: c.name for c in DYNAMIC.values() if c.effect is not None}
+# topic config -> the dynamic broker config that is its default (Kafka's TopicConfigSynonyms)
+TOPIC_SYNONYMS: Final = {
+    "segment.bytes": "log.segment.bytes",
+    "segment.ms": "log.roll.ms",
+    "retention.ms": "log.retention.ms",
+    "retention.bytes": "log.retention.bytes",
+    "max.message.bytes": "message.max.bytes",
+    "index.interval.bytes": "log.index.interval.bytes",
+    "delete.retention.ms": "log.cleaner.delete.retention.ms",
+    "min.compaction.lag.ms": "log.cleaner.min.compaction.lag.ms",
+    "cleanup.policy": "log.cleanup.policy",
+    "message.timestamp.type": "log.message.timestamp.type",
+    "segment.jitter.ms": "log.roll.jitter.ms",
+    "segment.index.bytes": "log.index.size.max.bytes",
+    "flush.messages": "log.flush.interval.messages",
+    "flush.ms": "log.flush.interval.ms",
+    "max.compaction.lag.ms": "log.cleaner.max.compaction.lag.ms",
+    "file.delete.delay.ms": "log.segment.delete.delay.ms",
+    "min.cleanable.dirty.ratio": "log.cleaner.min.cleanable.ratio",
+    "unclean.leader.election.enable": "unclean.leader.election.enable",
+    "min.insync.replicas": "min.insync.replicas",
+    "compression.type": "compression.type",
+    "compression.gzip.level": "compression.gzip.level",
+    "compression.lz4.level": "compression.lz4.level",
+    "compression.zstd.level": "compression.zstd.level",
+    "preallocate": "log.preallocate",
+    "message.timestamp.before.max.ms": "log.message.timestamp.before.max.ms",
+    "message.timestamp.after.max.ms": "log.message.timestamp.after.max.ms",
+    "local.retention.ms": "log.local.retention.ms",
+    "local.retention.bytes": "log.local.retention.bytes",
+}
 
 # Dynamic in Kafka, but set by Jackalope's own settings (listeners, TLS, SASL mechanisms) or not
 # implemented (connection limits): refused, naming the setting to use instead.
@@ -585,10 +615,10 @@ class DynamicBrokerConfigs:
             out.append((name, key.default, ConfigSource.DEFAULT_CONFIG))
         return out
 
-    def topic_levels(self, field: str | None) -> list[tuple[str, str | None, ConfigSource]] | None:
-        """The broker levels behind the topic config of LogConfig ``field`` when a dynamic broker
-        config sets it (a topic without an override describes it so, as Kafka does), else None."""
-        name = _BY_EFFECT.get(field) if field is not None else None
+    def topic_levels(self, topic_config: str) -> list[tuple[str, str | None, ConfigSource]] | None:
+        """The broker levels behind ``topic_config`` when a dynamic broker config sets its default
+        (a topic without an override describes it so, as Kafka does), else None."""
+        name = TOPIC_SYNONYMS.get(topic_config)
         if name is None or (name not in self.per_broker and name not in self.default):
             return None
         return self.synonyms(name)

@@ -443,18 +443,19 @@ def _describe_resource(ctx: RequestContext, mod: Any, request: Any, resource: An
             if keys is not None and e.name not in keys:
                 continue
             source = ConfigSource.DEFAULT_CONFIG if e.is_default else ConfigSource.DYNAMIC_TOPIC_CONFIG
+            value: str | None = e.value
             # a default set by a dynamic broker config: that level, with the broker's synonyms
-            inherited = dynamic.topic_levels(CONFIG_KEYS[e.name].field) if e.name in CONFIG_KEYS else None
+            inherited = dynamic.topic_levels(e.name)
             levels = None
             if inherited is not None:
                 levels = ([] if e.is_default else [(e.name, e.value, source)]) + inherited
-                source = levels[0][2]
+                value, source = levels[0][1], levels[0][2]
             entries.append(
                 _describe_entry(
                     mod,
                     request,
                     e.name,
-                    e.value,
+                    value,
                     source,
                     TOPIC_CONFIG_TYPES.get(e.name, ConfigType.UNKNOWN),
                     read_only=False,
