@@ -300,7 +300,7 @@ def test_a_damaged_store_stops_the_start_with_its_name(tmp_path: Path, content: 
     data = tmp_path / "data"
     Broker(data, kafka_port=0, amqp_port=-1).start().stop()
     (data / "broker-configs.json").write_text(content)
-    with pytest.raises(StartupError, match="broker-configs.json is damaged"):
+    with pytest.raises(StartupError, match=r"broker-configs\.json is damaged"):
         Broker(data, kafka_port=0, amqp_port=-1).start()
 
 
