@@ -22,6 +22,7 @@ from jackalope.core.producer_ids import ProducerIds
 from jackalope.core.transactions import LogMarkers, TransactionCoordinator
 from jackalope.datadir import DataDir, StartupError
 from jackalope.http.api import make_app
+from jackalope.kafka.broker_configs import DynamicBrokerConfigs
 from jackalope.kafka.context import KafkaBroker, Listener
 from jackalope.kafka.listeners import ListenerSpec, parse_protocol_map
 from jackalope.kafka.server import KafkaServer
@@ -220,6 +221,10 @@ class Server:
             transactions=transactions,
             sasl_mechanisms=s.kafka_sasl_list(),
         )
+        try:
+            broker.dynamic_configs = DynamicBrokerConfigs.open(broker)  # stored dynamic broker configs
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
         await self._start_kafka_listeners(broker, specs)
 
     async def _start_kafka_listeners(self, broker: KafkaBroker, specs: tuple[ListenerSpec, ...]) -> None:

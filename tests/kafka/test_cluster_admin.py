@@ -357,7 +357,16 @@ def test_broker_describe_configs_lists_the_real_settings(broker: Broker, admin: 
     assert configs["group.max.session.timeout.ms"].value == "1800000"
     assert configs["super.users"].value == "User:guest"
     assert configs["process.roles"].value == "broker,controller"
-    assert all(c.is_read_only for c in configs.values())
+    # the settings Kafka cannot change at run time are read-only, its dynamic broker configs not
+    dynamic = {
+        "log.retention.ms",
+        "log.retention.bytes",
+        "log.segment.bytes",
+        "log.roll.ms",
+        "log.cleanup.policy",
+    }
+    for name in ("log.dirs", "process.roles", "super.users", "group.min.session.timeout.ms", *dynamic):
+        assert configs[name].is_read_only == (name not in dynamic), name
 
 
 def test_kafka_named_settings_are_held_to_kafkas_ranges(tmp_path: Any) -> None:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from jackalope.core import BrokerCore
     from jackalope.core.groups import GroupCoordinator
     from jackalope.core.transactions import TransactionCoordinator
+    from jackalope.kafka.broker_configs import DynamicBrokerConfigs
 
 NODE_ID = 0
 
@@ -61,6 +62,7 @@ class KafkaBroker:
     producer_ids: ProducerIds = field(default_factory=lambda: ProducerIds(None))
     transactions: TransactionCoordinator | None = None
     fetch_sessions: FetchSessionCache = field(default_factory=FetchSessionCache)  # KIP-227
+    dynamic_configs: DynamicBrokerConfigs | None = None  # kafka/broker_configs.py (opened at start)
 
     @property
     def node_id(self) -> int:

@@ -11,6 +11,7 @@ from jackalope.kafka.handlers import (
     admin,
     api_versions,
     cluster,
+    config_resources,
     consumer_groups,
     fetch,
     groups,
@@ -41,6 +42,7 @@ APIS: dict[int, Api] = {
         transactions,
         acls,
         cluster,
+        config_resources,
     )
     for api in module.APIS
 }
