@@ -8,8 +8,9 @@ bare size-prefixed frames, answered with bare frames (:func:`raw_token`, as Kafk
 connection is closed.
 
 The users are the broker's (the same as AMQP's and the HTTP API's).  SCRAM (RFC 5802, RFC
-7677) is served by ``scramp`` from the SCRAM credentials the user store keeps for each user
-(made whenever a password is set, as Kafka stores them).  An unknown user, or one imported
+7677) is served by :mod:`jackalope.kafka.scram` from the SCRAM credentials the user store
+keeps for each user (made whenever a password is set, or by AlterUserScramCredentials, as
+Kafka stores them).  An unknown user, or one imported
 with only a RabbitMQ password hash (no SCRAM credentials), gets the keys of a random password
 so the exchange fails at the proof, like a wrong password does.  The loopback rule
 (``loopback_users``) holds here too.
@@ -29,14 +30,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import scramp
-
 from jackalope.core import BrokerCore
 from jackalope.core.access import LoginRefused
 from jackalope.core.passwords import SCRAM_ITERATIONS, ScramCredential, scram_credential
 from jackalope.kafka.context import ConnectionState, RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
+from jackalope.kafka.scram import INVALID_PROOF, UNKNOWN_USER, ScramError, ScramServer
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class SaslExchange:
 
     mechanism: str
     peer_host: str | None = None  # the client's address (the loopback rule)
-    scram: Any = None  # scramp.ScramServer once the client-first message arrived
+    scram: ScramServer | None = None  # once the client-first message arrived
     user: str | None = None
 
     def step(self, core: BrokerCore, token: bytes) -> tuple[bytes, str | None]:
@@ -108,36 +108,29 @@ class SaslExchange:
 
     def _scram_step(self, core: BrokerCore, token: bytes) -> tuple[bytes, str | None]:
         try:
-            message = token.decode()
-        except UnicodeDecodeError:
-            raise AuthenticationFailed("Authentication failed: SCRAM message is not UTF-8") from None
-        try:
             if self.scram is None:
-                self.scram = scramp.ScramMechanism(self.mechanism).make_server(
-                    functools.partial(self._auth_info, core)
-                )
-                self.scram.set_client_first(message)
-                return str(self.scram.get_server_first()).encode(), None
-            self.scram.set_client_final(message)
-            final = str(self.scram.get_server_final()).encode()
+                self.scram = ScramServer(self.mechanism, functools.partial(self._credential, core))
+                reply = self.scram.first(token)
+                self.user = self.scram.username
+                return reply, None
+            self.user = self.scram.username
+            final = self.scram.final(token)
             if self.user is not None:
                 core.check_login_source(self.user, self.peer_host)
-        except scramp.ScramException as exc:
-            server_error = getattr(exc, "server_error", None)  # a scramp.utils.ServerError
-            if getattr(server_error, "value", None) == "invalid-proof":
+        except ScramError as exc:
+            if self.scram is not None and self.scram.username is not None:
+                self.user = self.scram.username
+            if exc.error in (INVALID_PROOF, UNKNOWN_USER):
                 raise _invalid_credentials(self.mechanism) from None
-            raise AuthenticationFailed(f"Authentication failed: {exc}") from None
+            raise AuthenticationFailed(f"Authentication failed: {exc.detail}") from None
         except LoginRefused as exc:
             raise AuthenticationFailed(f"Authentication failed: {exc}") from None
         return final, self.user
 
-    def _auth_info(self, core: BrokerCore, user: str) -> tuple[bytes, bytes, bytes, int]:
-        self.user = user
+    def _credential(self, core: BrokerCore, user: str) -> ScramCredential:
         found = core.access.users.get(user)
         credential = found.scram.get(self.mechanism) if found is not None else None
-        if credential is None:
-            credential = _decoy(self.mechanism, user)
-        return credential.salt, credential.stored_key, credential.server_key, credential.iterations
+        return credential if credential is not None else _decoy(self.mechanism, user)
 
 
 def _close_after_response(ctx: RequestContext) -> None:
