@@ -205,6 +205,8 @@ class Server:
             producer_ids=producer_ids,
             transactions=transactions,
             sasl_mechanisms=s.kafka_sasl_list(),
+            connections_max_reauth_ms=s.kafka_connections_max_reauth_ms,
+            allow_everyone_if_no_acl_found=s.kafka_allow_everyone_if_no_acl_found,
         )
         context = None
         if s.kafka_tls_certfile:

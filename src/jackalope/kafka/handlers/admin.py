@@ -437,6 +437,7 @@ def broker_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
             ConfigType.LIST,
         ),
         ("super.users", ";".join(f"User:{n}" for n in _administrators(ctx)), ConfigType.LIST),
+        ("connections.max.reauth.ms", str(ctx.broker.connections_max_reauth_ms), ConfigType.LONG),
     ]
     transactions = getattr(ctx.broker, "transactions", None)
     for attribute, name in (

@@ -27,13 +27,14 @@ import hashlib
 import hmac
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from jackalope.core import BrokerCore
 from jackalope.core.access import LoginRefused
 from jackalope.core.passwords import SCRAM_ITERATIONS, ScramCredential, scram_credential
-from jackalope.kafka.context import ConnectionState, RequestContext
+from jackalope.kafka.context import ConnectionState, KafkaBroker, RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 from jackalope.kafka.scram import INVALID_PROOF, UNKNOWN_USER, ScramError, ScramServer
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 FAILED_AUTH_CLOSE_DELAY = 0.1  # seconds
 FAILED = "failed"  # the connection's sasl_state after a failure, until it closes
+REAUTH_MIN_INTERVAL = 1.0  # seconds between re-authentications (Kafka's MIN_REAUTH_INTERVAL_ONE_SECOND)
 
 _DECOY_PASSWORD = os.urandom(24).hex()
 _DECOY_SALT_KEY = os.urandom(32)
@@ -59,10 +61,10 @@ class AuthenticationFailed(Exception):
     """The message goes to the client in the SaslAuthenticate response."""
 
 
-def _invalid_credentials(mechanism: str) -> AuthenticationFailed:
+def _invalid_credentials(mechanism: str, reauthenticating: bool = False) -> AuthenticationFailed:
+    during = "re-authentication" if reauthenticating else "authentication"
     return AuthenticationFailed(
-        "Authentication failed during authentication due to invalid credentials "
-        f"with SASL mechanism {mechanism}"
+        f"Authentication failed during {during} due to invalid credentials with SASL mechanism {mechanism}"
     )
 
 
@@ -74,12 +76,23 @@ class SaslExchange:
     peer_host: str | None = None  # the client's address (the loopback rule)
     scram: ScramServer | None = None  # once the client-first message arrived
     user: str | None = None
+    reauth_of: str | None = None  # KIP-368: the connection's principal, when re-authenticating
+    refusal: str | None = None  # a re-authentication refused at the handshake, told at the next token
 
     def step(self, core: BrokerCore, token: bytes) -> tuple[bytes, str | None]:
         """Consume one client token: ``(server token, authenticated user or None)``."""
+        if self.refusal is not None:
+            raise AuthenticationFailed(self.refusal)
+        user: str | None
         if self.mechanism == "PLAIN":
-            return b"", self._plain(core, token)
-        return self._scram_step(core, token)
+            reply, user = b"", self._plain(core, token)
+        else:
+            reply, user = self._scram_step(core, token)
+        if user is not None and self.reauth_of is not None and user != self.reauth_of:
+            raise AuthenticationFailed(
+                f"Cannot change principals during re-authentication from User:{self.reauth_of}: User:{user}"
+            )
+        return reply, user
 
     def _plain(self, core: BrokerCore, token: bytes) -> str:
         # RFC 4616: [authzid] NUL authcid NUL passwd
@@ -103,7 +116,7 @@ class SaslExchange:
             log.info("kafka SASL/PLAIN login refused: %s", exc)
             if core.authenticate(user, password):  # the password is right: say what is wrong
                 raise AuthenticationFailed(f"Authentication failed: {exc}") from None
-            raise _invalid_credentials(self.mechanism) from None
+            raise _invalid_credentials(self.mechanism, self.reauth_of is not None) from None
         return user
 
     def _scram_step(self, core: BrokerCore, token: bytes) -> tuple[bytes, str | None]:
@@ -121,7 +134,7 @@ class SaslExchange:
             if self.scram is not None and self.scram.username is not None:
                 self.user = self.scram.username
             if exc.error in (INVALID_PROOF, UNKNOWN_USER):
-                raise _invalid_credentials(self.mechanism) from None
+                raise _invalid_credentials(self.mechanism, self.reauth_of is not None) from None
             raise AuthenticationFailed(f"Authentication failed: {exc.detail}") from None
         except LoginRefused as exc:
             raise AuthenticationFailed(f"Authentication failed: {exc}") from None
@@ -140,22 +153,38 @@ def _close_after_response(ctx: RequestContext) -> None:
     in, and a transport closes only after writing out what it buffered.  Like Kafka
     (``connection.failed.authentication.delay.ms``, 100 ms) the close is delayed: clients
     that drop data read together with the end of the stream then still see the error, and
-    password guessing is slowed down.  Until then the connection accepts no SASL request.
+    password guessing is slowed down.  Until then the connection accepts no SASL request
+    (and, after a failed re-authentication, no other request either).
     """
-    ctx.connection.sasl_state = FAILED
-    asyncio.get_running_loop().call_later(
-        FAILED_AUTH_CLOSE_DELAY, ctx.connection.close, "SASL authentication failed"
-    )
+    conn = ctx.connection
+    conn.sasl_state = FAILED
+    conn.authenticated = not ctx.broker.sasl_mechanisms and conn.authenticated
+    asyncio.get_running_loop().call_later(FAILED_AUTH_CLOSE_DELAY, conn.close, "SASL authentication failed")
+
+
+def _may_reauthenticate(conn: ConnectionState) -> bool:
+    """KIP-368, as Kafka's ``maybeBeginServerReauthentication``: only a session that expires
+    can be renewed, and at most once a second."""
+    if conn.session_expires is None or conn.sasl_state is not None:
+        return False
+    return conn.reauth_started == 0.0 or time.monotonic() - conn.reauth_started >= REAUTH_MIN_INTERVAL
 
 
 async def handle_sasl_handshake(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.SASL_HANDSHAKE, ctx.api_version)
     enabled = ctx.broker.sasl_mechanisms
     conn = ctx.connection
+    reauth_of = None
     if conn.authenticated:
-        # as Kafka: a handshake on an authenticated (or non-SASL) connection is out of place
-        return build(mod.SaslHandshakeResponse, error_code=ErrorCode.illegal_sasl_state, mechanisms=enabled)
-    if conn.sasl_state is not None:
+        if not _may_reauthenticate(conn):
+            # as Kafka: a handshake on an authenticated (or non-SASL) connection whose
+            # session does not expire is out of place
+            return build(
+                mod.SaslHandshakeResponse, error_code=ErrorCode.illegal_sasl_state, mechanisms=enabled
+            )
+        reauth_of = conn.principal
+        conn.reauth_started = time.monotonic()
+    elif conn.sasl_state is not None:
         _close_after_response(ctx)
         return build(mod.SaslHandshakeResponse, error_code=ErrorCode.illegal_sasl_state, mechanisms=enabled)
     if request.mechanism not in enabled:
@@ -167,38 +196,61 @@ async def handle_sasl_handshake(ctx: RequestContext, request: Any) -> Any:
         return build(
             mod.SaslHandshakeResponse, error_code=ErrorCode.unsupported_sasl_mechanism, mechanisms=enabled
         )
-    conn.sasl_state = SaslExchange(request.mechanism, conn.client_host)
+    state = SaslExchange(request.mechanism, conn.client_host, reauth_of=reauth_of)
+    if reauth_of is not None and request.mechanism != conn.auth_mechanism:
+        # as Kafka: the handshake succeeds, the exchange that follows fails with this message
+        state.refusal = (
+            f"SASL mechanism '{request.mechanism}' requested by client is not supported for "
+            f"re-authentication of mechanism '{conn.auth_mechanism}'"
+        )
+    conn.sasl_state = state
     conn.sasl_raw = ctx.api_version == 0  # v0: the tokens follow as bare frames
     return build(mod.SaslHandshakeResponse, error_code=ErrorCode.none, mechanisms=enabled)
 
 
-def raw_token(core: BrokerCore, conn: ConnectionState, token: bytes) -> bytes | None:
+def raw_token(broker: KafkaBroker, conn: ConnectionState, token: bytes) -> bytes | None:
     """After SaslHandshake v0: consume one bare client token; the bare server token to send
     back (empty for PLAIN, which Kafka sends too), or None when authentication failed."""
     state = conn.sasl_state
     if not isinstance(state, SaslExchange):
         return None
     try:
-        reply, user = state.step(core, token)
+        reply, user = state.step(broker.core, token)
     except AuthenticationFailed:
-        log.info(
-            "kafka SASL authentication failed",
-            extra={"client": conn.client_host, "mechanism": state.mechanism, "user": state.user},
-        )
+        _log_failure(conn, state)
         conn.sasl_state = FAILED
         conn.sasl_raw = False
+        conn.authenticated = False
         return None
     if user is not None:
-        _authenticated(conn, state, user)
+        _authenticated(broker, conn, state, user)
     return reply
 
 
-def _authenticated(conn: ConnectionState, state: SaslExchange, user: str) -> None:
+def _log_failure(conn: ConnectionState, state: SaslExchange) -> None:
+    what = "re-authentication" if state.reauth_of is not None else "authentication"
+    log.info(
+        f"kafka SASL {what} failed",
+        extra={"client": conn.client_host, "mechanism": state.mechanism, "user": state.user},
+    )
+
+
+def _authenticated(broker: KafkaBroker, conn: ConnectionState, state: SaslExchange, user: str) -> int:
+    """Mark the connection authenticated; the session lifetime (ms) to tell the client."""
     conn.sasl_state = None
     conn.sasl_raw = False
     conn.authenticated = True
     conn.principal = user
     conn.auth_mechanism = state.mechanism
+    lifetime = max(broker.connections_max_reauth_ms, 0)
+    conn.session_expires = time.monotonic() + lifetime / 1000 if lifetime else None
+    if state.reauth_of is not None:
+        conn.reauthentications += 1
+        log.info(
+            "kafka SASL re-authentication",
+            extra={"client": conn.client_host, "mechanism": state.mechanism, "user": user},
+        )
+    return lifetime
 
 
 async def handle_sasl_authenticate(ctx: RequestContext, request: Any) -> Any:
@@ -215,7 +267,7 @@ async def handle_sasl_authenticate(ctx: RequestContext, request: Any) -> Any:
             session_lifetime=0,
         )
 
-    if conn.authenticated:
+    if conn.authenticated and not (isinstance(state, SaslExchange) and state.reauth_of is not None):
         return failed(ErrorCode.illegal_sasl_state, "the connection is already authenticated")
     if not isinstance(state, SaslExchange):
         _close_after_response(ctx)
@@ -223,20 +275,18 @@ async def handle_sasl_authenticate(ctx: RequestContext, request: Any) -> Any:
     try:
         token, user = state.step(ctx.broker.core, request.auth_bytes)
     except AuthenticationFailed as exc:
-        log.info(
-            "kafka SASL authentication failed",
-            extra={"client": conn.client_host, "mechanism": state.mechanism, "user": state.user},
-        )
+        _log_failure(conn, state)
         _close_after_response(ctx)
         return failed(ErrorCode.sasl_authentication_failed, str(exc))
+    lifetime = 0
     if user is not None:
-        _authenticated(conn, state, user)
+        lifetime = _authenticated(ctx.broker, conn, state, user)
     return build(
         mod.SaslAuthenticateResponse,
         error_code=ErrorCode.none,
         error_message=None,
         auth_bytes=token,
-        session_lifetime=0,
+        session_lifetime=lifetime,  # KIP-368 (v1+): re-authenticate within it
     )
 
 
