@@ -170,3 +170,33 @@ def test_without_the_setting_the_amqp_permissions_decide(tmp_path: Any) -> None:
         assert AclOperation.DELETE in set(described.authorized_operations)  # configure ".*"
     finally:
         b.stop()
+
+
+def test_anonymous_follows_the_same_rule(tmp_path: Any) -> None:
+    """On a listener without SASL (``User:ANONYMOUS``) too: open until a binding names the
+    resource, then closed to whoever the bindings do not name."""
+    b = Broker(
+        tmp_path / "data", kafka_port=0, amqp_port=-1, kafka_allow_everyone_if_no_acl_found=True
+    ).start()
+    try:
+        admin = AdminClient({"bootstrap.servers": b.kafka_bootstrap, "log_level": 0})
+        topic = unique("anonymous")
+        admin.create_topics([NewTopic(topic, 1, 1)], request_timeout=10)[topic].result(timeout=15)
+        binding = AclBinding(
+            ResourceType.TOPIC,
+            topic,
+            ResourcePatternType.LITERAL,
+            "User:alice",
+            "*",
+            AclOperation.READ,
+            AclPermissionType.ALLOW,
+        )
+        admin.create_acls([binding])[binding].result(timeout=10)
+        with pytest.raises(KafkaException) as info:
+            admin.describe_topics(TopicCollection([topic]), request_timeout=10)[topic].result()
+        assert info.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        _delete(admin, ResourceType.TOPIC, topic)
+        described = admin.describe_topics(TopicCollection([topic]), request_timeout=10)[topic].result()
+        assert described.name == topic
+    finally:
+        b.stop()
