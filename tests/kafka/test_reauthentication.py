@@ -7,6 +7,7 @@ its session ended, and real clients that keep working across several lifetimes."
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -72,6 +73,28 @@ def test_v0_authenticate_has_no_lifetime_field_but_the_session_expires(broker: B
         response = client.call(request(SASL_AUTHENTICATE, 0, auth_bytes=b"\0guest\0guest"))
         assert response.error_code == 0
         assert _login(client).error_code == 0  # re-authenticating with v2 is allowed too
+
+
+def test_reauthentication_with_bare_tokens(broker: Broker) -> None:
+    """After SaslHandshake v0 the re-authentication's tokens are bare frames, as the first
+    authentication's are; a wrong one closes the connection."""
+    with WireClient(broker.kafka_bootstrap) as client:
+        assert _login(client).error_code == 0
+        assert client.call(request(SASL_HANDSHAKE, 0, mechanism="PLAIN")).error_code == 0
+        assert _raw(client, b"\0guest\0guest") == b""
+        assert _metadata_ok(client)
+    with WireClient(broker.kafka_bootstrap) as client:
+        assert _login(client).error_code == 0
+        assert client.call(request(SASL_HANDSHAKE, 0, mechanism="PLAIN")).error_code == 0
+        token = b"\0other\0other-pw"
+        client.sock.sendall(struct.pack(">i", len(token)) + token)
+        assert client.at_eof(), "another principal: the connection is closed"
+
+
+def _raw(client: WireClient, token: bytes) -> bytes:
+    client.sock.sendall(struct.pack(">i", len(token)) + token)
+    (size,) = struct.unpack(">i", client._read(4))
+    return client._read(size)
 
 
 def test_another_principal_is_refused_and_the_connection_closed(broker: Broker) -> None:
