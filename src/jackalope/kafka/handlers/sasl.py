@@ -158,7 +158,7 @@ def _close_after_response(ctx: RequestContext) -> None:
     """
     conn = ctx.connection
     conn.sasl_state = FAILED
-    conn.authenticated = not ctx.broker.sasl_mechanisms and conn.authenticated
+    conn.authenticated = False  # a failed re-authentication too: nothing more is served
     asyncio.get_running_loop().call_later(FAILED_AUTH_CLOSE_DELAY, conn.close, "SASL authentication failed")
 
 
