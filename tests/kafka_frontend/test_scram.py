@@ -130,6 +130,7 @@ def test_unknown_extensions_are_ignored_and_escapes_undone() -> None:
     server = server_for({"a,b=c": CREDENTIAL})
     reply = server.first(b"n,a=a=2Cb=3Dc,n=a=2Cb=3Dc,r=abc,foo=bar")
     assert reply.startswith(b"r=abc") and server.username == "a,b=c"
+    assert server_for({"u": CREDENTIAL}).first(b"n,,n=u,r=abc,tokenauth=false").startswith(b"r=abc")
 
 
 def test_too_few_iterations() -> None:

@@ -10,7 +10,7 @@ and what RFC 5802 asks of a server besides:
   message's ``c=`` must repeat the GS2 header (``channel-binding-not-supported``,
   ``channel-bindings-dont-match``);
 * extensions: a mandatory one (``m=``) is refused (``extensions-not-supported``), as is
-  Kafka's ``tokenauth``, since the broker has no delegation tokens; other extensions are
+  Kafka's ``tokenauth=true``, since the broker has no delegation tokens; other extensions are
   ignored, as Kafka ignores them;
 * an authorisation id other than the user name is refused, as Kafka refuses it;
 * the final nonce must be the client's nonce followed by the server's;
@@ -213,7 +213,7 @@ class ScramServer:
             raise ScramError(OTHER_ERROR, "unexpected client-first-message")
         client = parse_client_first(_text(message))
         self.username = client.username
-        if TOKEN_AUTH in client.extensions:
+        if client.extensions.get(TOKEN_AUTH, "").lower() == "true":  # Kafka's parseBoolean
             raise ScramError(EXTENSIONS_NOT_SUPPORTED, "delegation tokens (tokenauth) are not supported")
         if client.authzid and client.authzid != client.username:
             raise ScramError(
