@@ -17,6 +17,12 @@ so the exchange fails at the proof, like a wrong password does.  The loopback ru
 
 A failed authentication is answered with SASL_AUTHENTICATION_FAILED and the connection is
 closed once that response is written, as Kafka does.
+
+KIP-368: with ``connections_max_reauth_ms`` set, a successful authentication starts a session
+of that lifetime (told in SaslAuthenticate v1+); the connection then accepts a new
+SaslHandshake (at most once a second) and exchange, with the same mechanism and principal,
+which starts a new session.  The connection (kafka/connection.py) closes itself at its first
+other request after the session's end.
 """
 
 from __future__ import annotations
