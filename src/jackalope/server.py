@@ -220,6 +220,8 @@ class Server:
             producer_ids=producer_ids,
             transactions=transactions,
             sasl_mechanisms=s.kafka_sasl_list(),
+            connections_max_reauth_ms=s.kafka_connections_max_reauth_ms,
+            allow_everyone_if_no_acl_found=s.kafka_allow_everyone_if_no_acl_found,
         )
         try:
             broker.dynamic_configs = DynamicBrokerConfigs.open(broker)  # stored dynamic broker configs

@@ -148,6 +148,18 @@ class Settings:
     kafka_max_message_bytes: int = _setting(
         1048588, "Largest record batch a topic accepts unless its max.message.bytes says otherwise."
     )
+    kafka_connections_max_reauth_ms: int = _setting(
+        0,
+        "Longest SASL session (connections.max.reauth.ms, KIP-368): clients are told it when they "
+        "authenticate and must re-authenticate within it, or their connection is closed at its next "
+        "request; 0: sessions never expire.",
+    )
+    kafka_allow_everyone_if_no_acl_found: bool = _setting(
+        False,
+        "Allow every principal on a Kafka resource that no ACL binding names "
+        "(allow.everyone.if.no.acl.found); false: such a resource falls back on the user's AMQP "
+        'permissions in vhost "/".',
+    )
     memory_high_watermark: str = _setting(
         "0.4",
         "Memory use that raises the memory alarm (publishers are blocked until it clears): a fraction "
@@ -395,6 +407,7 @@ KAFKA_RANGES: Final[dict[str, tuple[str, int, int]]] = {
     "kafka_transactional_id_expiration_ms": ("transactional.id.expiration.ms", 1, INT_MAX),
     "kafka_group_consumer_heartbeat_interval_ms": ("group.consumer.heartbeat.interval.ms", 1, INT_MAX),
     "kafka_group_consumer_session_timeout_ms": ("group.consumer.session.timeout.ms", 1, INT_MAX),
+    "kafka_connections_max_reauth_ms": ("connections.max.reauth.ms", 0, LONG_MAX),
 }
 
 

@@ -261,6 +261,7 @@ def static_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
         ("socket.request.max.bytes", str(kafka.max_request_bytes), ConfigType.INT),
         ("sasl.enabled.mechanisms", ",".join(kafka.sasl_mechanisms), ConfigType.LIST),
         ("super.users", ";".join(f"User:{n}" for n in _administrators(ctx)), ConfigType.LIST),
+        ("connections.max.reauth.ms", str(kafka.connections_max_reauth_ms), ConfigType.LONG),
     ]
     transactions = getattr(kafka, "transactions", None)
     for attribute, name in (

@@ -32,6 +32,7 @@ Chunk = bytes | FileSlice
 log = logging.getLogger(__name__)
 
 _CONCURRENT = frozenset({ApiKey.PRODUCE, ApiKey.FETCH})
+_SASL = frozenset({ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE})
 MAX_IN_FLIGHT = 200  # requests of one connection being handled before reading pauses
 SLICE_BYTES = 1 << 20  # request bytes one connection dispatches per loop iteration
 
@@ -67,6 +68,9 @@ class KafkaConnection(asyncio.Protocol):
         self.anonymous_allowed = True  # set from the client's address (kafka_anonymous)
         self.sasl_state: Any = None  # owned by the SASL handlers
         self.sasl_raw = False  # set by SaslHandshake v0: the next frames are bare SASL tokens
+        self.session_expires: float | None = None  # KIP-368 (set by the SASL handlers)
+        self.reauth_started = 0.0
+        self.reauthentications = 0
         self.closed = False
         self._alarm_waits: list[asyncio.Future[None]] = []  # produces held by a resource alarm
         self._budget = SLICE_BYTES  # of this loop iteration
@@ -187,6 +191,15 @@ class KafkaConnection(asyncio.Protocol):
         if api is None:
             self._abort(f"unknown API key {api_key}")
             return
+        if (
+            self.session_expires is not None
+            and api_key not in _SASL
+            and time.monotonic() > self.session_expires
+        ):
+            # as Kafka: the first request after the session's end, other than one that
+            # re-authenticates, closes the connection
+            self._abort("SASL session expired without re-authentication")
+            return
         if not api.min_version <= version <= api.max_version:
             if api_key == ApiKey.API_VERSIONS:
                 # KIP-511: answer a newer ApiVersions with a v0 response listing what we support
@@ -260,7 +273,7 @@ class KafkaConnection(asyncio.Protocol):
 
     def _sasl_token(self, token: bytes) -> None:
         """A bare SASL token after SaslHandshake v0, answered with a bare frame in turn."""
-        reply = sasl.raw_token(self.broker.core, self, token)
+        reply = sasl.raw_token(self.broker, self, token)
         if reply is None:
             asyncio.get_running_loop().call_later(
                 sasl.FAILED_AUTH_CLOSE_DELAY, self._abort, "SASL authentication failed"

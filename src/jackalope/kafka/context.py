@@ -63,6 +63,8 @@ class KafkaBroker:
     transactions: TransactionCoordinator | None = None
     fetch_sessions: FetchSessionCache = field(default_factory=FetchSessionCache)  # KIP-227
     dynamic_configs: DynamicBrokerConfigs | None = None  # kafka/broker_configs.py (opened at start)
+    connections_max_reauth_ms: int = 0  # KIP-368 SASL session lifetime (0: no expiry)
+    allow_everyone_if_no_acl_found: bool = False  # Kafka's authorizer setting
 
     @property
     def node_id(self) -> int:
@@ -99,6 +101,9 @@ class ConnectionState(Protocol):
     authenticated: bool
     sasl_state: Any
     sasl_raw: bool  # after SaslHandshake v0: frames are bare SASL tokens, not requests
+    session_expires: float | None  # KIP-368: time.monotonic() the SASL session ends (None: never)
+    reauth_started: float  # time.monotonic() of the latest re-authentication's start (0: none)
+    reauthentications: int  # successful re-authentications of the connection
     zero_copy: bool  # fetched batches may be file ranges (os.sendfile) rather than bytes
     anonymous_allowed: bool  # without SASL: may this client act as User:ANONYMOUS (kafka_anonymous)
 
