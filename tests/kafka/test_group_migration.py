@@ -71,7 +71,11 @@ def poll_until(members: list[Any], predicate: Callable[[], bool], timeout: float
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         for m in members:
             msg = m.poll(0.05)
-            if msg is not None and msg.error() is not None and msg.error().code() != KafkaError._PARTITION_EOF:
+            if (
+                msg is not None
+                and msg.error() is not None
+                and msg.error().code() != KafkaError._PARTITION_EOF
+            ):
                 raise AssertionError(msg.error())
 
 
