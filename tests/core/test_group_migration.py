@@ -288,3 +288,26 @@ async def test_a_converted_group_survives_a_restart(make: Factory) -> None:
     assert c.heartbeat("g", joined.generation_id, a) is None
     synced = await c.sync("g", joined.generation_id, a, None, None, None, {})
     assert synced.error is None
+
+
+async def test_a_classic_static_member_replacing_the_last_consumer_member_downgrades(make: Factory) -> None:
+    c = await make()
+    a = await stable_classic_group(c)
+    r = c.consumer_heartbeat("g", consumer_join("b", instance_id="i1"))
+    joined = await classic_join(c, a)
+    await c.sync("g", joined.generation_id, a, None, None, None, {})
+    r = c.consumer_heartbeat("g", HeartbeatRequest("b", r.member_epoch, instance_id="i1", owned={}))
+    theirs = r.assignment
+    assert theirs is not None and len(theirs["t"]) == 2
+    # the same instance comes back as a classic consumer (a rollback): it takes B's place and
+    # partitions, and the group is classic again without a rebalance
+    back = await c.join(
+        "g", "", "i1", "cl", "/h", 10_000, 10_000, "consumer", [("range", subscription(["t"]))], False
+    )
+    assert back.error is None
+    d = c.describe("g")
+    assert (d.group_type, d.state) == ("classic", "Stable")
+    assert sorted(m.member_id for m in d.members) == sorted([a, back.member_id])
+    synced = await c.sync("g", back.generation_id, back.member_id, "i1", "consumer", "range", {})
+    assert synced.error is None and partitions(synced.assignment) == theirs
+    assert c.heartbeat("g", back.generation_id, back.member_id, "i1") is None

@@ -91,6 +91,9 @@ class ClassicMembers:
             rack_id=subscription.rack_id,
             new=new,
         )
+        current_id = consumer.static_members.get(instance_id) if instance_id is not None else None
+        current = consumer.members.get(current_id) if current_id is not None else None
+        was_consumer = current is not None and current.classic is None
         try:
             member, replaced = consumer.classic_join(
                 request, topics, self.consumer.assignors, self.consumer.default_assignor
@@ -99,6 +102,16 @@ class ClassicMembers:
             return JoinResult(exc.error, member_id)
         for old_id in replaced:
             self.consumer.cancel(group_id, old_id)
+        result = JoinResult(
+            None,
+            member_id=member_id,
+            generation_id=member.epoch,
+            protocol_type=CONSUMER_PROTOCOL_TYPE,
+            protocol_name=request.classic.protocol_name,
+            leader_id="",
+        )
+        if replaced and self.consumer.downgrade_replaced(group, replaced[0], was_consumer):
+            return result  # now a classic group: its timers are the coordinator's
         self.consumer.cancel_join_timeout(group_id, member_id)
         self.consumer.schedule_session(group_id, member_id)
         self.consumer.schedule_sync_timeout(group_id, member_id, rebalance_timeout_ms)
@@ -110,14 +123,7 @@ class ClassicMembers:
             member.epoch,
             member.state.value,
         )
-        return JoinResult(
-            None,
-            member_id=member_id,
-            generation_id=member.epoch,
-            protocol_type=CONSUMER_PROTOCOL_TYPE,
-            protocol_name=request.classic.protocol_name,
-            leader_id="",
-        )
+        return result
 
     def sync(
         self,

@@ -90,7 +90,8 @@ class ConsumerGroups:
         self.classic_codec = classic_codec  # without one, no migration
         self.classic_max_size = classic_max_size
         # The coordinator's: rebalance a group just downgraded to classic.
-        self.on_downgrade: Callable[[Group], None] | None = None
+        # (the group, whether to rebalance: not when a static member replaced the last one)
+        self.on_downgrade: Callable[[Group, bool], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sessions: dict[TimerKey, asyncio.TimerHandle] = {}
         self._rebalances: dict[TimerKey, tuple[int, asyncio.TimerHandle]] = {}
@@ -392,7 +393,28 @@ class ConsumerGroups:
         self.to_classic(group, generation)
         return True
 
-    def to_classic(self, group: Group, generation: int | None = None) -> None:
+    def downgrade_replaced(self, group: Group, replaced_id: str, was_consumer: bool) -> bool:
+        """A classic static member just replaced ``replaced_id``: if that was the last
+        consumer-protocol member, the group becomes classic at once, without a rebalance
+        (Kafka's validateOnlineDowngradeWithReplacedMemberId)."""
+        consumer = group.consumer
+        if (
+            consumer is None
+            or not was_consumer
+            or self.classic_codec is None
+            or self.on_downgrade is None
+            or not self.migration_policy.downgrades
+            or any(m.classic is None for m in consumer.members.values())
+            or len(consumer.members) > self.classic_max_size
+        ):
+            return False
+        log.info("static member %s replaced by a classic member in group %s", replaced_id, group.group_id)
+        for member_id in consumer.members:
+            self._cancel(group.group_id, member_id)
+        self.to_classic(group, consumer.group_epoch, rebalance=False)
+        return True
+
+    def to_classic(self, group: Group, generation: int | None = None, *, rebalance: bool = True) -> None:
         """An empty consumer group becomes classic (a classic member joins it); or, with
         ``generation``, one of classic members only is downgraded (Kafka's online downgrade)."""
         if group.consumer is None:
@@ -414,7 +436,7 @@ class ConsumerGroups:
             records.append(snapshot(group))
         self.offsets_log.write_later(records, f"converting group {group.group_id}")
         if generation is not None and group.members and self.on_downgrade is not None:
-            self.on_downgrade(group)
+            self.on_downgrade(group, rebalance)
 
     def forget(self, group_id: str) -> None:
         self._stored.pop(group_id, None)

@@ -215,12 +215,14 @@ class GroupCoordinator:
         log.info("member %s of group %s expired", member.member_id, group.group_id)
         self._remove_member_and_update_group(group, member)
 
-    def _downgraded(self, group: Group) -> None:
+    def _downgraded(self, group: Group, rebalance: bool) -> None:
         """A consumer group just became a classic one (online downgrade): its members' session
-        timers start and it rebalances, as Kafka does."""
+        timers start and, unless a static member just replaced the last consumer-protocol
+        member, it rebalances, as Kafka does."""
         for member in group.members.values():
             self._schedule_heartbeat(group, member, member.session_timeout_ms)
-        self._prepare_rebalance(group)
+        if rebalance:
+            self._prepare_rebalance(group)
 
     # -- join ----------------------------------------------------------------------------------
 
