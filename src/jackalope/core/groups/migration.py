@@ -10,7 +10,9 @@
 * **Downgrade.**  When the last consumer-protocol member leaves (or is fenced from) a group
   whose other members all use the classic protocol, the group becomes classic again, when
   the policy allows it: the members keep their ids, their protocols and their target
-  assignment, the generation is the group epoch, and a rebalance starts.
+  assignment, the generation is the group epoch, and a rebalance starts.  A classic static
+  member replacing the last consumer-protocol member (same instance id) takes its place and
+  partitions and the group becomes classic at once, without a rebalance.
 
 What the classic members' metadata and assignments mean (Kafka's embedded consumer protocol,
 ConsumerProtocolSubscription and ConsumerProtocolAssignment) is a :class:`ClassicCodec`'s
