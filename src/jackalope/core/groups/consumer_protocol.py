@@ -113,7 +113,7 @@ class ConsumerGroups:
                 continue
             self._stored[group.group_id] = _snapshot_bytes(group.consumer)
             for member in group.consumer.members.values():
-                self._schedule_session(group.group_id, member.member_id)
+                self.schedule_session(group.group_id, member.member_id)
                 if member.state is MemberState.UNREVOKED_PARTITIONS:
                     self._schedule_rebalance(
                         group.group_id, member.member_id, member.epoch, member.rebalance_timeout_ms
@@ -238,16 +238,21 @@ class ConsumerGroups:
         old = self._sessions.pop(key, None)
         if old is not None:
             old.cancel()
-        timeout_ms = self.session_timeout_ms
-        group = self.groups.get(group_id)
-        member = group.consumer.members.get(member_id) if group and group.consumer else None
-        if member is not None and member.classic is not None:
-            timeout_ms = member.classic.session_timeout_ms
-        self._sessions[key] = self.loop.call_later(timeout_ms / 1000, self._session_expired, key)
+        self._sessions[key] = self.loop.call_later(self.session_timeout_ms / 1000, self._session_expired, key)
 
     def schedule_session(self, group_id: str, member_id: str) -> None:
-        """Restart a member's session timer (a classic member's heartbeat, join or sync)."""
-        self._schedule_session(group_id, member_id)
+        """Restart a member's session timer; a classic member's is its own session timeout."""
+        group = self.groups.get(group_id)
+        member = group.consumer.members.get(member_id) if group and group.consumer else None
+        if member is None or member.classic is None:
+            self._schedule_session(group_id, member_id)
+            return
+        key = (group_id, member_id)
+        old = self._sessions.pop(key, None)
+        if old is not None:
+            old.cancel()
+        timeout_s = member.classic.session_timeout_ms / 1000
+        self._sessions[key] = self.loop.call_later(timeout_s, self._session_expired, key)
 
     def schedule_join_timeout(self, group_id: str, member_id: str, timeout_ms: int) -> None:
         """A classic member told to rejoin must do so within ``timeout_ms`` (unless already told)."""
@@ -372,7 +377,7 @@ class ConsumerGroups:
         )
         self.offsets_log.write_later([snapshot(group)], f"upgrading group {group.group_id}")
         for member_id in consumer.members:
-            self._schedule_session(group.group_id, member_id)
+            self.schedule_session(group.group_id, member_id)
         return None
 
     def _maybe_downgrade(self, group: Group, leaving_id: str) -> bool:
