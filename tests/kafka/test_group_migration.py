@@ -27,6 +27,7 @@ def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         tmp_path_factory.mktemp("migration") / "data",
         kafka_port=0,
         kafka_group_min_session_timeout_ms=1000,
+        kafka_group_initial_delay_ms=0,
         kafka_group_consumer_heartbeat_interval_ms=HEARTBEAT_MS,
     ).start()
     try:
