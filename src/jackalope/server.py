@@ -23,6 +23,7 @@ from jackalope.core.transactions import LogMarkers, TransactionCoordinator
 from jackalope.datadir import DataDir, StartupError
 from jackalope.http.api import make_app
 from jackalope.kafka.broker_configs import DynamicBrokerConfigs
+from jackalope.kafka.consumer_protocol_codec import ConsumerProtocolCodec
 from jackalope.kafka.context import KafkaBroker, Listener
 from jackalope.kafka.listeners import ListenerSpec, parse_protocol_map
 from jackalope.kafka.server import KafkaServer
@@ -189,6 +190,8 @@ class Server:
             consumer_heartbeat_interval_ms=s.kafka_group_consumer_heartbeat_interval_ms,
             consumer_session_timeout_ms=s.kafka_group_consumer_session_timeout_ms,
             consumer_assignors=s.kafka_group_consumer_assignor_list(),
+            consumer_migration_policy=s.kafka_group_consumer_migration_policy,
+            classic_codec=ConsumerProtocolCodec(),
         )
         await groups.load()
         core.groups = groups

@@ -24,6 +24,8 @@ DAY_MS = 24 * 3600 * 1000
 
 SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
 CONSUMER_GROUP_ASSIGNORS = frozenset({"uniform", "range"})  # core/groups/assignors.py
+# core/groups/migration.py (MigrationPolicy)
+CONSUMER_GROUP_MIGRATION_POLICIES = ("bidirectional", "upgrade", "downgrade", "disabled")
 
 
 class SettingsError(ValueError):
@@ -136,6 +138,11 @@ class Settings:
         "Comma-separated server-side assignors of consumer-protocol groups, the first the default "
         "(group.consumer.assignors; known: uniform, range).",
     )
+    kafka_group_consumer_migration_policy: str = _setting(
+        "bidirectional",
+        "Online migration between classic and consumer-protocol (KIP-848) groups "
+        "(group.consumer.migration.policy): bidirectional, upgrade, downgrade or disabled.",
+    )
     kafka_sasl_mechanisms: str = _setting(
         "",
         "Comma-separated SASL mechanisms Kafka clients must authenticate with "
@@ -243,6 +250,13 @@ class Settings:
             raise SettingsError(
                 f"kafka_group_consumer_assignors must name some of {sorted(CONSUMER_GROUP_ASSIGNORS)}, "
                 f"not {self.kafka_group_consumer_assignors!r}"
+            )
+        policy = self.kafka_group_consumer_migration_policy.strip().lower()
+        if policy not in CONSUMER_GROUP_MIGRATION_POLICIES:
+            raise SettingsError(
+                "kafka_group_consumer_migration_policy must be one of "
+                f"{', '.join(CONSUMER_GROUP_MIGRATION_POLICIES)}, "
+                f"not {self.kafka_group_consumer_migration_policy!r}"
             )
         unknown = set(self.kafka_sasl_list()) - SASL_MECHANISMS
         if unknown:
