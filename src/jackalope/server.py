@@ -19,6 +19,8 @@ from jackalope.amqp.server import AmqpServer, install_codecs
 from jackalope.core import BrokerCore
 from jackalope.core.groups import GroupCoordinator
 from jackalope.core.producer_ids import ProducerIds
+from jackalope.core.share import GroupConfigs, ShareCoordinator
+from jackalope.core.share.configs import Bounds
 from jackalope.core.transactions import LogMarkers, TransactionCoordinator
 from jackalope.datadir import DataDir, StartupError
 from jackalope.http.api import make_app
@@ -66,6 +68,7 @@ class Server:
         self._amqp: AmqpServer | None = None
         self._kafka: list[KafkaServer] = []
         self._groups: GroupCoordinator | None = None
+        self._share: ShareCoordinator | None = None
         self._transactions: TransactionCoordinator | None = None
         self.core: BrokerCore | None = None
         self._stopped = asyncio.Event()
@@ -195,6 +198,7 @@ class Server:
         )
         await groups.load()
         core.groups = groups
+        share = self._share_groups(groups, core)
         core.topics.on_delete.append(groups.delete_topic_offsets)
         producer_ids = self._producer_ids()
         transactions = self._transactions = TransactionCoordinator(
@@ -225,6 +229,7 @@ class Server:
             sasl_mechanisms=s.kafka_sasl_list(),
             connections_max_reauth_ms=s.kafka_connections_max_reauth_ms,
             allow_everyone_if_no_acl_found=s.kafka_allow_everyone_if_no_acl_found,
+            share=share,
         )
         try:
             broker.dynamic_configs = DynamicBrokerConfigs.open(broker)  # stored dynamic broker configs
@@ -264,6 +269,39 @@ class Server:
         for server in self._kafka:
             await server.serve()
 
+    def _share_groups(self, groups: GroupCoordinator, core: BrokerCore) -> ShareCoordinator:
+        """Share groups (KIP-932) and the group configs, in one id namespace with ``groups``."""
+        s = self.settings
+        data = s.data_dir
+        try:
+            session, heartbeat = (
+                s.kafka_group_consumer_session_timeout_ms,
+                s.kafka_group_consumer_heartbeat_interval_ms,
+            )
+            configs = GroupConfigs(
+                data / "group-configs.json",
+                # Kafka's bounds, widened to take in this broker's own consumer-group defaults
+                bounds=Bounds(
+                    consumer_session_timeout_ms=(min(45000, session), max(60000, session)),
+                    consumer_heartbeat_interval_ms=(min(5000, heartbeat), max(15000, heartbeat)),
+                ),
+                consumer_session_timeout_ms=s.kafka_group_consumer_session_timeout_ms,
+                consumer_heartbeat_interval_ms=s.kafka_group_consumer_heartbeat_interval_ms,
+            )
+            share = self._share = ShareCoordinator(
+                data / "share-groups.json",
+                configs=configs,
+                topics=lambda: {t.name: len(t.partitions) for t in core.topics},
+                other_group=lambda group_id: groups.describe(group_id).state != "Dead",
+            )
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+        share.start(asyncio.get_running_loop())
+        groups.share_groups = share
+        core.topics.on_delete.append(share.topic_deleted)
+        groups.use_group_configs(configs.consumer_timeouts)
+        return share
+
     def _producer_ids(self) -> ProducerIds:
         path = self.settings.data_dir / "producer-ids"
         try:
@@ -294,6 +332,9 @@ class Server:
         if self._groups is not None:
             self._groups.close()
             self._groups = None
+        if self._share is not None:
+            self._share.close()
+            self._share = None
         if self._amqp is not None:
             await self._amqp.stop()
             self._amqp = None

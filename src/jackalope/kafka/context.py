@@ -12,6 +12,7 @@ from jackalope.kafka.fetch_sessions import FetchSessionCache
 if TYPE_CHECKING:
     from jackalope.core import BrokerCore
     from jackalope.core.groups import GroupCoordinator
+    from jackalope.core.share import ShareCoordinator
     from jackalope.core.transactions import TransactionCoordinator
     from jackalope.kafka.broker_configs import DynamicBrokerConfigs
 
@@ -65,6 +66,7 @@ class KafkaBroker:
     dynamic_configs: DynamicBrokerConfigs | None = None  # kafka/broker_configs.py (opened at start)
     connections_max_reauth_ms: int = 0  # KIP-368 SASL session lifetime (0: no expiry)
     allow_everyone_if_no_acl_found: bool = False  # Kafka's authorizer setting
+    share: ShareCoordinator | None = None  # share groups (KIP-932)
 
     @property
     def node_id(self) -> int:

@@ -21,6 +21,7 @@ from jackalope.kafka.handlers import (
     partitions,
     produce,
     sasl,
+    share_groups,
     transactions,
 )
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
@@ -43,6 +44,7 @@ APIS: dict[int, Api] = {
         acls,
         cluster,
         config_resources,
+        share_groups,
     )
     for api in module.APIS
 }

@@ -83,6 +83,9 @@ class ConsumerGroups:
         self.topics = topics
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.session_timeout_ms = session_timeout_ms
+        # group configs (consumer.session.timeout.ms, consumer.heartbeat.interval.ms): group id ->
+        # (session timeout, heartbeat interval) in ms; None: the broker-wide values for every group
+        self.group_timeouts: Callable[[str], tuple[int, int]] | None = None
         self.assignors: dict[str, Assignor] = {name: ASSIGNORS[name] for name in assignors}
         self.default_assignor = assignors[0]
         self.max_size = max_size
@@ -238,7 +241,14 @@ class ConsumerGroups:
         old = self._sessions.pop(key, None)
         if old is not None:
             old.cancel()
-        self._sessions[key] = self.loop.call_later(self.session_timeout_ms / 1000, self._session_expired, key)
+        timeout = self.timeouts(group_id)[0]
+        self._sessions[key] = self.loop.call_later(timeout / 1000, self._session_expired, key)
+
+    def timeouts(self, group_id: str) -> tuple[int, int]:
+        """The group's (session timeout, heartbeat interval), its group configs' if it has any."""
+        if self.group_timeouts is None:
+            return self.session_timeout_ms, self.heartbeat_interval_ms
+        return self.group_timeouts(group_id)
 
     def schedule_session(self, group_id: str, member_id: str) -> None:
         """Restart a member's session timer; a classic member's is its own session timeout."""

@@ -42,7 +42,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Final
+from typing import Final, Protocol
 
 from jackalope.core.groups.classic_members import ClassicMembers
 from jackalope.core.groups.consumer_group import ConsumerGroup, HeartbeatRequest, HeartbeatResult
@@ -72,6 +72,18 @@ Preparing: Final = GroupState.PREPARING_REBALANCE
 Completing: Final = GroupState.COMPLETING_REBALANCE
 Stable: Final = GroupState.STABLE
 Dead: Final = GroupState.DEAD
+
+
+class OtherGroups(Protocol):
+    """Groups of another kind sharing the group-id namespace: share groups (KIP-932)."""
+
+    def exists(self, group_id: str) -> bool: ...
+
+    def listings(self) -> list[GroupListing]: ...
+
+    def describe(self, group_id: str) -> GroupDescription | None: ...
+
+    def delete_groups(self, group_ids: Iterable[str]) -> dict[str, GroupError | None]: ...
 
 
 class GroupCoordinator:
@@ -135,6 +147,8 @@ class GroupCoordinator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loaded = False
         self._closed = False
+        # share groups (KIP-932): their ids are refused here, listed and deleted with the rest
+        self.share_groups: OtherGroups | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -194,6 +208,12 @@ class GroupCoordinator:
             return GroupError.INVALID_GROUP_ID
         return None
 
+    def _is_share_group(self, group_id: str) -> GroupError | None:
+        """GROUP_ID_NOT_FOUND for a share group's id: its offsets are not committed offsets."""
+        if self.share_groups is not None and self.share_groups.exists(group_id):
+            return GroupError.GROUP_ID_NOT_FOUND
+        return None
+
     def _schedule_heartbeat(self, group: Group, member: Member, timeout_ms: int) -> None:
         member.cancel_heartbeat()
         member.heartbeat_timer = self.loop.call_later(
@@ -248,6 +268,8 @@ class GroupCoordinator:
         error = self._status(group_id)
         if error is not None:
             return JoinResult(error, member_id)
+        if self.share_groups is not None and self.share_groups.exists(group_id):
+            return JoinResult(GroupError.INCONSISTENT_GROUP_PROTOCOL, "")  # as Kafka: a share group
         if not self.min_session_timeout_ms <= session_timeout_ms <= self.max_session_timeout_ms:
             return JoinResult(GroupError.INVALID_SESSION_TIMEOUT, member_id)
         protocols = list(protocols)
@@ -703,7 +725,7 @@ class GroupCoordinator:
         consumer, or tools resetting offsets); a group with members accepts commits from its
         members of the current generation only.
         """
-        error = self._status(group_id, require_id=False)
+        error = self._status(group_id, require_id=False) or self._is_share_group(group_id)
         if error is not None:
             return dict.fromkeys(offsets, error)
         return await self._offsets.commit(group_id, generation_id, member_id, group_instance_id, offsets)
@@ -716,7 +738,7 @@ class GroupCoordinator:
         Partitions without a committed offset are left out of the answer (Kafka answers them
         with offset -1); an unknown group has none.
         """
-        error = self._status(group_id, require_id=False)
+        error = self._status(group_id, require_id=False) or self._is_share_group(group_id)
         if error is not None:
             return error, {}
         return None, self._offsets.fetch(group_id, partitions)
@@ -731,7 +753,7 @@ class GroupCoordinator:
         self, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None
     ) -> GroupError | None:
         """Whether TxnOffsetCommit may commit for the group now (the member and generation)."""
-        error = self._status(group_id)
+        error = self._status(group_id) or self._is_share_group(group_id)
         return error or self._offsets.validate_transactional(
             group_id, generation_id, member_id, group_instance_id
         )
@@ -776,7 +798,7 @@ class GroupCoordinator:
         partition of a topic a member subscribes to (``subscribed_topics`` reads them from a
         member's protocol metadata; None when it cannot, taken as every topic).
         """
-        error = self._status(group_id)
+        error = self._status(group_id) or self._is_share_group(group_id)
         if error is not None:
             return error, {}
         return await self._offsets.delete_offsets(group_id, partitions, subscribed_topics)
@@ -799,11 +821,24 @@ class GroupCoordinator:
     def consumer_heartbeat_interval_ms(self) -> int:
         return self._consumer.heartbeat_interval_ms
 
+    def consumer_heartbeat_interval(self, group_id: str) -> int:
+        """The heartbeat interval of ``group_id`` (its consumer.heartbeat.interval.ms group config)."""
+        return self._consumer.timeouts(group_id)[1]
+
+    def use_group_configs(self, timeouts: Callable[[str], tuple[int, int]]) -> None:
+        """Take consumer groups' session timeouts and heartbeat intervals from ``timeouts``."""
+        self._consumer.group_timeouts = timeouts
+
     def consumer_heartbeat(self, group_id: str, request: HeartbeatRequest) -> HeartbeatResult:
         """ConsumerGroupHeartbeat: join (epoch 0), heartbeat, leave (-1) or static leave (-2)."""
         error = self._status(group_id, require_id=False)
         if error is not None:
             return HeartbeatResult(error, None, request.member_id, request.member_epoch)
+        if self.share_groups is not None and self.share_groups.exists(group_id):
+            message = f"Group {group_id} is not a consumer group"
+            return HeartbeatResult(
+                GroupError.GROUP_ID_NOT_FOUND, message, request.member_id, request.member_epoch
+            )
         return self._consumer.heartbeat(group_id, request)
 
     def consumer_describe(self, group_id: str) -> tuple[GroupError | None, ConsumerGroup | None]:
@@ -833,6 +868,9 @@ class GroupCoordinator:
         A consumer-protocol group (KIP-848) is described with ``group_type="consumer"``, its
         assignor as the protocol and each member's ``partitions``."""
         error = self._status(group_id, require_id=False)
+        shared = self.share_groups.describe(group_id) if self.share_groups is not None else None
+        if error is None and shared is not None:
+            return shared
         group = self._groups.get(group_id)
         if error is not None or group is None:
             return GroupDescription(group_id, Dead.value, "", "", [], error)
@@ -842,7 +880,8 @@ class GroupCoordinator:
         """How many members ``group_id`` has, under either protocol (0 for an unknown group)."""
         group = self._groups.get(group_id)
         if group is None:
-            return 0
+            shared = self.share_groups.describe(group_id) if self.share_groups is not None else None
+            return len(shared.members) if shared is not None else 0
         return len(group.consumer.members) if group.consumer is not None else len(group.members)
 
     def list_groups(
@@ -854,6 +893,8 @@ class GroupCoordinator:
             return error, []
         wanted = {s.lower() for s in states or ()}
         listings = [g.listing() for g in self._groups.values()]
+        if self.share_groups is not None:
+            listings += self.share_groups.listings()
         return None, [g for g in listings if not wanted or g.state.lower() in wanted]
 
     async def delete_groups(self, group_ids: Iterable[str]) -> dict[str, GroupError | None]:
@@ -861,7 +902,12 @@ class GroupCoordinator:
         error = self._status("", require_id=False)
         if error is not None:
             return dict.fromkeys(group_ids, error)
-        results = await self._offsets.delete_groups(group_ids)
+        group_ids = list(group_ids)
+        share = self.share_groups
+        shared = [g for g in group_ids if share is not None and share.exists(g)]
+        results = await self._offsets.delete_groups([g for g in group_ids if g not in shared])
+        if share is not None and shared:
+            results.update(share.delete_groups(shared))
         for group_id, result in results.items():
             if result is None:
                 self._consumer.forget(group_id)

@@ -29,7 +29,7 @@ from jackalope.core.topics import (
     TopicExists,
     UnknownTopic,
 )
-from jackalope.kafka import authorization, broker_configs, broker_loggers, internal_topics
+from jackalope.kafka import authorization, broker_configs, broker_loggers, group_configs, internal_topics
 from jackalope.kafka.broker_configs import DYNAMIC, BrokerConfigError, ConfigSource, ConfigType
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
@@ -428,6 +428,11 @@ def _authorize_configs(ctx: RequestContext, resource: Any, operation: Operation)
 
 
 def _describe_resource(ctx: RequestContext, mod: Any, request: Any, resource: Any) -> tuple[Any, ...]:
+    if resource.resource_type == group_configs.GROUP:  # share and consumer group configs
+        try:
+            return group_configs.describe(ctx, mod, request, resource)
+        except group_configs.GroupConfigRefused as r:
+            raise Rejected(r.code, r.message) from None
     keys = set(resource.configuration_keys) if resource.configuration_keys else None
     entries = []
     _authorize_configs(ctx, resource, Operation.DESCRIBE_CONFIGS)
@@ -560,6 +565,11 @@ def _alter_resource(ctx: RequestContext, resource: Any, validate_only: bool, *, 
         raise Rejected(
             ErrorCode.invalid_request, f"duplicate config keys: {', '.join(sorted(map(str, dupes)))}"
         )
+    if resource.resource_type == group_configs.GROUP:  # share and consumer group configs
+        try:
+            return group_configs.alter(ctx, resource, validate_only, incremental=incremental)
+        except group_configs.GroupConfigRefused as r:
+            raise Rejected(r.code, r.message) from None
     if resource.resource_type == ResourceType.BROKER:
         _check_broker_name(ctx, resource.resource_name)
         _alter_broker(ctx, resource, validate_only, incremental=incremental)

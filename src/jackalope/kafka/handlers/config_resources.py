@@ -31,10 +31,9 @@ SUPPORTED = (
 
 
 def _groups_with_configs(ctx: RequestContext) -> list[str]:
-    """The groups with group configs set (the share coordinator keeps them, when there is one)."""
-    share = getattr(ctx.broker, "share", None)
-    configured = getattr(share, "configured_groups", None)
-    return sorted(configured()) if callable(configured) else []
+    """The groups with group configs set (kept by the share coordinator's GroupConfigs)."""
+    share = ctx.broker.share
+    return share.configs.configured_groups() if share is not None else []
 
 
 def _names(ctx: RequestContext, kind: ResourceType) -> list[str]:

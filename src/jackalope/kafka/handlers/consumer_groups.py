@@ -92,7 +92,7 @@ async def handle_consumer_group_heartbeat(ctx: RequestContext, request: Any) -> 
         error_message=None,
         member_id=result.member_id,
         member_epoch=result.member_epoch,
-        heartbeat_interval=groups.consumer_heartbeat_interval_ms,
+        heartbeat_interval=groups.consumer_heartbeat_interval(request.group_id),
         assignment=assignment,
     )
 
