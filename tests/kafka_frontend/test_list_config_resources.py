@@ -66,6 +66,20 @@ def test_kafka_python_lists_topics_and_the_broker(own_broker: Broker) -> None:
         admin.close()
 
 
+def test_groups_with_group_configs_are_listed(own_broker: Broker) -> None:
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    group = unique("lcr-group")
+    admin = AdminClient({"bootstrap.servers": own_broker.kafka_bootstrap})
+    entry = ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource(ConfigResource.Type.GROUP, group, incremental_configs=[entry])
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=15)
+    answer = wire_list(own_broker.kafka_bootstrap, 1, resource_types=(32,))
+    assert answer.error_code == 0
+    assert [(r.resource_type, r.resource_name) for r in answer.config_resources] == [(32, group)]
+
+
 def test_v0_lists_client_metrics_only_and_unknown_types_are_unsupported(bootstrap: str) -> None:
     create_topics(bootstrap, unique("lcr-v0"))
     v0 = wire_list(bootstrap, 0)
