@@ -67,7 +67,11 @@ def test_kafka_python_lists_topics_and_the_broker(own_broker: Broker) -> None:
 
 
 def test_groups_with_group_configs_are_listed(own_broker: Broker) -> None:
-    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]  # not re-exported in its stubs
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+    )
 
     group = unique("lcr-group")
     admin = AdminClient({"bootstrap.servers": own_broker.kafka_bootstrap})
