@@ -44,9 +44,11 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Final, Protocol
 
+from jackalope.core.groups.classic_members import ClassicMembers
 from jackalope.core.groups.consumer_group import ConsumerGroup, HeartbeatRequest, HeartbeatResult
 from jackalope.core.groups.consumer_protocol import ConsumerGroups
 from jackalope.core.groups.group import Group, Groups, Member
+from jackalope.core.groups.migration import ClassicCodec, MigrationPolicy
 from jackalope.core.groups.offsets import OffsetManager
 from jackalope.core.groups.offsets_log import OffsetsLog
 from jackalope.core.groups.types import (
@@ -105,6 +107,8 @@ class GroupCoordinator:
         consumer_heartbeat_interval_ms: int = 5000,
         consumer_session_timeout_ms: int = 45000,
         consumer_assignors: tuple[str, ...] = ("uniform", "range"),
+        consumer_migration_policy: MigrationPolicy | str = MigrationPolicy.BIDIRECTIONAL,
+        classic_codec: ClassicCodec | None = None,
     ) -> None:
         self.logs = logs
         self.min_session_timeout_ms = min_session_timeout_ms
@@ -133,7 +137,13 @@ class GroupCoordinator:
             session_timeout_ms=consumer_session_timeout_ms,
             assignors=consumer_assignors,
             max_size=group_max_size,
+            # online migration between the two (KIP-848); the codec reads classic metadata
+            migration_policy=MigrationPolicy.parse(consumer_migration_policy),
+            classic_codec=classic_codec,
+            classic_max_size=group_max_size,
         )
+        self._consumer.on_downgrade = self._downgraded
+        self._classic = ClassicMembers(self._consumer)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loaded = False
         self._closed = False
@@ -225,6 +235,15 @@ class GroupCoordinator:
         log.info("member %s of group %s expired", member.member_id, group.group_id)
         self._remove_member_and_update_group(group, member)
 
+    def _downgraded(self, group: Group, rebalance: bool) -> None:
+        """A consumer group just became a classic one (online downgrade): its members' session
+        timers start and, unless a static member just replaced the last consumer-protocol
+        member, it rebalances, as Kafka does."""
+        for member in group.members.values():
+            self._schedule_heartbeat(group, member, member.session_timeout_ms)
+        if rebalance:
+            self._prepare_rebalance(group)
+
     # -- join ----------------------------------------------------------------------------------
 
     async def join(
@@ -269,8 +288,19 @@ class GroupCoordinator:
         if group.is_(Dead):
             return JoinResult(GroupError.COORDINATOR_NOT_AVAILABLE, member_id)
         if group.consumer is not None:
-            if group.consumer.members:
-                return JoinResult(GroupError.INCONSISTENT_GROUP_PROTOCOL, member_id)
+            if group.consumer.members:  # a classic member of a consumer group (KIP-848 migration)
+                return self._classic.join(
+                    group,
+                    member_id,
+                    group_instance_id,
+                    client_id,
+                    client_host,
+                    session_timeout_ms,
+                    rebalance_timeout_ms,
+                    protocol_type,
+                    protocols,
+                    require_known_member_id,
+                )
             self._consumer.to_classic(group)  # an empty consumer group: it becomes classic
         if not group.supports_protocols(protocol_type, protocols):
             return JoinResult(GroupError.INCONSISTENT_GROUP_PROTOCOL, member_id)
@@ -562,6 +592,10 @@ class GroupCoordinator:
             return SyncResult(GroupError.UNKNOWN_MEMBER_ID)
         if group.is_(Dead):
             return SyncResult(GroupError.COORDINATOR_NOT_AVAILABLE)
+        if group.consumer is not None and group.consumer.members:
+            return self._classic.sync(
+                group, generation_id, member_id, group_instance_id, protocol_type, protocol_name
+            )
         error = group.validate_member(member_id, group_instance_id)
         if error is None and generation_id != group.generation_id:
             error = GroupError.ILLEGAL_GENERATION
@@ -620,6 +654,8 @@ class GroupCoordinator:
             return GroupError.UNKNOWN_MEMBER_ID
         if group.is_(Dead):
             return GroupError.COORDINATOR_NOT_AVAILABLE
+        if group.consumer is not None and group.consumer.members:
+            return self._classic.heartbeat(group, generation_id, member_id, group_instance_id)
         error = group.validate_member(member_id, group_instance_id)
         if error is None and generation_id != group.generation_id:
             error = GroupError.ILLEGAL_GENERATION
@@ -646,6 +682,8 @@ class GroupCoordinator:
             return None, [GroupError.UNKNOWN_MEMBER_ID for _ in leaving]
         if group.is_(Dead):
             return GroupError.COORDINATOR_NOT_AVAILABLE, []
+        if group.consumer is not None and group.consumer.members:
+            return None, self._classic.leave(group, leaving)
         errors: list[GroupError | None] = []
         for member_id, group_instance_id in leaving:
             if member_id == "":

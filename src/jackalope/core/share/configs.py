@@ -243,6 +243,10 @@ class GroupConfigs:
 
     # -- reading -------------------------------------------------------------------------------
 
+    def configured_groups(self) -> list[str]:
+        """The groups that have group configs set (ListConfigResources lists them)."""
+        return sorted(self._overrides)
+
     def overrides(self, group_id: str) -> dict[str, str]:
         return dict(self._overrides.get(group_id, {}))
 
