@@ -126,6 +126,7 @@ def members_of(broker: Broker, group: str, count: int) -> Any:
             if g.error_code == 0
             and len(g.members) == count
             and all(m.assignment.topic_partitions for m in g.members)
+            and all(m.member_epoch == g.assignment_epoch for m in g.members)  # settled
             else None
         )
 
