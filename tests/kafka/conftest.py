@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ServeProcess
+from tests.conftest import START_TIMEOUT, ServeProcess
 
 HERE = Path(__file__).resolve().parent
 TEST_TIMEOUT = 45  # seconds per test unless a test says otherwise: a hang fails, never blocks
@@ -100,7 +100,7 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int = MULTI_PARTITIONS)
     )
 
 
-def start_serve_kafka(data_dir: Path, *args: str, timeout: float = 20) -> ServeProcess:
+def start_serve_kafka(data_dir: Path, *args: str, timeout: float = START_TIMEOUT) -> ServeProcess:
     """Start `jackalope serve` on ephemeral ports and wait until its http, amqp and kafka
     listeners are announced; ``urls["kafka"]`` is ``kafka://host:port``."""
     cmd = [sys.executable, "-m", "jackalope", "serve", "--data-dir", str(data_dir)]
