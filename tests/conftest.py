@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,23 @@ def _listed(nodeid: str, prefixes: Sequence[str]) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # schemathesis names its items after the operation (test[GET /api/...]) but gives them all
+    # the test's node id, and xdist's loadgroup schedules by node id: it would run one of them
+    # and drop the rest.  Each gets its name as its node id (pytest keeps the id in ``_id``).
+    seen = Counter(item.nodeid for item in items)
+    for item in items:
+        if seen[item.nodeid] > 1 and not item.nodeid.endswith(item.name):
+            nodeid = item.nodeid.rpartition("::")[0] + "::" + item.name
+            if hasattr(item, "_id"):  # pytest >= 9
+                from _pytest.nodeid import NodeId
+
+                item._id = NodeId.parse(nodeid)
+            else:
+                item._nodeid = nodeid
+    if hasattr(config, "workerinput"):
+        twice = [nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1]
+        if twice:
+            raise pytest.UsageError(f"tests sharing a node id, which xdist would run once: {twice}")
     for item in items:
         if _listed(item.nodeid, SIGKILL_TESTS):
             item.add_marker(pytest.mark.xdist_group(SIGKILL_GROUP))
