@@ -130,6 +130,8 @@ def start_serve(
     ``wrap`` goes in front of the command (a program that runs it, e.g. in a namespace)."""
     cmd = [*wrap, sys.executable, "-m", "jackalope", "serve", "--data-dir", str(data_dir), "--http-port", "0"]
     for flag in ("--amqp-port", "--amqp-tls-port", "--kafka-port"):
+        if flag == "--kafka-port" and "--kafka-listeners" in args:
+            continue  # the listeners give their own ports
         if flag not in args:
             cmd += [flag, "0"]
     cmd += args
