@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,66 @@ os.environ["JACKALOPE_STRICT_KAFKA_FIELDS"] = "1"
 jackalope.kafka.protocol.STRICT_FIELDS = True
 
 URL = re.compile(r"listening (\w+)\s+(\S+)")
+
+# -- parallel runs (pytest-xdist: `-n` in pyproject.toml's addopts) ------------------------------
+#
+# Each xdist worker is a process of its own that imports this file, so the settings above hold in
+# every worker.  Tests take ephemeral ports and temporary directories only, so any two may run side
+# by side, with one exception: the SIGKILL crash tests each drive a broker flat out with fsyncs and
+# check what survives a kill, and they are the longest tests of the suite.  They run in one
+# xdist group (one worker, one after another), so that no two of them compete with each other, and
+# that group starts first (loadgroup runs its biggest groups first); then come the other long tests,
+# so that no long test is left for the end of a run.
+SIGKILL_GROUP = "sigkill"
+SIGKILL_TESTS = (
+    "tests/server/test_kill_loops.py",
+    "tests/server/test_crash.py::test_acknowledged_appends_survive_sigkill",
+    "tests/kafka/test_transactions_crash.py",
+    "tests/kafka/test_exactly_once_crash.py",
+    "tests/kafka/test_durability.py::test_acknowledged_records_survive_sigkill",
+)
+LONG_TESTS = (
+    "tests/test_code_quality.py::test_mypy",
+    "tests/kafka/test_groups.py",
+    "tests/server/test_alarms.py",
+    "tests/kafka/test_session_timeout_bounds.py",
+    "tests/cli/test_kafka.py",
+    "tests/cli/test_access.py",
+)
+
+
+def _listed(nodeid: str, prefixes: Sequence[str]) -> bool:
+    return any(nodeid == p or nodeid.startswith((p + "::", p + "[")) for p in prefixes)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # schemathesis names its items after the operation (test[GET /api/...]) but gives them all
+    # the test's node id, and xdist's loadgroup schedules by node id: it would run one of them
+    # and drop the rest.  Each gets its name as its node id (pytest keeps the id in ``_id``).
+    seen = Counter(item.nodeid for item in items)
+    for item in items:
+        if seen[item.nodeid] > 1 and not item.nodeid.endswith(item.name):
+            nodeid = item.nodeid.rpartition("::")[0] + "::" + item.name
+            if hasattr(item, "_id"):  # pytest >= 9
+                from _pytest.nodeid import NodeId
+
+                item._id = NodeId.parse(nodeid)
+            else:
+                item._nodeid = nodeid
+    if hasattr(config, "workerinput"):
+        twice = [nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1]
+        if twice:
+            raise pytest.UsageError(f"tests sharing a node id, which xdist would run once: {twice}")
+    for item in items:
+        if _listed(item.nodeid, SIGKILL_TESTS):
+            item.add_marker(pytest.mark.xdist_group(SIGKILL_GROUP))
+    if hasattr(config, "workerinput"):  # an xdist worker: the long tests first (a stable sort)
+        items.sort(key=lambda item: not _listed(item.nodeid, (*SIGKILL_TESTS, *LONG_TESTS)))
+
+
+# How long a `jackalope serve` may take to announce its listeners: a bound for a busy machine
+# (several test workers and other load on two cores), not a pace; a healthy start takes a second.
+START_TIMEOUT = 60.0
 GUEST_AUTH = "Basic " + base64.b64encode(b"guest:guest").decode()
 
 
@@ -61,7 +122,7 @@ def start_serve(
     data_dir: Path,
     *args: str,
     env: dict[str, str] | None = None,
-    timeout: float = 20,
+    timeout: float = START_TIMEOUT,
     wrap: Sequence[str] = (),
 ) -> ServeProcess:
     """Start `jackalope serve` on ephemeral ports and wait until it prints its listeners.
@@ -69,6 +130,8 @@ def start_serve(
     ``wrap`` goes in front of the command (a program that runs it, e.g. in a namespace)."""
     cmd = [*wrap, sys.executable, "-m", "jackalope", "serve", "--data-dir", str(data_dir), "--http-port", "0"]
     for flag in ("--amqp-port", "--amqp-tls-port", "--kafka-port"):
+        if flag == "--kafka-port" and "--kafka-listeners" in args:
+            continue  # the listeners give their own ports
         if flag not in args:
             cmd += [flag, "0"]
     cmd += args

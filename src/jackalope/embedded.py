@@ -36,7 +36,8 @@ class Broker:
         overrides.setdefault("http_port", 0)
         overrides.setdefault("amqp_port", 0)
         overrides.setdefault("amqp_tls_port", 0)  # listening only with amqp_tls_certfile
-        overrides.setdefault("kafka_port", 0)
+        if not overrides.get("kafka_listeners"):
+            overrides.setdefault("kafka_port", 0)  # kafka_listeners gives its own ports
         self.settings = Settings(data_dir=Path(data_dir), **overrides)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None

@@ -19,10 +19,16 @@ from jackalope.amqp.server import AmqpServer, install_codecs
 from jackalope.core import BrokerCore
 from jackalope.core.groups import GroupCoordinator
 from jackalope.core.producer_ids import ProducerIds
+from jackalope.core.share import GroupConfigs, ShareCoordinator, ShareGroupConfig
+from jackalope.core.share.configs import Bounds
+from jackalope.core.share.partitions import SharePartitions
 from jackalope.core.transactions import LogMarkers, TransactionCoordinator
 from jackalope.datadir import DataDir, StartupError
 from jackalope.http.api import make_app
-from jackalope.kafka.context import KafkaBroker
+from jackalope.kafka.broker_configs import DynamicBrokerConfigs
+from jackalope.kafka.consumer_protocol_codec import ConsumerProtocolCodec
+from jackalope.kafka.context import KafkaBroker, Listener
+from jackalope.kafka.listeners import ListenerSpec, parse_protocol_map
 from jackalope.kafka.server import KafkaServer
 from jackalope.resources import ResourceMonitor
 from jackalope.settings import Settings
@@ -38,8 +44,25 @@ def _empty_dir(directory: Path) -> None:
     directory.mkdir(parents=True)
 
 
+def _share_member_left(broker: KafkaBroker, shares: SharePartitions, group: str, member: str) -> None:
+    """A share-group member left (or timed out): without an open share session its acquired
+    records are released now; with one they are released when the session closes (its last
+    acknowledgements may still come) or their locks lapse."""
+    if broker.share_sessions.get((group, member)) is None:
+        shares.member_left(group, member)
+
+
 def _url(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+def _protocol_map(s: Settings, specs: tuple[ListenerSpec, ...]) -> dict[str, str]:
+    """listener.security.protocol.map as DescribeConfigs shows it: Kafka's default map, and the
+    custom names of kafka_listeners."""
+    mapping = parse_protocol_map(s.kafka_listener_security_protocol_map)
+    for spec in specs:
+        mapping[spec.name] = spec.protocol
+    return mapping
 
 
 class Server:
@@ -52,9 +75,11 @@ class Server:
         self._monitor: ResourceMonitor | None = None
         self._http: web.AppRunner | None = None
         self._amqp: AmqpServer | None = None
-        self._kafka: KafkaServer | None = None
+        self._kafka: list[KafkaServer] = []
         self._groups: GroupCoordinator | None = None
+        self._share: ShareCoordinator | None = None
         self._transactions: TransactionCoordinator | None = None
+        self._share_partitions: SharePartitions | None = None
         self.core: BrokerCore | None = None
         self._stopped = asyncio.Event()
 
@@ -111,7 +136,7 @@ class Server:
         port = int(self._http.addresses[-1][1])
         self.addresses["http"] = _url("http", s.host, port)
         await self._start_amqp(core)
-        if s.kafka_port >= 0:
+        if s.kafka_listener_specs():
             await self._start_kafka(core)
         log.info(
             "jackalope started",
@@ -178,9 +203,12 @@ class Server:
             consumer_heartbeat_interval_ms=s.kafka_group_consumer_heartbeat_interval_ms,
             consumer_session_timeout_ms=s.kafka_group_consumer_session_timeout_ms,
             consumer_assignors=s.kafka_group_consumer_assignor_list(),
+            consumer_migration_policy=s.kafka_group_consumer_migration_policy,
+            classic_codec=ConsumerProtocolCodec(),
         )
         await groups.load()
         core.groups = groups
+        share = self._share_groups(groups, core)
         core.topics.on_delete.append(groups.delete_topic_offsets)
         producer_ids = self._producer_ids()
         transactions = self._transactions = TransactionCoordinator(
@@ -195,33 +223,114 @@ class Server:
         )
         await transactions.load()
         core.transactions = transactions
+        shares = self._share_partitions = SharePartitions(
+            core.logs,
+            core.topics,
+            max_in_flight=s.kafka_share_partition_max_record_locks,
+            config=share.config,
+        )
+        await shares.load()
+        core.topics.on_delete.append(shares.topic_deleted)
+        share.on_group_deleted.append(shares.group_deleted)
+        share.on_config_changed.append(shares.reconfigure)
+        specs = s.kafka_listener_specs()
         broker = KafkaBroker(
             core=core,
             topics=core.topics,
             groups=groups,
             cluster_id=self._datadir.cluster_id(),
+            listeners=[],
+            protocol_map=_protocol_map(s, specs),
+            anonymous=s.kafka_anonymous,
             auto_create_topics=s.kafka_auto_create_topics,
             max_request_bytes=s.kafka_max_request_bytes,
             producer_ids=producer_ids,
             transactions=transactions,
             sasl_mechanisms=s.kafka_sasl_list(),
+            connections_max_reauth_ms=s.kafka_connections_max_reauth_ms,
+            allow_everyone_if_no_acl_found=s.kafka_allow_everyone_if_no_acl_found,
+            share=share,
         )
-        context = None
-        if s.kafka_tls_certfile:
-            context = tls.server_context("Kafka", s.kafka_tls_certfile, s.kafka_tls_keyfile)
-        self._kafka = KafkaServer(broker, context)
+        broker.share_partitions = shares
+        broker.share_sessions.gone = lambda key: share.member_error(*key) is not None
+        share.on_member_left.append(lambda group, member: _share_member_left(broker, shares, group, member))
+        share.on_group_deleted.append(broker.share_sessions.drop_group)
         try:
-            port = await self._kafka.start(s.host, s.kafka_port)
-        except OSError as exc:
-            self._kafka = None
-            raise self._listen_error("Kafka", s.kafka_port, exc) from None
-        broker.advertised_host = s.kafka_advertised_host or (
-            "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
-        )
-        broker.advertised_port = s.kafka_advertised_port or port
-        broker.listen_address = f"{s.host}:{port}"
-        broker.tls = context is not None
-        self.addresses["kafka"] = _url("kafka+ssl" if context else "kafka", s.host, port)
+            broker.dynamic_configs = DynamicBrokerConfigs.open(broker)  # stored dynamic broker configs
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+        await self._start_kafka_listeners(broker, specs)
+
+    async def _start_kafka_listeners(self, broker: KafkaBroker, specs: tuple[ListenerSpec, ...]) -> None:
+        """Bind every listener, then fill in their addresses, then accept on all of them."""
+        s = self.settings
+        context = None
+        if any(spec.tls for spec in specs):
+            context = tls.server_context("Kafka", s.kafka_tls_certfile, s.kafka_tls_keyfile)
+        single = not s.kafka_listeners.strip()
+        for spec in specs:
+            listener = Listener(
+                name=spec.name,
+                security_protocol=spec.protocol,
+                host=spec.host,
+                sasl_mechanisms=broker.sasl_mechanisms if spec.sasl else (),
+            )
+            server = KafkaServer(broker, context if spec.tls else None, listener)
+            try:
+                listener.port = await server.bind(spec.host, spec.port)
+            except OSError as exc:
+                what = "Kafka" if single else f"Kafka listener {spec.name}"
+                raise self._listen_error(what, spec.port, exc, spec.host) from None
+            self._kafka.append(server)
+            wildcard = spec.host in ("0.0.0.0", "::", "")
+            listener.advertised_host = spec.advertised_host or ("127.0.0.1" if wildcard else spec.host)
+            listener.advertised_port = spec.advertised_port or listener.port
+            broker.listeners.append(listener)
+            url = _url("kafka+ssl" if spec.tls else "kafka", spec.host, listener.port)
+            self.addresses["kafka" if single else f"kafka_{spec.name.lower()}"] = url
+        if not single:  # "kafka" is the first listener (Broker.kafka_bootstrap), named after the rest
+            self.addresses["kafka"] = self.addresses[f"kafka_{specs[0].name.lower()}"]
+        for server in self._kafka:
+            await server.serve()
+
+    def _share_groups(self, groups: GroupCoordinator, core: BrokerCore) -> ShareCoordinator:
+        """Share groups (KIP-932) and the group configs, in one id namespace with ``groups``."""
+        s = self.settings
+        data = s.data_dir
+        try:
+            session, heartbeat = (
+                s.kafka_group_consumer_session_timeout_ms,
+                s.kafka_group_consumer_heartbeat_interval_ms,
+            )
+            lock_ms = s.kafka_share_record_lock_duration_ms
+            configs = GroupConfigs(
+                data / "group-configs.json",
+                # Kafka's bounds, widened to take in this broker's own consumer-group defaults
+                bounds=Bounds(
+                    consumer_session_timeout_ms=(min(45000, session), max(60000, session)),
+                    consumer_heartbeat_interval_ms=(min(5000, heartbeat), max(15000, heartbeat)),
+                    share_record_lock_duration_ms=(min(15000, lock_ms), max(60000, lock_ms)),
+                ),
+                share_defaults=ShareGroupConfig(
+                    record_lock_duration_ms=lock_ms,
+                    partition_max_record_locks=s.kafka_share_partition_max_record_locks,
+                ),
+                consumer_session_timeout_ms=s.kafka_group_consumer_session_timeout_ms,
+                consumer_heartbeat_interval_ms=s.kafka_group_consumer_heartbeat_interval_ms,
+            )
+            share = self._share = ShareCoordinator(
+                data / "share-groups.json",
+                configs=configs,
+                topics=lambda: {t.name: len(t.partitions) for t in core.topics},
+                other_group=lambda group_id: groups.describe(group_id).state != "Dead",
+            )
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+        share.start(asyncio.get_running_loop())
+        groups.share_groups = share
+        core.topics.on_delete.append(share.topic_deleted)
+        groups.use_group_configs(configs.consumer_timeouts)
+        return share
 
     def _producer_ids(self) -> ProducerIds:
         path = self.settings.data_dir / "producer-ids"
@@ -236,23 +345,26 @@ class Server:
         except OSError as exc:
             raise self._listen_error(what, port, exc) from None
 
-    def _listen_error(self, what: str, port: int, exc: OSError) -> StartupError:
-        where = f"{self.settings.host}:{port}"
+    def _listen_error(self, what: str, port: int, exc: OSError, host: str | None = None) -> StartupError:
+        where = f"{host or self.settings.host}:{port}"
         if exc.errno == errno.EADDRINUSE:
             return StartupError(f"cannot listen on {where} for the {what}: address already in use")
         return StartupError(f"cannot listen on {where} for the {what}: {exc.strerror or exc}")
 
     async def stop(self) -> None:
         """Stop accepting, close connections, flush and fsync every log, release the lock."""
-        if self._kafka is not None:
-            await self._kafka.stop()
-            self._kafka = None
+        for kafka in self._kafka:
+            await kafka.stop()
+        self._kafka.clear()
         if self._transactions is not None:
             self._transactions.close()
             self._transactions = None
         if self._groups is not None:
             self._groups.close()
             self._groups = None
+        if self._share is not None:
+            self._share.close()
+            self._share = None
         if self._amqp is not None:
             await self._amqp.stop()
             self._amqp = None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from jackalope import resources, tls
+from jackalope.kafka.listeners import ANONYMOUS_POLICIES, ListenerError, ListenerSpec, parse_listeners
 from jackalope.storage import Durability, LogConfig
 
 ENV_PREFIX = "JACKALOPE_"
@@ -23,6 +24,8 @@ DAY_MS = 24 * 3600 * 1000
 
 SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
 CONSUMER_GROUP_ASSIGNORS = frozenset({"uniform", "range"})  # core/groups/assignors.py
+# core/groups/migration.py (MigrationPolicy)
+CONSUMER_GROUP_MIGRATION_POLICIES = ("bidirectional", "upgrade", "downgrade", "disabled")
 
 
 class SettingsError(ValueError):
@@ -67,6 +70,28 @@ class Settings:
         "", "Host Kafka clients are told to connect to (empty: the bind host, or 127.0.0.1 for 0.0.0.0)."
     )
     kafka_advertised_port: int = _setting(0, "Port Kafka clients are told to connect to (0: the bound port).")
+    kafka_listeners: str = _setting(
+        "",
+        "Kafka listeners, as Kafka's listeners: comma-separated NAME://host:port, NAME one of "
+        "PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL or a name kafka_listener_security_protocol_map "
+        "maps to one (empty host: the host setting; port 0: a free port); empty: one listener "
+        "from kafka_port, kafka_tls_certfile and kafka_sasl_mechanisms.",
+    )
+    kafka_advertised_listeners: str = _setting(
+        "",
+        "NAME://host:port Kafka clients are told to connect to, per listener of kafka_listeners "
+        "(Kafka's advertised.listeners); a listener left out advertises its bound address.",
+    )
+    kafka_listener_security_protocol_map: str = _setting(
+        "",
+        "NAME:PROTOCOL pairs giving the listener names of kafka_listeners that are not a protocol "
+        "their security protocol (Kafka's listener.security.protocol.map).",
+    )
+    kafka_anonymous: str = _setting(
+        "loopback",
+        "Who may use a Kafka listener without SASL (as User:ANONYMOUS): loopback (clients on a "
+        "loopback address only, like RabbitMQ's guest), any, or never.",
+    )
     kafka_auto_create_topics: bool = _setting(
         True,
         "Create a missing topic on a Produce, or on a Metadata request that allows it "
@@ -113,6 +138,11 @@ class Settings:
         "Comma-separated server-side assignors of consumer-protocol groups, the first the default "
         "(group.consumer.assignors; known: uniform, range).",
     )
+    kafka_group_consumer_migration_policy: str = _setting(
+        "bidirectional",
+        "Online migration between classic and consumer-protocol (KIP-848) groups "
+        "(group.consumer.migration.policy): bidirectional, upgrade, downgrade or disabled.",
+    )
     kafka_sasl_mechanisms: str = _setting(
         "",
         "Comma-separated SASL mechanisms Kafka clients must authenticate with "
@@ -124,6 +154,28 @@ class Settings:
     kafka_tls_keyfile: str = _setting("", "PEM private key of kafka_tls_certfile.")
     kafka_max_message_bytes: int = _setting(
         1048588, "Largest record batch a topic accepts unless its max.message.bytes says otherwise."
+    )
+    kafka_connections_max_reauth_ms: int = _setting(
+        0,
+        "Longest SASL session (connections.max.reauth.ms, KIP-368): clients are told it when they "
+        "authenticate and must re-authenticate within it, or their connection is closed at its next "
+        "request; 0: sessions never expire.",
+    )
+    kafka_allow_everyone_if_no_acl_found: bool = _setting(
+        False,
+        "Allow every principal on a Kafka resource that no ACL binding names "
+        "(allow.everyone.if.no.acl.found); false: such a resource falls back on the user's AMQP "
+        'permissions in vhost "/".',
+    )
+    kafka_share_record_lock_duration_ms: int = _setting(
+        30000,
+        "How long a share-group member holds the records it fetched before they are delivered again, "
+        "for groups that do not set share.record.lock.duration.ms (group.share.record.lock.duration.ms).",
+    )
+    kafka_share_partition_max_record_locks: int = _setting(
+        2000,
+        "Most records in flight per share-partition; past it a share fetch gets nothing new "
+        "(group.share.partition.max.record.locks).",
     )
     memory_high_watermark: str = _setting(
         "0.4",
@@ -209,6 +261,13 @@ class Settings:
                 f"kafka_group_consumer_assignors must name some of {sorted(CONSUMER_GROUP_ASSIGNORS)}, "
                 f"not {self.kafka_group_consumer_assignors!r}"
             )
+        policy = self.kafka_group_consumer_migration_policy.strip().lower()
+        if policy not in CONSUMER_GROUP_MIGRATION_POLICIES:
+            raise SettingsError(
+                "kafka_group_consumer_migration_policy must be one of "
+                f"{', '.join(CONSUMER_GROUP_MIGRATION_POLICIES)}, "
+                f"not {self.kafka_group_consumer_migration_policy!r}"
+            )
         unknown = set(self.kafka_sasl_list()) - SASL_MECHANISMS
         if unknown:
             raise SettingsError(
@@ -216,6 +275,11 @@ class Settings:
             )
         if bool(self.kafka_tls_certfile) != bool(self.kafka_tls_keyfile):
             raise SettingsError("kafka_tls_certfile and kafka_tls_keyfile go together")
+        self.kafka_listener_specs()
+        if self.kafka_anonymous not in ANONYMOUS_POLICIES:
+            raise SettingsError(
+                f"kafka_anonymous must be loopback, any or never, not {self.kafka_anonymous!r}"
+            )
         self._check_amqp_tls()
         try:
             self.log_config()
@@ -245,6 +309,62 @@ class Settings:
             raise SettingsError("amqp_tls_verify=verify_peer needs amqp_tls_cafile (the CAs to trust)")
         if self.amqp_tls_fail_if_no_peer_cert and not verify_peer:
             raise SettingsError("amqp_tls_fail_if_no_peer_cert needs amqp_tls_verify=verify_peer")
+
+    def kafka_listener_specs(self) -> tuple[ListenerSpec, ...]:
+        """The Kafka listeners: those of kafka_listeners, or the one kafka_port and the TLS and
+        SASL settings describe (none with kafka_port -1)."""
+        if not self.kafka_listeners.strip():
+            for name in ("kafka_advertised_listeners", "kafka_listener_security_protocol_map"):
+                if getattr(self, name).strip():
+                    raise SettingsError(f"{name} needs kafka_listeners")
+            if self.kafka_port < 0:
+                return ()
+            tls_on, sasl_on = bool(self.kafka_tls_certfile), bool(self.kafka_sasl_list())
+            protocol = ("SASL_" if sasl_on else "") + ("SSL" if tls_on else "PLAINTEXT")
+            return (
+                ListenerSpec(
+                    protocol,
+                    protocol,
+                    self.host,
+                    self.kafka_port,
+                    self.kafka_advertised_host,
+                    self.kafka_advertised_port,
+                ),
+            )
+        for name, meaning in (
+            ("kafka_port", "the ports"),
+            ("kafka_advertised_host", "the advertised addresses (kafka_advertised_listeners)"),
+            ("kafka_advertised_port", "the advertised addresses (kafka_advertised_listeners)"),
+        ):
+            if getattr(self, name) != FIELDS[name].default:
+                raise SettingsError(
+                    f"{name} and kafka_listeners both describe the Kafka listeners: give {meaning} "
+                    "in kafka_listeners only"
+                )
+        try:
+            specs = parse_listeners(
+                self.kafka_listeners,
+                self.kafka_advertised_listeners,
+                self.kafka_listener_security_protocol_map,
+            )
+        except ListenerError as exc:
+            raise SettingsError(f"kafka_listeners: {exc}") from None
+        specs = tuple(dataclasses.replace(s, host=s.host or self.host) for s in specs)
+        tls_names = [s.name for s in specs if s.tls]
+        sasl_names = [s.name for s in specs if s.sasl]
+        if tls_names and not self.kafka_tls_certfile:
+            raise SettingsError(
+                f"listener {tls_names[0]} uses TLS: it needs kafka_tls_certfile and kafka_tls_keyfile"
+            )
+        if self.kafka_tls_certfile and not tls_names:
+            raise SettingsError("kafka_tls_certfile is set but no listener of kafka_listeners uses SSL")
+        if sasl_names and not self.kafka_sasl_list():
+            raise SettingsError(
+                f"listener {sasl_names[0]} uses SASL: kafka_sasl_mechanisms must name its mechanisms"
+            )
+        if self.kafka_sasl_list() and not sasl_names:
+            raise SettingsError("kafka_sasl_mechanisms is set but no listener of kafka_listeners uses SASL")
+        return specs
 
     def loopback_user_list(self) -> tuple[str, ...]:
         if self.loopback_users.strip().lower() == "none":
@@ -311,6 +431,7 @@ KAFKA_RANGES: Final[dict[str, tuple[str, int, int]]] = {
     "kafka_transactional_id_expiration_ms": ("transactional.id.expiration.ms", 1, INT_MAX),
     "kafka_group_consumer_heartbeat_interval_ms": ("group.consumer.heartbeat.interval.ms", 1, INT_MAX),
     "kafka_group_consumer_session_timeout_ms": ("group.consumer.session.timeout.ms", 1, INT_MAX),
+    "kafka_connections_max_reauth_ms": ("connections.max.reauth.ms", 0, LONG_MAX),
 }
 
 

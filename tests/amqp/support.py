@@ -18,7 +18,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
 
-from tests.conftest import ServeProcess, start_serve
+from tests.conftest import START_TIMEOUT, ServeProcess, start_serve
 
 EXTERNAL_URL_ENV = "JACKALOPE_TEST_AMQP_URL"
 EXTERNAL_URL = os.environ.get(EXTERNAL_URL_ENV) or None
@@ -205,7 +205,7 @@ def wait_until(
 # -- `jackalope serve` with an AMQP listener ------------------------------------------------------
 
 
-def start_serve_amqp(data_dir: Path, *args: str, timeout: float = 20) -> ServeProcess:
+def start_serve_amqp(data_dir: Path, *args: str, timeout: float = START_TIMEOUT) -> ServeProcess:
     """``tests.conftest.start_serve``, with guest:guest in ``urls["amqp"]``."""
     served = start_serve(data_dir, *args, timeout=timeout)
     p = urlsplit(served.urls["amqp"])

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ServeProcess
+from tests.conftest import START_TIMEOUT, ServeProcess
 
 HERE = Path(__file__).resolve().parent
 TEST_TIMEOUT = 45  # seconds per test unless a test says otherwise: a hang fails, never blocks
@@ -50,12 +50,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # -- brokers -------------------------------------------------------------------------------------
 
+# The module brokers' settings for tests: a new group rebalances at once (Kafka's 3 s
+# group.initial.rebalance.delay.ms is for production clusters; jackalope.pytest_plugin does the same).
+TEST_SETTINGS: dict[str, Any] = {"kafka_group_initial_delay_ms": 0}
+
 
 @pytest.fixture(scope="module")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from jackalope import Broker
 
-    broker = Broker(tmp_path_factory.mktemp("kafka") / "data", kafka_port=0).start()
+    broker = Broker(tmp_path_factory.mktemp("kafka") / "data", kafka_port=0, **TEST_SETTINGS).start()
     try:
         yield broker
     finally:
@@ -76,7 +80,9 @@ def multi_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     partitioning need no admin API (CreateTopics is tested on its own in test_admin)."""
     from jackalope import Broker
 
-    broker = Broker(tmp_path_factory.mktemp("multi") / "data", kafka_num_partitions=MULTI_PARTITIONS).start()
+    broker = Broker(
+        tmp_path_factory.mktemp("multi") / "data", kafka_num_partitions=MULTI_PARTITIONS, **TEST_SETTINGS
+    ).start()
     try:
         yield str(broker.kafka_bootstrap)
     finally:
@@ -100,7 +106,7 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int = MULTI_PARTITIONS)
     )
 
 
-def start_serve_kafka(data_dir: Path, *args: str, timeout: float = 20) -> ServeProcess:
+def start_serve_kafka(data_dir: Path, *args: str, timeout: float = START_TIMEOUT) -> ServeProcess:
     """Start `jackalope serve` on ephemeral ports and wait until its http, amqp and kafka
     listeners are announced; ``urls["kafka"]`` is ``kafka://host:port``."""
     cmd = [sys.executable, "-m", "jackalope", "serve", "--data-dir", str(data_dir)]
@@ -205,7 +211,8 @@ def sasl(broker: Any, user: str, password: str, mechanism: str = "PLAIN") -> dic
 def confluent_admin(bootstrap: str) -> Any:
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+    # a bound for a busy machine (a module broker may still be starting), not a pace
+    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 30000})
 
 
 def create_topic(

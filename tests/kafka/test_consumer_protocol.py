@@ -213,7 +213,8 @@ def test_http_api_and_describe_groups_of_a_consumer_group(
         old_admin.close()
 
 
-def test_a_classic_consumer_cannot_join_a_consumer_group(bootstrap: str, consumers: Any) -> None:
+def test_a_classic_consumer_joins_a_consumer_group(bootstrap: str, consumers: Any) -> None:
+    # KIP-848 online migration (tests/kafka/test_group_migration.py has the rest)
     topic, group = unique("t-mixed"), unique("g-mixed")
     create_topic(bootstrap, topic, partitions=1)
     a = consumers(bootstrap, group)
@@ -221,14 +222,14 @@ def test_a_classic_consumer_cannot_join_a_consumer_group(bootstrap: str, consume
     poll_until([a], lambda: len(partitions(a)) == 1, 20, "the consumer-protocol member's assignment")
     classic = consumers(bootstrap, group, **{"group.protocol": "classic", "session.timeout.ms": 6000})
     classic.subscribe([topic])
-    deadline = time.monotonic() + 20
-    error = None
-    while error is None and time.monotonic() < deadline:
-        msg = classic.poll(0.1)
-        if msg is not None and msg.error() is not None:
-            error = msg.error()
-    assert error is not None and error.code() == KafkaError.INCONSISTENT_GROUP_PROTOCOL
-    assert len(partitions(a)) == 1
+    admin = confluent_admin(bootstrap)
+
+    def both_members() -> bool:
+        described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        return described.type == ConsumerGroupType.CONSUMER and len(described.members) == 2
+
+    poll_until([a, classic], both_members, 20, "the classic member in the consumer group")
+    assert len(partitions(a)) + len(partitions(classic)) == 1
 
 
 def test_regex_subscription_picks_up_matching_topics(bootstrap: str, consumers: Any) -> None:

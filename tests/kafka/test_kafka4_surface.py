@@ -17,11 +17,11 @@ from tests.kafka_frontend.wire import WireClient, entity, request
 PRODUCE, FETCH, LIST_OFFSETS, METADATA, OFFSET_COMMIT, API_VERSIONS = 0, 1, 2, 3, 8, 18
 UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION, UNKNOWN_TOPIC_ID = 3, 17, 100
 
-# What Apache Kafka 4.1 offers of the APIs served here (KIP-896 removed the oldest versions).
-KAFKA_4_1 = {
+# What Apache Kafka 4.2 offers of the APIs served here (KIP-896 removed the oldest versions).
+KAFKA_4_2 = {
     0: (3, 13),  # Produce (v13: topic ids)
     1: (4, 18),  # Fetch (v13+: topic ids)
-    2: (1, 10),  # ListOffsets
+    2: (1, 11),  # ListOffsets (v11: earliest pending upload, KIP-1023)
     3: (0, 13),  # Metadata
     10: (0, 6),  # FindCoordinator
     12: (0, 4),  # Heartbeat
@@ -50,7 +50,7 @@ def api_versions(bootstrap: str) -> dict[int, tuple[int, int]]:
 
 def test_api_versions_are_kafka_4s(bootstrap: str) -> None:
     offered = api_versions(bootstrap)
-    for key, versions in KAFKA_4_1.items():
+    for key, versions in KAFKA_4_2.items():
         assert offered.get(key) == versions, f"API {key}"
 
 

@@ -1,15 +1,19 @@
-"""Start the `jackalope serve` processes a client library's suite runs against.
+"""Start the `jackalope serve` process a client library's suite runs against.
 
-One suite gets four brokers, each a `jackalope serve` of its own (temporary data directory,
-ephemeral ports), because one Jackalope process has one Kafka listener: ``plain``
-(PLAINTEXT), ``sasl`` (SASL_PLAINTEXT with PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), ``ssl`` (TLS)
-and ``sasl_ssl``.  The SASL brokers know the users the suites log in as.  The overlays read
-the brokers from the ``JACKALOPE_PEER_BROKERS`` environment variable (JSON, see ``Brokers``).
+A suite gets one `jackalope serve` (temporary data directory, ephemeral ports) with four
+Kafka listeners, as the suites' own test clusters have (aiokafka's docker image is one broker
+with PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL listeners, and tests such as aiokafka's
+test_ssl_consume produce on one listener and consume on another): ``plain`` (PLAINTEXT),
+``sasl`` (SASL_PLAINTEXT with PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), ``ssl`` (TLS) and
+``sasl_ssl``.  The broker knows the users the suites log in as.  ``one_process=False`` starts
+the four as processes of their own instead.  The overlays read the listeners from the
+``JACKALOPE_PEER_BROKERS`` environment variable (JSON, see ``Brokers``).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -47,6 +51,7 @@ class Serve:
     kafka: str = ""  # host:port
     http: str = ""
     output: list[str] = field(default_factory=list)
+    urls: dict[str, str] = field(default_factory=dict)  # what it printed: name -> URL
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -60,10 +65,12 @@ class Serve:
 
 @dataclass
 class Brokers:
-    """The four brokers of a suite, and the TLS material their clients need."""
+    """The four listeners of a suite (``serves``: one ``Serve`` each, the same process behind
+    all four unless started with ``one_process=False``), and the TLS material their clients
+    need."""
 
     serves: dict[str, Serve]
-    cafile: Path  # the CA that signed the TLS brokers' certificate (PEM)
+    cafile: Path  # the CA that signed the TLS listeners' certificate (PEM)
     client_cert: Path  # a client certificate and key signed by it (PEM)
     client_key: Path
 
@@ -78,17 +85,26 @@ class Brokers:
         }
         return {"JACKALOPE_PEER_BROKERS": json.dumps(info)}
 
-    def stop(self) -> None:
+    def _processes(self) -> list[Serve]:
+        seen: dict[int, Serve] = {}
         for s in self.serves.values():
+            seen.setdefault(id(s.proc), s)
+        return list(seen.values())
+
+    def stop(self) -> None:
+        for s in self._processes():
             s.stop()
 
     def logs(self) -> str:
-        return "".join(f"--- {name}\n" + "".join(s.output) for name, s in self.serves.items())
+        return "".join(f"--- {s.name}\n" + "".join(s.output) for s in self._processes())
 
 
 def start_serve(name: str, data_dir: Path, args: Sequence[str], timeout: float = 30) -> Serve:
     cmd = [sys.executable, "-m", "jackalope", "serve", "--data-dir", str(data_dir)]
-    cmd += ["--http-port", "0", "--amqp-port", "-1", "--amqp-tls-port", "-1", "--kafka-port", "0", *args]
+    cmd += ["--http-port", "0", "--amqp-port", "-1", "--amqp-tls-port", "-1"]
+    if "--kafka-listeners" not in args:
+        cmd += ["--kafka-port", "0"]
+    cmd += args
     proc = subprocess.Popen(
         ["nice", "-n", "10", *cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -101,7 +117,9 @@ def start_serve(name: str, data_dir: Path, args: Sequence[str], timeout: float =
             break
         serve.output.append(line)
         m = LISTENING.search(line)
-        if m and m.group(1) == "kafka":
+        if m:
+            serve.urls[m.group(1)] = m.group(2)
+        if m and m.group(1) == "kafka":  # printed after every kafka_<listener> line
             serve.kafka = m.group(2).split("://", 1)[1]
         elif m and m.group(1) == "http":
             serve.http = m.group(2)
@@ -123,8 +141,13 @@ def add_user(http: str, name: str, password: str) -> None:
         pass
 
 
-def start_brokers(work: Path, extra_args: Sequence[str] = ()) -> Brokers:
-    """Start plain, sasl, ssl and sasl_ssl brokers with data under ``work``."""
+# flavour -> Kafka listener name
+LISTENERS = {"plain": "PLAINTEXT", "sasl": "SASL_PLAINTEXT", "ssl": "SSL", "sasl_ssl": "SASL_SSL"}
+
+
+def start_brokers(work: Path, extra_args: Sequence[str] = (), *, one_process: bool = True) -> Brokers:
+    """Start the plain, sasl, ssl and sasl_ssl listeners with data under ``work``: one broker
+    with four listeners, or (``one_process=False``) four brokers of one listener each."""
     certs = work / "certs"
     certs.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA()
@@ -142,8 +165,25 @@ def start_brokers(work: Path, extra_args: Sequence[str] = ()) -> Brokers:
 
     tls = ("--kafka-tls-certfile", str(server_cert), "--kafka-tls-keyfile", str(server_key))
     sasl = ("--kafka-sasl-mechanisms", SASL_MECHANISMS)
+    if one_process:
+        listeners = ",".join(f"{name}://127.0.0.1:0" for name in LISTENERS.values())
+        args = [*GROUP_FLAGS, "--kafka-listeners", listeners, *sasl, *tls, *extra_args]
+        broker = start_serve("broker", work / "data", args)
+        try:
+            for user, password in USERS.items():
+                add_user(broker.http, user, password)
+        except BaseException:
+            broker.stop()
+            raise
+        serves = {
+            flavour: dataclasses.replace(
+                broker, kafka=broker.urls[f"kafka_{name.lower()}"].split("://", 1)[1]
+            )
+            for flavour, name in LISTENERS.items()
+        }
+        return Brokers(serves, cafile, client_cert, client_key)
     flavours: dict[str, tuple[str, ...]] = {"plain": (), "sasl": sasl, "ssl": tls, "sasl_ssl": (*sasl, *tls)}
-    serves: dict[str, Serve] = {}
+    serves = {}
     try:
         for name, flags in flavours.items():
             serves[name] = start_serve(name, work / f"data-{name}", [*GROUP_FLAGS, *flags, *extra_args])

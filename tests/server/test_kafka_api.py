@@ -26,7 +26,9 @@ from tests.conftest import GUEST_AUTH
 
 pytestmark = pytest.mark.timeout(90)
 
-SESSION_TIMEOUT_MS = 6000
+# Long enough for a busy machine (the broker shares the test's process; a stalled heartbeat thread
+# must not expire a member mid-test); no test here waits for a session to expire.
+SESSION_TIMEOUT_MS = 30_000
 
 
 def basic(user: str, password: str) -> str:

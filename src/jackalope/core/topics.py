@@ -513,6 +513,16 @@ class Topics:
             self.logs.reconfigure(log_name(name, p), config)
         self.save()
 
+    def set_base_config(self, config: LogConfig) -> None:
+        """Change the broker-wide defaults (Kafka's dynamic broker configs): every topic's logs
+        take them at once where the topic has no override of its own."""
+        self.base_config = config
+        for topic in self._topics.values():
+            merged = self._log_config(topic.configs)
+            for p, log_ in enumerate(topic.partitions):
+                if log_.config != merged:
+                    self.logs.reconfigure(log_name(topic.name, p), merged)
+
     def describe_configs(self, name: str) -> list[ConfigEntry]:
         return self.config_entries(self._require(name).configs)
 

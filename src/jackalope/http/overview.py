@@ -63,7 +63,7 @@ def listeners(request: web.Request) -> list[dict[str, Any]]:
     """RabbitMQ's listener objects, from the addresses the server bound."""
     node = request.app[CORE].node_name
     out = []
-    for url in request.app[INFO].get("listeners", {}).values():
+    for url in dict.fromkeys(request.app[INFO].get("listeners", {}).values()):  # "kafka" is also kafka_<name>
         parts = urlsplit(url)
         out.append(
             {

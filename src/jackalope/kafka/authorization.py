@@ -1,12 +1,19 @@
 """Kafka's authorisation of a request: which principal may do which operation on what.
 
 The principal of a connection is ``User:<name>`` of the broker user it authenticated as
-(SASL), or ``User:ANONYMOUS`` on a listener without SASL.  The decision, for one operation
-on one resource (:mod:`jackalope.core.acls` holds the bindings):
+(SASL), or ``User:ANONYMOUS`` on a listener without SASL.  ``ANONYMOUS`` from an address
+``kafka_anonymous`` does not allow (by default any but a loopback one) is denied everything.
+Otherwise the decision, for one operation on one resource (:mod:`jackalope.core.acls` holds
+the bindings):
 
 1. A user tagged ``administrator`` is a super user: allowed.
 2. Kafka's ACL rule: a DENY binding that applies wins; else an ALLOW binding allows.
-3. No binding applies to the principal:
+3. With ``kafka_allow_everyone_if_no_acl_found`` (Kafka's
+   ``allow.everyone.if.no.acl.found=true``): a resource that no binding names at all is
+   allowed to every principal, and one that has bindings, none of which applies to the
+   principal, is denied to it (Kafka's rule, for ``ANONYMOUS`` too; the AMQP permissions are
+   not consulted).
+4. Otherwise (the default), no binding applies to the principal:
 
    - ``ANONYMOUS`` (no SASL on the listener): allowed, so a listener without SASL stays open,
      as Kafka's PLAINTEXT listener without an authorizer is, and only DENY bindings hold it
@@ -65,16 +72,22 @@ def authorized(ctx: RequestContext, operation: Operation, resource_type: Resourc
     """Whether the connection's principal may do ``operation`` on the resource."""
     core = ctx.broker.core
     user_name = ctx.connection.principal
+    if user_name is None and not ctx.connection.anonymous_allowed:
+        return False  # kafka_anonymous: no anonymous access from this client's address
     user = core.access.users.get(user_name) if user_name is not None else None
     if user is not None and user.is_administrator:
         return True
     decision = core.acls.decide(principal(ctx), ctx.connection.client_host, operation, resource_type, name)
     if decision.permission is not None:
         return decision.permission == Permission.ALLOW
-    if user_name is None:
-        return True
-    if user is None:
+    if user_name is not None and user is None:
         return False  # deleted since it logged in
+    if ctx.broker.allow_everyone_if_no_acl_found:
+        # Kafka's authorizer with allow.everyone.if.no.acl.found=true: a resource no binding
+        # names is everyone's; one that has bindings, none for this principal, is no one else's
+        return not decision.resource_has_acls
+    if user is None:
+        return True  # ANONYMOUS
     return _amqp_fallback(ctx, user, operation, resource_type, name)
 
 

@@ -17,10 +17,12 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, Final
 
+from jackalope.core.access import is_loopback
 from jackalope.core.clients import ClientChannel
 from jackalope.kafka import protocol
-from jackalope.kafka.context import KafkaBroker, RequestContext
+from jackalope.kafka.context import KafkaBroker, Listener, RequestContext
 from jackalope.kafka.handlers import Api, sasl
+from jackalope.kafka.listeners import anonymous_allowed
 from jackalope.kafka.protocol import ApiKey, FrameError, RequestError
 from jackalope.kafka.registry import APIS, api_versions_fallback
 from jackalope.storage import FileSlice
@@ -30,6 +32,7 @@ Chunk = bytes | FileSlice
 log = logging.getLogger(__name__)
 
 _CONCURRENT = frozenset({ApiKey.PRODUCE, ApiKey.FETCH})
+_SASL = frozenset({ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE})
 MAX_IN_FLIGHT = 200  # requests of one connection being handled before reading pauses
 SLICE_BYTES = 1 << 20  # request bytes one connection dispatches per loop iteration
 
@@ -45,8 +48,11 @@ class _Slot:
 
 
 class KafkaConnection(asyncio.Protocol):
-    def __init__(self, broker: KafkaBroker, connections: set[KafkaConnection]) -> None:
+    def __init__(
+        self, broker: KafkaBroker, connections: set[KafkaConnection], listener: Listener | None = None
+    ) -> None:
         self.broker = broker
+        self.listener = listener if listener is not None else broker.listeners[0]
         self._connections = connections
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
@@ -58,9 +64,13 @@ class KafkaConnection(asyncio.Protocol):
         self._last_serial: asyncio.Future[None] | None = None  # the latest other request
         self.client_host = ""
         self.principal: str | None = None
-        self.authenticated = not broker.sasl_mechanisms
+        self.authenticated = not self.listener.sasl
+        self.anonymous_allowed = True  # set from the client's address (kafka_anonymous)
         self.sasl_state: Any = None  # owned by the SASL handlers
         self.sasl_raw = False  # set by SaslHandshake v0: the next frames are bare SASL tokens
+        self.session_expires: float | None = None  # KIP-368 (set by the SASL handlers)
+        self.reauth_started = 0.0
+        self.reauthentications = 0
         self.closed = False
         self._alarm_waits: list[asyncio.Future[None]] = []  # produces held by a resource alarm
         self._budget = SLICE_BYTES  # of this loop iteration
@@ -98,6 +108,18 @@ class KafkaConnection(asyncio.Protocol):
         self.port = int(local[1]) if local else None
         self.name = f"{self.peer_host}:{self.peer_port} -> {self.host}:{self.port}"
         self.tls = transport.get_extra_info("sslcontext") is not None
+        if not self.listener.sasl:
+            self.anonymous_allowed = anonymous_allowed(self.broker.anonymous, is_loopback(self.peer_host))
+            if not self.anonymous_allowed:
+                log.warning(
+                    "anonymous kafka client refused: every request is denied to User:ANONYMOUS from "
+                    "this address (authenticate on a SASL listener, or set kafka_anonymous=any)",
+                    extra={
+                        "client": self.client_host,
+                        "listener": self.listener.name,
+                        "kafka_anonymous": self.broker.anonymous,
+                    },
+                )
         self._connections.add(self)
         self.broker.core.clients.opened(self)
 
@@ -169,6 +191,15 @@ class KafkaConnection(asyncio.Protocol):
         if api is None:
             self._abort(f"unknown API key {api_key}")
             return
+        if (
+            self.session_expires is not None
+            and api_key not in _SASL
+            and time.monotonic() > self.session_expires
+        ):
+            # as Kafka: the first request after the session's end, other than one that
+            # re-authenticates, closes the connection
+            self._abort("SASL session expired without re-authentication")
+            return
         if not api.min_version <= version <= api.max_version:
             if api_key == ApiKey.API_VERSIONS:
                 # KIP-511: answer a newer ApiVersions with a v0 response listing what we support
@@ -198,7 +229,9 @@ class KafkaConnection(asyncio.Protocol):
             self._last_serial = finished
         if request.client_id:
             self.client_id = request.client_id
-        ctx = RequestContext(self.broker, self, api_key, version, correlation_id, request.client_id)
+        ctx = RequestContext(
+            self.broker, self, api_key, version, correlation_id, request.client_id, self.listener
+        )
         task = asyncio.ensure_future(self._handle(api, ctx, request.body, slot, after, finished))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -240,7 +273,7 @@ class KafkaConnection(asyncio.Protocol):
 
     def _sasl_token(self, token: bytes) -> None:
         """A bare SASL token after SaslHandshake v0, answered with a bare frame in turn."""
-        reply = sasl.raw_token(self.broker.core, self, token)
+        reply = sasl.raw_token(self.broker, self, token)
         if reply is None:
             asyncio.get_running_loop().call_later(
                 sasl.FAILED_AUTH_CLOSE_DELAY, self._abort, "SASL authentication failed"

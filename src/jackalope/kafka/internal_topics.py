@@ -19,7 +19,8 @@ from jackalope.storage import Log
 
 CONSUMER_OFFSETS: Final = "__consumer_offsets"
 TRANSACTION_STATE: Final = "__transaction_state"
-NAMES: Final = (CONSUMER_OFFSETS, TRANSACTION_STATE)
+SHARE_GROUP_STATE: Final = "__share_group_state"
+NAMES: Final = (CONSUMER_OFFSETS, TRANSACTION_STATE, SHARE_GROUP_STATE)
 
 
 @dataclass(frozen=True, slots=True)

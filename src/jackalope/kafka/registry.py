@@ -11,6 +11,7 @@ from jackalope.kafka.handlers import (
     admin,
     api_versions,
     cluster,
+    config_resources,
     consumer_groups,
     fetch,
     groups,
@@ -20,6 +21,9 @@ from jackalope.kafka.handlers import (
     partitions,
     produce,
     sasl,
+    share_fetch,
+    share_groups,
+    share_offsets,
     transactions,
 )
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
@@ -41,6 +45,10 @@ APIS: dict[int, Api] = {
         transactions,
         acls,
         cluster,
+        config_resources,
+        share_groups,
+        share_fetch,
+        share_offsets,
     )
     for api in module.APIS
 }

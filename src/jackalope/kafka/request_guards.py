@@ -432,6 +432,7 @@ GUARDS: Final[dict[int, Guard]] = {
     ApiKey.HEARTBEAT: _whole(_group_read),
     ApiKey.LEAVE_GROUP: _whole(_group_read),
     ApiKey.CONSUMER_GROUP_HEARTBEAT: _whole(_group_read),
+    ApiKey.SHARE_GROUP_HEARTBEAT: _whole(_group_read),
     ApiKey.OFFSET_FETCH: _offset_fetch,
     ApiKey.OFFSET_DELETE: _topics(TopicCheck(Operation.READ, "topics", "topics"), _group_delete),
     ApiKey.INIT_PRODUCER_ID: _whole(_init_producer_id),
@@ -456,6 +457,9 @@ GUARDS: Final[dict[int, Guard]] = {
         KeyCheck(ResourceType.GROUP, Operation.DELETE, "groups_names", "results", "group_id")
     ),
     ApiKey.CONSUMER_GROUP_DESCRIBE: _keys(
+        KeyCheck(ResourceType.GROUP, Operation.DESCRIBE, "group_ids", "groups", "group_id")
+    ),
+    ApiKey.SHARE_GROUP_DESCRIBE: _keys(
         KeyCheck(ResourceType.GROUP, Operation.DESCRIBE, "group_ids", "groups", "group_id")
     ),
     ApiKey.DESCRIBE_TRANSACTIONS: _keys(

@@ -7,7 +7,9 @@ in-memory state of a group and its members, :mod:`.offsets` committed offsets (a
 and expiring groups with them), :mod:`.offsets_log` reading and writing the internal log, and
 :mod:`.store` the format of its records.  The consumer group protocol: :mod:`.consumer_group`
 (one group's state machine), :mod:`.assignors` (uniform, range) and :mod:`.consumer_protocol`
-(its timers and persistence).
+(its timers and persistence); the online migration between the two protocols:
+:mod:`.migration` (policy, upgrade, downgrade) and :mod:`.classic_members` (classic members
+of a consumer group).
 """
 
 from jackalope.core.groups.coordinator import GroupCoordinator

@@ -25,14 +25,22 @@ group does not know is UNKNOWN_MEMBER_ID.  Offsets are committed with the member
 
 Subscriptions are topic names or a regular expression (``subscribed_topic_regex``; Kafka uses
 RE2/J, this uses Python's ``re``, matched against the whole topic name).
+
+**Classic members** (KIP-848 online migration): a member of the classic protocol
+(JoinGroup/SyncGroup/Heartbeat) may belong to a consumer group.  It carries its
+:class:`ClassicMetadata` (session timeout, the protocols it joined with); its member epoch is
+its generation.  It is reconciled only when it joins (:meth:`ConsumerGroup.classic_join`, with
+the partitions its subscription says it owns) and told to rejoin through its heartbeat
+(:meth:`ConsumerGroup.classic_must_rejoin`).
 """
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
@@ -93,6 +101,51 @@ class HeartbeatResult:
     assignment: TopicAssignment | None = None  # None: unchanged, not sent
 
 
+@dataclass(frozen=True, slots=True)
+class ClassicMetadata:
+    """What a classic-protocol member of a consumer group joined with."""
+
+    session_timeout_ms: int
+    protocols: tuple[tuple[str, bytes], ...]  # (name, metadata), in the member's order
+
+    @property
+    def protocol_name(self) -> str:
+        return self.protocols[0][0] if self.protocols else ""
+
+    @property
+    def metadata(self) -> bytes:
+        return self.protocols[0][1] if self.protocols else b""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "session_timeout_ms": self.session_timeout_ms,
+            "protocols": [[n, base64.b64encode(m).decode()] for n, m in self.protocols],
+        }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> ClassicMetadata:
+        return cls(
+            int(value["session_timeout_ms"]),
+            tuple((str(n), base64.b64decode(m)) for n, m in value["protocols"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClassicJoinRequest:
+    """A JoinGroup of a classic member to a consumer group, its subscription decoded."""
+
+    member_id: str  # never empty: the coordinator names new members
+    instance_id: str | None
+    rebalance_timeout_ms: int
+    client_id: str
+    client_host: str
+    subscribed_topic_names: tuple[str, ...]
+    owned: TopicAssignment  # what its subscription says it still owns
+    classic: ClassicMetadata
+    rack_id: str | None = None
+    new: bool = False  # it joined with an unknown (empty) member id
+
+
 def _norm(assignment: Mapping[str, frozenset[int] | set[int]]) -> TopicAssignment:
     return {t: frozenset(ps) for t, ps in sorted(assignment.items()) if ps}
 
@@ -133,6 +186,7 @@ class ConsumerMember:
     state: MemberState = MemberState.STABLE
     assigned: TopicAssignment = field(default_factory=dict)
     pending_revocation: TopicAssignment = field(default_factory=dict)
+    classic: ClassicMetadata | None = None  # a member of the classic protocol
 
     def reconciled_to(self, epoch: int) -> bool:
         return self.state is MemberState.STABLE and self.epoch == epoch
@@ -167,6 +221,7 @@ class ConsumerMember:
             "state": self.state.value,
             "assigned": _assignment_json(self.assigned),
             "pending_revocation": _assignment_json(self.pending_revocation),
+            "classic": self.classic.to_json() if self.classic is not None else None,
         }
 
     @classmethod
@@ -186,6 +241,7 @@ class ConsumerMember:
             state=MemberState(value["state"]),
             assigned=_assignment_from_json(value["assigned"]),
             pending_revocation=_assignment_from_json(value["pending_revocation"]),
+            classic=ClassicMetadata.from_json(value["classic"]) if value.get("classic") else None,
         )
 
 
@@ -297,22 +353,21 @@ class ConsumerGroup:
         """Kafka's validateOffsetCommit: -1 from anyone while empty; else a member at its epoch."""
         if member_epoch < 0 and not self.members:
             return None
+        return self._validate_member_epoch(member_id, member_epoch)
+
+    def _validate_member_epoch(self, member_id: str, member_epoch: int) -> GroupError | None:
         member = self.members.get(member_id)
         if member is None:
             return GroupError.UNKNOWN_MEMBER_ID
         if member_epoch != member.epoch:
-            return GroupError.STALE_MEMBER_EPOCH
+            # a classic member's epoch is its generation
+            return GroupError.ILLEGAL_GENERATION if member.classic else GroupError.STALE_MEMBER_EPOCH
         return None
 
     def validate_offset_fetch(self, member_id: str | None, member_epoch: int) -> GroupError | None:
         if member_id is None or member_epoch < 0:
             return None
-        member = self.members.get(member_id)
-        if member is None:
-            return GroupError.UNKNOWN_MEMBER_ID
-        if member_epoch != member.epoch:
-            return GroupError.STALE_MEMBER_EPOCH
-        return None
+        return self._validate_member_epoch(member_id, member_epoch)
 
     # -- heartbeat -----------------------------------------------------------------------------
 
@@ -352,7 +407,12 @@ class ConsumerGroup:
                     )
                 member = ConsumerMember(member_id)
                 bump = True
+            elif member.classic is not None and not joining:
+                raise HeartbeatError(
+                    GroupError.UNKNOWN_MEMBER_ID, f"member {member_id} uses the classic protocol"
+                )
             elif joining:
+                member.classic = None
                 self._reset(member)
             else:
                 self._check_epoch(member, req)
@@ -416,6 +476,10 @@ class ConsumerGroup:
             )
         # The static member is back under a new member id: it takes over the old one's place,
         # partitions and target, without a rebalance.
+        return current, False, [self._take_over(current, member_id)]
+
+    def _take_over(self, current: ConsumerMember, member_id: str) -> str:
+        """A static member's new incarnation (``member_id``) replaces ``current``; the old id."""
         old_id = current.member_id
         self._drop(old_id)
         target = self.target.pop(old_id, None)
@@ -425,7 +489,7 @@ class ConsumerGroup:
         if target is not None:
             self.target[member_id] = target
         self._set_assignment(current, current.assigned, {})
-        return current, False, [old_id]
+        return old_id
 
     def _check_epoch(self, member: ConsumerMember, req: HeartbeatRequest) -> None:
         epoch = req.member_epoch
@@ -464,6 +528,107 @@ class ConsumerGroup:
             member.subscribed_topic_regex = req.subscribed_topic_regex or None
         member.client_id = req.client_id
         member.client_host = req.client_host
+
+    # -- classic members (online migration) ----------------------------------------------------
+
+    def uses_classic(self, member_id: str) -> bool:
+        member = self.members.get(member_id)
+        return member is not None and member.classic is not None
+
+    def only_classic_besides(self, member_id: str) -> bool:
+        """Every member but ``member_id`` uses the classic protocol, and there is one."""
+        others = [m for mid, m in self.members.items() if mid != member_id]
+        return bool(others) and all(m.classic is not None for m in others)
+
+    def supports_classic_protocols(self, protocol_type: str, names: Collection[str]) -> bool:
+        """Kafka's supportsClassicProtocols: type ``consumer`` and a protocol every classic member has."""
+        if protocol_type != "consumer" or not names:
+            return False
+        classic = [m.classic for m in self.members.values() if m.classic is not None]
+        return any(all(any(n == p for p, _ in c.protocols) for c in classic) for n in names)
+
+    def classic_join(
+        self,
+        req: ClassicJoinRequest,
+        topics: Topics,
+        assignors: Mapping[str, Assignor],
+        default_assignor: str,
+    ) -> tuple[ConsumerMember, list[str]]:
+        """A classic member joins or rejoins (Kafka's classicGroupJoinToConsumerGroup): it is
+        reconciled against the partitions it says it owns.  Returns it and the member ids it
+        replaced (a static member's previous incarnation); raises :class:`HeartbeatError`."""
+        removed: list[str] = []
+        bump = False
+        if req.instance_id is None:
+            found = self.members.get(req.member_id)
+            if found is None:
+                found, bump = ConsumerMember(req.member_id), True
+            elif found.classic is None:
+                raise HeartbeatError(
+                    GroupError.UNKNOWN_MEMBER_ID, f"member {req.member_id} uses the consumer protocol"
+                )
+            member = found
+        else:
+            current_id = self.static_members.get(req.instance_id)
+            current = self.members.get(current_id) if current_id is not None else None
+            if current is None:
+                member, bump = ConsumerMember(req.member_id, instance_id=req.instance_id), True
+            elif current.member_id == req.member_id:
+                member = current
+            elif req.new:
+                removed.append(self._take_over(current, req.member_id))
+                member = current
+            else:
+                raise HeartbeatError(
+                    GroupError.FENCED_INSTANCE_ID,
+                    f"static member {req.member_id} with instance id {req.instance_id} was fenced by "
+                    f"member {current.member_id}",
+                )
+        before = member.subscription()
+        if req.rack_id is not None:
+            member.rack_id = req.rack_id
+        if req.rebalance_timeout_ms != -1:
+            member.rebalance_timeout_ms = req.rebalance_timeout_ms
+        member.subscribed_topic_names = tuple(sorted(set(req.subscribed_topic_names)))
+        member.subscribed_topic_regex = None
+        member.client_id = req.client_id
+        member.client_host = req.client_host
+        member.classic = req.classic
+        if member.subscription() != before:
+            bump = True
+        self.members[member.member_id] = member
+        if member.instance_id is not None:
+            self.static_members[member.instance_id] = member.member_id
+        if self._refresh_subscription(topics) or bump:
+            self.group_epoch += 1
+        if self.group_epoch > self.assignment_epoch:
+            self.compute_target(topics, assignors, default_assignor)
+        self._reconcile(member, req.owned)
+        return member, removed
+
+    def classic_must_rejoin(self, member: ConsumerMember) -> bool:
+        """Whether a classic member's heartbeat answers REBALANCE_IN_PROGRESS: the group epoch
+        moved on, it has partitions to give up, or the partitions it waits for are free."""
+        return (
+            member.epoch < self.group_epoch
+            or member.state is MemberState.UNREVOKED_PARTITIONS
+            or (member.state is MemberState.UNRELEASED_PARTITIONS and not self._waiting_on_unreleased(member))
+        )
+
+    def _waiting_on_unreleased(self, member: ConsumerMember) -> bool:
+        for topic, parts in self.target.get(member.member_id, {}).items():
+            for p in parts - member.assigned.get(topic, frozenset()):
+                if self.owners.get((topic, p), member.member_id) != member.member_id:
+                    return True
+        return False
+
+    def adopt(self, member: ConsumerMember) -> None:
+        """Add a member of the classic group being converted: what it has is its target."""
+        self.members[member.member_id] = member
+        if member.instance_id is not None:
+            self.static_members[member.instance_id] = member.member_id
+        self.target[member.member_id] = dict(member.assigned)
+        self._set_assignment(member, member.assigned, {})
 
     # -- leaving -------------------------------------------------------------------------------
 

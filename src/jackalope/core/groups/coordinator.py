@@ -42,11 +42,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Final
+from typing import Final, Protocol
 
+from jackalope.core.groups.classic_members import ClassicMembers
 from jackalope.core.groups.consumer_group import ConsumerGroup, HeartbeatRequest, HeartbeatResult
 from jackalope.core.groups.consumer_protocol import ConsumerGroups
 from jackalope.core.groups.group import Group, Groups, Member
+from jackalope.core.groups.migration import ClassicCodec, MigrationPolicy
 from jackalope.core.groups.offsets import OffsetManager
 from jackalope.core.groups.offsets_log import OffsetsLog
 from jackalope.core.groups.types import (
@@ -72,6 +74,18 @@ Stable: Final = GroupState.STABLE
 Dead: Final = GroupState.DEAD
 
 
+class OtherGroups(Protocol):
+    """Groups of another kind sharing the group-id namespace: share groups (KIP-932)."""
+
+    def exists(self, group_id: str) -> bool: ...
+
+    def listings(self) -> list[GroupListing]: ...
+
+    def describe(self, group_id: str) -> GroupDescription | None: ...
+
+    def delete_groups(self, group_ids: Iterable[str]) -> dict[str, GroupError | None]: ...
+
+
 class GroupCoordinator:
     """All consumer groups of one broker and their committed offsets."""
 
@@ -93,6 +107,8 @@ class GroupCoordinator:
         consumer_heartbeat_interval_ms: int = 5000,
         consumer_session_timeout_ms: int = 45000,
         consumer_assignors: tuple[str, ...] = ("uniform", "range"),
+        consumer_migration_policy: MigrationPolicy | str = MigrationPolicy.BIDIRECTIONAL,
+        classic_codec: ClassicCodec | None = None,
     ) -> None:
         self.logs = logs
         self.min_session_timeout_ms = min_session_timeout_ms
@@ -121,10 +137,18 @@ class GroupCoordinator:
             session_timeout_ms=consumer_session_timeout_ms,
             assignors=consumer_assignors,
             max_size=group_max_size,
+            # online migration between the two (KIP-848); the codec reads classic metadata
+            migration_policy=MigrationPolicy.parse(consumer_migration_policy),
+            classic_codec=classic_codec,
+            classic_max_size=group_max_size,
         )
+        self._consumer.on_downgrade = self._downgraded
+        self._classic = ClassicMembers(self._consumer)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loaded = False
         self._closed = False
+        # share groups (KIP-932): their ids are refused here, listed and deleted with the rest
+        self.share_groups: OtherGroups | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -184,6 +208,12 @@ class GroupCoordinator:
             return GroupError.INVALID_GROUP_ID
         return None
 
+    def _is_share_group(self, group_id: str) -> GroupError | None:
+        """GROUP_ID_NOT_FOUND for a share group's id: its offsets are not committed offsets."""
+        if self.share_groups is not None and self.share_groups.exists(group_id):
+            return GroupError.GROUP_ID_NOT_FOUND
+        return None
+
     def _schedule_heartbeat(self, group: Group, member: Member, timeout_ms: int) -> None:
         member.cancel_heartbeat()
         member.heartbeat_timer = self.loop.call_later(
@@ -204,6 +234,15 @@ class GroupCoordinator:
             return
         log.info("member %s of group %s expired", member.member_id, group.group_id)
         self._remove_member_and_update_group(group, member)
+
+    def _downgraded(self, group: Group, rebalance: bool) -> None:
+        """A consumer group just became a classic one (online downgrade): its members' session
+        timers start and, unless a static member just replaced the last consumer-protocol
+        member, it rebalances, as Kafka does."""
+        for member in group.members.values():
+            self._schedule_heartbeat(group, member, member.session_timeout_ms)
+        if rebalance:
+            self._prepare_rebalance(group)
 
     # -- join ----------------------------------------------------------------------------------
 
@@ -229,6 +268,8 @@ class GroupCoordinator:
         error = self._status(group_id)
         if error is not None:
             return JoinResult(error, member_id)
+        if self.share_groups is not None and self.share_groups.exists(group_id):
+            return JoinResult(GroupError.INCONSISTENT_GROUP_PROTOCOL, "")  # as Kafka: a share group
         if not self.min_session_timeout_ms <= session_timeout_ms <= self.max_session_timeout_ms:
             return JoinResult(GroupError.INVALID_SESSION_TIMEOUT, member_id)
         protocols = list(protocols)
@@ -247,8 +288,19 @@ class GroupCoordinator:
         if group.is_(Dead):
             return JoinResult(GroupError.COORDINATOR_NOT_AVAILABLE, member_id)
         if group.consumer is not None:
-            if group.consumer.members:
-                return JoinResult(GroupError.INCONSISTENT_GROUP_PROTOCOL, member_id)
+            if group.consumer.members:  # a classic member of a consumer group (KIP-848 migration)
+                return self._classic.join(
+                    group,
+                    member_id,
+                    group_instance_id,
+                    client_id,
+                    client_host,
+                    session_timeout_ms,
+                    rebalance_timeout_ms,
+                    protocol_type,
+                    protocols,
+                    require_known_member_id,
+                )
             self._consumer.to_classic(group)  # an empty consumer group: it becomes classic
         if not group.supports_protocols(protocol_type, protocols):
             return JoinResult(GroupError.INCONSISTENT_GROUP_PROTOCOL, member_id)
@@ -540,6 +592,10 @@ class GroupCoordinator:
             return SyncResult(GroupError.UNKNOWN_MEMBER_ID)
         if group.is_(Dead):
             return SyncResult(GroupError.COORDINATOR_NOT_AVAILABLE)
+        if group.consumer is not None and group.consumer.members:
+            return self._classic.sync(
+                group, generation_id, member_id, group_instance_id, protocol_type, protocol_name
+            )
         error = group.validate_member(member_id, group_instance_id)
         if error is None and generation_id != group.generation_id:
             error = GroupError.ILLEGAL_GENERATION
@@ -598,6 +654,8 @@ class GroupCoordinator:
             return GroupError.UNKNOWN_MEMBER_ID
         if group.is_(Dead):
             return GroupError.COORDINATOR_NOT_AVAILABLE
+        if group.consumer is not None and group.consumer.members:
+            return self._classic.heartbeat(group, generation_id, member_id, group_instance_id)
         error = group.validate_member(member_id, group_instance_id)
         if error is None and generation_id != group.generation_id:
             error = GroupError.ILLEGAL_GENERATION
@@ -624,6 +682,8 @@ class GroupCoordinator:
             return None, [GroupError.UNKNOWN_MEMBER_ID for _ in leaving]
         if group.is_(Dead):
             return GroupError.COORDINATOR_NOT_AVAILABLE, []
+        if group.consumer is not None and group.consumer.members:
+            return None, self._classic.leave(group, leaving)
         errors: list[GroupError | None] = []
         for member_id, group_instance_id in leaving:
             if member_id == "":
@@ -665,7 +725,7 @@ class GroupCoordinator:
         consumer, or tools resetting offsets); a group with members accepts commits from its
         members of the current generation only.
         """
-        error = self._status(group_id, require_id=False)
+        error = self._status(group_id, require_id=False) or self._is_share_group(group_id)
         if error is not None:
             return dict.fromkeys(offsets, error)
         return await self._offsets.commit(group_id, generation_id, member_id, group_instance_id, offsets)
@@ -678,7 +738,7 @@ class GroupCoordinator:
         Partitions without a committed offset are left out of the answer (Kafka answers them
         with offset -1); an unknown group has none.
         """
-        error = self._status(group_id, require_id=False)
+        error = self._status(group_id, require_id=False) or self._is_share_group(group_id)
         if error is not None:
             return error, {}
         return None, self._offsets.fetch(group_id, partitions)
@@ -693,7 +753,7 @@ class GroupCoordinator:
         self, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None
     ) -> GroupError | None:
         """Whether TxnOffsetCommit may commit for the group now (the member and generation)."""
-        error = self._status(group_id)
+        error = self._status(group_id) or self._is_share_group(group_id)
         return error or self._offsets.validate_transactional(
             group_id, generation_id, member_id, group_instance_id
         )
@@ -738,7 +798,7 @@ class GroupCoordinator:
         partition of a topic a member subscribes to (``subscribed_topics`` reads them from a
         member's protocol metadata; None when it cannot, taken as every topic).
         """
-        error = self._status(group_id)
+        error = self._status(group_id) or self._is_share_group(group_id)
         if error is not None:
             return error, {}
         return await self._offsets.delete_offsets(group_id, partitions, subscribed_topics)
@@ -761,11 +821,24 @@ class GroupCoordinator:
     def consumer_heartbeat_interval_ms(self) -> int:
         return self._consumer.heartbeat_interval_ms
 
+    def consumer_heartbeat_interval(self, group_id: str) -> int:
+        """The heartbeat interval of ``group_id`` (its consumer.heartbeat.interval.ms group config)."""
+        return self._consumer.timeouts(group_id)[1]
+
+    def use_group_configs(self, timeouts: Callable[[str], tuple[int, int]]) -> None:
+        """Take consumer groups' session timeouts and heartbeat intervals from ``timeouts``."""
+        self._consumer.group_timeouts = timeouts
+
     def consumer_heartbeat(self, group_id: str, request: HeartbeatRequest) -> HeartbeatResult:
         """ConsumerGroupHeartbeat: join (epoch 0), heartbeat, leave (-1) or static leave (-2)."""
         error = self._status(group_id, require_id=False)
         if error is not None:
             return HeartbeatResult(error, None, request.member_id, request.member_epoch)
+        if self.share_groups is not None and self.share_groups.exists(group_id):
+            message = f"Group {group_id} is not a consumer group"
+            return HeartbeatResult(
+                GroupError.GROUP_ID_NOT_FOUND, message, request.member_id, request.member_epoch
+            )
         return self._consumer.heartbeat(group_id, request)
 
     def consumer_describe(self, group_id: str) -> tuple[GroupError | None, ConsumerGroup | None]:
@@ -795,6 +868,9 @@ class GroupCoordinator:
         A consumer-protocol group (KIP-848) is described with ``group_type="consumer"``, its
         assignor as the protocol and each member's ``partitions``."""
         error = self._status(group_id, require_id=False)
+        shared = self.share_groups.describe(group_id) if self.share_groups is not None else None
+        if error is None and shared is not None:
+            return shared
         group = self._groups.get(group_id)
         if error is not None or group is None:
             return GroupDescription(group_id, Dead.value, "", "", [], error)
@@ -804,7 +880,8 @@ class GroupCoordinator:
         """How many members ``group_id`` has, under either protocol (0 for an unknown group)."""
         group = self._groups.get(group_id)
         if group is None:
-            return 0
+            shared = self.share_groups.describe(group_id) if self.share_groups is not None else None
+            return len(shared.members) if shared is not None else 0
         return len(group.consumer.members) if group.consumer is not None else len(group.members)
 
     def list_groups(
@@ -816,6 +893,8 @@ class GroupCoordinator:
             return error, []
         wanted = {s.lower() for s in states or ()}
         listings = [g.listing() for g in self._groups.values()]
+        if self.share_groups is not None:
+            listings += self.share_groups.listings()
         return None, [g for g in listings if not wanted or g.state.lower() in wanted]
 
     async def delete_groups(self, group_ids: Iterable[str]) -> dict[str, GroupError | None]:
@@ -823,7 +902,12 @@ class GroupCoordinator:
         error = self._status("", require_id=False)
         if error is not None:
             return dict.fromkeys(group_ids, error)
-        results = await self._offsets.delete_groups(group_ids)
+        group_ids = list(group_ids)
+        share = self.share_groups
+        shared = [g for g in group_ids if share is not None and share.exists(g)]
+        results = await self._offsets.delete_groups([g for g in group_ids if g not in shared])
+        if share is not None and shared:
+            results.update(share.delete_groups(shared))
         for group_id, result in results.items():
             if result is None:
                 self._consumer.forget(group_id)

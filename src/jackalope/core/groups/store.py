@@ -21,7 +21,11 @@ every time it is written):
     a group of the consumer protocol (KIP-848), written whenever its epochs, members or
     assignments change: ``{"group_epoch", "assignment_epoch", "assignor", "subscription":
     {topic: partitions}, "members": [...], "target": {member id: {topic: [partition]}}}``
-    (the JSON of :meth:`ConsumerGroup.to_json`, read back by ``from_json``)
+    (the JSON of :meth:`ConsumerGroup.to_json`, read back by ``from_json``); a classic-protocol
+    member of the group (online migration) has ``"classic": {"session_timeout_ms": int,
+    "protocols": [[name, base64 metadata]]}``, the others ``null`` (or no such key).  Converting
+    a group writes both records: upgraded, the consumer group's and an empty ``group`` one;
+    downgraded, the ``consumer_group`` tombstone and the classic group's.
 
 Unknown key kinds are skipped when replaying, so later versions can add kinds.
 """

@@ -4,8 +4,9 @@ DescribeCluster.
 There is one broker, so every partition has exactly one replica on it: a replication factor
 other than 1 (or -1, "the default") is refused, and an explicit replica assignment is honoured
 only when it places every partition on this broker.  Topic configs are the Kafka names
-:mod:`jackalope.core.topics` maps onto the storage engine; broker configs are static (they
-come from the broker's settings) and are described read-only.
+:mod:`jackalope.core.topics` maps onto the storage engine; broker configs are the broker's
+settings (described read-only) and Kafka's dynamic broker configs
+(:mod:`jackalope.kafka.broker_configs`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from jackalope.core.topics import (
     TopicExists,
     UnknownTopic,
 )
-from jackalope.kafka import authorization, internal_topics
+from jackalope.kafka import authorization, broker_configs, broker_loggers, group_configs, internal_topics
+from jackalope.kafka.broker_configs import DYNAMIC, BrokerConfigError, ConfigSource, ConfigType
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
@@ -41,23 +43,8 @@ class ResourceType(IntEnum):
     TOPIC = 2
     BROKER = 4
     BROKER_LOGGER = 8
-
-
-class ConfigSource(IntEnum):
-    DYNAMIC_TOPIC_CONFIG = 1
-    STATIC_BROKER_CONFIG = 4
-    DEFAULT_CONFIG = 5
-
-
-class ConfigType(IntEnum):
-    UNKNOWN = 0
-    BOOLEAN = 1
-    STRING = 2
-    INT = 3
-    SHORT = 4
-    LONG = 5
-    DOUBLE = 6
-    LIST = 7
+    CLIENT_METRICS = 16
+    GROUP = 32
 
 
 class AlterOp(IntEnum):
@@ -110,11 +97,6 @@ TOPIC_CONFIG_TYPES: dict[str, ConfigType] = {
     "remote.log.copy.disable": ConfigType.BOOLEAN,
     "remote.log.delete.on.disable": ConfigType.BOOLEAN,
 }
-
-BROKER_STATIC_MESSAGE = (
-    "broker configs are static: set them in the broker's settings (config file, "
-    "JACKALOPE_* environment variables or flags) and restart"
-)
 
 
 class Rejected(Exception):
@@ -378,109 +360,38 @@ async def handle_create_partitions(ctx: RequestContext, request: Any) -> Any:
 # -- DescribeConfigs -------------------------------------------------------------------------------
 
 
-def broker_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
-    """The broker-level configs DescribeConfigs shows: Kafka's names for this broker's settings."""
-    topics = ctx.broker.topics
-    base = topics.base_config
-    groups = ctx.broker.groups
-    kafka = ctx.broker
-    configs = [
-        ("broker.id", str(ctx.broker.node_id), ConfigType.INT),
-        ("node.id", str(ctx.broker.node_id), ConfigType.INT),
-        ("listeners", f"{kafka.security_protocol}://{kafka.listen_address}", ConfigType.STRING),
-        (
-            "advertised.listeners",
-            f"{kafka.security_protocol}://{kafka.advertised_host}:{kafka.advertised_port}",
-            ConfigType.STRING,
-        ),
-        ("process.roles", "broker,controller", ConfigType.LIST),
-        (
-            "controller.quorum.voters",
-            f"{ctx.broker.node_id}@{kafka.advertised_host}:{kafka.advertised_port}",
-            ConfigType.LIST,
-        ),
-        ("log.dirs", str(ctx.broker.core.logs.directory), ConfigType.STRING),
-        (
-            "log.retention.check.interval.ms",
-            str(ctx.broker.core.logs.retention_check_interval_ms),
-            ConfigType.LONG,
-        ),
-        ("group.initial.rebalance.delay.ms", str(groups.initial_rebalance_delay_ms), ConfigType.INT),
-        ("group.max.size", str(groups.group_max_size), ConfigType.INT),
-        ("offsets.retention.minutes", str(groups.offsets_retention_ms // 60_000), ConfigType.INT),
-        (
-            "offsets.retention.check.interval.ms",
-            str(groups.offsets_retention_check_interval_ms),
-            ConfigType.LONG,
-        ),
-        ("offsets.topic.replication.factor", "1", ConfigType.SHORT),
-        ("offsets.topic.num.partitions", "1", ConfigType.INT),
-        ("group.min.session.timeout.ms", str(groups.min_session_timeout_ms), ConfigType.INT),
-        ("group.max.session.timeout.ms", str(groups.max_session_timeout_ms), ConfigType.INT),
-        ("num.partitions", str(topics.default_partitions), ConfigType.INT),
-        ("default.replication.factor", "1", ConfigType.INT),
-        (
-            "auto.create.topics.enable",
-            "true" if ctx.broker.auto_create_topics else "false",
-            ConfigType.BOOLEAN,
-        ),
-        ("message.max.bytes", str(base.max_message_bytes), ConfigType.INT),
-        ("log.retention.ms", str(base.retention_ms), ConfigType.LONG),
-        ("log.retention.bytes", str(base.retention_bytes), ConfigType.LONG),
-        ("log.segment.bytes", str(base.segment_bytes), ConfigType.INT),
-        ("log.roll.ms", str(base.segment_ms), ConfigType.LONG),
-        ("log.cleanup.policy", base.cleanup_policy, ConfigType.LIST),
-        ("socket.request.max.bytes", str(ctx.broker.max_request_bytes), ConfigType.INT),
-        (
-            "sasl.enabled.mechanisms",
-            ",".join(ctx.broker.sasl_mechanisms),
-            ConfigType.LIST,
-        ),
-        ("super.users", ";".join(f"User:{n}" for n in _administrators(ctx)), ConfigType.LIST),
-    ]
-    transactions = getattr(ctx.broker, "transactions", None)
-    for attribute, name in (
-        ("max_timeout_ms", "transaction.max.timeout.ms"),
-        ("id_expiration_ms", "transactional.id.expiration.ms"),
-    ):
-        value = getattr(transactions, attribute, None)
-        if isinstance(value, int):
-            configs.append((name, str(value), ConfigType.INT))
-    metadata_bytes = getattr(groups, "max_metadata_bytes", None)
-    if isinstance(metadata_bytes, int):
-        configs.append(("offset.metadata.max.bytes", str(metadata_bytes), ConfigType.INT))
-    return configs
-
-
-def _administrators(ctx: RequestContext) -> list[str]:
-    return sorted(u.name for u in ctx.broker.core.access.users.values() if u.is_administrator)
-
-
 def _describe_entry(
     mod: Any,
     request: Any,
     name: str,
-    value: str,
+    value: str | None,
     source: ConfigSource,
     config_type: ConfigType,
     *,
     read_only: bool,
     default: str | None = None,
     doc: str = "",
+    levels: list[tuple[str, str | None, ConfigSource]] | None = None,
+    sensitive: bool = False,
 ) -> Any:
+    """One config of a DescribeConfigs answer; ``levels``: its synonyms (name, value and source
+    of each level that sets it, the one in effect first), else the value and ``default``."""
     synonyms: tuple[Any, ...] = ()
     if request.include_synonyms:
-        pairs = [(value, source)]
-        if default is not None and source != ConfigSource.DEFAULT_CONFIG:
-            pairs.append((default, ConfigSource.DEFAULT_CONFIG))
-        synonyms = tuple(build(mod.DescribeConfigsSynonym, name=name, value=v, source=s) for v, s in pairs)
+        pairs = levels if levels is not None else [(name, value, source)]
+        if levels is None and default is not None and source != ConfigSource.DEFAULT_CONFIG:
+            pairs.append((name, default, ConfigSource.DEFAULT_CONFIG))
+        synonyms = tuple(
+            build(mod.DescribeConfigsSynonym, name=n, value=None if sensitive else v, source=s)
+            for n, v, s in pairs
+        )
     return build(
         mod.DescribeConfigsResourceResult,
         name=name,
-        value=value,
+        value=None if sensitive else value,
         read_only=read_only,
         config_source=source,
-        is_sensitive=False,
+        is_sensitive=sensitive,
         synonyms=synonyms,
         config_type=config_type,
         documentation=(doc or None) if getattr(request, "include_documentation", False) else None,
@@ -492,6 +403,15 @@ def _check_broker_name(ctx: RequestContext, name: str) -> None:
         raise Rejected(
             ErrorCode.invalid_request,
             f"unexpected broker id {name!r}: this cluster has one broker, id {ctx.broker.node_id}",
+        )
+
+
+def _check_logger_resource(ctx: RequestContext, name: str) -> None:
+    """A BROKER_LOGGER resource is named by its broker's id (no cluster-wide default)."""
+    if name != str(ctx.broker.node_id):
+        raise Rejected(
+            ErrorCode.invalid_request,
+            f"Unexpected broker id, expected {ctx.broker.node_id}, but received {name!r}",
         )
 
 
@@ -508,6 +428,11 @@ def _authorize_configs(ctx: RequestContext, resource: Any, operation: Operation)
 
 
 def _describe_resource(ctx: RequestContext, mod: Any, request: Any, resource: Any) -> tuple[Any, ...]:
+    if resource.resource_type == group_configs.GROUP:  # share and consumer group configs
+        try:
+            return group_configs.describe(ctx, mod, request, resource)
+        except group_configs.GroupConfigRefused as r:
+            raise Rejected(r.code, r.message) from None
     keys = set(resource.configuration_keys) if resource.configuration_keys else None
     entries = []
     _authorize_configs(ctx, resource, Operation.DESCRIBE_CONFIGS)
@@ -518,34 +443,45 @@ def _describe_resource(ctx: RequestContext, mod: Any, request: Any, resource: An
         except TopicError as exc:
             raise _topic_error(exc) from None
         defaults = {e.name: e.value for e in topics.config_entries({})}
+        dynamic = broker_configs.of(ctx.broker)
         for e in described:
             if keys is not None and e.name not in keys:
                 continue
+            source = ConfigSource.DEFAULT_CONFIG if e.is_default else ConfigSource.DYNAMIC_TOPIC_CONFIG
+            value: str | None = e.value
+            # a default set by a dynamic broker config: that level, with the broker's synonyms
+            inherited = dynamic.topic_levels(e.name)
+            levels = None
+            if inherited is not None:
+                levels = ([] if e.is_default else [(e.name, e.value, source)]) + inherited
+                value, source = levels[0][1], levels[0][2]
             entries.append(
                 _describe_entry(
                     mod,
                     request,
                     e.name,
-                    e.value,
-                    ConfigSource.DEFAULT_CONFIG if e.is_default else ConfigSource.DYNAMIC_TOPIC_CONFIG,
+                    value,
+                    source,
                     TOPIC_CONFIG_TYPES.get(e.name, ConfigType.UNKNOWN),
                     read_only=False,
                     default=defaults.get(e.name),
                     doc=CONFIG_KEYS[e.name].doc if e.name in CONFIG_KEYS else "",
+                    levels=levels,
                 )
             )
     elif resource.resource_type == ResourceType.BROKER:
         _check_broker_name(ctx, resource.resource_name)
-        if resource.resource_name == "":
-            return ()  # the cluster-wide dynamic defaults: there are none
-        for name, value, config_type in broker_configs(ctx):
-            if keys is not None and name not in keys:
-                continue
-            entries.append(
-                _describe_entry(
-                    mod, request, name, value, ConfigSource.STATIC_BROKER_CONFIG, config_type, read_only=True
+        entries = _describe_broker(ctx, mod, request, resource.resource_name != "", keys)
+    elif resource.resource_type == ResourceType.BROKER_LOGGER:
+        _check_logger_resource(ctx, resource.resource_name)
+        for name, level in broker_loggers.loggers().items():
+            if keys is None or name in keys:
+                source = ConfigSource.DYNAMIC_BROKER_LOGGER_CONFIG
+                entries.append(
+                    _describe_entry(
+                        mod, request, name, level, source, ConfigType.STRING, read_only=False, levels=[]
+                    )
                 )
-            )
     else:
         raise Rejected(
             ErrorCode.invalid_request, f"unsupported config resource type {resource.resource_type}"
@@ -577,6 +513,48 @@ async def handle_describe_configs(ctx: RequestContext, request: Any) -> Any:
     return build(mod.DescribeConfigsResponse, throttle_time=0, results=tuple(results))
 
 
+def _describe_broker(
+    ctx: RequestContext, mod: Any, request: Any, per_broker: bool, keys: set[str] | None
+) -> list[Any]:
+    """Broker 0: its static settings (read-only) and every dynamic config with the level in
+    effect; the cluster default (``per_broker`` False): the dynamic defaults that are set."""
+    dynamic = broker_configs.of(ctx.broker)
+    entries = []
+    if per_broker:
+        for name, static, config_type in broker_configs.static_configs(ctx):
+            if name in DYNAMIC or (keys is not None and name not in keys):
+                continue
+            entries.append(
+                _describe_entry(
+                    mod, request, name, static, ConfigSource.STATIC_BROKER_CONFIG, config_type, read_only=True
+                )
+            )
+    for name, key in DYNAMIC.items():
+        if keys is not None and name not in keys:
+            continue
+        levels = dynamic.synonyms(name)
+        if not per_broker:
+            levels = [level for level in levels if level[2] != ConfigSource.DYNAMIC_BROKER_CONFIG]
+            if not levels or levels[0][2] != ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG:
+                continue
+        value: str | None = levels[0][1] if levels else None
+        source = levels[0][2] if levels else ConfigSource.DEFAULT_CONFIG
+        entries.append(
+            _describe_entry(
+                mod,
+                request,
+                name,
+                value,  # None: a null default, described as null as Kafka does
+                source,
+                key.type,
+                read_only=False,
+                levels=list(levels),
+                sensitive=key.sensitive,
+            )
+        )
+    return entries
+
+
 # -- AlterConfigs and IncrementalAlterConfigs -------------------------------------------------------
 
 
@@ -587,10 +565,22 @@ def _alter_resource(ctx: RequestContext, resource: Any, validate_only: bool, *, 
         raise Rejected(
             ErrorCode.invalid_request, f"duplicate config keys: {', '.join(sorted(map(str, dupes)))}"
         )
+    if resource.resource_type == group_configs.GROUP:  # share and consumer group configs
+        try:
+            return group_configs.alter(ctx, resource, validate_only, incremental=incremental)
+        except group_configs.GroupConfigRefused as r:
+            raise Rejected(r.code, r.message) from None
     if resource.resource_type == ResourceType.BROKER:
         _check_broker_name(ctx, resource.resource_name)
-        if resource.configs:
-            raise Rejected(ErrorCode.invalid_request, BROKER_STATIC_MESSAGE)
+        _alter_broker(ctx, resource, validate_only, incremental=incremental)
+        return
+    if resource.resource_type == ResourceType.BROKER_LOGGER and incremental:
+        _check_logger_resource(ctx, resource.resource_name)
+        ops = [(c.name, int(c.config_operation), c.value) for c in resource.configs]
+        try:
+            broker_loggers.alter(ops, validate_only=validate_only)
+        except BrokerConfigError as exc:
+            raise _config_error(exc) from None
         return
     if resource.resource_type != ResourceType.TOPIC:
         raise Rejected(
@@ -612,6 +602,30 @@ def _alter_resource(ctx: RequestContext, resource: Any, validate_only: bool, *, 
         topics.set_configs(topic.name, overrides, validate_only=validate_only)
     except TopicError as exc:
         raise _topic_error(exc) from None
+
+
+def _alter_broker(ctx: RequestContext, resource: Any, validate_only: bool, *, incremental: bool) -> None:
+    """Set dynamic broker configs of broker 0 (resource ``"0"``) or the cluster default (``""``):
+    incrementally, or (legacy AlterConfigs) replacing that level's whole set, as Kafka does."""
+    dynamic = broker_configs.of(ctx.broker)
+    per_broker = resource.resource_name != ""
+    try:
+        if incremental:
+            ops = [(c.name, int(c.config_operation), c.value) for c in resource.configs]
+            configs = broker_configs.incremental(dynamic.level(per_broker), ops, dynamic.current())
+        else:
+            configs = {}
+            for c in resource.configs:
+                if c.value is None:
+                    raise Rejected(ErrorCode.invalid_request, f"null value not supported for {c.name}")
+                configs[c.name] = c.value
+        dynamic.replace(configs, per_broker=per_broker, validate_only=validate_only)
+    except BrokerConfigError as exc:
+        raise _config_error(exc) from None
+
+
+def _config_error(exc: BrokerConfigError) -> Rejected:
+    return Rejected(ErrorCode.invalid_config if exc.invalid_config else ErrorCode.invalid_request, str(exc))
 
 
 def _apply_ops(ctx: RequestContext, overrides: dict[str, str], ops: Iterable[Any]) -> dict[str, str]:
@@ -702,8 +716,8 @@ async def handle_describe_cluster(ctx: RequestContext, request: Any) -> Any:
     node = build(
         mod.DescribeClusterBroker,
         broker_id=broker.node_id,
-        host=broker.advertised_host,
-        port=broker.advertised_port,
+        host=ctx.listener.advertised_host,
+        port=ctx.listener.advertised_port,
         rack=None,
         is_fenced=False,  # v2+
     )

@@ -27,7 +27,6 @@ SCRAM_TYPES: Final = {1: "SCRAM-SHA-256", 2: "SCRAM-SHA-512"}
 SCRAM_TYPE_OF: Final = {v: k for k, v in SCRAM_TYPES.items()}
 MIN_ITERATIONS: Final = 4096
 MAX_ITERATIONS: Final = 16384
-MIN_SALT_BYTES: Final = 12  # scramp's floor: a shorter salt could never log in
 METADATA_TOPIC: Final = "__cluster_metadata"
 PREFERRED, UNCLEAN = 0, 1
 
@@ -138,8 +137,10 @@ async def handle_alter_user_scram_credentials(ctx: RequestContext, request: Any)
             problem = ErrorCode.unacceptable_credential, "Too few iterations"
         elif problem is None and u.iterations > MAX_ITERATIONS:
             problem = ErrorCode.unacceptable_credential, "Too many iterations"
-        elif problem is None and len(u.salt) < MIN_SALT_BYTES:
-            problem = ErrorCode.unacceptable_credential, f"Salt too short: at least {MIN_SALT_BYTES} bytes"
+        elif problem is None and not u.salt:
+            # Kafka takes any salt (its clients make 64-byte ones); an empty one makes an empty
+            # s= attribute, which RFC 5802 clients refuse
+            problem = ErrorCode.unacceptable_credential, "Salt must not be empty"
         if problem is not None:
             errors[u.name] = problem
             continue
@@ -422,9 +423,9 @@ async def handle_describe_quorum(ctx: RequestContext, request: Any) -> Any:
     if hasattr(mod, "Node"):
         listener = build(
             mod.Listener,
-            name=ctx.broker.security_protocol,
-            host=ctx.broker.advertised_host,
-            port=ctx.broker.advertised_port,
+            name=ctx.listener.name,
+            host=ctx.listener.advertised_host,
+            port=ctx.listener.advertised_port,
         )
         nodes = (build(mod.Node, node_id=node, listeners=(listener,)),)
     return build(

@@ -21,6 +21,7 @@ from jackalope.kafka.protocol import ApiKey, ErrorCode, build, ms, response_modu
 
 NO_AUTHORIZED_OPERATIONS: Final = -2147483648
 CONSUMER_MEMBER: Final = 1  # ConsumerGroupDescribe v1 member_type: a consumer-protocol member
+CLASSIC_MEMBER: Final = 0  # a classic-protocol member of a consumer group (KIP-848 migration)
 
 
 def _owned(ctx: RequestContext, topic_partitions: Any) -> dict[str, frozenset[int]] | None:
@@ -91,7 +92,7 @@ async def handle_consumer_group_heartbeat(ctx: RequestContext, request: Any) -> 
         error_message=None,
         member_id=result.member_id,
         member_epoch=result.member_epoch,
-        heartbeat_interval=groups.consumer_heartbeat_interval_ms,
+        heartbeat_interval=groups.consumer_heartbeat_interval(request.group_id),
         assignment=assignment,
     )
 
@@ -146,7 +147,7 @@ async def handle_consumer_group_describe(ctx: RequestContext, request: Any) -> A
                 subscribed_topic_regex=m.subscribed_topic_regex,
                 assignment=assignment(m.assigned),
                 target_assignment=assignment(group.target.get(m.member_id, {})),
-                member_type=CONSUMER_MEMBER,
+                member_type=CLASSIC_MEMBER if m.classic is not None else CONSUMER_MEMBER,
             )
             for m in group.members.values()
         )

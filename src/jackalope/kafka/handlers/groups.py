@@ -13,7 +13,9 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
+from jackalope.core.acls import ResourceType
 from jackalope.core.groups import GroupDescription, GroupError, OffsetAndMetadata, TopicPartition
+from jackalope.kafka import authorization
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, ms, response_module
@@ -60,8 +62,8 @@ async def handle_find_coordinator(ctx: RequestContext, request: Any) -> Any:
             "error_code": error,
             "error_message": None,
             "node_id": broker.node_id,
-            "host": broker.advertised_host,
-            "port": broker.advertised_port,
+            "host": ctx.listener.advertised_host,
+            "port": ctx.listener.advertised_port,
         }
 
     if ctx.api_version < 4:
@@ -376,7 +378,11 @@ async def handle_describe_groups(ctx: RequestContext, request: Any) -> Any:
                 protocol_type=d.protocol_type,
                 protocol_data=d.protocol,
                 members=members,
-                authorized_operations=NO_AUTHORIZED_OPERATIONS,
+                authorized_operations=(
+                    authorization.authorized_operations(ctx, ResourceType.GROUP, group_id)
+                    if getattr(request, "include_authorized_operations", False)
+                    else NO_AUTHORIZED_OPERATIONS
+                ),  # KIP-430
             )
         )
     return build(mod.DescribeGroupsResponse, throttle_time=0, groups=tuple(described))

@@ -109,8 +109,8 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
     broker = build(
         mod.MetadataResponseBroker,
         node_id=ctx.broker.node_id,
-        host=ctx.broker.advertised_host,
-        port=ctx.broker.advertised_port,
+        host=ctx.listener.advertised_host,
+        port=ctx.listener.advertised_port,
         rack=None,
     )
     return build(

@@ -16,6 +16,7 @@ EARLIEST = -2
 MAX_TIMESTAMP = -3  # v7+ (KIP-734): the record with the largest timestamp
 EARLIEST_LOCAL = -4  # v8+ (KIP-405): without tiered storage, the earliest offset
 LATEST_TIERED = -5  # v9+ (KIP-1005): without tiered storage, none (-1)
+EARLIEST_PENDING_UPLOAD = -6  # v11+ (KIP-1023): without tiered storage, none (-1)
 READ_COMMITTED = 1
 
 
@@ -31,6 +32,8 @@ def _list_offset(
     if timestamp == LATEST:
         return ErrorCode.none, -1, fetchable
     if timestamp == LATEST_TIERED and ctx.api_version >= 9:
+        return ErrorCode.none, -1, -1
+    if timestamp == EARLIEST_PENDING_UPLOAD and ctx.api_version >= 11:
         return ErrorCode.none, -1, -1
     if timestamp in (EARLIEST, EARLIEST_LOCAL):
         return ErrorCode.none, -1, log_.start_offset
@@ -108,6 +111,6 @@ async def handle_delete_records(ctx: RequestContext, request: Any) -> Any:
 
 
 APIS = [
-    Api(ApiKey.LIST_OFFSETS, 1, 10, handle_list_offsets),
+    Api(ApiKey.LIST_OFFSETS, 1, 11, handle_list_offsets),
     Api(ApiKey.DELETE_RECORDS, 0, 2, handle_delete_records),
 ]

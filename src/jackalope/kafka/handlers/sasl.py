@@ -8,14 +8,21 @@ bare size-prefixed frames, answered with bare frames (:func:`raw_token`, as Kafk
 connection is closed.
 
 The users are the broker's (the same as AMQP's and the HTTP API's).  SCRAM (RFC 5802, RFC
-7677) is served by ``scramp`` from the SCRAM credentials the user store keeps for each user
-(made whenever a password is set, as Kafka stores them).  An unknown user, or one imported
+7677) is served by :mod:`jackalope.kafka.scram` from the SCRAM credentials the user store
+keeps for each user (made whenever a password is set, or by AlterUserScramCredentials, as
+Kafka stores them).  An unknown user, or one imported
 with only a RabbitMQ password hash (no SCRAM credentials), gets the keys of a random password
 so the exchange fails at the proof, like a wrong password does.  The loopback rule
 (``loopback_users``) holds here too.
 
 A failed authentication is answered with SASL_AUTHENTICATION_FAILED and the connection is
 closed once that response is written, as Kafka does.
+
+KIP-368: with ``connections_max_reauth_ms`` set, a successful authentication starts a session
+of that lifetime (told in SaslAuthenticate v1+); the connection then accepts a new
+SaslHandshake (at most once a second) and exchange, with the same mechanism and principal,
+which starts a new session.  The connection (kafka/connection.py) closes itself at its first
+other request after the session's end.
 """
 
 from __future__ import annotations
@@ -26,22 +33,23 @@ import hashlib
 import hmac
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
-
-import scramp
 
 from jackalope.core import BrokerCore
 from jackalope.core.access import LoginRefused
 from jackalope.core.passwords import SCRAM_ITERATIONS, ScramCredential, scram_credential
-from jackalope.kafka.context import ConnectionState, RequestContext
+from jackalope.kafka.context import ConnectionState, KafkaBroker, RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
+from jackalope.kafka.scram import INVALID_PROOF, UNKNOWN_USER, ScramError, ScramServer
 
 log = logging.getLogger(__name__)
 
 FAILED_AUTH_CLOSE_DELAY = 0.1  # seconds
 FAILED = "failed"  # the connection's sasl_state after a failure, until it closes
+REAUTH_MIN_INTERVAL = 1.0  # seconds between re-authentications (Kafka's MIN_REAUTH_INTERVAL_ONE_SECOND)
 
 _DECOY_PASSWORD = os.urandom(24).hex()
 _DECOY_SALT_KEY = os.urandom(32)
@@ -59,10 +67,10 @@ class AuthenticationFailed(Exception):
     """The message goes to the client in the SaslAuthenticate response."""
 
 
-def _invalid_credentials(mechanism: str) -> AuthenticationFailed:
+def _invalid_credentials(mechanism: str, reauthenticating: bool = False) -> AuthenticationFailed:
+    during = "re-authentication" if reauthenticating else "authentication"
     return AuthenticationFailed(
-        "Authentication failed during authentication due to invalid credentials "
-        f"with SASL mechanism {mechanism}"
+        f"Authentication failed during {during} due to invalid credentials with SASL mechanism {mechanism}"
     )
 
 
@@ -72,14 +80,25 @@ class SaslExchange:
 
     mechanism: str
     peer_host: str | None = None  # the client's address (the loopback rule)
-    scram: Any = None  # scramp.ScramServer once the client-first message arrived
+    scram: ScramServer | None = None  # once the client-first message arrived
     user: str | None = None
+    reauth_of: str | None = None  # KIP-368: the connection's principal, when re-authenticating
+    refusal: str | None = None  # a re-authentication refused at the handshake, told at the next token
 
     def step(self, core: BrokerCore, token: bytes) -> tuple[bytes, str | None]:
         """Consume one client token: ``(server token, authenticated user or None)``."""
+        if self.refusal is not None:
+            raise AuthenticationFailed(self.refusal)
+        user: str | None
         if self.mechanism == "PLAIN":
-            return b"", self._plain(core, token)
-        return self._scram_step(core, token)
+            reply, user = b"", self._plain(core, token)
+        else:
+            reply, user = self._scram_step(core, token)
+        if user is not None and self.reauth_of is not None and user != self.reauth_of:
+            raise AuthenticationFailed(
+                f"Cannot change principals during re-authentication from User:{self.reauth_of}: User:{user}"
+            )
+        return reply, user
 
     def _plain(self, core: BrokerCore, token: bytes) -> str:
         # RFC 4616: [authzid] NUL authcid NUL passwd
@@ -103,41 +122,34 @@ class SaslExchange:
             log.info("kafka SASL/PLAIN login refused: %s", exc)
             if core.authenticate(user, password):  # the password is right: say what is wrong
                 raise AuthenticationFailed(f"Authentication failed: {exc}") from None
-            raise _invalid_credentials(self.mechanism) from None
+            raise _invalid_credentials(self.mechanism, self.reauth_of is not None) from None
         return user
 
     def _scram_step(self, core: BrokerCore, token: bytes) -> tuple[bytes, str | None]:
         try:
-            message = token.decode()
-        except UnicodeDecodeError:
-            raise AuthenticationFailed("Authentication failed: SCRAM message is not UTF-8") from None
-        try:
             if self.scram is None:
-                self.scram = scramp.ScramMechanism(self.mechanism).make_server(
-                    functools.partial(self._auth_info, core)
-                )
-                self.scram.set_client_first(message)
-                return str(self.scram.get_server_first()).encode(), None
-            self.scram.set_client_final(message)
-            final = str(self.scram.get_server_final()).encode()
+                self.scram = ScramServer(self.mechanism, functools.partial(self._credential, core))
+                reply = self.scram.first(token)
+                self.user = self.scram.username
+                return reply, None
+            self.user = self.scram.username
+            final = self.scram.final(token)
             if self.user is not None:
                 core.check_login_source(self.user, self.peer_host)
-        except scramp.ScramException as exc:
-            server_error = getattr(exc, "server_error", None)  # a scramp.utils.ServerError
-            if getattr(server_error, "value", None) == "invalid-proof":
-                raise _invalid_credentials(self.mechanism) from None
-            raise AuthenticationFailed(f"Authentication failed: {exc}") from None
+        except ScramError as exc:
+            if self.scram is not None and self.scram.username is not None:
+                self.user = self.scram.username
+            if exc.error in (INVALID_PROOF, UNKNOWN_USER):
+                raise _invalid_credentials(self.mechanism, self.reauth_of is not None) from None
+            raise AuthenticationFailed(f"Authentication failed: {exc.detail}") from None
         except LoginRefused as exc:
             raise AuthenticationFailed(f"Authentication failed: {exc}") from None
         return final, self.user
 
-    def _auth_info(self, core: BrokerCore, user: str) -> tuple[bytes, bytes, bytes, int]:
-        self.user = user
+    def _credential(self, core: BrokerCore, user: str) -> ScramCredential:
         found = core.access.users.get(user)
         credential = found.scram.get(self.mechanism) if found is not None else None
-        if credential is None:
-            credential = _decoy(self.mechanism, user)
-        return credential.salt, credential.stored_key, credential.server_key, credential.iterations
+        return credential if credential is not None else _decoy(self.mechanism, user)
 
 
 def _close_after_response(ctx: RequestContext) -> None:
@@ -147,22 +159,38 @@ def _close_after_response(ctx: RequestContext) -> None:
     in, and a transport closes only after writing out what it buffered.  Like Kafka
     (``connection.failed.authentication.delay.ms``, 100 ms) the close is delayed: clients
     that drop data read together with the end of the stream then still see the error, and
-    password guessing is slowed down.  Until then the connection accepts no SASL request.
+    password guessing is slowed down.  Until then the connection accepts no SASL request
+    (and, after a failed re-authentication, no other request either).
     """
-    ctx.connection.sasl_state = FAILED
-    asyncio.get_running_loop().call_later(
-        FAILED_AUTH_CLOSE_DELAY, ctx.connection.close, "SASL authentication failed"
-    )
+    conn = ctx.connection
+    conn.sasl_state = FAILED
+    conn.authenticated = False  # a failed re-authentication too: nothing more is served
+    asyncio.get_running_loop().call_later(FAILED_AUTH_CLOSE_DELAY, conn.close, "SASL authentication failed")
+
+
+def _may_reauthenticate(conn: ConnectionState) -> bool:
+    """KIP-368, as Kafka's ``maybeBeginServerReauthentication``: only a session that expires
+    can be renewed, and at most once a second."""
+    if conn.session_expires is None or conn.sasl_state is not None:
+        return False
+    return conn.reauth_started == 0.0 or time.monotonic() - conn.reauth_started >= REAUTH_MIN_INTERVAL
 
 
 async def handle_sasl_handshake(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.SASL_HANDSHAKE, ctx.api_version)
-    enabled = ctx.broker.sasl_mechanisms
+    enabled = ctx.listener.sasl_mechanisms  # none on a listener without SASL
     conn = ctx.connection
+    reauth_of = None
     if conn.authenticated:
-        # as Kafka: a handshake on an authenticated (or non-SASL) connection is out of place
-        return build(mod.SaslHandshakeResponse, error_code=ErrorCode.illegal_sasl_state, mechanisms=enabled)
-    if conn.sasl_state is not None:
+        if not _may_reauthenticate(conn):
+            # as Kafka: a handshake on an authenticated (or non-SASL) connection whose
+            # session does not expire is out of place
+            return build(
+                mod.SaslHandshakeResponse, error_code=ErrorCode.illegal_sasl_state, mechanisms=enabled
+            )
+        reauth_of = conn.principal
+        conn.reauth_started = time.monotonic()
+    elif conn.sasl_state is not None:
         _close_after_response(ctx)
         return build(mod.SaslHandshakeResponse, error_code=ErrorCode.illegal_sasl_state, mechanisms=enabled)
     if request.mechanism not in enabled:
@@ -174,38 +202,61 @@ async def handle_sasl_handshake(ctx: RequestContext, request: Any) -> Any:
         return build(
             mod.SaslHandshakeResponse, error_code=ErrorCode.unsupported_sasl_mechanism, mechanisms=enabled
         )
-    conn.sasl_state = SaslExchange(request.mechanism, conn.client_host)
+    state = SaslExchange(request.mechanism, conn.client_host, reauth_of=reauth_of)
+    if reauth_of is not None and request.mechanism != conn.auth_mechanism:
+        # as Kafka: the handshake succeeds, the exchange that follows fails with this message
+        state.refusal = (
+            f"SASL mechanism '{request.mechanism}' requested by client is not supported for "
+            f"re-authentication of mechanism '{conn.auth_mechanism}'"
+        )
+    conn.sasl_state = state
     conn.sasl_raw = ctx.api_version == 0  # v0: the tokens follow as bare frames
     return build(mod.SaslHandshakeResponse, error_code=ErrorCode.none, mechanisms=enabled)
 
 
-def raw_token(core: BrokerCore, conn: ConnectionState, token: bytes) -> bytes | None:
+def raw_token(broker: KafkaBroker, conn: ConnectionState, token: bytes) -> bytes | None:
     """After SaslHandshake v0: consume one bare client token; the bare server token to send
     back (empty for PLAIN, which Kafka sends too), or None when authentication failed."""
     state = conn.sasl_state
     if not isinstance(state, SaslExchange):
         return None
     try:
-        reply, user = state.step(core, token)
+        reply, user = state.step(broker.core, token)
     except AuthenticationFailed:
-        log.info(
-            "kafka SASL authentication failed",
-            extra={"client": conn.client_host, "mechanism": state.mechanism, "user": state.user},
-        )
+        _log_failure(conn, state)
         conn.sasl_state = FAILED
         conn.sasl_raw = False
+        conn.authenticated = False
         return None
     if user is not None:
-        _authenticated(conn, state, user)
+        _authenticated(broker, conn, state, user)
     return reply
 
 
-def _authenticated(conn: ConnectionState, state: SaslExchange, user: str) -> None:
+def _log_failure(conn: ConnectionState, state: SaslExchange) -> None:
+    what = "re-authentication" if state.reauth_of is not None else "authentication"
+    log.info(
+        f"kafka SASL {what} failed",
+        extra={"client": conn.client_host, "mechanism": state.mechanism, "user": state.user},
+    )
+
+
+def _authenticated(broker: KafkaBroker, conn: ConnectionState, state: SaslExchange, user: str) -> int:
+    """Mark the connection authenticated; the session lifetime (ms) to tell the client."""
     conn.sasl_state = None
     conn.sasl_raw = False
     conn.authenticated = True
     conn.principal = user
     conn.auth_mechanism = state.mechanism
+    lifetime = max(broker.connections_max_reauth_ms, 0)
+    conn.session_expires = time.monotonic() + lifetime / 1000 if lifetime else None
+    if state.reauth_of is not None:
+        conn.reauthentications += 1
+        log.info(
+            "kafka SASL re-authentication",
+            extra={"client": conn.client_host, "mechanism": state.mechanism, "user": user},
+        )
+    return lifetime
 
 
 async def handle_sasl_authenticate(ctx: RequestContext, request: Any) -> Any:
@@ -222,7 +273,7 @@ async def handle_sasl_authenticate(ctx: RequestContext, request: Any) -> Any:
             session_lifetime=0,
         )
 
-    if conn.authenticated:
+    if conn.authenticated and not (isinstance(state, SaslExchange) and state.reauth_of is not None):
         return failed(ErrorCode.illegal_sasl_state, "the connection is already authenticated")
     if not isinstance(state, SaslExchange):
         _close_after_response(ctx)
@@ -230,20 +281,18 @@ async def handle_sasl_authenticate(ctx: RequestContext, request: Any) -> Any:
     try:
         token, user = state.step(ctx.broker.core, request.auth_bytes)
     except AuthenticationFailed as exc:
-        log.info(
-            "kafka SASL authentication failed",
-            extra={"client": conn.client_host, "mechanism": state.mechanism, "user": state.user},
-        )
+        _log_failure(conn, state)
         _close_after_response(ctx)
         return failed(ErrorCode.sasl_authentication_failed, str(exc))
+    lifetime = 0
     if user is not None:
-        _authenticated(conn, state, user)
+        lifetime = _authenticated(ctx.broker, conn, state, user)
     return build(
         mod.SaslAuthenticateResponse,
         error_code=ErrorCode.none,
         error_message=None,
         auth_bytes=token,
-        session_lifetime=0,
+        session_lifetime=lifetime,  # KIP-368 (v1+): re-authenticate within it
     )
 
 
