@@ -47,7 +47,9 @@ def _prepare(bs: str, topic: str, group: str, count: int) -> None:
 
 def _topic_id(client: WireClient, topic: str) -> uuid.UUID:
     metadata = client.call(
-        request(3, 12, topics=None, allow_auto_topic_creation=False, include_topic_authorized_operations=False)
+        request(
+            3, 12, topics=None, allow_auto_topic_creation=False, include_topic_authorized_operations=False
+        )
     )
     return next(t.topic_id for t in metadata.topics if t.name == topic)
 

@@ -20,7 +20,7 @@ members acquired is released at once, as Kafka does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from jackalope.kafka.protocol import ErrorCode
@@ -58,8 +58,8 @@ class ShareSessionCache:
     def __init__(self, max_sessions: int = 2000) -> None:
         self.max_sessions = max_sessions
         self._sessions: dict[SessionKey, ShareSession] = {}
-        self._owner: dict[SessionKey, Hashable] = {}  # the connection that opened the session
-        self._owned: dict[Hashable, set[SessionKey]] = {}  # the sessions of each connection
+        self._owner: dict[SessionKey, object] = {}  # the connection that opened the session
+        self._owned: dict[object, set[SessionKey]] = {}  # the sessions of each connection
         # whether a session's member has left its group (its session may be evicted)
         self.gone: Callable[[SessionKey], bool] = lambda key: False
 
@@ -75,7 +75,7 @@ class ShareSessionCache:
         epoch: int,
         wanted: Iterable[PartitionKey],
         forgotten: Iterable[PartitionKey] = (),
-        owner: Hashable | None = None,
+        owner: object | None = None,
     ) -> SessionResult:
         """A ShareFetch's epoch and partition lists applied to the member's session; a session
         opened (epoch 0) belongs to ``owner`` from then on (if given)."""
@@ -133,11 +133,11 @@ class ShareSessionCache:
         for key in [k for k in self._sessions if k[0] == group]:
             self._forget(key)
 
-    def owner(self, key: SessionKey) -> Hashable | None:
+    def owner(self, key: SessionKey) -> object | None:
         """The connection the session belongs to (None: no session, or opened without one)."""
         return self._owner.get(key)
 
-    def disconnected(self, owner: Hashable) -> list[SessionKey]:
+    def disconnected(self, owner: object) -> list[SessionKey]:
         """``owner``'s connection closed: end the sessions it owns (not those re-opened on
         another connection since) and return their keys."""
         keys = sorted(self._owned.pop(owner, ()))
