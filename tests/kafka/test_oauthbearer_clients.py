@@ -8,6 +8,8 @@ user, and the start-up refusal without the explicit setting."""
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -17,12 +19,13 @@ import pytest
 from jackalope import Broker
 from jackalope.kafka.oauthbearer import initial_response, unsecured_token
 from jackalope.settings import SettingsError
-from tests.kafka.conftest import unique
+from tests.kafka.conftest import unique, wait_until
 from tests.kafka_frontend.wire import WireClient, entity, request
 
 SASL_HANDSHAKE, SASL_AUTHENTICATE, METADATA = 17, 36, 3
 SASL_AUTHENTICATION_FAILED, TOPIC_AUTHORIZATION_FAILED = 58, 29
 REAUTH_MS = 600_000
+REAUTH_LOGGER = "jackalope.kafka.handlers.sasl"
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +217,39 @@ def test_a_principal_that_is_no_user_has_only_acls(broker: Broker) -> None:
 def test_oauthbearer_needs_the_explicit_unsecured_setting(tmp_path: Any) -> None:
     with pytest.raises(SettingsError, match="kafka_oauthbearer_unsecured"):
         Broker(tmp_path / "data", kafka_port=0, amqp_port=-1, kafka_sasl_mechanisms="OAUTHBEARER")
+
+
+def test_librdkafka_reauthenticates_before_the_token_expires(
+    broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The session ends with the token (2 s): librdkafka re-authenticates on the same connection
+    before then (with the token its oauth_cb gives); the producer keeps producing."""
+    from confluent_kafka import Producer
+
+    caplog.set_level(logging.INFO, logger="jackalope.kafka")
+    tokens: list[str] = []
+
+    def oauth_cb(_config: Any) -> tuple[str, float]:
+        token = unsecured_token("guest", lifetime_s=2)
+        tokens.append(token)
+        return token, time.time() + 2
+
+    conf = _confluent(broker, "guest")
+    del conf["enable.sasl.oauthbearer.unsecure.jwt"], conf["sasl.oauthbearer.config"]
+    producer = Producer({**conf, "oauth_cb": oauth_cb})
+    topic = unique("t-oauth-reauth")
+    errors: list[Any] = []
+
+    def reauthenticated() -> bool:
+        producer.produce(topic, b"v", on_delivery=lambda err, _msg: err and errors.append(err))
+        producer.poll(0.1)
+        return any(
+            r.name == REAUTH_LOGGER
+            and r.getMessage() == "kafka SASL re-authentication"
+            and getattr(r, "mechanism", None) == "OAUTHBEARER"
+            for r in caplog.records
+        )
+
+    wait_until(reauthenticated, 15, "an OAUTHBEARER re-authentication")
+    assert producer.flush(15) == 0 and not errors, errors
+    assert tokens
