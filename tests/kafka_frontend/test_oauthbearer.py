@@ -198,3 +198,12 @@ def test_settings_refuse_oauthbearer_unless_explicitly_unsecured(tmp_path: Any) 
     assert scoped.kafka_oauthbearer_config() == ValidatorConfig(
         required_scope=("a", "b"), allowable_clock_skew_ms=100
     )
+
+
+def test_a_broker_without_oauthbearer_refuses_the_handshake(sasl_broker: Any) -> None:
+    from tests.kafka_frontend.wire import WireClient, request
+
+    with WireClient(sasl_broker.kafka_bootstrap) as client:
+        response = client.call(request(17, 1, mechanism="OAUTHBEARER"))  # SaslHandshake
+        assert response.error_code == 33  # UNSUPPORTED_SASL_MECHANISM
+        assert "OAUTHBEARER" not in response.mechanisms

@@ -49,7 +49,7 @@ from jackalope.core.access import LoginRefused
 from jackalope.core.passwords import SCRAM_ITERATIONS, ScramCredential, scram_credential
 from jackalope.kafka.context import ConnectionState, KafkaBroker, RequestContext
 from jackalope.kafka.handlers import Api
-from jackalope.kafka.oauthbearer import OAuthBearerError, OAuthBearerServer, TokenRejected, ValidatorConfig
+from jackalope.kafka.oauthbearer import OAuthBearerError, OAuthBearerServer, TokenRejected
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 from jackalope.kafka.scram import INVALID_PROOF, UNKNOWN_USER, ScramError, ScramServer
 
@@ -228,7 +228,10 @@ async def handle_sasl_handshake(ctx: RequestContext, request: Any) -> Any:
     elif conn.sasl_state is not None:
         _close_after_response(ctx)
         return build(mod.SaslHandshakeResponse, error_code=ErrorCode.illegal_sasl_state, mechanisms=enabled)
-    if request.mechanism not in enabled:
+    served = request.mechanism in enabled
+    if request.mechanism == OAUTHBEARER and ctx.broker.oauthbearer is None:
+        served = False  # secure by default: only with kafka_oauthbearer_unsecured (settings.py)
+    if not served:
         log.info(
             "kafka SASL mechanism not enabled",
             extra={"client": conn.client_host, "mechanism": request.mechanism},
@@ -238,8 +241,8 @@ async def handle_sasl_handshake(ctx: RequestContext, request: Any) -> Any:
             mod.SaslHandshakeResponse, error_code=ErrorCode.unsupported_sasl_mechanism, mechanisms=enabled
         )
     state = SaslExchange(request.mechanism, conn.client_host, reauth_of=reauth_of)
-    if request.mechanism == OAUTHBEARER:
-        state.oauth = OAuthBearerServer(ctx.broker.oauthbearer or ValidatorConfig())
+    if request.mechanism == OAUTHBEARER and ctx.broker.oauthbearer is not None:
+        state.oauth = OAuthBearerServer(ctx.broker.oauthbearer)
     if reauth_of is not None and request.mechanism != conn.auth_mechanism:
         # as Kafka: the handshake succeeds, the exchange that follows fails with this message
         state.refusal = (
