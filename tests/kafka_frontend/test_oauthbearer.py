@@ -82,6 +82,14 @@ def test_refused_tokens(header: Any, claims: Any, signature: str, reason: str) -
     assert refused.value.challenge() == b'{"status":"invalid_token"}'
 
 
+def test_non_finite_times_are_refused() -> None:
+    header = base64.urlsafe_b64encode(b'{"alg":"none"}').decode().rstrip("=")
+    for claims in (b'{"sub":"a","exp":NaN}', b'{"sub":"a","exp":Infinity}', b'{"sub":"a","exp":1e400}'):
+        body = base64.urlsafe_b64encode(claims).decode().rstrip("=")
+        with pytest.raises(TokenRejected, match="finite"):
+            validate(f"{header}.{body}.", CONFIG, NOW_MS)
+
+
 @pytest.mark.parametrize("token", ["abc", "a.b", "a..b", "!!!.e30.", "e30.bm90IGpzb24."])
 def test_malformed_tokens(token: str) -> None:
     with pytest.raises(TokenRejected):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -132,7 +133,10 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TokenRejected(f"The claim '{name}' is not a number")
-    return float(value)
+    number = float(value)
+    if not math.isfinite(number):  # JSON's NaN and Infinity, which Python reads
+        raise TokenRejected(f"The claim '{name}' is not a finite number")
+    return number
 
 
 def _scope(claims: dict[str, Any], name: str) -> frozenset[str]:

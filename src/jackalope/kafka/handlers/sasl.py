@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 FAILED_AUTH_CLOSE_DELAY = 0.1  # seconds
 FAILED = "failed"  # the connection's sasl_state after a failure, until it closes
 OAUTHBEARER = "OAUTHBEARER"
+MAX_SESSION_MS = 10**15  # a token's far-off exp: a session lifetime that still encodes
 REAUTH_MIN_INTERVAL = 1.0  # seconds between re-authentications (Kafka's MIN_REAUTH_INTERVAL_ONE_SECOND)
 
 _DECOY_PASSWORD = os.urandom(24).hex()
@@ -290,7 +291,7 @@ def _authenticated(broker: KafkaBroker, conn: ConnectionState, state: SaslExchan
     conn.auth_mechanism = state.mechanism
     lifetime = max(broker.connections_max_reauth_ms, 0)
     if state.expires_ms is not None:  # as Kafka: the credential's expiry bounds the session
-        left = max(int(state.expires_ms - time.time() * 1000), 1)
+        left = min(max(int(state.expires_ms - time.time() * 1000), 1), MAX_SESSION_MS)
         lifetime = min(lifetime, left) if lifetime else left
     conn.session_expires = time.monotonic() + lifetime / 1000 if lifetime else None
     if state.reauth_of is not None:
