@@ -172,6 +172,16 @@ class Settings:
         "How long a share-group member holds the records it fetched before they are delivered again, "
         "for groups that do not set share.record.lock.duration.ms (group.share.record.lock.duration.ms).",
     )
+    kafka_share_min_record_lock_duration_ms: int = _setting(
+        15000,
+        "Shortest share.record.lock.duration.ms a share group may set "
+        "(group.share.min.record.lock.duration.ms, 1000-30000).",
+    )
+    kafka_share_max_record_lock_duration_ms: int = _setting(
+        60000,
+        "Longest share.record.lock.duration.ms a share group may set "
+        "(group.share.max.record.lock.duration.ms, 30000-3600000).",
+    )
     kafka_share_partition_max_record_locks: int = _setting(
         2000,
         "Most records in flight per share-partition; past it a share fetch gets nothing new "
@@ -287,7 +297,23 @@ class Settings:
             self.disk_limit()
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
+        self._check_share_lock_bounds()
         self._check_kafka_ranges()
+
+    def _check_share_lock_bounds(self) -> None:
+        low = self.kafka_share_min_record_lock_duration_ms
+        high = self.kafka_share_max_record_lock_duration_ms
+        default = self.kafka_share_record_lock_duration_ms
+        if low > high:
+            raise SettingsError(
+                f"kafka_share_min_record_lock_duration_ms {low} is above "
+                f"kafka_share_max_record_lock_duration_ms {high}"
+            )
+        if not low <= default <= high:
+            raise SettingsError(
+                f"kafka_share_record_lock_duration_ms {default} is outside the share lock bounds "
+                f"{low}..{high} (kafka_share_min/max_record_lock_duration_ms)"
+            )
 
     def _check_kafka_ranges(self) -> None:
         """The settings a broker DescribeConfigs shows under Kafka's names are held to the range
@@ -432,6 +458,13 @@ KAFKA_RANGES: Final[dict[str, tuple[str, int, int]]] = {
     "kafka_group_consumer_heartbeat_interval_ms": ("group.consumer.heartbeat.interval.ms", 1, INT_MAX),
     "kafka_group_consumer_session_timeout_ms": ("group.consumer.session.timeout.ms", 1, INT_MAX),
     "kafka_connections_max_reauth_ms": ("connections.max.reauth.ms", 0, LONG_MAX),
+    "kafka_share_record_lock_duration_ms": ("group.share.record.lock.duration.ms", 1000, 3600000),
+    "kafka_share_min_record_lock_duration_ms": ("group.share.min.record.lock.duration.ms", 1000, 30000),
+    "kafka_share_max_record_lock_duration_ms": (
+        "group.share.max.record.lock.duration.ms",
+        30000,
+        3600000,
+    ),
 }
 
 
