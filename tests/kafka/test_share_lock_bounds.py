@@ -44,8 +44,14 @@ def test_defaults_are_kafkas() -> None:
             },
             None,
         ),
-        ({"kafka_share_record_lock_duration_ms": 1000}, "1000 is outside the share lock bounds 15000..60000"),
-        ({"kafka_share_record_lock_duration_ms": 90000}, "90000 is outside the share lock bounds"),
+        ({"kafka_share_record_lock_duration_ms": 1000}, "1000 is outside the share bounds 15000..60000"),
+        ({"kafka_share_record_lock_duration_ms": 90000}, "90000 is outside the share bounds"),
+        (
+            {"kafka_share_min_session_timeout_ms": 30000, "kafka_share_max_session_timeout_ms": 40000},
+            "share.session.timeout.ms 45000 is outside the share bounds 30000..40000",
+        ),
+        ({"kafka_share_min_heartbeat_interval_ms": 6000}, "share.heartbeat.interval.ms 5000 is outside"),
+        ({"kafka_share_min_heartbeat_interval_ms": 0}, r"group.share.min.heartbeat.interval.ms\) 0"),
         ({"kafka_share_min_record_lock_duration_ms": 500}, r"group.share.min.record.lock.duration.ms\) 500"),
         (
             {"kafka_share_max_record_lock_duration_ms": 20000, "kafka_share_record_lock_duration_ms": 20000},
@@ -63,7 +69,7 @@ def test_inconsistent_settings_are_refused(changes: dict[str, object], message: 
 
 def test_min_above_max_is_refused() -> None:
     # (outside Kafka's ranges too, but the inconsistency is named first)
-    with pytest.raises(settings.SettingsError, match="is above kafka_share_max_record_lock_duration_ms"):
+    with pytest.raises(settings.SettingsError, match="30000 is above kafka_share_max_record_lock"):
         settings.Settings(
             kafka_share_min_record_lock_duration_ms=30000,
             kafka_share_max_record_lock_duration_ms=29999,
@@ -81,6 +87,14 @@ def test_group_config_is_held_to_the_bounds() -> None:
     assert configs.share("g").record_lock_duration_ms == 3000
 
 
+def test_session_and_heartbeat_bounds_are_settings() -> None:
+    s = settings.load(
+        {"kafka_share_min_session_timeout_ms": 10000, "kafka_share_max_heartbeat_interval_ms": 20000},
+        environ={},
+    )
+    assert (s.kafka_share_min_session_timeout_ms, s.kafka_share_max_heartbeat_interval_ms) == (10000, 20000)
+
+
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     b = Broker(
@@ -89,6 +103,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         amqp_port=-1,
         kafka_share_min_record_lock_duration_ms=1000,
         kafka_share_max_record_lock_duration_ms=120000,
+        kafka_share_min_session_timeout_ms=10000,
     ).start()
     try:
         yield b
@@ -117,6 +132,11 @@ def test_alter_group_config_within_and_outside_the_bounds(broker: Broker) -> Non
         assert "between 1000 and 120000" in error.str()
     (future,) = admin.describe_configs([ConfigResource(ResourceType.GROUP, group)]).values()
     assert dict(future.result(timeout=10))[SHARE_RECORD_LOCK_DURATION_MS].value == "100000"
+    entry = ConfigEntry("share.session.timeout.ms", "10000", incremental_operation=AlterConfigOpType.SET)
+    (future,) = admin.incremental_alter_configs(
+        [ConfigResource(ResourceType.GROUP, group, incremental_configs=[entry])]
+    ).values()
+    future.result(timeout=10)  # below Kafka's default minimum (45000), at this broker's
 
 
 def test_broker_describe_configs_shows_the_bounds(broker: Broker) -> None:
@@ -127,6 +147,6 @@ def test_broker_describe_configs_shows_the_bounds(broker: Broker) -> None:
     assert configs["group.share.min.record.lock.duration.ms"].value == "1000"
     assert configs["group.share.max.record.lock.duration.ms"].value == "120000"
     assert configs["group.share.record.lock.duration.ms"].value == "30000"
-    assert configs["group.share.min.session.timeout.ms"].value == "45000"
+    assert configs["group.share.min.session.timeout.ms"].value == "10000"
     assert configs["group.share.max.heartbeat.interval.ms"].value == "15000"
     assert configs["group.share.min.record.lock.duration.ms"].is_read_only
