@@ -249,6 +249,7 @@ class Server:
             sasl_mechanisms=s.kafka_sasl_list(),
             connections_max_reauth_ms=s.kafka_connections_max_reauth_ms,
             allow_everyone_if_no_acl_found=s.kafka_allow_everyone_if_no_acl_found,
+            oauthbearer=s.kafka_oauthbearer_config(),
             share=share,
         )
         broker.share_partitions = shares

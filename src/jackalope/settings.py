@@ -17,13 +17,14 @@ from typing import Any, Final
 from jackalope import resources, tls
 from jackalope.core.share.configs import ShareGroupConfig
 from jackalope.kafka.listeners import ANONYMOUS_POLICIES, ListenerError, ListenerSpec, parse_listeners
+from jackalope.kafka.oauthbearer import ValidatorConfig
 from jackalope.storage import Durability, LogConfig
 
 ENV_PREFIX = "JACKALOPE_"
 DAY_MS = 24 * 3600 * 1000
 
 
-SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
+SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"})
 CONSUMER_GROUP_ASSIGNORS = frozenset({"uniform", "range"})  # core/groups/assignors.py
 # core/groups/migration.py (MigrationPolicy)
 CONSUMER_GROUP_MIGRATION_POLICIES = ("bidirectional", "upgrade", "downgrade", "disabled")
@@ -147,7 +148,8 @@ class Settings:
     kafka_sasl_mechanisms: str = _setting(
         "",
         "Comma-separated SASL mechanisms Kafka clients must authenticate with "
-        "(PLAIN, SCRAM-SHA-256, SCRAM-SHA-512); empty: no authentication.",
+        "(PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER: the last only with "
+        "kafka_oauthbearer_unsecured); empty: no authentication.",
     )
     kafka_tls_certfile: str = _setting(
         "", "PEM certificate (chain) for TLS on the Kafka port; empty: plaintext."
@@ -207,6 +209,26 @@ class Settings:
         2000,
         "Most records in flight per share-partition; past it a share fetch gets nothing new "
         "(group.share.partition.max.record.locks).",
+    )
+    kafka_oauthbearer_unsecured: bool = _setting(
+        False,
+        "Serve SASL/OAUTHBEARER (when kafka_sasl_mechanisms names it) with Kafka's UNSECURED "
+        "validator: unsigned tokens (alg none) are trusted, so any client can claim any principal. "
+        "For development and testing only; OAUTHBEARER is refused at start-up without it.",
+    )
+    kafka_oauthbearer_principal_claim_name: str = _setting(
+        "sub", "The token claim naming the principal (unsecuredValidatorPrincipalClaimName)."
+    )
+    kafka_oauthbearer_scope_claim_name: str = _setting(
+        "scope", "The token claim holding its scope (unsecuredValidatorScopeClaimName)."
+    )
+    kafka_oauthbearer_required_scope: str = _setting(
+        "",
+        "Space-separated scope values every token must hold (unsecuredValidatorRequiredScope); empty: none.",
+    )
+    kafka_oauthbearer_allowable_clock_skew_ms: int = _setting(
+        0,
+        "Clock skew allowed when checking a token's exp and iat (unsecuredValidatorAllowableClockSkewMs).",
     )
     memory_high_watermark: str = _setting(
         "0.4",
@@ -304,6 +326,7 @@ class Settings:
             raise SettingsError(
                 f"unknown kafka_sasl_mechanisms {sorted(unknown)}; known: {sorted(SASL_MECHANISMS)}"
             )
+        self._check_oauthbearer()
         if bool(self.kafka_tls_certfile) != bool(self.kafka_tls_keyfile):
             raise SettingsError("kafka_tls_certfile and kafka_tls_keyfile go together")
         self.kafka_listener_specs()
@@ -346,6 +369,35 @@ class Settings:
             value = getattr(self, name)
             if not low <= value <= high:
                 raise SettingsError(f"{name} ({kafka_name}) {value} is outside {low}..{high}")
+
+    def _check_oauthbearer(self) -> None:
+        """Secure by default: the unsecured OAUTHBEARER validator trusts any token, so the
+        mechanism is served only when it is asked for twice."""
+        if "OAUTHBEARER" in self.kafka_sasl_list() and not self.kafka_oauthbearer_unsecured:
+            raise SettingsError(
+                "kafka_sasl_mechanisms names OAUTHBEARER, whose only validator is Kafka's unsecured "
+                "one (unsigned tokens, any client may claim any principal: for development and "
+                "testing only); set kafka_oauthbearer_unsecured = true to serve it anyway"
+            )
+        for name in ("kafka_oauthbearer_principal_claim_name", "kafka_oauthbearer_scope_claim_name"):
+            if not getattr(self, name).strip():
+                raise SettingsError(f"{name} must not be blank")
+        if not 0 <= self.kafka_oauthbearer_allowable_clock_skew_ms <= 2**31 - 1:
+            raise SettingsError(
+                "kafka_oauthbearer_allowable_clock_skew_ms must be a non-negative int, not "
+                f"{self.kafka_oauthbearer_allowable_clock_skew_ms}"
+            )
+
+    def kafka_oauthbearer_config(self) -> ValidatorConfig | None:
+        """The OAUTHBEARER validator's options, or None when the mechanism is not served."""
+        if "OAUTHBEARER" not in self.kafka_sasl_list() or not self.kafka_oauthbearer_unsecured:
+            return None
+        return ValidatorConfig(
+            principal_claim=self.kafka_oauthbearer_principal_claim_name.strip(),
+            scope_claim=self.kafka_oauthbearer_scope_claim_name.strip(),
+            required_scope=tuple(self.kafka_oauthbearer_required_scope.split()),
+            allowable_clock_skew_ms=self.kafka_oauthbearer_allowable_clock_skew_ms,
+        )
 
     def _check_amqp_tls(self) -> None:
         if bool(self.amqp_tls_certfile) != bool(self.amqp_tls_keyfile):

@@ -206,6 +206,9 @@ def plan_confluent(src: Path, work: Path, sel: Selection = ALL, *, group_protoco
     shutil.copytree(src / "tests", work / "tests")
     shutil.copytree(OVERLAYS / "trivup_stub", work / "stubs")
     _overlay(work / "tests" / "integration" / "conftest.py", "confluent_overlay", "tests.integration")
+    oauth = work / "tests" / "integration" / "share_consumer_oauth" / "conftest.py"
+    if oauth.exists():  # its own fixture overrides the integration conftest's: overlaid there
+        _overlay(oauth, "confluent_oauth_overlay", "tests.integration.share_consumer_oauth")
     _write_ini(work, ["asyncio_mode = auto", "python_files = test_*"])
     # Schema Registry is a separate service, not a broker: its tests are not run.
     extra = ["--ignore=tests/integration/schema_registry", "--ignore-glob=tests/integration/*/java"]
