@@ -310,7 +310,18 @@ class Server:
                 bounds=Bounds(
                     consumer_session_timeout_ms=(min(45000, session), max(60000, session)),
                     consumer_heartbeat_interval_ms=(min(5000, heartbeat), max(15000, heartbeat)),
-                    share_record_lock_duration_ms=(min(15000, lock_ms), max(60000, lock_ms)),
+                    share_session_timeout_ms=(
+                        s.kafka_share_min_session_timeout_ms,
+                        s.kafka_share_max_session_timeout_ms,
+                    ),
+                    share_heartbeat_interval_ms=(
+                        s.kafka_share_min_heartbeat_interval_ms,
+                        s.kafka_share_max_heartbeat_interval_ms,
+                    ),
+                    share_record_lock_duration_ms=(
+                        s.kafka_share_min_record_lock_duration_ms,
+                        s.kafka_share_max_record_lock_duration_ms,
+                    ),
                 ),
                 share_defaults=ShareGroupConfig(
                     record_lock_duration_ms=lock_ms,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from jackalope import resources, tls
+from jackalope.core.share.configs import ShareGroupConfig
 from jackalope.kafka.listeners import ANONYMOUS_POLICIES, ListenerError, ListenerSpec, parse_listeners
 from jackalope.kafka.oauthbearer import ValidatorConfig
 from jackalope.storage import Durability, LogConfig
@@ -174,6 +175,36 @@ class Settings:
         "How long a share-group member holds the records it fetched before they are delivered again, "
         "for groups that do not set share.record.lock.duration.ms (group.share.record.lock.duration.ms).",
     )
+    kafka_share_min_record_lock_duration_ms: int = _setting(
+        15000,
+        "Shortest share.record.lock.duration.ms a share group may set "
+        "(group.share.min.record.lock.duration.ms, 1000-30000).",
+    )
+    kafka_share_max_record_lock_duration_ms: int = _setting(
+        60000,
+        "Longest share.record.lock.duration.ms a share group may set "
+        "(group.share.max.record.lock.duration.ms, 30000-3600000).",
+    )
+    kafka_share_min_session_timeout_ms: int = _setting(
+        45000,
+        "Shortest share.session.timeout.ms a share group may set (group.share.min.session.timeout.ms; "
+        "at most the default, 45000).",
+    )
+    kafka_share_max_session_timeout_ms: int = _setting(
+        60000,
+        "Longest share.session.timeout.ms a share group may set (group.share.max.session.timeout.ms; "
+        "at least the default, 45000).",
+    )
+    kafka_share_min_heartbeat_interval_ms: int = _setting(
+        5000,
+        "Shortest share.heartbeat.interval.ms a share group may set "
+        "(group.share.min.heartbeat.interval.ms; at most the default, 5000).",
+    )
+    kafka_share_max_heartbeat_interval_ms: int = _setting(
+        15000,
+        "Longest share.heartbeat.interval.ms a share group may set "
+        "(group.share.max.heartbeat.interval.ms; at least the default, 5000).",
+    )
     kafka_share_partition_max_record_locks: int = _setting(
         2000,
         "Most records in flight per share-partition; past it a share fetch gets nothing new "
@@ -310,7 +341,26 @@ class Settings:
             self.disk_limit()
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
+        self._check_share_bounds()
         self._check_kafka_ranges()
+
+    def _check_share_bounds(self) -> None:
+        """Each share-group bound pair: min at most max, and the default between them."""
+        fixed = ShareGroupConfig()  # the defaults that are not settings
+        for what, default, default_name in (
+            ("record_lock_duration_ms", self.kafka_share_record_lock_duration_ms, None),
+            ("session_timeout_ms", fixed.session_timeout_ms, "share.session.timeout.ms"),
+            ("heartbeat_interval_ms", fixed.heartbeat_interval_ms, "share.heartbeat.interval.ms"),
+        ):
+            low_name, high_name = f"kafka_share_min_{what}", f"kafka_share_max_{what}"
+            low, high = getattr(self, low_name), getattr(self, high_name)
+            if low > high:
+                raise SettingsError(f"{low_name} {low} is above {high_name} {high}")
+            if not low <= default <= high:
+                named = default_name or f"kafka_share_{what}"
+                raise SettingsError(
+                    f"{named} {default} is outside the share bounds {low}..{high} ({low_name}, {high_name})"
+                )
 
     def _check_kafka_ranges(self) -> None:
         """The settings a broker DescribeConfigs shows under Kafka's names are held to the range
@@ -484,6 +534,17 @@ KAFKA_RANGES: Final[dict[str, tuple[str, int, int]]] = {
     "kafka_group_consumer_heartbeat_interval_ms": ("group.consumer.heartbeat.interval.ms", 1, INT_MAX),
     "kafka_group_consumer_session_timeout_ms": ("group.consumer.session.timeout.ms", 1, INT_MAX),
     "kafka_connections_max_reauth_ms": ("connections.max.reauth.ms", 0, LONG_MAX),
+    "kafka_share_min_session_timeout_ms": ("group.share.min.session.timeout.ms", 1, INT_MAX),
+    "kafka_share_max_session_timeout_ms": ("group.share.max.session.timeout.ms", 1, INT_MAX),
+    "kafka_share_min_heartbeat_interval_ms": ("group.share.min.heartbeat.interval.ms", 1, INT_MAX),
+    "kafka_share_max_heartbeat_interval_ms": ("group.share.max.heartbeat.interval.ms", 1, INT_MAX),
+    "kafka_share_record_lock_duration_ms": ("group.share.record.lock.duration.ms", 1000, 3600000),
+    "kafka_share_min_record_lock_duration_ms": ("group.share.min.record.lock.duration.ms", 1000, 30000),
+    "kafka_share_max_record_lock_duration_ms": (
+        "group.share.max.record.lock.duration.ms",
+        30000,
+        3600000,
+    ),
 }
 
 

@@ -222,6 +222,8 @@ def plan_confluent(src: Path, work: Path, sel: Selection = ALL, *, group_protoco
         # The suite's cluster (tests/common broker_conf): group.share.record.lock.duration.ms
         # and group.share.min.record.lock.duration.ms 1000, for its redelivery tests.
         broker_args += ["--kafka-share-record-lock-duration-ms", "1000"]
+        if broker_has_setting("kafka_share_min_record_lock_duration_ms"):
+            broker_args += ["--kafka-share-min-record-lock-duration-ms", "1000"]
     configure = None
     if broker_has_setting("kafka_allow_everyone_if_no_acl_found"):
         # The suite's SASL cluster has an authorizer with allow.everyone.if.no.acl.found=true
