@@ -249,6 +249,7 @@ class Server:
             sasl_mechanisms=s.kafka_sasl_list(),
             connections_max_reauth_ms=s.kafka_connections_max_reauth_ms,
             allow_everyone_if_no_acl_found=s.kafka_allow_everyone_if_no_acl_found,
+            oauthbearer=s.kafka_oauthbearer_config(),
             share=share,
         )
         broker.share_partitions = shares
@@ -309,7 +310,18 @@ class Server:
                 bounds=Bounds(
                     consumer_session_timeout_ms=(min(45000, session), max(60000, session)),
                     consumer_heartbeat_interval_ms=(min(5000, heartbeat), max(15000, heartbeat)),
-                    share_record_lock_duration_ms=(min(15000, lock_ms), max(60000, lock_ms)),
+                    share_session_timeout_ms=(
+                        s.kafka_share_min_session_timeout_ms,
+                        s.kafka_share_max_session_timeout_ms,
+                    ),
+                    share_heartbeat_interval_ms=(
+                        s.kafka_share_min_heartbeat_interval_ms,
+                        s.kafka_share_max_heartbeat_interval_ms,
+                    ),
+                    share_record_lock_duration_ms=(
+                        s.kafka_share_min_record_lock_duration_ms,
+                        s.kafka_share_max_record_lock_duration_ms,
+                    ),
                 ),
                 share_defaults=ShareGroupConfig(
                     record_lock_duration_ms=lock_ms,

@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Any, Final
 
 from jackalope import resources, tls
+from jackalope.core.share.configs import ShareGroupConfig
 from jackalope.kafka.listeners import ANONYMOUS_POLICIES, ListenerError, ListenerSpec, parse_listeners
+from jackalope.kafka.oauthbearer import ValidatorConfig
 from jackalope.storage import Durability, LogConfig
 
 ENV_PREFIX = "JACKALOPE_"
 DAY_MS = 24 * 3600 * 1000
 
 
-SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
+SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"})
 CONSUMER_GROUP_ASSIGNORS = frozenset({"uniform", "range"})  # core/groups/assignors.py
 # core/groups/migration.py (MigrationPolicy)
 CONSUMER_GROUP_MIGRATION_POLICIES = ("bidirectional", "upgrade", "downgrade", "disabled")
@@ -146,7 +148,8 @@ class Settings:
     kafka_sasl_mechanisms: str = _setting(
         "",
         "Comma-separated SASL mechanisms Kafka clients must authenticate with "
-        "(PLAIN, SCRAM-SHA-256, SCRAM-SHA-512); empty: no authentication.",
+        "(PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER: the last only with "
+        "kafka_oauthbearer_unsecured); empty: no authentication.",
     )
     kafka_tls_certfile: str = _setting(
         "", "PEM certificate (chain) for TLS on the Kafka port; empty: plaintext."
@@ -172,10 +175,60 @@ class Settings:
         "How long a share-group member holds the records it fetched before they are delivered again, "
         "for groups that do not set share.record.lock.duration.ms (group.share.record.lock.duration.ms).",
     )
+    kafka_share_min_record_lock_duration_ms: int = _setting(
+        15000,
+        "Shortest share.record.lock.duration.ms a share group may set "
+        "(group.share.min.record.lock.duration.ms, 1000-30000).",
+    )
+    kafka_share_max_record_lock_duration_ms: int = _setting(
+        60000,
+        "Longest share.record.lock.duration.ms a share group may set "
+        "(group.share.max.record.lock.duration.ms, 30000-3600000).",
+    )
+    kafka_share_min_session_timeout_ms: int = _setting(
+        45000,
+        "Shortest share.session.timeout.ms a share group may set (group.share.min.session.timeout.ms; "
+        "at most the default, 45000).",
+    )
+    kafka_share_max_session_timeout_ms: int = _setting(
+        60000,
+        "Longest share.session.timeout.ms a share group may set (group.share.max.session.timeout.ms; "
+        "at least the default, 45000).",
+    )
+    kafka_share_min_heartbeat_interval_ms: int = _setting(
+        5000,
+        "Shortest share.heartbeat.interval.ms a share group may set "
+        "(group.share.min.heartbeat.interval.ms; at most the default, 5000).",
+    )
+    kafka_share_max_heartbeat_interval_ms: int = _setting(
+        15000,
+        "Longest share.heartbeat.interval.ms a share group may set "
+        "(group.share.max.heartbeat.interval.ms; at least the default, 5000).",
+    )
     kafka_share_partition_max_record_locks: int = _setting(
         2000,
         "Most records in flight per share-partition; past it a share fetch gets nothing new "
         "(group.share.partition.max.record.locks).",
+    )
+    kafka_oauthbearer_unsecured: bool = _setting(
+        False,
+        "Serve SASL/OAUTHBEARER (when kafka_sasl_mechanisms names it) with Kafka's UNSECURED "
+        "validator: unsigned tokens (alg none) are trusted, so any client can claim any principal. "
+        "For development and testing only; OAUTHBEARER is refused at start-up without it.",
+    )
+    kafka_oauthbearer_principal_claim_name: str = _setting(
+        "sub", "The token claim naming the principal (unsecuredValidatorPrincipalClaimName)."
+    )
+    kafka_oauthbearer_scope_claim_name: str = _setting(
+        "scope", "The token claim holding its scope (unsecuredValidatorScopeClaimName)."
+    )
+    kafka_oauthbearer_required_scope: str = _setting(
+        "",
+        "Space-separated scope values every token must hold (unsecuredValidatorRequiredScope); empty: none.",
+    )
+    kafka_oauthbearer_allowable_clock_skew_ms: int = _setting(
+        0,
+        "Clock skew allowed when checking a token's exp and iat (unsecuredValidatorAllowableClockSkewMs).",
     )
     memory_high_watermark: str = _setting(
         "0.4",
@@ -273,6 +326,7 @@ class Settings:
             raise SettingsError(
                 f"unknown kafka_sasl_mechanisms {sorted(unknown)}; known: {sorted(SASL_MECHANISMS)}"
             )
+        self._check_oauthbearer()
         if bool(self.kafka_tls_certfile) != bool(self.kafka_tls_keyfile):
             raise SettingsError("kafka_tls_certfile and kafka_tls_keyfile go together")
         self.kafka_listener_specs()
@@ -287,7 +341,26 @@ class Settings:
             self.disk_limit()
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
+        self._check_share_bounds()
         self._check_kafka_ranges()
+
+    def _check_share_bounds(self) -> None:
+        """Each share-group bound pair: min at most max, and the default between them."""
+        fixed = ShareGroupConfig()  # the defaults that are not settings
+        for what, default, default_name in (
+            ("record_lock_duration_ms", self.kafka_share_record_lock_duration_ms, None),
+            ("session_timeout_ms", fixed.session_timeout_ms, "share.session.timeout.ms"),
+            ("heartbeat_interval_ms", fixed.heartbeat_interval_ms, "share.heartbeat.interval.ms"),
+        ):
+            low_name, high_name = f"kafka_share_min_{what}", f"kafka_share_max_{what}"
+            low, high = getattr(self, low_name), getattr(self, high_name)
+            if low > high:
+                raise SettingsError(f"{low_name} {low} is above {high_name} {high}")
+            if not low <= default <= high:
+                named = default_name or f"kafka_share_{what}"
+                raise SettingsError(
+                    f"{named} {default} is outside the share bounds {low}..{high} ({low_name}, {high_name})"
+                )
 
     def _check_kafka_ranges(self) -> None:
         """The settings a broker DescribeConfigs shows under Kafka's names are held to the range
@@ -296,6 +369,35 @@ class Settings:
             value = getattr(self, name)
             if not low <= value <= high:
                 raise SettingsError(f"{name} ({kafka_name}) {value} is outside {low}..{high}")
+
+    def _check_oauthbearer(self) -> None:
+        """Secure by default: the unsecured OAUTHBEARER validator trusts any token, so the
+        mechanism is served only when it is asked for twice."""
+        if "OAUTHBEARER" in self.kafka_sasl_list() and not self.kafka_oauthbearer_unsecured:
+            raise SettingsError(
+                "kafka_sasl_mechanisms names OAUTHBEARER, whose only validator is Kafka's unsecured "
+                "one (unsigned tokens, any client may claim any principal: for development and "
+                "testing only); set kafka_oauthbearer_unsecured = true to serve it anyway"
+            )
+        for name in ("kafka_oauthbearer_principal_claim_name", "kafka_oauthbearer_scope_claim_name"):
+            if not getattr(self, name).strip():
+                raise SettingsError(f"{name} must not be blank")
+        if not 0 <= self.kafka_oauthbearer_allowable_clock_skew_ms <= 2**31 - 1:
+            raise SettingsError(
+                "kafka_oauthbearer_allowable_clock_skew_ms must be a non-negative int, not "
+                f"{self.kafka_oauthbearer_allowable_clock_skew_ms}"
+            )
+
+    def kafka_oauthbearer_config(self) -> ValidatorConfig | None:
+        """The OAUTHBEARER validator's options, or None when the mechanism is not served."""
+        if "OAUTHBEARER" not in self.kafka_sasl_list() or not self.kafka_oauthbearer_unsecured:
+            return None
+        return ValidatorConfig(
+            principal_claim=self.kafka_oauthbearer_principal_claim_name.strip(),
+            scope_claim=self.kafka_oauthbearer_scope_claim_name.strip(),
+            required_scope=tuple(self.kafka_oauthbearer_required_scope.split()),
+            allowable_clock_skew_ms=self.kafka_oauthbearer_allowable_clock_skew_ms,
+        )
 
     def _check_amqp_tls(self) -> None:
         if bool(self.amqp_tls_certfile) != bool(self.amqp_tls_keyfile):
@@ -432,6 +534,17 @@ KAFKA_RANGES: Final[dict[str, tuple[str, int, int]]] = {
     "kafka_group_consumer_heartbeat_interval_ms": ("group.consumer.heartbeat.interval.ms", 1, INT_MAX),
     "kafka_group_consumer_session_timeout_ms": ("group.consumer.session.timeout.ms", 1, INT_MAX),
     "kafka_connections_max_reauth_ms": ("connections.max.reauth.ms", 0, LONG_MAX),
+    "kafka_share_min_session_timeout_ms": ("group.share.min.session.timeout.ms", 1, INT_MAX),
+    "kafka_share_max_session_timeout_ms": ("group.share.max.session.timeout.ms", 1, INT_MAX),
+    "kafka_share_min_heartbeat_interval_ms": ("group.share.min.heartbeat.interval.ms", 1, INT_MAX),
+    "kafka_share_max_heartbeat_interval_ms": ("group.share.max.heartbeat.interval.ms", 1, INT_MAX),
+    "kafka_share_record_lock_duration_ms": ("group.share.record.lock.duration.ms", 1000, 3600000),
+    "kafka_share_min_record_lock_duration_ms": ("group.share.min.record.lock.duration.ms", 1000, 30000),
+    "kafka_share_max_record_lock_duration_ms": (
+        "group.share.max.record.lock.duration.ms",
+        30000,
+        3600000,
+    ),
 }
 
 

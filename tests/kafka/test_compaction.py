@@ -22,13 +22,20 @@ def compacting_broker() -> Iterator[Any]:
 
 
 def test_compaction_keeps_the_last_record_per_key(compacting_broker: Any) -> None:
-    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]  # not re-exported in its stubs
+        AdminClient,
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+    )
     from confluent_kafka.cimpl import NewTopic
 
     bs = compacting_broker.kafka_bootstrap
     topic = unique("compacted")
     admin = AdminClient({"bootstrap.servers": bs})
-    configs = {"cleanup.policy": "compact", "segment.bytes": "1024"}
+    # nothing is compacted while the records go in (a slow producer would otherwise see the
+    # cleaner run between its batches); the lag is lifted once they are all written
+    configs = {"cleanup.policy": "compact", "segment.bytes": "1024", "min.compaction.lag.ms": "3600000"}
     admin.create_topics([NewTopic(topic, 1, 1, config=configs)])[topic].result(10)
 
     keys = [f"user-{i}".encode() for i in range(5)]
@@ -44,6 +51,9 @@ def test_compaction_keeps_the_last_record_per_key(compacting_broker: Any) -> Non
     log_ = compacting_broker.server.core.topics.partition(topic, 0)
     assert log_.segment_count > 3
     before = log_.size_bytes
+    lag = ConfigEntry("min.compaction.lag.ms", "0", incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[lag])
+    admin.incremental_alter_configs([resource])[resource].result(10)
     wait_until(lambda: log_.size_bytes < before // 2, 15, "a compaction")
 
     records = consume_confluent(bs, topic, count=_count_from_zero(bs, topic))

@@ -105,3 +105,30 @@ def test_exactly_once_example(broker: Any) -> None:
     ]
     # read_committed: each order's invoice once, none of the aborted transaction's
     assert lines[4] == "invoices: " + str([f"order-{i}" for i in range(6)])
+
+
+SHARE_EXAMPLE = EXAMPLE.parent / "kafka_share_group.py"
+
+
+def test_share_group_example(broker: Any) -> None:
+    """Two workers of one share group split one partition's jobs: each job finished once, the
+    one given back finished on its second delivery, the poison one rejected, the log intact."""
+    result = subprocess.run(
+        [sys.executable, str(SHARE_EXAMPLE), broker.kafka_bootstrap],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    got = {}
+    for line in result.stdout.splitlines():
+        who, _, value = line.partition(": ")
+        got[who] = ast.literal_eval(value)
+    jobs = [f"job {i}" for i in range(1, 11)]
+    finished = got["worker-1"] + got["worker-2"]
+    assert sorted(finished) == sorted(j for j in jobs if j != "job 7")  # each once, poison aside
+    assert got["given back"] == ["job 3"]
+    assert list(got["finished later"]) == ["job 3"]
+    assert got["finished later"]["job 3"].endswith("(delivery 2)")
+    assert got["rejected"] == ["job 7"]
+    assert got["log"] == jobs  # the share group's acknowledgements delete nothing from the log

@@ -172,6 +172,9 @@ def test_kafka_python_member_beside_a_consumer_protocol_member(bootstrap: str, c
         session_timeout_ms=6000,
         heartbeat_interval_ms=HEARTBEAT_MS,
         consumer_timeout_ms=50,
+        # a leader that joined before its metadata had the new topic assigns nothing; kafka-python
+        # rejoins when a metadata refresh shows the topic, so refresh often (a busy machine)
+        metadata_max_age_ms=500,
     )
     try:
 

@@ -32,6 +32,7 @@ def share_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         tmp_path_factory.mktemp("share") / "data",
         kafka_port=0,
         kafka_share_record_lock_duration_ms=LOCK_MS,
+        kafka_share_min_record_lock_duration_ms=LOCK_MS,
     ).start()
     try:
         yield broker

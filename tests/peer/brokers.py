@@ -4,7 +4,7 @@ A suite gets one `jackalope serve` (temporary data directory, ephemeral ports) w
 Kafka listeners, as the suites' own test clusters have (aiokafka's docker image is one broker
 with PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL listeners, and tests such as aiokafka's
 test_ssl_consume produce on one listener and consume on another): ``plain`` (PLAINTEXT),
-``sasl`` (SASL_PLAINTEXT with PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), ``ssl`` (TLS) and
+``sasl`` (SASL_PLAINTEXT with PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER), ``ssl`` (TLS) and
 ``sasl_ssl``.  The broker knows the users the suites log in as.  ``one_process=False`` starts
 the four as processes of their own instead.  The overlays read the listeners from the
 ``JACKALOPE_PEER_BROKERS`` environment variable (JSON, see ``Brokers``).
@@ -39,7 +39,7 @@ USERS = {
     "test2": "test2",
     "sasl_user": "sasl_user",  # confluent-kafka-python's SASL cluster
 }
-SASL_MECHANISMS = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+SASL_MECHANISMS = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER"
 # What the suites' test clusters set: no initial rebalance delay, short sessions allowed.
 GROUP_FLAGS = ("--kafka-group-initial-delay-ms", "0", "--kafka-group-min-session-timeout-ms", "1000")
 
@@ -164,7 +164,16 @@ def start_brokers(work: Path, extra_args: Sequence[str] = (), *, one_process: bo
     client.private_key_pem.write_to_path(str(client_key))
 
     tls = ("--kafka-tls-certfile", str(server_cert), "--kafka-tls-keyfile", str(server_key))
-    sasl = ("--kafka-sasl-mechanisms", SASL_MECHANISMS)
+    sasl = (
+        "--kafka-sasl-mechanisms",
+        SASL_MECHANISMS,
+        # OAUTHBEARER with Kafka's unsecured validator, as trivup's OAUTH cluster (confluent's
+        # share_consumer_oauth tests: principal admin, scope requiredScope)
+        "--kafka-oauthbearer-unsecured",
+        "true",
+        "--kafka-oauthbearer-required-scope",
+        "requiredScope",
+    )
     if one_process:
         listeners = ",".join(f"{name}://127.0.0.1:0" for name in LISTENERS.values())
         args = [*GROUP_FLAGS, "--kafka-listeners", listeners, *sasl, *tls, *extra_args]

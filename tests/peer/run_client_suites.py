@@ -206,6 +206,9 @@ def plan_confluent(src: Path, work: Path, sel: Selection = ALL, *, group_protoco
     shutil.copytree(src / "tests", work / "tests")
     shutil.copytree(OVERLAYS / "trivup_stub", work / "stubs")
     _overlay(work / "tests" / "integration" / "conftest.py", "confluent_overlay", "tests.integration")
+    oauth = work / "tests" / "integration" / "share_consumer_oauth" / "conftest.py"
+    if oauth.exists():  # its own fixture overrides the integration conftest's: overlaid there
+        _overlay(oauth, "confluent_oauth_overlay", "tests.integration.share_consumer_oauth")
     _write_ini(work, ["asyncio_mode = auto", "python_files = test_*"])
     # Schema Registry is a separate service, not a broker: its tests are not run.
     extra = ["--ignore=tests/integration/schema_registry", "--ignore-glob=tests/integration/*/java"]
@@ -219,6 +222,8 @@ def plan_confluent(src: Path, work: Path, sel: Selection = ALL, *, group_protoco
         # The suite's cluster (tests/common broker_conf): group.share.record.lock.duration.ms
         # and group.share.min.record.lock.duration.ms 1000, for its redelivery tests.
         broker_args += ["--kafka-share-record-lock-duration-ms", "1000"]
+        if broker_has_setting("kafka_share_min_record_lock_duration_ms"):
+            broker_args += ["--kafka-share-min-record-lock-duration-ms", "1000"]
     configure = None
     if broker_has_setting("kafka_allow_everyone_if_no_acl_found"):
         # The suite's SASL cluster has an authorizer with allow.everyone.if.no.acl.found=true

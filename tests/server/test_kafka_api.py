@@ -103,6 +103,9 @@ def clients(broker: Broker) -> Iterator[Callable[..., Any]]:
             kw.setdefault("enable_auto_commit", False)
             kw.setdefault("session_timeout_ms", SESSION_TIMEOUT_MS)
             kw.setdefault("heartbeat_interval_ms", 1000)
+            # a leader whose metadata lacked a just-created topic assigned nothing; it rejoins
+            # at the metadata refresh that shows the topic (5 min by default)
+            kw.setdefault("metadata_max_age_ms", 500)
         client = kind(**kw)
         made.append(client)
         return client

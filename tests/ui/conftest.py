@@ -108,8 +108,19 @@ class Ui:
         return str(status.text)
 
     def cell_texts(self, table: str) -> list[list[str]]:
-        rows = self.find_all(f"{table} tbody tr")
-        return [[c.text for c in row.find_elements(By.CSS_SELECTOR, "th, td")] for row in rows]
+        """The table's cells, read whole between two of ui.js's refreshes (a refresh replaces
+        the rows, and a row read across it is stale: the table is read again)."""
+
+        def read(_: WebDriver) -> tuple[list[list[str]]] | None:  # a tuple: an empty table is an answer
+            try:
+                rows = self.find_all(f"{table} tbody tr")
+                return ([[c.text for c in row.find_elements(By.CSS_SELECTOR, "th, td")] for row in rows],)
+            except StaleElementReferenceException:
+                return None
+
+        answer = self.wait(read, f"the cells of {table}")
+        assert answer is not None  # until() returns only a true value
+        return answer[0]
 
     def row(self, table: str, key: str) -> WebElement:
         return self.find(f'{table} tbody tr[data-key="{key}"]')

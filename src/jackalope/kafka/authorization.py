@@ -8,6 +8,8 @@ the bindings):
 
 1. A user tagged ``administrator`` is a super user: allowed.
 2. Kafka's ACL rule: a DENY binding that applies wins; else an ALLOW binding allows.
+   A principal of an OAUTHBEARER token that names no broker user has only the ACLs (and
+   rule 3): no AMQP permissions to fall back on.
 3. With ``kafka_allow_everyone_if_no_acl_found`` (Kafka's
    ``allow.everyone.if.no.acl.found=true``): a resource that no binding names at all is
    allowed to every principal, and one that has bindings, none of which applies to the
@@ -81,7 +83,9 @@ def authorized(ctx: RequestContext, operation: Operation, resource_type: Resourc
     if decision.permission is not None:
         return decision.permission == Permission.ALLOW
     if user_name is not None and user is None:
-        return False  # deleted since it logged in
+        if ctx.connection.auth_mechanism == "OAUTHBEARER" and ctx.broker.allow_everyone_if_no_acl_found:
+            return not decision.resource_has_acls  # a token's principal: ACLs only, no AMQP fallback
+        return False  # deleted since it logged in, or a token's principal no ACL allows
     if ctx.broker.allow_everyone_if_no_acl_found:
         # Kafka's authorizer with allow.everyone.if.no.acl.found=true: a resource no binding
         # names is everyone's; one that has bindings, none for this principal, is no one else's

@@ -34,6 +34,7 @@ from jackalope.storage import LogConfig
 from jackalope.storage.files import atomic_write
 
 if TYPE_CHECKING:
+    from jackalope.core.share.configs import GroupConfigs
     from jackalope.kafka.context import KafkaBroker, RequestContext
 
 __all__ = [
@@ -274,6 +275,33 @@ def static_configs(ctx: RequestContext) -> list[tuple[str, str, ConfigType]]:
     metadata_bytes = getattr(groups, "max_metadata_bytes", None)
     if isinstance(metadata_bytes, int):
         configs.append(("offset.metadata.max.bytes", str(metadata_bytes), ConfigType.INT))
+    share = getattr(kafka, "share", None)
+    if share is not None:
+        configs += _share_configs(share.configs)
+    return configs
+
+
+def _share_configs(group_configs: GroupConfigs) -> list[tuple[str, str, ConfigType]]:
+    """The share-group defaults and the bounds on their group configs (group.share.*)."""
+    defaults, bounds = group_configs.share_defaults, group_configs.bounds
+    configs = [
+        ("group.share.record.lock.duration.ms", str(defaults.record_lock_duration_ms), ConfigType.INT),
+        ("group.share.delivery.count.limit", str(defaults.delivery_count_limit), ConfigType.INT),
+        ("group.share.session.timeout.ms", str(defaults.session_timeout_ms), ConfigType.INT),
+        ("group.share.heartbeat.interval.ms", str(defaults.heartbeat_interval_ms), ConfigType.INT),
+        (
+            "group.share.partition.max.record.locks",
+            str(defaults.partition_max_record_locks),
+            ConfigType.INT,
+        ),
+    ]
+    for name, (low, high) in (
+        ("record.lock.duration.ms", bounds.share_record_lock_duration_ms),
+        ("session.timeout.ms", bounds.share_session_timeout_ms),
+        ("heartbeat.interval.ms", bounds.share_heartbeat_interval_ms),
+    ):
+        configs.append((f"group.share.min.{name}", str(low), ConfigType.INT))
+        configs.append((f"group.share.max.{name}", str(high), ConfigType.INT))
     return configs
 
 

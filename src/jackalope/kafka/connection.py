@@ -21,7 +21,7 @@ from jackalope.core.access import is_loopback
 from jackalope.core.clients import ClientChannel
 from jackalope.kafka import protocol
 from jackalope.kafka.context import KafkaBroker, Listener, RequestContext
-from jackalope.kafka.handlers import Api, sasl
+from jackalope.kafka.handlers import Api, sasl, share_fetch
 from jackalope.kafka.listeners import anonymous_allowed
 from jackalope.kafka.protocol import ApiKey, FrameError, RequestError
 from jackalope.kafka.registry import APIS, api_versions_fallback
@@ -130,6 +130,7 @@ class KafkaConnection(asyncio.Protocol):
         self.broker.core.alarms.unsubscribe(self._alarms_changed)
         for task in list(self._tasks):
             task.cancel()
+        share_fetch.connection_closed(self.broker, self)  # KIP-932: release what its sessions hold
         for slot in self._slots:
             _release(slot.response)
         self._slots.clear()

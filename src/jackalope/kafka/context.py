@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from jackalope.core.producer_ids import ProducerIds
 from jackalope.core.topics import Topics
 from jackalope.kafka.fetch_sessions import FetchSessionCache
+from jackalope.kafka.oauthbearer import ValidatorConfig
 from jackalope.kafka.share_sessions import ShareSessionCache
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class KafkaBroker:
     dynamic_configs: DynamicBrokerConfigs | None = None  # kafka/broker_configs.py (opened at start)
     connections_max_reauth_ms: int = 0  # KIP-368 SASL session lifetime (0: no expiry)
     allow_everyone_if_no_acl_found: bool = False  # Kafka's authorizer setting
+    oauthbearer: ValidatorConfig | None = None  # SASL/OAUTHBEARER's unsecured validator options
     share: ShareCoordinator | None = None  # share groups (KIP-932)
     share_partitions: SharePartitions | None = None  # KIP-932 delivery state
     share_sessions: ShareSessionCache = field(default_factory=ShareSessionCache)

@@ -10,6 +10,11 @@ non-zero epoch without a session ``SHARE_SESSION_NOT_FOUND``; the cache holds at
 ``group.share.max.share.sessions``), making room first by evicting the sessions of members
 that left their group.  A member leaving its group does not end its session: its last
 acknowledgements (epoch -1) may come after its leaving heartbeat.
+
+A session belongs to the connection whose epoch-0 request opened it (``owner``, any hashable
+object; re-opening it on another connection moves it there).  When that connection closes,
+:meth:`ShareSessionCache.disconnected` ends the sessions it owns and names them, so what their
+members acquired is released at once, as Kafka does.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ class ShareSessionCache:
     def __init__(self, max_sessions: int = 2000) -> None:
         self.max_sessions = max_sessions
         self._sessions: dict[SessionKey, ShareSession] = {}
+        self._owner: dict[SessionKey, object] = {}  # the connection that opened the session
+        self._owned: dict[object, set[SessionKey]] = {}  # the sessions of each connection
         # whether a session's member has left its group (its session may be evicted)
         self.gone: Callable[[SessionKey], bool] = lambda key: False
 
@@ -68,21 +75,27 @@ class ShareSessionCache:
         epoch: int,
         wanted: Iterable[PartitionKey],
         forgotten: Iterable[PartitionKey] = (),
+        owner: object | None = None,
     ) -> SessionResult:
-        """A ShareFetch's epoch and partition lists applied to the member's session."""
+        """A ShareFetch's epoch and partition lists applied to the member's session; a session
+        opened (epoch 0) belongs to ``owner`` from then on (if given)."""
         if epoch == INITIAL_EPOCH:
             if key not in self._sessions and len(self._sessions) >= self.max_sessions:
                 self._evict()
             if key not in self._sessions and len(self._sessions) >= self.max_sessions:
                 return SessionResult(ErrorCode.share_session_limit_reached)
+            self._forget(key)
             session = self._sessions[key] = ShareSession(key)
             session.partitions = dict.fromkeys(wanted)
+            if owner is not None:
+                self._owner[key] = owner
+                self._owned.setdefault(owner, set()).add(key)
             return SessionResult(partitions=tuple(session.partitions))
         found = self._sessions.get(key)
         if found is None:
             return SessionResult(ErrorCode.share_session_not_found)
         if epoch == FINAL_EPOCH:
-            del self._sessions[key]
+            self._forget(key)
             return SessionResult(closed=True)
         if epoch != found.epoch:
             return SessionResult(ErrorCode.invalid_share_session_epoch)
@@ -101,7 +114,7 @@ class ShareSessionCache:
         if found is None:
             return SessionResult(ErrorCode.share_session_not_found)
         if epoch == FINAL_EPOCH:
-            del self._sessions[key]
+            self._forget(key)
             return SessionResult(closed=True)
         if epoch != found.epoch:
             return SessionResult(ErrorCode.invalid_share_session_epoch)
@@ -111,11 +124,35 @@ class ShareSessionCache:
     def _evict(self) -> None:
         """Make room: forget the sessions of members that are no longer in their group."""
         for key in [k for k in self._sessions if self.gone(k)]:
-            del self._sessions[key]
+            self._forget(key)
 
     def drop(self, key: SessionKey) -> None:
-        self._sessions.pop(key, None)
+        self._forget(key)
 
     def drop_group(self, group: str) -> None:
         for key in [k for k in self._sessions if k[0] == group]:
-            del self._sessions[key]
+            self._forget(key)
+
+    def owner(self, key: SessionKey) -> object | None:
+        """The connection the session belongs to (None: no session, or opened without one)."""
+        return self._owner.get(key)
+
+    def disconnected(self, owner: object) -> list[SessionKey]:
+        """``owner``'s connection closed: end the sessions it owns (not those re-opened on
+        another connection since) and return their keys."""
+        keys = sorted(self._owned.pop(owner, ()))
+        for key in keys:
+            self._sessions.pop(key, None)
+            self._owner.pop(key, None)
+        return keys
+
+    def _forget(self, key: SessionKey) -> None:
+        """End the session, and its tie to its connection."""
+        self._sessions.pop(key, None)
+        owner = self._owner.pop(key, None)
+        if owner is not None:
+            owned = self._owned.get(owner)
+            if owned is not None:
+                owned.discard(key)
+                if not owned:
+                    del self._owned[owner]

@@ -212,8 +212,9 @@ class GroupConfigs:
     ) -> None:
         self.path = path
         self.share_defaults = share_defaults or ShareGroupConfig()
+        self.bounds = bounds or Bounds()
         self.definitions = definitions(
-            bounds or Bounds(),
+            self.bounds,
             self.share_defaults,
             consumer_session_timeout_ms,
             consumer_heartbeat_interval_ms,

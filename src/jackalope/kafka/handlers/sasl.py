@@ -1,4 +1,4 @@
-"""SASL authentication: SaslHandshake and SaslAuthenticate with PLAIN and SCRAM-SHA-256/512.
+"""SASL authentication: SaslHandshake and SaslAuthenticate with PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER.
 
 A client names its mechanism in SaslHandshake, then sends the mechanism's tokens wrapped in
 SaslAuthenticate requests (KIP-152).  After a SaslHandshake v0 the tokens follow instead as
@@ -14,6 +14,13 @@ Kafka stores them).  An unknown user, or one imported
 with only a RabbitMQ password hash (no SCRAM credentials), gets the keys of a random password
 so the exchange fails at the proof, like a wrong password does.  The loopback rule
 (``loopback_users``) holds here too.
+
+OAUTHBEARER (RFC 7628, KIP-255) is served by :mod:`jackalope.kafka.oauthbearer` with Kafka's
+unsecured validator, for development and testing only: it trusts any unsigned token, so it is
+served only when ``kafka_oauthbearer_unsecured`` allows it.  The principal is the token's
+``sub`` claim, which need not name a broker user (ACLs decide what it may do; one that names an
+administrator-tagged user is a super user, and the loopback rule holds for it); the session
+ends at the token's expiry, or earlier at ``connections_max_reauth_ms``, as Kafka's does.
 
 A failed authentication is answered with SASL_AUTHENTICATION_FAILED and the connection is
 closed once that response is written, as Kafka does.
@@ -42,6 +49,7 @@ from jackalope.core.access import LoginRefused
 from jackalope.core.passwords import SCRAM_ITERATIONS, ScramCredential, scram_credential
 from jackalope.kafka.context import ConnectionState, KafkaBroker, RequestContext
 from jackalope.kafka.handlers import Api
+from jackalope.kafka.oauthbearer import OAuthBearerError, OAuthBearerServer, TokenRejected
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 from jackalope.kafka.scram import INVALID_PROOF, UNKNOWN_USER, ScramError, ScramServer
 
@@ -49,6 +57,8 @@ log = logging.getLogger(__name__)
 
 FAILED_AUTH_CLOSE_DELAY = 0.1  # seconds
 FAILED = "failed"  # the connection's sasl_state after a failure, until it closes
+OAUTHBEARER = "OAUTHBEARER"
+MAX_SESSION_MS = 10**15  # a token's far-off exp: a session lifetime that still encodes
 REAUTH_MIN_INTERVAL = 1.0  # seconds between re-authentications (Kafka's MIN_REAUTH_INTERVAL_ONE_SECOND)
 
 _DECOY_PASSWORD = os.urandom(24).hex()
@@ -84,6 +94,8 @@ class SaslExchange:
     user: str | None = None
     reauth_of: str | None = None  # KIP-368: the connection's principal, when re-authenticating
     refusal: str | None = None  # a re-authentication refused at the handshake, told at the next token
+    oauth: OAuthBearerServer | None = None  # OAUTHBEARER's validator (given at the handshake)
+    expires_ms: float | None = None  # OAUTHBEARER: the token's exp (ms since the epoch)
 
     def step(self, core: BrokerCore, token: bytes) -> tuple[bytes, str | None]:
         """Consume one client token: ``(server token, authenticated user or None)``."""
@@ -92,6 +104,8 @@ class SaslExchange:
         user: str | None
         if self.mechanism == "PLAIN":
             reply, user = b"", self._plain(core, token)
+        elif self.oauth is not None:
+            reply, user = self._oauthbearer(core, self.oauth, token)
         else:
             reply, user = self._scram_step(core, token)
         if user is not None and self.reauth_of is not None and user != self.reauth_of:
@@ -124,6 +138,28 @@ class SaslExchange:
                 raise AuthenticationFailed(f"Authentication failed: {exc}") from None
             raise _invalid_credentials(self.mechanism, self.reauth_of is not None) from None
         return user
+
+    def _oauthbearer(
+        self, core: BrokerCore, server: OAuthBearerServer, token: bytes
+    ) -> tuple[bytes, str | None]:
+        try:
+            reply, found = server.step(token, time.time() * 1000)
+        except TokenRejected as exc:
+            log.info("kafka SASL/OAUTHBEARER token refused: %s", exc.reason)
+            raise AuthenticationFailed(
+                f"Authentication failed: {exc.challenge().decode()}: {exc.reason}"
+            ) from None
+        except OAuthBearerError as exc:
+            raise AuthenticationFailed(str(exc)) from None
+        if found is None:
+            return reply, None  # the error challenge: the client answers %x01
+        self.user = found.principal
+        try:
+            core.access.check_source(found.principal, self.peer_host)  # the loopback rule
+        except LoginRefused as exc:
+            raise AuthenticationFailed(f"Authentication failed: {exc}") from None
+        self.expires_ms = found.expires_ms
+        return reply, found.principal
 
     def _scram_step(self, core: BrokerCore, token: bytes) -> tuple[bytes, str | None]:
         try:
@@ -193,7 +229,10 @@ async def handle_sasl_handshake(ctx: RequestContext, request: Any) -> Any:
     elif conn.sasl_state is not None:
         _close_after_response(ctx)
         return build(mod.SaslHandshakeResponse, error_code=ErrorCode.illegal_sasl_state, mechanisms=enabled)
-    if request.mechanism not in enabled:
+    served = request.mechanism in enabled
+    if request.mechanism == OAUTHBEARER and ctx.broker.oauthbearer is None:
+        served = False  # secure by default: only with kafka_oauthbearer_unsecured (settings.py)
+    if not served:
         log.info(
             "kafka SASL mechanism not enabled",
             extra={"client": conn.client_host, "mechanism": request.mechanism},
@@ -203,6 +242,8 @@ async def handle_sasl_handshake(ctx: RequestContext, request: Any) -> Any:
             mod.SaslHandshakeResponse, error_code=ErrorCode.unsupported_sasl_mechanism, mechanisms=enabled
         )
     state = SaslExchange(request.mechanism, conn.client_host, reauth_of=reauth_of)
+    if request.mechanism == OAUTHBEARER and ctx.broker.oauthbearer is not None:
+        state.oauth = OAuthBearerServer(ctx.broker.oauthbearer)
     if reauth_of is not None and request.mechanism != conn.auth_mechanism:
         # as Kafka: the handshake succeeds, the exchange that follows fails with this message
         state.refusal = (
@@ -249,6 +290,9 @@ def _authenticated(broker: KafkaBroker, conn: ConnectionState, state: SaslExchan
     conn.principal = user
     conn.auth_mechanism = state.mechanism
     lifetime = max(broker.connections_max_reauth_ms, 0)
+    if state.expires_ms is not None:  # as Kafka: the credential's expiry bounds the session
+        left = min(max(int(state.expires_ms - time.time() * 1000), 1), MAX_SESSION_MS)
+        lifetime = min(lifetime, left) if lifetime else left
     conn.session_expires = time.monotonic() + lifetime / 1000 if lifetime else None
     if state.reauth_of is not None:
         conn.reauthentications += 1

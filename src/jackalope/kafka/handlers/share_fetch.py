@@ -8,7 +8,8 @@ acquired with their delivery counts.  Acknowledgements are applied all or none p
 (``INVALID_RECORD_STATE`` for records the member does not hold) and answered once durable.
 With nothing to acquire, the fetch waits up to ``max_wait_ms`` for an append to one of its
 partitions, for records released by others, or for a lock to lapse.  Needs Read on the group
-and on each topic.
+and on each topic.  A session belongs to the connection that opened it: when that connection
+closes, :func:`connection_closed` ends the session and releases what its member acquired.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from jackalope.core.share.partition import AckBatch, InvalidAcknowledgement, Inv
 from jackalope.core.share.partitions import EMPTY, Fetched, SharePartitions
 from jackalope.core.share.state_log import Key
 from jackalope.kafka import authorization
-from jackalope.kafka.context import RequestContext
+from jackalope.kafka.context import KafkaBroker, RequestContext
 from jackalope.kafka.handlers import Api
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, ms, response_module
 from jackalope.kafka.share_sessions import FINAL_EPOCH, INITIAL_EPOCH, PartitionKey, ShareSessionCache
@@ -168,6 +169,17 @@ def _release_member(ctx: RequestContext, group: str, member: str) -> None:
         manager.member_left(group, member)
 
 
+def connection_closed(broker: KafkaBroker, connection: object) -> None:
+    """A client connection closed: the share sessions it opened end, and the records their
+    members acquired become available at once (delivery counts unchanged; archived at the
+    delivery limit), waking the fetches of other members.  A session the member re-opened on
+    another connection is not touched."""
+    manager = broker.share_partitions
+    for group, member in broker.share_sessions.disconnected(connection):
+        if manager is not None:
+            manager.member_left(group, member)
+
+
 async def handle_share_fetch(ctx: RequestContext, request: Any) -> Any:
     mod = response_module(ApiKey.SHARE_FETCH, ctx.api_version)
     if error := _group_error(ctx, request):
@@ -182,7 +194,7 @@ async def handle_share_fetch(ctx: RequestContext, request: Any) -> Any:
     sessions: ShareSessionCache = ctx.broker.share_sessions
     wanted = [(t.topic_id, p.partition_index) for t in request.topics for p in t.partitions]
     forgotten = [(t.topic_id, p) for t in request.forgotten_topics_data for p in t.partitions]
-    session = sessions.fetch((group, member), epoch, wanted, forgotten)
+    session = sessions.fetch((group, member), epoch, wanted, forgotten, owner=ctx.connection)
     if session.error:
         return _fetch_response(mod, session.error, lock_ms, [])
     parts: dict[PartitionKey, _Part] = {}
