@@ -224,14 +224,19 @@ def plan_confluent(src: Path, work: Path, sel: Selection = ALL, *, group_protoco
         broker_args += ["--kafka-share-record-lock-duration-ms", "1000"]
         if broker_has_setting("kafka_share_min_record_lock_duration_ms"):
             broker_args += ["--kafka-share-min-record-lock-duration-ms", "1000"]
-    configure = None
-    if broker_has_setting("kafka_allow_everyone_if_no_acl_found"):
+    everyone = broker_has_setting("kafka_allow_everyone_if_no_acl_found")
+    if everyone:
         # The suite's SASL cluster has an authorizer with allow.everyone.if.no.acl.found=true
         # and sasl_user is no super user (test_describe_operations): the same here.
         broker_args += ["--kafka-allow-everyone-if-no-acl-found", "true"]
 
-        def configure(brokers: Brokers, work: Path) -> None:
+    def configure(brokers: Brokers, work: Path) -> None:
+        if everyone:
             _put_user(brokers.serves["sasl"].http, "sasl_user", "sasl_user", tags="")
+        # A new Kafka 4.1+ cluster's controller writes the cluster-wide min.insync.replicas
+        # (KIP-966) at start, which topics then show as a dynamic default
+        # (test_incremental_alter_configs expects it): the same through a dynamic config.
+        _cluster_default(brokers.serves["plain"].kafka, "min.insync.replicas", "1")
 
     return Plan(
         _pytest(work, sel.pytest_targets(["tests/integration"]), extra + sel.pytest_extra()),
@@ -242,6 +247,31 @@ def plan_confluent(src: Path, work: Path, sel: Selection = ALL, *, group_protoco
         tuple(broker_args),
         configure,
     )
+
+
+def _cluster_default(bootstrap: str, name: str, value: str) -> None:
+    """Set a cluster-wide dynamic broker config (the BROKER resource with the empty name)."""
+    from tests.kafka_frontend.wire import WireClient, entity, request
+
+    incremental_alter_configs, broker, set_op = 44, 4, 0
+    config = entity(
+        incremental_alter_configs, 1, "AlterableConfig", name=name, config_operation=set_op, value=value
+    )
+    resource = entity(
+        incremental_alter_configs,
+        1,
+        "AlterConfigsResource",
+        resource_type=broker,
+        resource_name="",
+        configs=(config,),
+    )
+    with WireClient(bootstrap) as client:
+        response = client.call(
+            request(incremental_alter_configs, 1, resources=(resource,), validate_only=False)
+        )
+    (result,) = response.responses
+    if result.error_code:
+        raise RuntimeError(f"setting {name}={value} cluster-wide: {result.error_code} {result.error_message}")
 
 
 def plan_confluent_848(src: Path, work: Path, sel: Selection = ALL) -> Plan:
