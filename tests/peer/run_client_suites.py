@@ -291,10 +291,8 @@ def plan_librdkafka(
     runner = ["nice", "-n", "10", "./test-runner", "-L", "-E", *(["-Q"] if quick else []), "-p1"]
     env = {
         "RDKAFKA_TEST_CONF": str(work / "test.conf"),
-        # 3.9.0: the share-consumer tests (TEST_BRKVER 4.2.0) skip; the share suite says 4.2.0.
-        "TEST_KAFKA_VERSION": sel.version(
-            "PEER_LIBRDKAFKA_KAFKA_VERSION", LIBRDKAFKA_SHARE_VERSION if share else "3.9.0"
-        ),
+        # the version whose API versions Jackalope serves (the share-consumer tests need 4.2.0)
+        "TEST_KAFKA_VERSION": sel.version("PEER_LIBRDKAFKA_KAFKA_VERSION", LIBRDKAFKA_SHARE_VERSION),
         "LD_LIBRARY_PATH": f"{src / 'src'}:{src / 'src-cpp'}",
     }
     if sel.tests:
@@ -549,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kafka-version",
         help="the Kafka version the suite is told it runs against "
-        "(default per suite: kafka-python 4.2.0, aiokafka 2.8.1, librdkafka 3.9.0, "
+        "(default per suite: kafka-python 4.2.0, aiokafka 2.8.1, librdkafka 4.2.0, "
         f"librdkafka-share {LIBRDKAFKA_SHARE_VERSION})",
     )
     parser.add_argument("--work", type=Path, default=None, help="work directory (default: a new temp dir)")
