@@ -8,8 +8,7 @@ of a topic deleted since.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from jackalope.core.groups import GroupError
@@ -35,15 +34,21 @@ def _owned(ctx: RequestContext, topic_partitions: Any) -> dict[str, frozenset[in
     return owned
 
 
-def _by_id(
-    ctx: RequestContext, assignment: Mapping[str, frozenset[int]]
-) -> list[tuple[uuid.UUID, str, list[int]]]:
-    out = []
+def assignment_entity(
+    ctx: RequestContext, mod: Any, assignment: Mapping[str, Iterable[int]], *, with_names: bool
+) -> Any:
+    """A heartbeat's or a describe's ``Assignment``: the partitions by topic id (and name, in a
+    describe), topics deleted meanwhile left out; the consumer and the share group APIs share it."""
+    entries = []
     for name, partitions in sorted(assignment.items()):
         topic = ctx.broker.topics.get(name)
-        if topic is not None:
-            out.append((topic.topic_id, name, sorted(partitions)))
-    return out
+        if topic is None:
+            continue
+        named = {"topic_name": name} if with_names else {}
+        entries.append(
+            build(mod.TopicPartitions, topic_id=topic.topic_id, partitions=tuple(sorted(partitions)), **named)
+        )
+    return build(mod.Assignment, topic_partitions=tuple(entries))
 
 
 async def handle_consumer_group_heartbeat(ctx: RequestContext, request: Any) -> Any:
@@ -78,13 +83,7 @@ async def handle_consumer_group_heartbeat(ctx: RequestContext, request: Any) -> 
         )
     assignment = None
     if result.assignment is not None:
-        assignment = build(
-            mod.Assignment,
-            topic_partitions=tuple(
-                build(mod.TopicPartitions, topic_id=topic_id, partitions=tuple(parts))
-                for topic_id, _, parts in _by_id(ctx, result.assignment)
-            ),
-        )
+        assignment = assignment_entity(ctx, mod, result.assignment, with_names=False)
     return build(
         mod.ConsumerGroupHeartbeatResponse,
         throttle_time=0,
@@ -101,13 +100,7 @@ async def handle_consumer_group_describe(ctx: RequestContext, request: Any) -> A
     mod = response_module(ApiKey.CONSUMER_GROUP_DESCRIBE, ctx.api_version)
 
     def assignment(parts: Mapping[str, frozenset[int]]) -> Any:
-        return build(
-            mod.Assignment,
-            topic_partitions=tuple(
-                build(mod.TopicPartitions, topic_id=topic_id, topic_name=name, partitions=tuple(ps))
-                for topic_id, name, ps in _by_id(ctx, parts)
-            ),
-        )
+        return assignment_entity(ctx, mod, parts, with_names=True)
 
     described = []
     for group_id in request.group_ids:

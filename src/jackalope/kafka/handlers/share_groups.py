@@ -9,7 +9,6 @@ topic id; assigned partitions of a topic deleted since are left out.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -19,6 +18,7 @@ from jackalope.core.share import ShareCoordinator, ShareHeartbeat
 from jackalope.kafka import authorization as authz
 from jackalope.kafka.context import RequestContext
 from jackalope.kafka.handlers import Api
+from jackalope.kafka.handlers.consumer_groups import assignment_entity
 from jackalope.kafka.handlers.groups import code
 from jackalope.kafka.protocol import ApiKey, ErrorCode, build, response_module
 
@@ -29,18 +29,11 @@ def coordinator(ctx: RequestContext) -> ShareCoordinator | None:
     return ctx.broker.share
 
 
-def _by_id(
-    ctx: RequestContext, partitions: Iterable[tuple[str, int]]
-) -> list[tuple[uuid.UUID, str, list[int]]]:
+def _by_topic(partitions: Iterable[tuple[str, int]]) -> dict[str, list[int]]:
     by_topic: dict[str, list[int]] = {}
     for name, partition in partitions:
         by_topic.setdefault(name, []).append(partition)
-    out = []
-    for name, parts in sorted(by_topic.items()):
-        topic = ctx.broker.topics.get(name)
-        if topic is not None:
-            out.append((topic.topic_id, name, sorted(parts)))
-    return out
+    return by_topic
 
 
 async def handle_share_group_heartbeat(ctx: RequestContext, request: Any) -> Any:
@@ -82,13 +75,7 @@ async def handle_share_group_heartbeat(ctx: RequestContext, request: Any) -> Any
         return refuse(code(result.error), result.message)
     assignment = None
     if result.assignment is not None:
-        assignment = build(
-            mod.Assignment,
-            topic_partitions=tuple(
-                build(mod.TopicPartitions, topic_id=topic_id, partitions=tuple(parts))
-                for topic_id, _, parts in _by_id(ctx, result.assignment)
-            ),
-        )
+        assignment = assignment_entity(ctx, mod, _by_topic(result.assignment), with_names=False)
     return build(
         mod.ShareGroupHeartbeatResponse,
         throttle_time=0,
@@ -136,13 +123,7 @@ async def handle_share_group_describe(ctx: RequestContext, request: Any) -> Any:
                 client_id=m.client_id,
                 client_host=m.client_host,
                 subscribed_topic_names=m.subscribed_topic_names,
-                assignment=build(
-                    mod.Assignment,
-                    topic_partitions=tuple(
-                        build(mod.TopicPartitions, topic_id=topic_id, topic_name=name, partitions=tuple(ps))
-                        for topic_id, name, ps in _by_id(ctx, m.assigned)
-                    ),
-                ),
+                assignment=assignment_entity(ctx, mod, _by_topic(m.assigned), with_names=True),
             )
             for m in sorted(group.members.values(), key=lambda m: m.member_id)
         )
