@@ -304,9 +304,8 @@ async def handle_share_acknowledge(ctx: RequestContext, request: Any) -> Any:
             part = _Part((t.topic_id, p.partition_index))
             _resolve(ctx, part)
             _acknowledge(ctx, group, member, part, p.acknowledgement_batches, changed)
-            part.error = part.ack_error
             parts.append(part)
-    await _save(ctx, changed, parts)
+    await _save(ctx, changed, parts)  # a failed write turns the partitions' ack_error into a storage error
     for part in parts:
         part.error = part.ack_error
     if session.closed or request.share_session_epoch == FINAL_EPOCH:
