@@ -422,14 +422,7 @@ class ConsumerGroup:
         self._update(member, req)
         if member.subscription() != before[0]:
             bump = True
-        self.members[member.member_id] = member
-        if member.instance_id is not None:
-            self.static_members[member.instance_id] = member.member_id
-        if self._refresh_subscription(topics) or bump:
-            self.group_epoch += 1
-        if self.group_epoch > self.assignment_epoch:
-            self.compute_target(topics, assignors, default_assignor)
-        self._reconcile(member, req.owned)
+        self._place(member, bump, req.owned, topics, assignors, default_assignor)
         full = joining or (
             req.rebalance_timeout_ms != -1
             and req.subscribed_topic_names is not None
@@ -446,6 +439,27 @@ class ConsumerGroup:
             ),
             removed,
         )
+
+    def _place(
+        self,
+        member: ConsumerMember,
+        bump: bool,
+        owned: TopicAssignment | None,
+        topics: Topics,
+        assignors: Mapping[str, Assignor],
+        default_assignor: str,
+    ) -> None:
+        """Put a heartbeating or joining member in the group: a new group epoch if it or the
+        subscribed topics changed, a new target assignment if the epoch moved on, and the
+        member reconciled against the partitions it owns."""
+        self.members[member.member_id] = member
+        if member.instance_id is not None:
+            self.static_members[member.instance_id] = member.member_id
+        if self._refresh_subscription(topics) or bump:
+            self.group_epoch += 1
+        if self.group_epoch > self.assignment_epoch:
+            self.compute_target(topics, assignors, default_assignor)
+        self._reconcile(member, owned)
 
     def _static_member(self, req: HeartbeatRequest, member_id: str) -> tuple[ConsumerMember, bool, list[str]]:
         assert req.instance_id is not None
@@ -596,14 +610,7 @@ class ConsumerGroup:
         member.classic = req.classic
         if member.subscription() != before:
             bump = True
-        self.members[member.member_id] = member
-        if member.instance_id is not None:
-            self.static_members[member.instance_id] = member.member_id
-        if self._refresh_subscription(topics) or bump:
-            self.group_epoch += 1
-        if self.group_epoch > self.assignment_epoch:
-            self.compute_target(topics, assignors, default_assignor)
-        self._reconcile(member, req.owned)
+        self._place(member, bump, req.owned, topics, assignors, default_assignor)
         return member, removed
 
     def classic_must_rejoin(self, member: ConsumerMember) -> bool:
