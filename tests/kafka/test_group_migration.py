@@ -12,9 +12,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupType, KafkaError
+from confluent_kafka import Consumer, ConsumerGroupType
 
 from tests.kafka.conftest import confluent_admin, create_topic, produce_confluent, unique
+from tests.kafka.test_consumer_protocol import partitions as held
+from tests.kafka.test_consumer_protocol import poll_until
+from tests.kafka.test_consumer_protocol import split_evenly as split
 
 HEARTBEAT_MS = 200  # the classic members' heartbeat.interval.ms and the brokers' KIP-848 one
 
@@ -59,39 +62,6 @@ def consumers() -> Iterator[Callable[..., Any]]:
     for c in made:
         with contextlib.suppress(RuntimeError):  # closed by the test
             c.close()
-
-
-def held(consumer: Any) -> set[tuple[str, int]]:
-    return {(tp.topic, tp.partition) for tp in consumer.assignment()}
-
-
-def poll_until(members: list[Any], predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        for m in members:
-            msg = m.poll(0.05)
-            if (
-                msg is not None
-                and msg.error() is not None
-                and msg.error().code() != KafkaError._PARTITION_EOF
-            ):
-                raise AssertionError(msg.error())
-
-
-def split(members: list[Any], topic: str, count: int) -> Callable[[], bool]:
-    """Every partition held, by exactly one member, and as evenly as can be."""
-
-    def check() -> bool:
-        each = [held(m) for m in members]
-        return (
-            set().union(*each) == {(topic, p) for p in range(count)}
-            and sum(len(h) for h in each) == count
-            and max(map(len, each)) - min(map(len, each)) <= 1
-        )
-
-    return check
 
 
 def describe(bootstrap: str, group: str) -> Any:
